@@ -1,0 +1,275 @@
+"""The exception tree (SPEC §2.3).
+
+Everything the library raises itself derives from :class:`OpenAIClientError`. The openai SDK's own
+errors on non-streaming calls pass through unchanged; during a stream they are re-raised as a
+class that is *both* :class:`StreamInterruptedError` and the SDK class (see :func:`interrupted`).
+
+Errors that the seed documented as ``ValueError`` (limits, versions, schema, validation) are also
+``ValueError`` subclasses so that ``except ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "APIResponseError",
+    "BufferOverflowError",
+    "ContentFilterError",
+    "EmptyResponseError",
+    "InvalidDateError",
+    "InvalidResponseFormatError",
+    "ModelNotSupportedError",
+    "ModelVersionError",
+    "OpenAIClientError",
+    "RefusalError",
+    "SchemaError",
+    "StreamBufferError",
+    "StreamInterruptedError",
+    "StreamParseError",
+    "TokenLimitError",
+    "TokenParameterError",
+    "ValidationError",
+    "interrupted",
+]
+
+
+class OpenAIClientError(Exception):
+    """Base of every error this library raises itself."""
+
+
+# --- models and parameters -------------------------------------------------------------------
+
+
+class ModelNotSupportedError(OpenAIClientError, ValueError):
+    """The model name is not in the registry (and no custom server was given)."""
+
+    def __init__(self, message: str, *, model: str | None = None) -> None:
+        super().__init__(message)
+        self.model = model
+
+
+class ModelVersionError(OpenAIClientError, ValueError):
+    """A dated model name (``base-YYYY-MM-DD``) cannot be used."""
+
+    def __init__(self, message: str, *, model: str | None = None) -> None:
+        super().__init__(message)
+        self.model = model
+
+
+class InvalidDateError(ModelVersionError):
+    """The date in a dated model name is not a real date."""
+
+
+class VersionTooOldError(ModelVersionError):
+    """The dated model is older than the first version with structured outputs."""
+
+
+class TokenParameterError(OpenAIClientError, ValueError):
+    """More than one of ``max_output_tokens``/``max_completion_tokens``/``max_tokens`` was given."""
+
+
+class TokenLimitError(OpenAIClientError, ValueError):
+    """A token limit was exceeded: before the request (pre-flight) or by the model (cut-off).
+
+    Pre-flight: ``requested_tokens`` and ``model_limit`` say by how much. Cut-off
+    (``finish_reason="length"`` or a Responses ``incomplete`` status): ``content`` holds the
+    partial text the model produced and ``usage`` the token usage, so nothing is lost.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        requested_tokens: int | None = None,
+        model_limit: int | None = None,
+        content: str | None = None,
+        usage: Mapping[str, Any] | None = None,
+        response_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.requested_tokens = requested_tokens
+        self.model_limit = model_limit
+        self.content = content
+        self.usage = dict(usage) if usage is not None else None
+        self.response_id = response_id
+
+
+# --- schemas ---------------------------------------------------------------------------------
+
+
+class SchemaError(OpenAIClientError, ValueError):
+    """A schema cannot be used in strict mode; ``path`` is the JSON pointer of the culprit."""
+
+    def __init__(self, reason: str, *, path: str = "#", fix: str | None = None) -> None:
+        self.path = path
+        self.reason = reason
+        self.fix = fix
+        message = f"{path}: {reason}"
+        if fix:
+            message += f"\n  fix: {fix}"
+        super().__init__(message)
+
+
+# --- responses -------------------------------------------------------------------------------
+
+
+class APIResponseError(OpenAIClientError):
+    """The API answered, but not with something we can turn into the result."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        response_id: str | None = None,
+        content: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.response_id = response_id
+        self.content = content
+
+
+class InvalidResponseFormatError(APIResponseError):
+    """The content is not JSON; ``position``/``line``/``column`` locate the first bad character."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        response_id: str | None = None,
+        content: str | None = None,
+        position: int | None = None,
+        line: int | None = None,
+        column: int | None = None,
+    ) -> None:
+        super().__init__(message, response_id=response_id, content=content)
+        self.position = position
+        self.line = line
+        self.column = column
+
+
+class EmptyResponseError(APIResponseError):
+    """The model returned no content at all."""
+
+
+class RefusalError(APIResponseError):
+    """The model refused; ``refusal`` is its explanation."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        refusal: str,
+        response_id: str | None = None,
+        content: str | None = None,
+    ) -> None:
+        super().__init__(message, response_id=response_id, content=content)
+        self.refusal = refusal
+
+
+class ContentFilterError(APIResponseError):
+    """The provider's content filter stopped the answer."""
+
+
+class ValidationError(APIResponseError, ValueError):
+    """The content is JSON but does not match the schema.
+
+    ``errors()`` lists one entry per failing field, pydantic style: ``loc`` (a tuple path),
+    ``path`` (dotted, e.g. ``items.3.price``), ``msg``, ``type`` and ``input``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        errors: Sequence[Mapping[str, Any]] = (),
+        response_id: str | None = None,
+        content: str | None = None,
+    ) -> None:
+        super().__init__(message, response_id=response_id, content=content)
+        self._errors = [dict(e) for e in errors]
+
+    def errors(self) -> list[dict[str, Any]]:
+        return [dict(e) for e in self._errors]
+
+
+# --- streams ---------------------------------------------------------------------------------
+
+
+class StreamBufferError(OpenAIClientError):
+    """The stream buffer could not hold or clean up the incoming text."""
+
+
+class BufferOverflowError(StreamBufferError):
+    """The buffer grew past ``StreamConfig.max_buffer_size`` and cleanup could not shrink it."""
+
+    def __init__(self, message: str, *, size: int | None = None, limit: int | None = None) -> None:
+        super().__init__(message)
+        self.size = size
+        self.limit = limit
+
+
+class StreamInterruptedError(OpenAIClientError):
+    """The stream stopped before the model finished.
+
+    ``content`` is the text received so far and ``results`` the values already completed, so
+    nothing received is lost. When the cause is an openai SDK error, the raised object is also an
+    instance of that SDK class (``except RateLimitError`` works) and ``__cause__`` is the original.
+    """
+
+    content: str | None = None
+    results: list[Any]
+
+    def __init__(
+        self, message: str = "", *, content: str | None = None, results: Sequence[Any] = ()
+    ) -> None:
+        super().__init__(message)
+        self.content = content
+        self.results = list(results)
+
+
+class StreamParseError(StreamInterruptedError):
+    """Too many parse errors in a stream (``attempts``); ``last_error`` is the final one."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        attempts: int,
+        last_error: BaseException | None = None,
+        content: str | None = None,
+        results: Sequence[Any] = (),
+    ) -> None:
+        super().__init__(message, content=content, results=results)
+        self.attempts = attempts
+        self.last_error = last_error
+
+
+_dual_classes: dict[type[BaseException], type[StreamInterruptedError]] = {}
+
+
+def interrupted(
+    cause: BaseException, *, content: str | None = None, results: Sequence[Any] = ()
+) -> StreamInterruptedError:
+    """Wrap ``cause`` (usually an openai SDK error) as a ``StreamInterruptedError`` that is also
+    an instance of ``cause``'s class, carrying what the stream had received.
+
+    The caller should ``raise interrupted(exc, ...) from exc``.
+    """
+    cls = type(cause)
+    if isinstance(cause, StreamInterruptedError):
+        return cause
+    dual = _dual_classes.get(cls)
+    if dual is None:
+        dual = type(f"StreamInterrupted{cls.__name__}", (StreamInterruptedError, cls), {})
+        dual.__module__ = __name__
+        _dual_classes[cls] = dual
+    # SDK exceptions have required constructor arguments; build without calling __init__ and
+    # copy the original's state (status_code, response, body, request, ...).
+    err = dual.__new__(dual)
+    err.__dict__.update(getattr(cause, "__dict__", {}))
+    err.args = (f"stream interrupted: {cause}",)
+    err.content = content
+    err.results = list(results)
+    return err
