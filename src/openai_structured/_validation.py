@@ -1,0 +1,180 @@
+"""Turning the model's JSON text (or an already parsed value) into the caller's typed result.
+
+One validator per call, shared by the non-streaming decoder and the stream decoder. Errors point
+at the exact field (``items.3.price``), pydantic style, and keep the raw content.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
+from typing import Any
+
+import jiter
+import jsonschema
+import pydantic
+
+from .errors import InvalidResponseFormatError, ValidationError
+
+__all__ = ["ResultValidator", "invalid_json_error", "jsonschema_validator"]
+
+_MAX_INPUT_REPR = 80
+
+
+def _path(loc: Iterable[Any]) -> str:
+    return ".".join(str(part) for part in loc) or "<root>"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _MAX_INPUT_REPR else text[: _MAX_INPUT_REPR - 3] + "..."
+
+
+def _validation_error(
+    errors: list[dict[str, Any]], *, response_id: str | None, content: str | None
+) -> ValidationError:
+    count = len(errors)
+    lines = [f"The model's answer does not match the schema ({count} error{'s' * (count != 1)}):"]
+    for error in errors:
+        lines.append(f"  {error['path']}: {error['msg']} (got {_short(error.get('input'))})")
+    lines.append(
+        "Make the schema's field descriptions clearer, or catch ValidationError and read "
+        ".content for the raw answer."
+    )
+    return ValidationError("\n".join(lines), errors=errors, response_id=response_id, content=content)
+
+
+def invalid_json_error(
+    content: str, *, response_id: str | None, what: str = "The model's answer"
+) -> InvalidResponseFormatError:
+    """An ``InvalidResponseFormatError`` locating the first bad character of ``content``."""
+    try:
+        json.loads(content)
+    except json.JSONDecodeError as exc:
+        excerpt = content[max(0, exc.pos - 20) : exc.pos + 20]
+        return InvalidResponseFormatError(
+            f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno} "
+            f"(char {exc.pos}), near {excerpt!r}. The raw text is in .content.",
+            response_id=response_id,
+            content=content,
+            position=exc.pos,
+            line=exc.lineno,
+            column=exc.colno,
+        )
+    # json accepts it but the strict parser did not (e.g. NaN, or lone surrogates).
+    return InvalidResponseFormatError(
+        f"{what} is not strict JSON. The raw text is in .content.",
+        response_id=response_id,
+        content=content,
+    )
+
+
+@lru_cache(maxsize=256)
+def _cached_validator(schema_json: str) -> jsonschema.protocols.Validator:
+    schema = json.loads(schema_json)
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    cls.check_schema(schema)
+    validator: jsonschema.protocols.Validator = cls(schema)
+    return validator
+
+
+def jsonschema_validator(schema: Mapping[str, Any]) -> jsonschema.protocols.Validator:
+    """A cached ``jsonschema`` validator for ``schema`` (the draft is read from ``$schema``)."""
+    return _cached_validator(json.dumps(schema, sort_keys=True))
+
+
+def jsonschema_errors(
+    validator: jsonschema.protocols.Validator, value: Any
+) -> list[dict[str, Any]]:
+    """Every ``jsonschema`` error for ``value`` as pydantic-style dicts, sorted by path."""
+    errors = []
+    for error in validator.iter_errors(value):
+        loc = tuple(error.absolute_path)
+        errors.append(
+            {
+                "loc": loc,
+                "path": _path(loc),
+                "msg": error.message,
+                "type": str(error.validator),
+                "input": error.instance,
+            }
+        )
+    errors.sort(key=lambda e: [str(p) for p in e["loc"]])
+    return errors
+
+
+class ResultValidator:
+    """Validates one answer against the caller's pydantic model or JSON Schema dict.
+
+    ``restore`` undoes the compiler's strict-mode rewrites (it drops the nulls that stand for
+    omitted optional fields) so that field defaults apply. When it is None the fast path
+    ``model_validate_json`` parses and validates in one pass.
+    """
+
+    __slots__ = ("_json_validator", "_model", "_restore", "schema")
+
+    def __init__(
+        self,
+        *,
+        output_schema: type[pydantic.BaseModel] | None = None,
+        schema: Mapping[str, Any] | None = None,
+        validate_schema: bool = True,
+        restore: Callable[[Any], Any] | None = None,
+    ) -> None:
+        if (output_schema is None) == (schema is None):
+            raise TypeError("give exactly one of output_schema= or schema=")
+        self._model = output_schema
+        self.schema = schema
+        self._restore = restore
+        self._json_validator = (
+            jsonschema_validator(schema) if schema is not None and validate_schema else None
+        )
+
+    def validate_json(self, content: str, *, response_id: str | None = None) -> Any:
+        """Parse and validate the model's whole answer."""
+        if self._model is not None and self._restore is None:
+            try:
+                return self._model.model_validate_json(content)
+            except pydantic.ValidationError as exc:
+                if any(e["type"] == "json_invalid" for e in exc.errors()):
+                    raise invalid_json_error(content, response_id=response_id) from None
+                raise self._from_pydantic(exc, response_id, content) from None
+        try:
+            value = jiter.from_json(content.encode())
+        except ValueError:
+            raise invalid_json_error(content, response_id=response_id) from None
+        return self.validate_value(value, response_id=response_id, content=content)
+
+    def validate_value(
+        self, value: Any, *, response_id: str | None = None, content: str | None = None
+    ) -> Any:
+        """Validate an already parsed value (streams parse incrementally)."""
+        if self._restore is not None:
+            value = self._restore(value)
+        if self._model is not None:
+            try:
+                return self._model.model_validate(value)
+            except pydantic.ValidationError as exc:
+                raise self._from_pydantic(exc, response_id, content) from None
+        if self._json_validator is not None:
+            errors = jsonschema_errors(self._json_validator, value)
+            if errors:
+                raise _validation_error(errors, response_id=response_id, content=content)
+        return value
+
+    @staticmethod
+    def _from_pydantic(
+        exc: pydantic.ValidationError, response_id: str | None, content: str | None
+    ) -> ValidationError:
+        errors = [
+            {
+                "loc": tuple(e["loc"]),
+                "path": _path(e["loc"]),
+                "msg": e["msg"],
+                "type": e["type"],
+                "input": e.get("input"),
+            }
+            for e in exc.errors(include_url=False)
+        ]
+        return _validation_error(errors, response_id=response_id, content=content)

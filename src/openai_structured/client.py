@@ -1,0 +1,306 @@
+"""The entry points: build the request, send it through the SDK, decode the answer.
+
+Sync and async differ only in the lines that move bytes (``create`` vs ``await create``); the
+request builder (:mod:`._request`) and the decoder (:mod:`._decode`) are shared.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, TypeVar, overload
+
+import pydantic
+from typing_extensions import TypedDict, Unpack
+
+from ._clients import default_client
+from ._decode import Answer, decode_chat, decode_responses
+from ._request import PreparedCall, prepare_call
+from .events import LogSink, OnLog
+from .servers import ServerProfile, profile_for
+
+__all__ = [
+    "AsyncStructuredClient",
+    "CallOptions",
+    "StructuredClient",
+    "async_openai_structured_call",
+    "openai_structured_call",
+]
+
+T = TypeVar("T", bound=pydantic.BaseModel)
+
+
+class CallOptions(TypedDict, total=False):
+    """Everything a call takes besides the client, the model and the schema."""
+
+    system_prompt: str | None
+    user_prompt: str | None
+    messages: Sequence[Mapping[str, Any]] | None
+    temperature: float | None
+    top_p: float | None
+    frequency_penalty: float | None
+    presence_penalty: float | None
+    reasoning_effort: str | None
+    max_output_tokens: int | None
+    max_completion_tokens: int | None
+    max_tokens: int | None
+    timeout: float | None
+    on_log: OnLog | None
+    api: Literal["chat", "responses"]
+    validate_schema: bool
+    #: Strict-mode schema compilation; None = what the server profile supports.
+    strict: bool | None
+    #: Server profile name ("openai", "azure", "compatible", "vllm", "ollama", "llama.cpp").
+    server: str | ServerProfile | None
+    # Passed through to the SDK unchanged:
+    seed: int | None
+    stop: str | list[str] | None
+    metadata: dict[str, str] | None
+    store: bool | None
+    service_tier: str | None
+    user: str | None
+    extra_headers: Mapping[str, str] | None
+    extra_query: Mapping[str, object] | None
+    extra_body: object | None
+
+
+_OWN = frozenset(
+    {
+        "system_prompt",
+        "user_prompt",
+        "messages",
+        "timeout",
+        "on_log",
+        "api",
+        "validate_schema",
+        "strict",
+        "server",
+    }
+)
+_PARAMS = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "frequency_penalty",
+        "presence_penalty",
+        "reasoning_effort",
+        "max_output_tokens",
+        "max_completion_tokens",
+        "max_tokens",
+    }
+)
+
+
+def _prepare(
+    client: Any,
+    model: str,
+    output_schema: type[pydantic.BaseModel] | None,
+    schema: Mapping[str, Any] | None,
+    options: Mapping[str, Any],
+    *,
+    stream: bool,
+) -> PreparedCall:
+    params = {k: v for k, v in options.items() if k in _PARAMS}
+    extra = {k: v for k, v in options.items() if k not in _PARAMS and k not in _OWN}
+    return prepare_call(
+        model=model,
+        profile=profile_for(client, options.get("server")),
+        api=options.get("api", "chat"),
+        stream=stream,
+        output_schema=output_schema,
+        schema=schema,
+        system_prompt=options.get("system_prompt"),
+        user_prompt=options.get("user_prompt"),
+        messages=options.get("messages"),
+        validate_schema=options.get("validate_schema", True),
+        strict=options.get("strict"),
+        timeout=options.get("timeout"),
+        params=params,
+        extra=extra,
+    )
+
+
+def _sink(client: Any, on_log: OnLog | None, *, asynchronous: bool) -> LogSink:
+    sink = LogSink(on_log, async_mode=asynchronous)
+    if on_log is not None:
+        sink.add_secret(getattr(client, "api_key", None))
+    return sink
+
+
+def _log_start(log: LogSink, call: PreparedCall) -> None:
+    log.emit(
+        "request.start",
+        model=call.model,
+        api=call.api,
+        stream=call.stream,
+        parameters={
+            k: v for k, v in call.kwargs.items() if k not in ("messages", "input", "model")
+        },
+    )
+
+
+def _decode(call: PreparedCall, response: Any, log: LogSink, started: float) -> Any:
+    """Shared tail of the sync and async calls: decode, log the outcome."""
+    answer: Answer | None = None
+    try:
+        if call.api == "chat":
+            result, answer = decode_chat(response, call.validator)
+        else:
+            result, answer = decode_responses(response, call.validator)
+    except Exception as exc:
+        if log:
+            log.emit("validation", "error", ok=False, error=exc)
+            log.emit("error", "error", stage="decode", error=exc)
+        raise
+    if log:
+        log.emit("validation", ok=True, response_id=answer.response_id)
+        log.emit(
+            "request.end",
+            latency_s=time.perf_counter() - started,
+            response_id=answer.response_id,
+            usage=answer.usage,
+        )
+    return result
+
+
+def _create(client: Any, call: PreparedCall) -> Any:
+    endpoint = client.chat.completions if call.api == "chat" else client.responses
+    return endpoint.create
+
+
+@overload
+def openai_structured_call(
+    *,
+    client: Any = ...,
+    model: str,
+    output_schema: type[T],
+    schema: None = ...,
+    **options: Unpack[CallOptions],
+) -> T: ...
+@overload
+def openai_structured_call(
+    *,
+    client: Any = ...,
+    model: str,
+    output_schema: None = ...,
+    schema: Mapping[str, Any],
+    **options: Unpack[CallOptions],
+) -> dict[str, Any]: ...
+def openai_structured_call(
+    *,
+    client: Any = None,
+    model: str,
+    output_schema: type[pydantic.BaseModel] | None = None,
+    schema: Mapping[str, Any] | None = None,
+    **options: Unpack[CallOptions],
+) -> Any:
+    """One validated result: a ``output_schema`` instance, or a dict matching ``schema``."""
+    client = client if client is not None else default_client(asynchronous=False)
+    call = _prepare(client, model, output_schema, schema, options, stream=False)
+    log = _sink(client, options.get("on_log"), asynchronous=False)
+    if log:
+        _log_start(log, call)
+    started = time.perf_counter()
+    try:
+        response = _create(client, call)(**call.kwargs)
+    except Exception as exc:
+        if log:
+            log.emit("error", "error", stage="request", error=exc)
+        raise
+    return _decode(call, response, log, started)
+
+
+@overload
+async def async_openai_structured_call(
+    *,
+    client: Any = ...,
+    model: str,
+    output_schema: type[T],
+    schema: None = ...,
+    **options: Unpack[CallOptions],
+) -> T: ...
+@overload
+async def async_openai_structured_call(
+    *,
+    client: Any = ...,
+    model: str,
+    output_schema: None = ...,
+    schema: Mapping[str, Any],
+    **options: Unpack[CallOptions],
+) -> dict[str, Any]: ...
+async def async_openai_structured_call(
+    *,
+    client: Any = None,
+    model: str,
+    output_schema: type[pydantic.BaseModel] | None = None,
+    schema: Mapping[str, Any] | None = None,
+    **options: Unpack[CallOptions],
+) -> Any:
+    """The async twin of :func:`openai_structured_call`."""
+    client = client if client is not None else default_client(asynchronous=True)
+    call = _prepare(client, model, output_schema, schema, options, stream=False)
+    log = _sink(client, options.get("on_log"), asynchronous=True)
+    if log:
+        _log_start(log, call)
+    started = time.perf_counter()
+    try:
+        response = await _create(client, call)(**call.kwargs)
+    except Exception as exc:
+        if log:
+            log.emit("error", "error", stage="request", error=exc)
+            await log.flush()
+        raise
+    try:
+        return _decode(call, response, log, started)
+    finally:
+        await log.flush()
+
+
+class StructuredClient:
+    """Object style: holds a client and default options; same behaviour as the functions."""
+
+    def __init__(self, client: Any = None, **defaults: Unpack[CallOptions]) -> None:
+        self.client = client if client is not None else default_client(asynchronous=False)
+        self.defaults: dict[str, Any] = dict(defaults)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={str(getattr(self.client, 'base_url', ''))!r})"
+
+    def complete(
+        self,
+        model: str,
+        *,
+        output_schema: type[pydantic.BaseModel] | None = None,
+        schema: Mapping[str, Any] | None = None,
+        **options: Unpack[CallOptions],
+    ) -> Any:
+        """One validated result (see :func:`openai_structured_call`)."""
+        merged: Any = {**self.defaults, **options}
+        return openai_structured_call(
+            client=self.client, model=model, output_schema=output_schema, schema=schema, **merged
+        )
+
+
+class AsyncStructuredClient:
+    """Async object style (see :class:`StructuredClient`)."""
+
+    def __init__(self, client: Any = None, **defaults: Unpack[CallOptions]) -> None:
+        self.client = client if client is not None else default_client(asynchronous=True)
+        self.defaults: dict[str, Any] = dict(defaults)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={str(getattr(self.client, 'base_url', ''))!r})"
+
+    async def complete(
+        self,
+        model: str,
+        *,
+        output_schema: type[pydantic.BaseModel] | None = None,
+        schema: Mapping[str, Any] | None = None,
+        **options: Unpack[CallOptions],
+    ) -> Any:
+        """One validated result (see :func:`async_openai_structured_call`)."""
+        merged: Any = {**self.defaults, **options}
+        return await async_openai_structured_call(
+            client=self.client, model=model, output_schema=output_schema, schema=schema, **merged
+        )

@@ -1,0 +1,36 @@
+"""Model registry: which models exist, what they accept, their limits and prices (SPEC §3).
+
+Public surface::
+
+    get_registry().get_capabilities("gpt-4o-2024-11-20")   # -> ModelCapabilities
+    ModelRegistry(path)                                     # packaged data + your file
+    ModelCapabilities.permissive("llama3")                  # custom servers: nothing blocked
+    refresh_registry(url)                                   # explicit download to the cache dir
+"""
+
+from __future__ import annotations
+
+from ._capabilities import TOKEN_PARAMETERS, ModelCapabilities, ParameterSpec, Prices
+from ._refresh import refresh_registry
+from ._registry import (
+    ENV_VAR,
+    ModelRegistry,
+    get_registry,
+    load_registry_data,
+    registry_cache_path,
+    reset_registry,
+)
+
+__all__ = [
+    "ENV_VAR",
+    "TOKEN_PARAMETERS",
+    "ModelCapabilities",
+    "ModelRegistry",
+    "ParameterSpec",
+    "Prices",
+    "get_registry",
+    "load_registry_data",
+    "refresh_registry",
+    "registry_cache_path",
+    "reset_registry",
+]

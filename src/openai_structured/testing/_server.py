@@ -1,0 +1,636 @@
+"""The loopback HTTP server: threads, sockets, scripting, request capture.
+
+Standard library only. The server runs in a background thread (one more thread per
+connection), so one instance serves the sync `OpenAI` client and the async `AsyncOpenAI`
+client alike, from the test's own thread or event loop.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import itertools
+import json
+import socket
+import struct
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal
+
+from typing_extensions import Self
+
+from . import _render as render
+from ._script import Fault, Reply, ScriptItem, item_from_dict, reply_from_dict
+from ._sse import LAST_CHUNK, batches, chunk
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI, OpenAI
+
+__all__ = ["CapturedRequest", "FakeOpenAIServer", "Headers"]
+
+DEFAULT_API_KEY = "sk-fake-openai-structured-testing"
+_SECRET_HEADERS = frozenset(
+    {"authorization", "api-key", "x-api-key", "openai-api-key", "cookie", "proxy-authorization"}
+)
+# What a fault streams when neither it nor the server has a reply of its own.
+_FAULT_FALLBACK = Reply.json({"message": "hello from the fake OpenAI server", "ok": True})
+_GARBAGE = b"!!! this line is not server-sent events !!!\n\n"
+_INVALID_JSON_EVENT = b'data: {"this is": not json\n\n'
+
+
+class Headers(Mapping[str, str]):
+    """Case-insensitive, read-only request headers; `repr` hides credentials."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        merged: dict[str, str] = {}
+        for name, value in items:
+            key = name.lower()
+            merged[key] = f"{merged[key]}, {value}" if key in merged else value
+        self._items = merged
+
+    def __getitem__(self, name: str) -> str:
+        return self._items[name.lower()]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def redacted(self) -> dict[str, str]:
+        """The headers with credential values replaced by "***" (safe to print or log)."""
+        return {k: ("***" if k in _SECRET_HEADERS else v) for k, v in self._items.items()}
+
+    def __repr__(self) -> str:
+        return f"Headers({self.redacted()!r})"
+
+
+@dataclass(frozen=True, repr=False)
+class CapturedRequest:
+    """One request as the server received it, kept for assertions."""
+
+    method: str
+    path: str
+    query: str
+    headers: Headers
+    body: bytes
+    json: Any = field(default=None)
+
+    @property
+    def endpoint(self) -> Literal["chat", "responses", "models"] | None:
+        """Which API the request was for ("chat", "responses", "models"), else None."""
+        route = _route(self.path)
+        if route == "/chat/completions":
+            return "chat"
+        if route == "/responses":
+            return "responses"
+        if route == "/models" or route.startswith("/models/"):
+            return "models"
+        return None
+
+    @property
+    def stream(self) -> bool:
+        """True when the request body asked for a stream."""
+        return isinstance(self.json, Mapping) and self.json.get("stream") is True
+
+    def __repr__(self) -> str:
+        body = json.dumps(self.json)[:300] if self.json is not None else repr(self.body[:100])
+        return f"<CapturedRequest {self.method} {self.path} headers={self.headers!r} body={body}>"
+
+
+def _route(path: str) -> str:
+    return path[3:] if path.startswith("/v1/") else path
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    # Daemon threads never block interpreter exit; stop() joins them itself.
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, owner: FakeOpenAIServer, address: tuple[str, int]) -> None:
+        self.owner = owner
+        super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)) or exc is None:
+            return  # the client went away; nothing to report
+        self.owner._errors.append(exc)
+        # Only our own traceback: request headers (credentials) are never formatted into it.
+        print("FakeOpenAIServer: error while handling a request:", file=sys.stderr)
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+
+
+class _Aborted(Exception):
+    """The connection was dropped on purpose (fault) or because the server is stopping."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "FakeOpenAI/1"
+    sys_version = ""
+    # Headers and body go out in separate writes; with Nagle on, delayed ACKs add ~40 ms each.
+    disable_nagle_algorithm = True
+    server: _HTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.owner._connection_opened(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.owner._connection_closed(self.connection)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent: the server never prints what it receives (requests carry API keys)."""
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_PUT(self) -> None:
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        self._handle()
+
+    # -- dispatch ------------------------------------------------------------------------
+
+    def _handle(self) -> None:
+        owner = self.server.owner
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length > 0 else b""
+        path, _, query = self.path.partition("?")
+        try:
+            if path.startswith("/_fake/"):
+                self._control(path, body)
+                return
+            try:
+                parsed: Any = json.loads(body) if body else None
+            except ValueError:
+                parsed = None
+            record = CapturedRequest(
+                self.command, path, query, Headers(self.headers.items()), body, parsed
+            )
+            owner._capture(record)
+            if owner.require_api_key is not None and not self._authorized(owner.require_api_key):
+                self._send_json(401, render.error_body(401))
+                return
+            route = _route(path)
+            now = int(time.time())
+            if self.command == "GET" and route == "/models":
+                self._send_json(200, render.models_list(now))
+            elif self.command == "GET" and route.startswith("/models/"):
+                self._send_json(200, render.model_object(route[len("/models/") :], now))
+            elif self.command == "POST" and route == "/chat/completions":
+                self._scripted("chat", record)
+            elif self.command == "POST" and route == "/responses":
+                self._scripted("responses", record)
+            else:
+                message = f"Unknown request URL: {self.command} {path}."
+                self._send_json(404, render.error_body(404, message, error_code="unknown_url"))
+        except _Aborted:
+            self.close_connection = True
+
+    def _authorized(self, key: str) -> bool:
+        given = self.headers.get("Authorization") or ""
+        return given == f"Bearer {key}" or self.headers.get("api-key") == key
+
+    def _scripted(self, endpoint: Literal["chat", "responses"], record: CapturedRequest) -> None:
+        owner = self.server.owner
+        item = owner._next_item()
+        if item is None:
+            message = (
+                f"FakeOpenAIServer has no scripted reply for {record.method} {record.path}: "
+                "queue one with server.queue(...) or set a default_reply."
+            )
+            self._send_json(500, render.error_body(500, message, "fake_server_error"))
+            return
+        if not isinstance(record.json, Mapping):
+            self._send_json(400, render.error_body(400, "The request body is not a JSON object."))
+            return
+        fault = item if isinstance(item, Fault) else None
+        reply = item if isinstance(item, Reply) else None
+        if fault is not None:
+            reply = fault.reply or owner.default_reply or _FAULT_FALLBACK
+            if fault.delay_before > 0:
+                self._sleep(fault.delay_before)
+            if fault.http_status is not None:
+                self._send_error_fault(fault)
+                return
+        assert reply is not None
+        ctx = render.RenderContext(
+            request=record.json,
+            request_size=len(record.body),
+            response_id=reply.id or owner._new_id("chatcmpl-" if endpoint == "chat" else "resp_"),
+            item_id=owner._new_id("msg_"),
+            created=int(time.time()),
+        )
+        if record.stream:
+            self._stream(endpoint, ctx, reply, fault)
+        else:
+            self._complete(endpoint, ctx, reply, fault)
+
+    # -- responses -----------------------------------------------------------------------
+
+    def _complete(
+        self,
+        endpoint: Literal["chat", "responses"],
+        ctx: render.RenderContext,
+        reply: Reply,
+        fault: Fault | None,
+    ) -> None:
+        if fault is not None and fault.stream_error_message is not None:
+            body = render.error_body(
+                500, fault.stream_error_message, "server_error", fault.error_code
+            )
+            self._send_json(500, body)
+            return
+        if endpoint == "chat":
+            payload = render.chat_completion(ctx, reply)
+        else:
+            payload = render.response_object(ctx, reply)
+        data = json.dumps(payload).encode()
+        if fault is not None and _disconnects(fault):
+            cut = fault.disconnect_after_bytes
+            if cut is None or cut == 0:
+                self._abort(fault.reset)  # no response at all
+            self._send_head(200, "application/json", {"Content-Length": str(len(data))})
+            self.wfile.write(data[:cut])
+            self._abort(fault.reset)
+        self._send_head(200, "application/json", {"Content-Length": str(len(data))})
+        self.wfile.write(data)
+
+    def _stream(
+        self,
+        endpoint: Literal["chat", "responses"],
+        ctx: render.RenderContext,
+        reply: Reply,
+        fault: Fault | None,
+    ) -> None:
+        if endpoint == "chat":
+            rendered = render.chat_stream(ctx, reply)
+        else:
+            rendered = render.responses_stream(ctx, reply)
+        events = rendered.events
+        abort = False
+        between = 0.0
+        if fault is not None:
+            between = fault.delay_between
+            if fault.malformed is not None:
+                i = rendered.index_after_deltas(fault.inject_after_deltas)
+                if fault.malformed == "garbage":
+                    events = [*events[:i], _GARBAGE, *events[i:]]
+                elif fault.malformed == "invalid_json":
+                    events = [*events[:i], _INVALID_JSON_EVENT, *events[i:]]
+                else:  # truncated: half an event, then the body ends cleanly
+                    events = [*events[:i], events[i][: max(1, len(events[i]) // 2)]]
+            elif fault.stream_error_message is not None:
+                i = rendered.index_after_deltas(fault.inject_after_deltas)
+                if endpoint == "chat":
+                    error = render.chat_stream_error(fault.stream_error_message, fault.error_code)
+                else:
+                    error = render.responses_stream_error(
+                        ctx, reply, i, fault.stream_error_message, fault.error_code
+                    )
+                events = [*events[:i], error]
+            if _disconnects(fault):
+                abort = True
+                if fault.disconnect_after_events is not None:
+                    events = events[: fault.disconnect_after_events]
+                elif fault.disconnect_after_deltas is not None:
+                    events = events[: rendered.index_after_deltas(fault.disconnect_after_deltas)]
+                elif fault.disconnect_after_bytes == 0:
+                    self._abort(fault.reset)  # no response at all
+                elif fault.disconnect_after_bytes is not None:
+                    events = [b"".join(events)[: fault.disconnect_after_bytes]]
+        headers = {"Transfer-Encoding": "chunked", "Cache-Control": "no-cache"}
+        self._send_head(200, "text/event-stream; charset=utf-8", headers)
+        write = self.wfile.write
+        if between > 0:
+            for n, event in enumerate(events):
+                if n:
+                    self._sleep(between)
+                write(chunk(event))
+        else:
+            for block in batches(events):
+                write(chunk(block))
+        if abort:
+            self._abort(fault.reset if fault is not None else False)
+        write(LAST_CHUNK)
+
+    def _send_error_fault(self, fault: Fault) -> None:
+        assert fault.http_status is not None
+        headers = dict(fault.headers or {})
+        if fault.retry_after is not None:
+            retry = fault.retry_after
+            headers["Retry-After"] = f"{retry:g}" if isinstance(retry, (int, float)) else retry
+        body = render.error_body(
+            fault.http_status, fault.message, fault.error_type, fault.error_code
+        )
+        self._send_json(fault.http_status, body, headers)
+
+    # -- control endpoints (scripting a server in another process) -----------------------
+
+    def _control(self, path: str, body: bytes) -> None:
+        owner = self.server.owner
+        try:
+            data: Any = json.loads(body) if body else None
+            if path == "/_fake/queue" and self.command == "POST":
+                items = data if isinstance(data, list) else [data]
+                owner.queue(*(item_from_dict(d) for d in items))
+                self._send_json(200, {"pending": owner.pending})
+            elif path == "/_fake/default" and self.command in ("POST", "PUT"):
+                owner.default_reply = None if data is None else reply_from_dict(data)
+                self._send_json(200, {"ok": True})
+            elif path == "/_fake/requests" and self.command == "GET":
+                listing = [
+                    {
+                        "method": r.method,
+                        "path": r.path,
+                        "headers": r.headers.redacted(),
+                        "json": r.json,
+                    }
+                    for r in owner.requests
+                ]
+                self._send_json(200, listing)
+            elif path == "/_fake/reset" and self.command == "POST":
+                owner.reset()
+                self._send_json(200, {"ok": True})
+            else:
+                self._send_json(404, render.error_body(404, f"Unknown control URL {path}."))
+        except (ValueError, TypeError, KeyError) as exc:
+            self._send_json(400, render.error_body(400, f"Bad script item: {exc}"))
+
+    # -- low level -----------------------------------------------------------------------
+
+    def _send_head(self, status: int, content_type: str, headers: Mapping[str, str]) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("x-request-id", self.server.owner._new_id("req_"))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+
+    def _send_json(
+        self, status: int, payload: Any, headers: Mapping[str, str] | None = None
+    ) -> None:
+        data = json.dumps(payload).encode()
+        all_headers = {"Content-Length": str(len(data)), **(headers or {})}
+        self._send_head(status, "application/json", all_headers)
+        self.wfile.write(data)
+
+    def _sleep(self, seconds: float) -> None:
+        if self.server.owner._stopping.wait(seconds):
+            self._abort(reset=False)
+
+    def _abort(self, reset: bool) -> None:
+        """Drop the connection now: FIN, or RST when `reset` (never returns)."""
+        self.close_connection = True
+        sock = self.connection
+        try:
+            if reset:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                # Close every reference to the descriptor so close() sends the RST now.
+                self.rfile.close()
+                self.wfile.close()
+                sock.close()
+            else:
+                sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        raise _Aborted
+
+
+def _disconnects(fault: Fault) -> bool:
+    return (
+        fault.disconnect_after_events is not None
+        or fault.disconnect_after_deltas is not None
+        or fault.disconnect_after_bytes is not None
+    )
+
+
+class FakeOpenAIServer:
+    """A scriptable OpenAI-compatible server on loopback (Chat Completions and Responses).
+
+    Use as a context manager; queue replies and faults, point a client at `base_url` (or use
+    `client()` / `async_client()`), then assert on `requests`. Replies are consumed one per
+    POST request in order; `default_reply` answers when the queue is empty.
+    """
+
+    def __init__(
+        self,
+        *script: ScriptItem,
+        default_reply: Reply | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        require_api_key: str | None = None,
+    ) -> None:
+        self.default_reply = default_reply
+        self.require_api_key = require_api_key
+        self._host = host
+        self._requested_port = port
+        self._script: collections.deque[ScriptItem] = collections.deque(script)
+        self._requests: list[CapturedRequest] = []
+        self._errors: list[BaseException] = []
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._stopping = threading.Event()
+        self._connections: dict[socket.socket, threading.Thread] = {}
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._clients: list[OpenAI] = []
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> Self:
+        """Bind and serve in a background thread (idempotent)."""
+        if self._httpd is not None:
+            return self
+        self._stopping.clear()
+        self._httpd = _HTTPServer(self, (self._host, self._requested_port))
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"FakeOpenAIServer:{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop serving, drop open connections, join every server thread (idempotent)."""
+        httpd, thread = self._httpd, self._thread
+        if httpd is None or thread is None:
+            return
+        self._stopping.set()  # wakes scripted delays
+        for client in self._clients:
+            client.close()
+        self._clients.clear()
+        httpd.shutdown()
+        thread.join(timeout)
+        with self._lock:
+            connections = list(self._connections.items())
+        for sock, _ in connections:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # unblocks handlers waiting on keep-alive
+        deadline = time.monotonic() + timeout
+        for _, handler in connections:
+            handler.join(max(0.0, deadline - time.monotonic()))
+        httpd.server_close()
+        self._httpd = None
+        self._thread = None
+
+    close = stop
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Self:
+        return self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        import asyncio
+
+        # Off the event loop: stopping joins threads, and the loop may still own sockets.
+        await asyncio.get_running_loop().run_in_executor(None, self.stop)
+
+    # -- addresses and clients -----------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The bound port (the real one when started with port 0)."""
+        if self._httpd is None:
+            raise RuntimeError("the server is not running; use `with FakeOpenAIServer()`")
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """`http://127.0.0.1:PORT` (no path)."""
+        return f"http://{self._host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """The base URL to give an OpenAI client: `http://127.0.0.1:PORT/v1`."""
+        return f"{self.url}/v1"
+
+    def client(
+        self, *, api_key: str = DEFAULT_API_KEY, max_retries: int = 0, **kwargs: Any
+    ) -> OpenAI:
+        """An `openai.OpenAI` client pointed at this server (closed when the server stops)."""
+        from openai import OpenAI
+
+        client = OpenAI(base_url=self.base_url, api_key=api_key, max_retries=max_retries, **kwargs)
+        self._clients.append(client)
+        return client
+
+    def async_client(
+        self, *, api_key: str = DEFAULT_API_KEY, max_retries: int = 0, **kwargs: Any
+    ) -> AsyncOpenAI:
+        """An `openai.AsyncOpenAI` client pointed at this server (close it with `async with`
+        or `await client.close()`)."""
+        from openai import AsyncOpenAI
+
+        return AsyncOpenAI(
+            base_url=self.base_url, api_key=api_key, max_retries=max_retries, **kwargs
+        )
+
+    # -- scripting -----------------------------------------------------------------------
+
+    def queue(self, *items: ScriptItem) -> Self:
+        """Append replies/faults; each POST request consumes the oldest one."""
+        for item in items:
+            if not isinstance(item, (Reply, Fault)):
+                raise TypeError(f"expected a Reply or a Fault, got {type(item).__name__}")
+        with self._lock:
+            self._script.extend(items)
+        return self
+
+    @property
+    def pending(self) -> int:
+        """How many queued items no request has consumed yet."""
+        with self._lock:
+            return len(self._script)
+
+    def reset(self) -> None:
+        """Forget queued items and captured requests (the default reply stays)."""
+        with self._lock:
+            self._script.clear()
+            self._requests.clear()
+            self._errors.clear()
+
+    # -- captured requests ---------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[CapturedRequest]:
+        """Every request received so far, oldest first (a copy)."""
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def last_request(self) -> CapturedRequest:
+        """The most recent request (AssertionError when there was none)."""
+        with self._lock:
+            if not self._requests:
+                raise AssertionError("the fake server has received no request")
+            return self._requests[-1]
+
+    @property
+    def errors(self) -> list[BaseException]:
+        """Unexpected exceptions inside the server (a bug here, not a scripted fault)."""
+        return list(self._errors)
+
+    # -- internals used by the handler ---------------------------------------------------
+
+    def _next_item(self) -> ScriptItem | None:
+        with self._lock:
+            if self._script:
+                return self._script.popleft()
+        return self.default_reply
+
+    def _capture(self, record: CapturedRequest) -> None:
+        with self._lock:
+            self._requests.append(record)
+
+    def _new_id(self, prefix: str) -> str:
+        return f"{prefix}fake{next(self._ids):06d}"
+
+    def _connection_opened(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._connections[sock] = threading.current_thread()
+
+    def _connection_closed(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._connections.pop(sock, None)
+
+    def __repr__(self) -> str:
+        where = self.base_url if self._httpd is not None else "stopped"
+        return f"<FakeOpenAIServer {where} pending={self.pending}>"
