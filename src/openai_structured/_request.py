@@ -18,6 +18,7 @@ from .errors import OpenAIClientError, TokenParameterError
 from .registry import ModelCapabilities, get_registry
 from .schema import CompiledSchema, compile_schema
 from .servers import ServerProfile
+from .tokens import validate_token_limits
 
 __all__ = ["SAMPLING_PARAMETERS", "PreparedCall", "prepare_call"]
 
@@ -94,6 +95,14 @@ def prepare_call(
     token_limit = _token_limit(given)
     if stream:
         caps.check_streaming()
+    if profile.uses_registry:
+        # Prompt + output within the context window, counted with the model's tokenizer.
+        validate_token_limits(
+            model,
+            messages=chat_messages,
+            max_output_tokens=token_limit[1] if token_limit is not None else None,
+            registry=caps,
+        )
 
     if api == "responses" and not profile.supports_responses_api:
         raise OpenAIClientError(

@@ -231,9 +231,7 @@ FIGURES = [
 
 
 def _packaged() -> dict[str, object]:
-    text = (
-        resources.files("openai_structured.registry").joinpath("models.json").read_text("utf-8")
-    )
+    text = resources.files("openai_structured.registry").joinpath("models.json").read_text("utf-8")
     data = json.loads(text)
     assert isinstance(data, dict)
     return data

@@ -13,7 +13,7 @@ import pytest
 if importlib.util.find_spec("openai_structured") is None:  # pragma: no cover
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
-from openai_structured.testing import FakeOpenAIServer  # noqa: E402
+from openai_structured.testing import FakeOpenAIServer
 
 
 @pytest.fixture

@@ -176,7 +176,9 @@ async def call_async(client: AsyncOpenAI, api: Api, stream: bool, **extra: Any) 
 Runner = Callable[..., Awaitable[Outcome]]
 
 
-def make_runner(server: FakeOpenAIServer, mode: Mode) -> tuple[Runner, Callable[[], Awaitable[None]]]:
+def make_runner(
+    server: FakeOpenAIServer, mode: Mode
+) -> tuple[Runner, Callable[[], Awaitable[None]]]:
     """An awaitable `run(api, stream, **extra)` for the mode, and its cleanup."""
     if mode == "sync":
         sync_client = server.client(_strict_response_validation=True)

@@ -22,7 +22,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from jinja2 import BaseLoader, Environment, FileSystemLoader, StrictUndefined
+from jinja2 import BaseLoader, Environment, FileSystemLoader, StrictUndefined, Undefined
 from jinja2.exceptions import UndefinedError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -154,6 +154,27 @@ class TemplateEnvironment(ImmutableSandboxedEnvironment):
             f"access to {attribute!r} on a {kind!r} is not allowed: templates cannot use "
             f"private attributes or Python internals."
         )
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """Jinja's sandboxed lookup, but a private name that is not data is refused loudly."""
+        return self._refuse_private(obj, attribute, super().getattr(obj, attribute))
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        """Jinja's sandboxed subscript, with the same loud refusal as :meth:`getattr`."""
+        return self._refuse_private(obj, argument, super().getitem(obj, argument))
+
+    def _refuse_private(self, obj: Any, name: Any, value: Any) -> Any:
+        # ``x.__dict__`` on an object without one would otherwise be a mere "undefined"; a
+        # probe for private names should stop with a security error whether or not it exists.
+        # Dict keys starting with "_" are data and stay reachable (and undefined if absent).
+        if (
+            isinstance(value, Undefined)
+            and isinstance(name, str)
+            and name.startswith("_")
+            and not isinstance(obj, (Mapping, Undefined))
+        ):
+            self.unsafe_undefined(obj, name)
+        return value
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         """``*`` and ``**`` with limits on result size; other operators as usual."""

@@ -35,7 +35,10 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument("--default-text", metavar="TEXT", help="default reply: this exact text")
     src.add_argument("--default-file", metavar="PATH", help="default reply: the file's text")
     p.add_argument(
-        "--chunk-size", type=int, default=4, help="characters per stream delta (default 4)"
+        "--chunk-size",
+        type=int,
+        default=None,
+        help="characters per stream delta of the default reply (default 4)",
     )
     return p
 
@@ -56,7 +59,7 @@ def build_server(args: argparse.Namespace) -> FakeOpenAIServer:
     elif args.default_file is not None:
         with open(args.default_file, encoding="utf-8") as f:
             server.default_reply = Reply.text(f.read())
-    if server.default_reply is not None:
+    if server.default_reply is not None and args.chunk_size is not None:
         server.default_reply = server.default_reply.with_options(chunk_size=args.chunk_size)
     return server
 

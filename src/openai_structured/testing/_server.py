@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import io
 import itertools
 import json
+import selectors
 import socket
 import struct
 import sys
@@ -121,6 +123,16 @@ class _HTTPServer(ThreadingHTTPServer):
     def __init__(self, owner: FakeOpenAIServer, address: tuple[str, int]) -> None:
         self.owner = owner
         super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # Named, so a leak shows up by name in threading.enumerate().
+        thread = threading.Thread(
+            target=self.process_request_thread,
+            args=(request, client_address),
+            name=f"FakeOpenAIServer-connection:{self.server_address[1]}",
+            daemon=True,
+        )
+        thread.start()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         exc = sys.exc_info()[1]
@@ -410,6 +422,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.rfile.close()
                 self.wfile.close()
                 sock.close()
+                # BaseHTTPRequestHandler still flushes and closes these afterwards.
+                self.rfile, self.wfile = io.BytesIO(), io.BytesIO()
             else:
                 sock.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -454,6 +468,8 @@ class FakeOpenAIServer:
         self._connections: dict[socket.socket, threading.Thread] = {}
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
         self._clients: list[OpenAI] = []
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -464,14 +480,25 @@ class FakeOpenAIServer:
             return self
         self._stopping.clear()
         self._httpd = _HTTPServer(self, (self._host, self._requested_port))
+        self._wake_r, self._wake_w = socket.socketpair()
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"FakeOpenAIServer:{self.port}",
-            daemon=True,
+            target=self._serve, name=f"FakeOpenAIServer:{self.port}", daemon=True
         )
         self._thread.start()
         return self
+
+    def _serve(self) -> None:
+        # Not serve_forever(): its poll interval would make every stop() wait for it.
+        httpd = self._httpd
+        assert httpd is not None and self._wake_r is not None
+        with selectors.DefaultSelector() as sel:
+            sel.register(httpd.socket, selectors.EVENT_READ)
+            sel.register(self._wake_r, selectors.EVENT_READ)
+            while not self._stopping.is_set():
+                for key, _ in sel.select():
+                    if key.fileobj is self._wake_r:
+                        return
+                    httpd.handle_request()  # the listener is readable: accepts at once
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop serving, drop open connections, join every server thread (idempotent)."""
@@ -482,7 +509,8 @@ class FakeOpenAIServer:
         for client in self._clients:
             client.close()
         self._clients.clear()
-        httpd.shutdown()
+        if self._wake_w is not None:
+            self._wake_w.send(b"x")
         thread.join(timeout)
         with self._lock:
             connections = list(self._connections.items())
@@ -493,6 +521,10 @@ class FakeOpenAIServer:
         for _, handler in connections:
             handler.join(max(0.0, deadline - time.monotonic()))
         httpd.server_close()
+        for wake in (self._wake_r, self._wake_w):
+            if wake is not None:
+                wake.close()
+        self._wake_r = self._wake_w = None
         self._httpd = None
         self._thread = None
 
@@ -545,9 +577,16 @@ class FakeOpenAIServer:
     def client(
         self, *, api_key: str = DEFAULT_API_KEY, max_retries: int = 0, **kwargs: Any
     ) -> OpenAI:
-        """An `openai.OpenAI` client pointed at this server (closed when the server stops)."""
-        from openai import OpenAI
+        """An `openai.OpenAI` client pointed at this server (closed when the server stops).
 
+        Unless you pass `http_client`, it gets one that ignores proxy variables (so loopback
+        traffic never goes through a proxy) and loads no CA bundle (plain HTTP: that saves
+        ~25 ms per client).
+        """
+        from openai import DefaultHttpxClient, OpenAI
+
+        if "http_client" not in kwargs:
+            kwargs["http_client"] = DefaultHttpxClient(verify=False, trust_env=False)
         client = OpenAI(base_url=self.base_url, api_key=api_key, max_retries=max_retries, **kwargs)
         self._clients.append(client)
         return client
@@ -557,8 +596,10 @@ class FakeOpenAIServer:
     ) -> AsyncOpenAI:
         """An `openai.AsyncOpenAI` client pointed at this server (close it with `async with`
         or `await client.close()`)."""
-        from openai import AsyncOpenAI
+        from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
+        if "http_client" not in kwargs:
+            kwargs["http_client"] = DefaultAsyncHttpxClient(verify=False, trust_env=False)
         return AsyncOpenAI(
             base_url=self.base_url, api_key=api_key, max_retries=max_retries, **kwargs
         )

@@ -1,0 +1,364 @@
+"""The strict-mode schema compiler (SPEC §4).
+
+``compile_schema`` turns a pydantic model (or any type pydantic's ``TypeAdapter`` accepts) or a
+JSON Schema dict (drafts 4, 6, 7, 2019-09, 2020-12; OpenAPI's ``nullable``) into what OpenAI's
+Structured Outputs strict mode accepts, or raises :class:`SchemaError` naming the JSON pointer
+of the culprit and a fix. ``check_schema`` reports every problem at once (``ostruct schema
+check``). Which keywords strict mode supports, and its size limits, are listed with their
+source in ``_keywords.py``.
+
+What happens to each construct ("error" = ``SchemaError``; "hint" = moved into
+``description`` so the model still sees it, recorded as a lossy change):
+
+================================================  ===========================================
+input                                             result
+================================================  ===========================================
+object                                            ``additionalProperties: false``; every
+                                                  property ``required``
+optional property (not in ``required``)           required and nullable; ``restore()`` drops
+                                                  the null again so defaults apply
+``additionalProperties: true`` / ``extra="allow"``  with declared properties: closed (every
+                                                  strict output is valid for the original);
+                                                  without: error (a map)
+``additionalProperties: <schema>``,               error: use a list of ``{key, value}``
+``dict[str, X]``, ``patternProperties``           objects
+``propertyNames``                                 dropped if every declared name passes,
+                                                  else error
+object without ``properties`` (and open)          error (accepts any keys)
+``required`` name without a property schema       error
+property schema ``false``                         optional: property dropped; required: error
+``min/maxProperties``                             dropped when always true, hint when they
+                                                  depend on optional properties, else error
+``dependentRequired`` / ``dependencies`` (list)   dropped when always true, else hint
+``dependentSchemas`` / ``dependencies`` (schema)  error
+``if``/``then``/``else``, ``not``, ``contains``   error
+``oneOf``                                         ``anyOf`` (exclusivity is not enforced)
+``discriminator``                                 dropped
+``allOf``                                         merged into one schema (``$ref``s inlined,
+                                                  keywords intersected); conflicting or
+                                                  closed-vs-extended parts: error
+keywords beside ``anyOf``/``oneOf``               distributed into each branch
+``anyOf`` branch ``false``                        dropped
+local ``$ref``                                    kept; targets go to ``$defs`` (from
+                                                  ``definitions``, any pointer, ``$id``,
+                                                  ``$anchor``); unused definitions pruned
+``$ref`` + description/title/default              the reference is inlined (keywords beside
+                                                  ``$ref`` are rejected); inside its own
+                                                  recursion the annotation is dropped
+``$ref`` + other keywords                         treated as ``allOf`` and merged
+remote ``$ref`` (another document)                error: bundle it into ``$defs``
+root ``$ref``                                     the target becomes the root
+root that is not an object / is a union           error: wrap it in an object (a union with
+                                                  ``null`` loses the ``null``)
+``true`` / ``{}`` / annotations only / ``type:    error: "any value" is not expressible
+"any"``
+``type`` list                                     ``anyOf`` of one branch per type
+no ``type``                                       inferred from the keywords present
+``enum`` / ``const`` (scalars)                    kept, typed; mixed types split into
+                                                  ``anyOf``; object/array values: error
+``prefixItems`` / ``items: [...]`` (tuples)       same schema at every position: a list with
+                                                  ``min/maxItems``; otherwise error
+array without ``items`` / ``items: false``        error
+``uniqueItems``, ``minLength``, ``maxLength``,    hint
+unsupported ``format``, ``content*``
+draft 4 ``exclusiveMaximum: true``                numeric ``exclusiveMaximum``
+``default``, ``examples``, ``deprecated``         into the description
+``$schema``, ``$id``, ``$comment``, ``readOnly``,  dropped
+unknown keywords (``x-...``)
+more than 5000 properties, 10 object levels,      error
+1000 enum values, 120,000 name/enum characters
+================================================  ===========================================
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import SchemaError
+from ._compiler import Change, Compiler
+from ._finalize import Finalizer, root_node
+from ._keywords import Schema, copy_json
+from ._restore import Restorer
+
+__all__ = [
+    "Change",
+    "CompiledSchema",
+    "SchemaReport",
+    "check_schema",
+    "compile_schema",
+    "to_strict_schema",
+]
+
+_NAME_RE = re.compile(r"[^a-zA-Z0-9_-]")
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledSchema:
+    """A schema ready for ``response_format``; ``schema``/``original`` return fresh copies."""
+
+    name: str
+    strict: bool
+    changes: tuple[Change, ...]
+    _schema: Schema = field(repr=False)
+    _original: Schema = field(repr=False)
+    _table: Mapping[str, frozenset[str]] = field(repr=False, default_factory=dict)
+    _restorer: Restorer | None = field(repr=False, init=False, default=None)
+
+    def __post_init__(self) -> None:
+        if self.strict and self._table:
+            object.__setattr__(self, "_restorer", Restorer(self._schema, self._table))
+
+    @property
+    def schema(self) -> Schema:
+        """The schema to send (a copy: the compiled one is cached and shared)."""
+        return copy_json(self._schema)
+
+    @property
+    def original(self) -> Schema:
+        """The input as a JSON Schema dict (pydantic's ``model_json_schema()`` for models)."""
+        return copy_json(self._original)
+
+    def response_format(self) -> dict[str, Any]:
+        """The ``json_schema`` object of a Chat Completions ``response_format``."""
+        return {"name": self.name, "schema": self.schema, "strict": self.strict}
+
+    def restore(self, value: Any) -> Any:
+        """Drop the nulls that stand for "not given" so the original's defaults apply.
+
+        ``value`` is what the model produced under ``schema``; the result is a new value (the
+        input is not modified) to validate against the original model or schema.
+        """
+        return value if self._restorer is None else self._restorer.restore(value)
+
+
+@dataclass(frozen=True)
+class SchemaReport:
+    """What ``ostruct schema check`` prints: every problem and every rewrite."""
+
+    name: str
+    ok: bool
+    errors: list[SchemaError]
+    changes: list[Change]
+    schema: Schema | None = None
+
+    def format(self) -> str:
+        lines: list[str] = []
+        if self.ok:
+            lines.append(f"OK: schema {self.name!r} can be used in strict mode "
+                         f"({len(self.changes)} rewrite(s))")  # fmt: skip
+        else:
+            lines.append(f"FAILED: schema {self.name!r} cannot be used in strict mode "
+                         f"({len(self.errors)} problem(s))")  # fmt: skip
+            for err in self.errors:
+                lines.append(f"  error  {err.path}: {err.reason}")
+                if err.fix:
+                    lines.append(f"         fix: {err.fix}")
+        if self.changes:
+            lines.append("rewrites:")
+            lines.extend(f"  {c}" for c in self.changes)
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    compiled: CompiledSchema | None
+    errors: tuple[SchemaError, ...]
+    changes: tuple[Change, ...]
+    name: str
+
+
+# --- inputs ----------------------------------------------------------------------------------
+
+
+def _schema_name(raw: Any) -> str:
+    name = _NAME_RE.sub("_", raw)[:64] if isinstance(raw, str) else ""
+    return name if name.strip("_") else "output"
+
+
+def _to_document(x: Any) -> tuple[Any, str]:
+    """The JSON Schema of ``x`` and a default name; TypeError when ``x`` is not a schema."""
+    from pydantic import BaseModel, TypeAdapter
+    from pydantic.errors import PydanticUserError
+
+    try:
+        if isinstance(x, Mapping):
+            return x, _schema_name(x.get("title"))
+        if isinstance(x, bool):
+            return x, "output"
+        if isinstance(x, type) and issubclass(x, BaseModel):
+            return x.model_json_schema(), _schema_name(x.__name__)
+        if isinstance(x, TypeAdapter):
+            return x.json_schema(), "output"
+    except PydanticUserError as exc:
+        raise SchemaError(f"pydantic cannot produce a JSON schema: {exc}",
+                          fix="use field types that have a JSON form") from exc  # fmt: skip
+    if isinstance(x, (str, bytes, int, float, list, tuple)) or x is None:
+        raise TypeError(
+            "expected a pydantic model class, a type pydantic can validate, or a JSON Schema "
+            f"dict; got {type(x).__name__} (parse JSON text with json.loads first)"
+        )
+    try:
+        adapter: TypeAdapter[Any] = TypeAdapter(x)
+    except Exception as exc:
+        raise TypeError(
+            "expected a pydantic model class, a type pydantic can validate, or a JSON Schema "
+            f"dict; got {x!r}"
+        ) from exc
+    try:
+        return adapter.json_schema(), _schema_name(getattr(x, "__name__", None))
+    except PydanticUserError as exc:
+        raise SchemaError(f"pydantic cannot produce a JSON schema: {exc}",
+                          fix="use field types that have a JSON form") from exc  # fmt: skip
+
+
+def _dump(doc: Any) -> str:
+    """Canonical JSON text (key order kept: property order is the output order)."""
+    try:
+        return json.dumps(doc, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+    except RecursionError:
+        raise SchemaError("the schema is nested too deeply to process",
+                          fix="flatten it") from None  # fmt: skip
+    except (TypeError, ValueError) as exc:
+        raise SchemaError(f"the schema is not a JSON document: {exc}",
+                          fix="use only JSON values (dicts with string keys, lists, strings, "
+                          "finite numbers, booleans, null)") from None  # fmt: skip
+
+
+# --- compilation -----------------------------------------------------------------------------
+
+
+def _compile_document(doc: Any, name: str, strict: bool) -> _Outcome:
+    """Compile one JSON document (already a plain JSON tree)."""
+    if not strict:
+        original = doc if isinstance(doc, dict) else {}
+        compiled = CompiledSchema(name=name, strict=False, changes=(), _schema=original,
+                                  _original=original)  # fmt: skip
+        return _Outcome(compiled, (), (), name)
+    comp = Compiler(doc)
+    result = None
+    try:
+        root = comp.run()
+        aliases: set[str] = set()
+        start = root_node(comp, root, aliases) if not isinstance(doc, bool) else None
+        if isinstance(doc, bool):
+            comp.errors.insert(0, SchemaError("the root must be an object; this schema is a "
+                                              "boolean", path="#", fix="give it a type"))  # fmt: skip
+        if start is not None and not comp.errors:
+            result = Finalizer(comp).run(start, aliases)
+    except RecursionError:
+        comp.error("#", "the schema is nested too deeply to process", "flatten it")
+    changes = tuple(dict.fromkeys(comp.changes))
+    if comp.errors or result is None:
+        errors = tuple(comp.errors) or (SchemaError("the schema could not be compiled"),)
+        return _Outcome(None, errors, changes, name)
+    schema, table = result
+    compiled = CompiledSchema(
+        name=name,
+        strict=True,
+        changes=changes,
+        _schema=schema,
+        _original=doc,
+        _table=table,
+    )
+    return _Outcome(compiled, (), changes, name)
+
+
+_lock = threading.Lock()
+_by_type: weakref.WeakKeyDictionary[Any, dict[bool, _Outcome]] = weakref.WeakKeyDictionary()
+_by_key: OrderedDict[Any, _Outcome] = OrderedDict()
+_CACHE_SIZE = 512
+
+
+def _outcome(x: Any, strict: bool) -> _Outcome:
+    """Compile ``x`` once per (schema, strict); later calls return the cached outcome."""
+    type_key = isinstance(x, type)
+    if type_key:
+        with _lock:
+            hit = _by_type.get(x, {}).get(strict)
+        if hit is not None:
+            return hit
+    doc, name = _to_document(x)
+    text = _dump(doc)
+    key = (strict, name, text)
+    with _lock:
+        hit = _by_key.get(key)
+        if hit is not None:
+            _by_key.move_to_end(key)
+    if hit is None:
+        hit = _compile_document(json.loads(text), name, strict)
+        with _lock:
+            _by_key[key] = hit
+            if len(_by_key) > _CACHE_SIZE:
+                _by_key.popitem(last=False)
+    if type_key:
+        with _lock, _suppress_type_error():
+            _by_type.setdefault(x, {})[strict] = hit
+    return hit
+
+
+class _suppress_type_error:
+    """Some type objects cannot be weakly referenced; they are then cached by content only."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: object, tb: object) -> bool:
+        return kind is TypeError
+
+
+def _raise_for(outcome: _Outcome) -> None:
+    if outcome.errors:
+        first = outcome.errors[0]
+        if len(outcome.errors) == 1:
+            raise first
+        more = len(outcome.errors) - 1
+        raise SchemaError(
+            f"{first.reason} (and {more} more problem(s); `ostruct schema check` lists them all)",
+            path=first.path,
+            fix=first.fix,
+        )
+
+
+# --- public API ------------------------------------------------------------------------------
+
+
+def compile_schema(x: Any, *, strict: bool = True) -> CompiledSchema:
+    """Compile a pydantic model, a pydantic-validatable type or a JSON Schema dict.
+
+    ``strict=False`` is for servers without strict mode: the plain JSON schema, no rewrites.
+    Raises ``SchemaError`` (strict mode cannot express it) or ``TypeError`` (not a schema).
+    """
+    outcome = _outcome(x, strict)
+    _raise_for(outcome)
+    assert outcome.compiled is not None
+    return outcome.compiled
+
+
+def to_strict_schema(model_class_or_schema_dict: Any) -> dict[str, Any]:
+    """The strict-mode JSON schema for a pydantic model or JSON Schema dict (a fresh copy)."""
+    return compile_schema(model_class_or_schema_dict).schema
+
+
+def check_schema(x: Any) -> SchemaReport:
+    """Every problem and rewrite for ``x`` in strict mode, without raising for schema problems."""
+    try:
+        outcome = _outcome(x, True)
+    except SchemaError as exc:
+        return SchemaReport(name="output", ok=False, errors=[exc], changes=[])
+    return SchemaReport(
+        name=outcome.name,
+        ok=not outcome.errors,
+        errors=list(outcome.errors),
+        changes=list(outcome.changes),
+        schema=outcome.compiled.schema if outcome.compiled else None,
+    )

@@ -1,0 +1,285 @@
+"""Pass 2: turn pass 1's marked tree into the schema that is sent, plus the restore table.
+
+Here, with every definition compiled, we can (1) make each formerly optional property nullable
+unless it already accepts null (which may depend on a definition), recording it for
+``CompiledSchema.restore``; (2) inline a ``$ref`` that had a description or title beside it
+(strict mode rejects keywords next to ``$ref``), except inside its own expansion, where recursion
+would not end; (3) keep only the definitions still referenced; (4) check OpenAI's size limits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._compiler import Compiler
+from ._keywords import (
+    LARGE_ENUM,
+    LARGE_ENUM_CHARS,
+    MAX_DEPTH,
+    MAX_ENUM_VALUES,
+    MAX_PROPERTIES,
+    MAX_STRING_CHARS,
+    OPT,
+    PATH,
+    SIB,
+    Schema,
+    esc,
+)
+
+MAX_NODES = 200_000  # inlining can multiply a schema; stop long before it hurts
+MAX_INLINE = 16
+ROOT_FIX = 'wrap it in an object with one property, e.g. {"type": "object", "properties": ' \
+    '{"items": <your schema>}, "required": ["items"]} (for pydantic: a model with one field ' \
+    "instead of a RootModel or bare list type)"  # fmt: skip
+
+
+class _Abort(Exception):
+    pass
+
+
+def _ref_name(ref: str) -> str:
+    return "#" if ref == "#" else ref[len("#/$defs/") :]
+
+
+def root_node(comp: Compiler, root: Schema, seen: set[str] | None = None) -> Schema | None:
+    """The pass-1 node that becomes the root, or None after recording why it cannot be one.
+
+    ``seen`` collects the definitions the root is reached through by plain ``$ref``s: they are
+    the root, so references to them become ``#`` instead of a second copy.
+    """
+    node = root
+    seen = set() if seen is None else seen
+    annotations: dict[str, Any] = {}
+    while "$ref" in node:
+        ref = node["$ref"]
+        annotations = {**node.get(SIB, {}), **annotations}
+        if ref in seen or ref == "#":
+            comp.error("#", "the root $ref refers to itself", "point it at a definition")
+            return None
+        seen.add(ref)
+        node = comp.defs.get(_ref_name(ref), {})
+    if not node:
+        return None  # an error was already recorded for it
+    if isinstance(node.get("anyOf"), list):
+        branches = [b for b in node["anyOf"] if b.get("type") != "null"]
+        if len(branches) == 1 and len(node["anyOf"]) > len(branches):
+            comp.change("#", "null alternative of the root dropped (the root must be an object)")
+            node = {**branches[0], **{k: v for k, v in node.items() if k in ("title", "description")}}  # noqa: E501
+            seen.clear()
+            return root_node(comp, node, seen) if "$ref" in node else _check_object(comp, node, annotations)  # noqa: E501
+        comp.error("#", "the root must be a single object, not a choice (anyOf/oneOf) of "
+                   "several schemas", ROOT_FIX)  # fmt: skip
+        return None
+    return _check_object(comp, node, annotations)
+
+
+def _check_object(comp: Compiler, node: Schema, annotations: dict[str, Any]) -> Schema | None:
+    if node.get("type") != "object":
+        kind = node.get("type", "value")
+        comp.error("#", f"the root must be an object; this schema's root is {kind!r}", ROOT_FIX)
+        return None
+    return {**node, **annotations} if annotations else node
+
+
+class Finalizer:
+    def __init__(self, comp: Compiler) -> None:
+        self.comp = comp
+        self.pre_root: Schema = {}
+        self.out_defs: dict[str, Schema] = {}
+        self.queue: list[str] = []
+        self.table: dict[str, set[str]] = {}
+        self.expanding: list[str] = []
+        self.properties = 0
+        self.enum_values = 0
+        self.chars = 0
+        self.nodes = 0
+        self.local: dict[str, int] = {}
+        self.edges: dict[str, list[tuple[int, str]]] = {}
+        self.aliases: set[str] = set()
+
+    def run(
+        self, root: Schema, aliases: set[str] | None = None
+    ) -> tuple[Schema, dict[str, frozenset[str]]] | None:
+        self.pre_root = root
+        self.aliases = {_ref_name(a) for a in aliases or ()}
+        try:
+            out = self.fin(root, "#", 0, "#")
+            while self.queue:
+                name = self.queue.pop(0)
+                if name in self.out_defs:
+                    continue
+                self.out_defs[name] = {}
+                self.out_defs[name] = self.fin(self.comp.defs[name], f"#/$defs/{esc(name)}", 0, name)
+                self.chars += len(name)
+        except _Abort:
+            return None
+        if self.out_defs:
+            out["$defs"] = self.out_defs
+        if not self._limits():
+            return None
+        return out, {k: frozenset(v) for k, v in self.table.items()}
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def pre(self, ref: str) -> Schema:
+        return self.pre_root if ref == "#" else self.comp.defs[_ref_name(ref)]
+
+    def follow(self, ref: str, path: str) -> str:
+        """Skip definitions that are nothing but another ``$ref``."""
+        seen = {ref}
+        while ref != "#":
+            node = self.pre(ref)
+            if set(node) - {"$ref", PATH}:
+                break
+            ref = node["$ref"]
+            if ref in seen:
+                self.comp.error(path, "$ref cycle with no schema in it", "fix the references")
+                raise _Abort
+            seen.add(ref)
+        return ref
+
+    def nullable(self, node: Schema, seen: set[str]) -> bool:
+        if "$ref" in node:
+            ref = node["$ref"]
+            if ref in seen:
+                return False
+            seen.add(ref)
+            return self.nullable(self.pre(ref), seen)
+        kind = node.get("type")
+        if kind == "null" or (isinstance(kind, list) and "null" in kind):
+            return True
+        if any(self.nullable(b, seen) for b in node.get("anyOf", ())):
+            return True
+        if "enum" in node and any(v is None for v in node["enum"]):
+            return True
+        return "const" in node and node["const"] is None
+
+    # --- the walk ----------------------------------------------------------------------------
+
+    def fin(self, node: Schema, ptr: str, depth: int, container: str) -> Schema:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            self.comp.error("#", "the schema becomes too large once references with "
+                            "descriptions are inlined", "remove descriptions beside $ref")  # fmt: skip
+            raise _Abort
+        path = node.get(PATH, "#")
+        if "$ref" in node:
+            return self._ref(node, ptr, depth, container, path)
+        out: Schema = {}
+        level = depth + 1 if node.get("type") == "object" else depth
+        self.local[container] = max(self.local.get(container, 0), level)
+        for key, value in node.items():
+            if key.startswith("\x00"):
+                continue
+            if key == "properties":
+                out[key] = self._properties(node, value, ptr, level, container, path)
+            elif key == "items":
+                out[key] = self.fin(value, f"{ptr}/items", level, container)
+            elif key == "anyOf":
+                out[key] = [
+                    self.fin(b, f"{ptr}/anyOf/{i}", level, container) for i, b in enumerate(value)
+                ]
+            elif key == "enum":
+                out[key] = list(value)
+                self.enum_values += len(value)
+                strings = [v for v in value if isinstance(v, str)]
+                self.chars += sum(len(str(v)) for v in value)
+                if len(value) > LARGE_ENUM and sum(map(len, strings)) > LARGE_ENUM_CHARS:
+                    self.comp.error(path, f"this enum has {len(value)} values totalling more than "
+                                    f"{LARGE_ENUM_CHARS} characters (OpenAI's limit for enums "
+                                    f"over {LARGE_ENUM} values)", "shorten or split the enum")  # fmt: skip
+            elif key == "const":
+                out[key] = value
+                self.chars += len(str(value))
+            elif key == "required":
+                out[key] = list(value)
+            else:
+                out[key] = value
+        return out
+
+    def _ref(self, node: Schema, ptr: str, depth: int, container: str, path: str) -> Schema:
+        ref = self.follow(node["$ref"], path)
+        name = _ref_name(ref)
+        if name in self.aliases:
+            ref, name = "#", "#"
+        siblings = node.get(SIB)
+        if siblings and name not in self.expanding and len(self.expanding) < MAX_INLINE:
+            self.expanding.append(name)
+            try:
+                out = self.fin(self.pre(ref), ptr, depth, container)
+            finally:
+                self.expanding.pop()
+            out.update(siblings)
+            self.comp.change(path, "$ref inlined so its description/title can stay beside it")
+            return out
+        if siblings:
+            self.comp.change(path, "description/title beside a recursive $ref dropped (strict "
+                             "mode allows no keywords next to $ref)")  # fmt: skip
+        self.edges.setdefault(container, []).append((depth, name))
+        if name != "#":
+            self.queue.append(name)
+        return {"$ref": ref}
+
+    def _properties(
+        self, node: Schema, props: dict[str, Schema], ptr: str, level: int, container: str, path: str
+    ) -> Schema:
+        optional = set(node.get(OPT, ()))
+        out: Schema = {}
+        for name, sub in props.items():
+            sub_ptr = f"{ptr}/properties/{esc(name)}"
+            self.chars += len(name)
+            if name in optional and not self.nullable(sub, set()):
+                if "anyOf" in sub and "$ref" not in sub:
+                    wrapped = self.fin(sub, sub_ptr, level, container)
+                    wrapped["anyOf"] = [*wrapped["anyOf"], {"type": "null"}]
+                else:
+                    inner = self.fin(sub, f"{sub_ptr}/anyOf/0", level, container)
+                    wrapped = {k: inner.pop(k) for k in ("title", "description") if k in inner}
+                    wrapped["anyOf"] = [inner, {"type": "null"}]
+                self.table.setdefault(ptr, set()).add(name)
+                self.comp.change(
+                    f"{path}/properties/{esc(name)}",
+                    "optional property made required and nullable (null = not given; "
+                    "restore() drops it so the default applies)",
+                )
+                out[name] = wrapped
+            else:
+                out[name] = self.fin(sub, sub_ptr, level, container)
+        self.properties += len(out)
+        return out
+
+    # --- limits ------------------------------------------------------------------------------
+
+    def _height(self, container: str, stack: set[str], memo: dict[str, int]) -> int:
+        if container in memo:
+            return memo[container]
+        if container in stack:
+            return 0
+        if len(stack) > 200:
+            return MAX_DEPTH + 1
+        stack.add(container)
+        best = self.local.get(container, 0)
+        for level, target in self.edges.get(container, ()):
+            best = max(best, level + self._height(target, stack, memo))
+        stack.discard(container)
+        memo[container] = best
+        return best
+
+    def _limits(self) -> bool:
+        before = len(self.comp.errors)
+        err = self.comp.error
+        if self.properties > MAX_PROPERTIES:
+            err("#", f"the schema has {self.properties} object properties in total; OpenAI "
+                f"allows {MAX_PROPERTIES}", "split the task or simplify the schema")  # fmt: skip
+        depth = self._height("#", set(), {})
+        if depth > MAX_DEPTH:
+            err("#", f"objects are nested {depth} levels deep; OpenAI allows {MAX_DEPTH}",
+                "flatten the structure")  # fmt: skip
+        if self.enum_values > MAX_ENUM_VALUES:
+            err("#", f"the schema has {self.enum_values} enum values in total; OpenAI allows "
+                f"{MAX_ENUM_VALUES}", "shorten the enums or use plain strings")  # fmt: skip
+        if self.chars > MAX_STRING_CHARS:
+            err("#", f"property names, definition names, enum and const values total "
+                f"{self.chars} characters; OpenAI allows {MAX_STRING_CHARS}",
+                "shorten names and enums")  # fmt: skip
+        return len(self.comp.errors) == before
