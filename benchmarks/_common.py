@@ -42,9 +42,7 @@ def cpu(fn: Callable[[], object]) -> float:
     return time.thread_time() - start
 
 
-def compare(
-    contenders: dict[str, Callable[[], object]], *, rounds: int
-) -> dict[str, float]:
+def compare(contenders: dict[str, Callable[[], object]], *, rounds: int) -> dict[str, float]:
     """Median CPU seconds per contender; rounds are interleaved so drift hits all alike."""
     samples: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(rounds):

@@ -12,10 +12,9 @@ import json
 import openai
 from pydantic import BaseModel, Field
 
+from _common import compare, served
 from openai_structured import openai_structured_call
 from openai_structured.schema import to_strict_schema
-
-from _common import compare, served
 
 
 class Address(BaseModel):
@@ -65,7 +64,9 @@ def main() -> dict[str, float]:
         def raw() -> None:
             for _ in range(args.calls):
                 completion = client.chat.completions.create(
-                    model="gpt-4o", messages=MESSAGES, response_format=response_format  # type: ignore[arg-type]
+                    model="gpt-4o",
+                    messages=MESSAGES,
+                    response_format=response_format,  # type: ignore[arg-type]
                 )
                 Person.model_validate_json(completion.choices[0].message.content or "")
 
@@ -78,21 +79,28 @@ def main() -> dict[str, float]:
         def sdk_parse() -> None:
             for _ in range(args.calls):
                 completion = client.chat.completions.parse(
-                    model="gpt-4o", messages=MESSAGES, response_format=Person  # type: ignore[arg-type]
+                    model="gpt-4o",
+                    messages=MESSAGES,
+                    response_format=Person,  # type: ignore[arg-type]
                 )
                 assert completion.choices[0].message.parsed is not None
 
         ours()  # warm caches (schema compilation happens once per model class)
         results = compare(
-            {"raw create()+model_validate_json": raw, "openai_structured_call": ours,
-             "SDK chat.completions.parse()": sdk_parse},
+            {
+                "raw create()+model_validate_json": raw,
+                "openai_structured_call": ours,
+                "SDK chat.completions.parse()": sdk_parse,
+            },
             rounds=args.rounds,
         )
     base = results["raw create()+model_validate_json"]
     print(f"non-streaming call, {args.calls} calls per round, median of {args.rounds} rounds")
     print(f"{'contender':36} {'CPU s':>8} {'per call':>10} {'vs raw':>7}")
     for name, seconds in results.items():
-        print(f"{name:36} {seconds:8.3f} {seconds / args.calls * 1e6:8.0f}us {seconds / base:6.2f}x")
+        print(
+            f"{name:36} {seconds:8.3f} {seconds / args.calls * 1e6:8.0f}us {seconds / base:6.2f}x"
+        )
     return results
 
 

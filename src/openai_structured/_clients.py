@@ -44,8 +44,10 @@ def default_client(*, asynchronous: bool) -> Any:
     if provider == "openai":
         return openai.AsyncOpenAI() if asynchronous else openai.OpenAI()
     if provider == "azure":
-        kwargs = {"api_version": os.environ.get("OPENAI_API_VERSION", "2024-10-21")}
-        return openai.AsyncAzureOpenAI(**kwargs) if asynchronous else openai.AzureOpenAI(**kwargs)
+        version = os.environ.get("OPENAI_API_VERSION", "2024-10-21")
+        if asynchronous:
+            return openai.AsyncAzureOpenAI(api_version=version)
+        return openai.AzureOpenAI(api_version=version)
     if provider == "base_url":
         # Local servers usually need no key; the SDK insists on one.
         key = os.environ.get("OPENAI_API_KEY") or "not-needed"

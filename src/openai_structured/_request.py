@@ -209,13 +209,14 @@ def _messages(
         for index, message in enumerate(messages):
             if not isinstance(message, Mapping) or "role" not in message:
                 raise TypeError(
-                    f"messages[{index}] must be a dict with 'role' and 'content', "
-                    f"got {message!r}."
+                    f"messages[{index}] must be a dict with 'role' and 'content', got {message!r}."
                 )
             out.append(dict(message))
         return out
     if user_prompt is None:
-        raise TypeError("Give the prompt: user_prompt= (and optionally system_prompt=) or messages=.")
+        raise TypeError(
+            "Give the prompt: user_prompt= (and optionally system_prompt=) or messages=."
+        )
     out = []
     if system_prompt is not None:
         out.append({"role": "system", "content": system_prompt})

@@ -42,7 +42,9 @@ def _validation_error(
         "Make the schema's field descriptions clearer, or catch ValidationError and read "
         ".content for the raw answer."
     )
-    return ValidationError("\n".join(lines), errors=errors, response_id=response_id, content=content)
+    return ValidationError(
+        "\n".join(lines), errors=errors, response_id=response_id, content=content
+    )
 
 
 def invalid_json_error(
@@ -88,7 +90,7 @@ def jsonschema_errors(
     validator: jsonschema.protocols.Validator, value: Any
 ) -> list[dict[str, Any]]:
     """Every ``jsonschema`` error for ``value`` as pydantic-style dicts, sorted by path."""
-    errors = []
+    errors: list[dict[str, Any]] = []
     for error in validator.iter_errors(value):
         loc = tuple(error.absolute_path)
         errors.append(
@@ -100,7 +102,7 @@ def jsonschema_errors(
                 "input": error.instance,
             }
         )
-    errors.sort(key=lambda e: [str(p) for p in e["loc"]])
+    errors.sort(key=lambda e: [str(part) for part in e["loc"]])
     return errors
 
 

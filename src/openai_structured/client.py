@@ -195,6 +195,16 @@ def openai_structured_call(
     **options: Unpack[CallOptions],
 ) -> Any:
     """One validated result: a ``output_schema`` instance, or a dict matching ``schema``."""
+    return _call(client, model, output_schema, schema, options)
+
+
+def _call(
+    client: Any,
+    model: str,
+    output_schema: type[pydantic.BaseModel] | None,
+    schema: Mapping[str, Any] | None,
+    options: Mapping[str, Any],
+) -> Any:
     client = client if client is not None else default_client(asynchronous=False)
     call = _prepare(client, model, output_schema, schema, options, stream=False)
     log = _sink(client, options.get("on_log"), asynchronous=False)
@@ -237,6 +247,16 @@ async def async_openai_structured_call(
     **options: Unpack[CallOptions],
 ) -> Any:
     """The async twin of :func:`openai_structured_call`."""
+    return await _async_call(client, model, output_schema, schema, options)
+
+
+async def _async_call(
+    client: Any,
+    model: str,
+    output_schema: type[pydantic.BaseModel] | None,
+    schema: Mapping[str, Any] | None,
+    options: Mapping[str, Any],
+) -> Any:
     client = client if client is not None else default_client(asynchronous=True)
     call = _prepare(client, model, output_schema, schema, options, stream=False)
     log = _sink(client, options.get("on_log"), asynchronous=True)
@@ -275,10 +295,7 @@ class StructuredClient:
         **options: Unpack[CallOptions],
     ) -> Any:
         """One validated result (see :func:`openai_structured_call`)."""
-        merged: Any = {**self.defaults, **options}
-        return openai_structured_call(
-            client=self.client, model=model, output_schema=output_schema, schema=schema, **merged
-        )
+        return _call(self.client, model, output_schema, schema, {**self.defaults, **options})
 
 
 class AsyncStructuredClient:
@@ -300,7 +317,5 @@ class AsyncStructuredClient:
         **options: Unpack[CallOptions],
     ) -> Any:
         """One validated result (see :func:`async_openai_structured_call`)."""
-        merged: Any = {**self.defaults, **options}
-        return await async_openai_structured_call(
-            client=self.client, model=model, output_schema=output_schema, schema=schema, **merged
-        )
+        merged = {**self.defaults, **options}
+        return await _async_call(self.client, model, output_schema, schema, merged)

@@ -12,11 +12,11 @@ import inspect
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 __all__ = ["NULL_SINK", "LogEvent", "LogSink", "OnLog", "redact", "redact_text"]
 
-OnLog = Callable[["LogEvent", str], Union[None, Awaitable[None]]]
+OnLog = Callable[["LogEvent", str], "Awaitable[None] | None"]
 
 REDACTED = "[REDACTED]"
 

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from core_support import CANARY_KEY, Call, Recorder
 
 from openai_structured import async_openai_structured_call, openai_structured_call
-from openai_structured.events import LogEvent
 from openai_structured.testing import FakeOpenAIServer
-
-#: Used as the API key by every test here; it must never show up in logs, errors or reprs.
-CANARY_KEY = "sk-proj-CANARY0000canary1111CANARY2222"
 
 
 @pytest.fixture(scope="module")
@@ -29,25 +26,9 @@ def server(_server: FakeOpenAIServer) -> Iterator[FakeOpenAIServer]:
     assert not _server.errors, _server.errors
 
 
-class Recorder:
-    """An on_log callback that keeps every event."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[LogEvent, str]] = []
-
-    def __call__(self, event: LogEvent, level: str) -> None:
-        self.events.append((event, level))
-
-    def types(self) -> list[str]:
-        return [e.type for e, _ in self.events]
-
-
 @pytest.fixture
 def recorder() -> Recorder:
     return Recorder()
-
-
-Call = Callable[..., Any]
 
 
 @pytest.fixture(params=["sync", "async"])

@@ -8,13 +8,12 @@ from typing import Any
 
 import openai
 import pytest
+from core_support import CANARY_KEY, Call, Recorder
 from pydantic import BaseModel
 
 from openai_structured import LogEvent, async_openai_structured_call, openai_structured_call
 from openai_structured.events import LogSink, redact
-from openai_structured.testing import Fault, FakeOpenAIServer, Reply
-
-from .conftest import CANARY_KEY, Call, Recorder
+from openai_structured.testing import FakeOpenAIServer, Fault, Reply
 
 
 class Person(BaseModel):
@@ -93,11 +92,20 @@ def test_no_event_is_built_when_on_log_is_none(
     ("data", "expected"),
     [
         ({"api_key": "abc123456"}, {"api_key": "[REDACTED]"}),
-        ({"headers": {"Authorization": "Bearer abc"}}, {"headers": {"Authorization": "[REDACTED]"}}),
+        (
+            {"headers": {"Authorization": "Bearer abc"}},
+            {"headers": {"Authorization": "[REDACTED]"}},
+        ),
         ({"msg": "used sk-proj-abcdefgh1234 here"}, {"msg": "used [REDACTED] here"}),
         ({"msg": "Bearer abcdefghij"}, {"msg": "Bearer [REDACTED]"}),
-        ({"password": "hunter2", "db_secret": "x"}, {"password": "[REDACTED]", "db_secret": "[REDACTED]"}),
-        ({"access_token": "t0k3n", "token": "t"}, {"access_token": "[REDACTED]", "token": "[REDACTED]"}),
+        (
+            {"password": "hunter2", "db_secret": "x"},
+            {"password": "[REDACTED]", "db_secret": "[REDACTED]"},
+        ),
+        (
+            {"access_token": "t0k3n", "token": "t"},
+            {"access_token": "[REDACTED]", "token": "[REDACTED]"},
+        ),
         ({"max_tokens": 100, "prompt_tokens": 5}, {"max_tokens": 100, "prompt_tokens": 5}),
         ({"nested": [{"x": ("sk-abcdefgh",)}]}, {"nested": [{"x": ("[REDACTED]",)}]}),
     ],

@@ -7,6 +7,7 @@ from typing import Any
 
 import openai
 import pytest
+from core_support import Call
 from pydantic import BaseModel
 
 from openai_structured import (
@@ -19,9 +20,7 @@ from openai_structured import (
     TokenLimitError,
     ValidationError,
 )
-from openai_structured.testing import Fault, FakeOpenAIServer, Reply
-
-from .conftest import Call
+from openai_structured.testing import FakeOpenAIServer, Fault, Reply
 
 
 class Person(BaseModel):
@@ -117,7 +116,9 @@ def test_not_json_raises_invalid_response_format_error_with_position(
     with pytest.raises(InvalidResponseFormatError) as info:
         ask(call, **kwargs)
     err = info.value
-    expected = pytest.raises(json.JSONDecodeError, json.loads, text).value
+    with pytest.raises(json.JSONDecodeError) as decode:
+        json.loads(text)
+    expected = decode.value
     assert err.content == text
     assert (err.position, err.line, err.column) == (expected.pos, expected.lineno, expected.colno)
     assert f"column {expected.colno}" in str(err)
@@ -126,7 +127,10 @@ def test_not_json_raises_invalid_response_format_error_with_position(
 def test_schema_mismatch_raises_validation_error_naming_the_field(
     server: FakeOpenAIServer, call: Call
 ) -> None:
-    bad = {"customer": "Ada", "items": [{"name": "tea", "price": 2}, {"name": "cake", "price": "x"}]}
+    bad = {
+        "customer": "Ada",
+        "items": [{"name": "tea", "price": 2}, {"name": "cake", "price": "x"}],
+    }
     server.queue(Reply.json(bad))
     with pytest.raises(ValidationError) as info:
         ask(call, output_schema=Order)

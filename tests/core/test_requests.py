@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from core_support import CANARY_KEY, Call
 from pydantic import BaseModel
 
 from openai_structured import (
@@ -15,8 +16,6 @@ from openai_structured import (
     openai_structured_call,
 )
 from openai_structured.testing import FakeOpenAIServer, Reply
-
-from .conftest import CANARY_KEY, Call
 
 
 class Person(BaseModel):

@@ -117,7 +117,10 @@ def _extend(wild: bool) -> Any:
             [
                 st.fixed_dictionaries(
                     {key: st.lists(children, min_size=1, max_size=3)},
-                    optional={"type": st.just("object"), "properties": props, **_annotations()},
+                    optional={
+                        **({"type": st.just("object"), "properties": props} if wild else {}),
+                        **_annotations(),
+                    },
                 )
                 for key in ("anyOf", "oneOf", "allOf")
             ]

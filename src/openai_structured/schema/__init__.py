@@ -129,6 +129,11 @@ class CompiledSchema:
         """The ``json_schema`` object of a Chat Completions ``response_format``."""
         return {"name": self.name, "schema": self.schema, "strict": self.strict}
 
+    @property
+    def needs_restore(self) -> bool:
+        """False when :meth:`restore` is the identity (validators may then skip it)."""
+        return self._restorer is not None
+
     def restore(self, value: Any) -> Any:
         """Drop the nulls that stand for "not given" so the original's defaults apply.
 

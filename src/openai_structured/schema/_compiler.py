@@ -110,7 +110,11 @@ def _mark_children(key: str, value: Any, path: str, frozen: bool) -> Any:
 
 def _is_any(schema: Any) -> bool:
     """Absent, ``true`` or annotations only: accepts every value."""
-    return schema is MISSING or schema is True or (isinstance(schema, dict) and not _assertions(schema))
+    return (
+        schema is MISSING
+        or schema is True
+        or (isinstance(schema, dict) and not _assertions(schema))
+    )
 
 
 def _is_number(value: Any) -> bool:
@@ -154,7 +158,9 @@ class Compiler:
 
     # --- bookkeeping -----------------------------------------------------------------------
 
-    def error(self, path: str, reason: str, fix: str | None = None, *, unsat: bool = False) -> Schema:
+    def error(
+        self, path: str, reason: str, fix: str | None = None, *, unsat: bool = False
+    ) -> Schema:
         """Record a problem; ``unsat`` marks "no value can match" (an anyOf branch may go)."""
         err = SchemaError(reason, path=path, fix=fix)
         self.errors.append(err)
@@ -313,7 +319,14 @@ class Compiler:
                 # ``allOf: [{$ref}]`` + annotations is the old spelling of "$ref with a
                 # description"; keep it a reference so recursive models stay finite.
                 self.change(path, "single-item allOf around a $ref unwrapped")
-                inner = {**items[0], **{k: v for k, v in rest.items() if k in ("title", "description", "default", "examples")}}  # noqa: E501
+                inner = {
+                    **items[0],
+                    **{
+                        k: v
+                        for k, v in rest.items()
+                        if k in ("title", "description", "default", "examples")
+                    },
+                }  # noqa: E501
                 return self.node(_mark(inner, child(path, "allOf", 0, frozen=frozen), frozen),
                                  path, depth + 1)  # fmt: skip
             return self._merged([(schema, path, frozen)], path, depth)
@@ -436,7 +449,9 @@ class Compiler:
                     return None
                 if key == "oneOf":
                     self.change(p, "oneOf rewritten as anyOf")
-                choices.append([(it, child(p, key, i, frozen=fz), fz) for i, it in enumerate(items)])
+                choices.append(
+                    [(it, child(p, key, i, frozen=fz), fz) for i, it in enumerate(items)]
+                )
             base.append(
                 ({k: v for k, v in sch.items() if k not in ("anyOf", "oneOf", "discriminator")},
                  p, fz)
@@ -448,7 +463,9 @@ class Compiler:
                 self.error(path, f"combining these anyOf/oneOf lists gives {count} alternatives "
                            f"(limit {MAX_BRANCHES})", "simplify the alternatives")  # fmt: skip
                 return None
-            outer = {k: v for s, _, _ in base for k, v in s.items() if k in ("title", "description")}
+            outer = {
+                k: v for s, _, _ in base for k, v in s.items() if k in ("title", "description")
+            }
             plain = [
                 ({k: v for k, v in s.items() if k not in ("title", "description")}, p, fz)
                 for s, p, fz in base
@@ -512,7 +529,9 @@ class Compiler:
                 raise _Unsat(f"different values for {key!r} cannot be combined")
         # A closed part forbids the keys the other parts add; with every property required in
         # strict mode that would make the merged object impossible, so refuse it explicitly.
-        merged_names = set(out.get("properties", {})) if isinstance(out.get("properties"), dict) else set()  # noqa: E501
+        merged_names = (
+            set(out.get("properties", {})) if isinstance(out.get("properties"), dict) else set()
+        )  # noqa: E501
         for sch, p, _ in base:
             if sch.get("additionalProperties") is False:
                 own = sch.get("properties") if isinstance(sch.get("properties"), dict) else {}
@@ -534,7 +553,13 @@ class Compiler:
     def _merge_types(vals: list[Any]) -> Any:
         result: set[str] | None = None
         for v in vals:
-            names = {v} if isinstance(v, str) else {t for t in v if isinstance(t, str)} if isinstance(v, list) else set()  # noqa: E501
+            names = (
+                {v}
+                if isinstance(v, str)
+                else {t for t in v if isinstance(t, str)}
+                if isinstance(v, list)
+                else set()
+            )  # noqa: E501
             if "number" in names:
                 names.add("integer")
             result = names if result is None else result & names
@@ -542,13 +567,19 @@ class Compiler:
             return vals[0]
         # number & integer: an integer satisfies both, so keep integer alone unless number is
         # allowed by every part.
-        if "integer" in result and "number" in result and any(
-            (v == "integer" or (isinstance(v, list) and "number" not in v)) for v in vals
+        if (
+            "integer" in result
+            and "number" in result
+            and any((v == "integer" or (isinstance(v, list) and "number" not in v)) for v in vals)
         ):
             result.discard("number")
         if not result:
             raise _Unsat(f"no type satisfies all of {vals}")
-        ordered = [t for t in ("object", "array", "string", "number", "integer", "boolean", "null") if t in result]  # noqa: E501
+        ordered = [
+            t
+            for t in ("object", "array", "string", "number", "integer", "boolean", "null")
+            if t in result
+        ]  # noqa: E501
         return ordered[0] if len(ordered) == 1 else ordered
 
     @staticmethod
@@ -556,7 +587,9 @@ class Compiler:
         lists = [v for v in vals if isinstance(v, list)]
         if not lists:
             return list(vals[0]) if isinstance(vals[0], list) else []
-        keep = [x for x in lists[0] if all(canon(x) in {canon(y) for y in other} for other in lists[1:])]  # noqa: E501
+        keep = [
+            x for x in lists[0] if all(canon(x) in {canon(y) for y in other} for other in lists[1:])
+        ]  # noqa: E501
         if not keep:
             raise _Unsat("the enum lists have no value in common")
         return keep
@@ -596,7 +629,9 @@ class Compiler:
                 del self.errors[mark:]
                 self.change(sub, "branch dropped: no value can match it")
                 continue
-            if set(out) <= {"anyOf", "description", "title", PATH} and isinstance(out.get("anyOf"), list):  # noqa: E501
+            if set(out) <= {"anyOf", "description", "title", PATH} and isinstance(
+                out.get("anyOf"), list
+            ):  # noqa: E501
                 branches.extend(out["anyOf"])
             else:
                 branches.append(out)
@@ -693,7 +728,9 @@ class Compiler:
         is_const = "const" in schema and "enum" not in schema
         values = [schema["const"]] if is_const else schema["enum"]
         if "enum" in schema and "const" in schema:
-            values = [v for v in values if isinstance(values, list) and canon(v) == canon(schema["const"])]  # noqa: E501
+            values = [
+                v for v in values if isinstance(values, list) and canon(v) == canon(schema["const"])
+            ]  # noqa: E501
         key = "const" if is_const else "enum"
         if not isinstance(values, list) or not values:
             return self.error(path, f"{key} must be a non-empty list",
@@ -706,8 +743,10 @@ class Compiler:
                                   "arrays cannot be expressed in strict mode",
                                   "use scalar values, or describe the object with properties")  # fmt: skip
             if types:
-                ok = kind in types or (kind == "integer" and "number" in types) or (
-                    kind == "number" and "integer" in types and float(v).is_integer()
+                ok = (
+                    kind in types
+                    or (kind == "integer" and "number" in types)
+                    or (kind == "number" and "integer" in types and float(v).is_integer())
                 )
                 if not ok:
                     continue
@@ -733,7 +772,11 @@ class Compiler:
                 branches.append({"type": "null"})
                 continue
             if kind == "number" and all(isinstance(v, int) or float(v).is_integer() for v in vals):
-                kind = "integer" if not types or "integer" in types or "number" not in types else "number"  # noqa: E501
+                kind = (
+                    "integer"
+                    if not types or "integer" in types or "number" not in types
+                    else "number"
+                )  # noqa: E501
                 if kind == "integer" and any(isinstance(v, float) for v in vals):
                     kind = "number"
             if len(vals) == 1 and is_const:
@@ -858,7 +901,9 @@ class Compiler:
                               "fix the schema")  # fmt: skip
         required_raw = schema.get("required", [])
         required = (
-            [r for r in required_raw if isinstance(r, str)] if isinstance(required_raw, list) else []
+            [r for r in required_raw if isinstance(r, str)]
+            if isinstance(required_raw, list)
+            else []
         )
         ok = True
 
@@ -949,7 +994,11 @@ class Compiler:
             if _is_count(high) and high < count:
                 hints.append(f"Give at most {high} of the properties.")
             self.change(path, "minProperties/maxProperties moved into the description", lossy=True)
-        dep_required = dict(schema.get("dependentRequired") or {}) if isinstance(schema.get("dependentRequired"), dict) else {}  # noqa: E501
+        dep_required = (
+            dict(schema.get("dependentRequired") or {})
+            if isinstance(schema.get("dependentRequired"), dict)
+            else {}
+        )  # noqa: E501
         if isinstance(schema.get("dependencies"), dict):
             dep_required.update(
                 {k: v for k, v in schema["dependencies"].items() if isinstance(v, list)}
@@ -1033,8 +1082,6 @@ class Compiler:
         ann = self._annotations(schema, path)
         if "title" in ann:
             out["title"] = ann["title"]
-        text = " ".join(
-            p for p in (ann.get("description"), *hints, out.get("description")) if p
-        )
+        text = " ".join(p for p in (ann.get("description"), *hints, out.get("description")) if p)
         if text:
             out["description"] = text

@@ -64,9 +64,16 @@ def root_node(comp: Compiler, root: Schema, seen: set[str] | None = None) -> Sch
         branches = [b for b in node["anyOf"] if b.get("type") != "null"]
         if len(branches) == 1 and len(node["anyOf"]) > len(branches):
             comp.change("#", "null alternative of the root dropped (the root must be an object)")
-            node = {**branches[0], **{k: v for k, v in node.items() if k in ("title", "description")}}  # noqa: E501
+            node = {
+                **branches[0],
+                **{k: v for k, v in node.items() if k in ("title", "description")},
+            }  # noqa: E501
             seen.clear()
-            return root_node(comp, node, seen) if "$ref" in node else _check_object(comp, node, annotations)  # noqa: E501
+            return (
+                root_node(comp, node, seen)
+                if "$ref" in node
+                else _check_object(comp, node, annotations)
+            )  # noqa: E501
         comp.error("#", "the root must be a single object, not a choice (anyOf/oneOf) of "
                    "several schemas", ROOT_FIX)  # fmt: skip
         return None
@@ -109,7 +116,9 @@ class Finalizer:
                 if name in self.out_defs:
                     continue
                 self.out_defs[name] = {}
-                self.out_defs[name] = self.fin(self.comp.defs[name], f"#/$defs/{esc(name)}", 0, name)
+                self.out_defs[name] = self.fin(
+                    self.comp.defs[name], f"#/$defs/{esc(name)}", 0, name
+                )
                 self.chars += len(name)
         except _Abort:
             return None
@@ -221,7 +230,13 @@ class Finalizer:
         return {"$ref": ref}
 
     def _properties(
-        self, node: Schema, props: dict[str, Schema], ptr: str, level: int, container: str, path: str
+        self,
+        node: Schema,
+        props: dict[str, Schema],
+        ptr: str,
+        level: int,
+        container: str,
+        path: str,
     ) -> Schema:
         optional = set(node.get(OPT, ()))
         out: Schema = {}

@@ -78,8 +78,19 @@ ASSERTION_KEYWORDS: Final = (
     | NUMBER_KEYWORDS
     | frozenset(REF_KEYWORDS)
     | frozenset(
-        {"type", "enum", "const", "allOf", "anyOf", "oneOf", "not", "if", "then", "else",
-         "nullable"}
+        {
+            "type",
+            "enum",
+            "const",
+            "allOf",
+            "anyOf",
+            "oneOf",
+            "not",
+            "if",
+            "then",
+            "else",
+            "nullable",
+        }
     )  # fmt: skip
 )
 

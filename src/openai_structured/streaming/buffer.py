@@ -166,8 +166,13 @@ class StreamBuffer:
             self.cleanup()
             if self._size > config.max_buffer_size:
                 size = self._size
-                self._sink.emit("error", "error", kind="buffer.overflow", size=size,
-                                limit=config.max_buffer_size)
+                self._sink.emit(
+                    "error",
+                    "error",
+                    kind="buffer.overflow",
+                    size=size,
+                    limit=config.max_buffer_size,
+                )
                 raise BufferOverflowError(
                     f"Stream buffer overflow: {size} bytes held, limit {config.max_buffer_size}"
                     ". One JSON value is larger than StreamConfig.max_buffer_size; raise the "
@@ -178,8 +183,13 @@ class StreamBuffer:
         if not self._logged_size and self._size >= config.log_size_threshold:
             self._logged_size = True
             if self._sink:
-                self._sink.emit("buffer.size", "info", size=self._size,
-                                threshold=config.log_size_threshold, total_bytes=self.total_bytes)
+                self._sink.emit(
+                    "buffer.size",
+                    "info",
+                    size=self._size,
+                    threshold=config.log_size_threshold,
+                    total_bytes=self.total_bytes,
+                )
         elif self._logged_size and self._size < config.log_size_threshold:
             self._logged_size = False  # log again the next time it crosses
 
@@ -201,8 +211,13 @@ class StreamBuffer:
                 exc.content = self.content
                 exc.results = list(self._ready)
                 if sink:
-                    sink.emit("parse.attempt", "error", outcome="gave_up",
-                              errors=exc.attempts, error=str(exc.last_error))
+                    sink.emit(
+                        "parse.attempt",
+                        "error",
+                        outcome="gave_up",
+                        errors=exc.attempts,
+                        error=str(exc.last_error),
+                    )
                 raise
             new_errors = self._parser.parse_errors - errors_before
             values = [e for e in events if type(e) is ParsedValue]
@@ -286,6 +301,7 @@ class StreamBuffer:
         if self._parser.truncated and not self.truncated:
             self.truncated = True
             if self._sink:
-                self._sink.emit("parse.attempt", "warning", outcome="truncated",
-                                buffer_size=self._size)
+                self._sink.emit(
+                    "parse.attempt", "warning", outcome="truncated", buffer_size=self._size
+                )
         return self._ready.popleft() if self._ready else None

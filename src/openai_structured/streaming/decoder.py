@@ -193,8 +193,14 @@ class StreamDecoder:
             self._parse(text, events)
         log = self._log
         if log:
-            log.emit("stream.chunk", "debug", bytes=nbytes, events=len(payloads),
-                     chars=len(text), emitted=len(events))
+            log.emit(
+                "stream.chunk",
+                "debug",
+                bytes=nbytes,
+                events=len(payloads),
+                chars=len(text),
+                emitted=len(events),
+            )
         return events
 
     def _take(self, content: list[str]) -> str:
@@ -213,8 +219,13 @@ class StreamDecoder:
             parsed = parser.feed(text)
         except StreamParseError as exc:
             if self._log:
-                self._log.emit("parse.attempt", "error", outcome="gave_up", errors=exc.attempts,
-                               error=str(exc.last_error))
+                self._log.emit(
+                    "parse.attempt",
+                    "error",
+                    outcome="gave_up",
+                    errors=exc.attempts,
+                    error=str(exc.last_error),
+                )
             raise self._enrich(exc) from None
         for ev in parsed:
             if type(ev) is ParsedItem:
@@ -243,8 +254,13 @@ class StreamDecoder:
             events.append(ValueCompleted(value, raw, len(self.results)))
             self.results.append(value)
         if self._log and parser.parse_errors and parser.last_error is not None:
-            self._log.emit("parse.attempt", "warning", outcome="error",
-                           errors=parser.parse_errors, error=str(parser.last_error))
+            self._log.emit(
+                "parse.attempt",
+                "warning",
+                outcome="error",
+                errors=parser.parse_errors,
+                error=str(parser.last_error),
+            )
         if self.partials and parser.value_start is not None:
             events.append(PartialUpdate(parser.position, parser.path, parser, self._model))
         if self._retained > self.config.cleanup_threshold:
@@ -267,8 +283,9 @@ class StreamDecoder:
         if self._retained >= config.log_size_threshold and not self._logged_size:
             self._logged_size = True
             if self._log:
-                self._log.emit("buffer.size", "info", size=self._retained,
-                               threshold=config.log_size_threshold)
+                self._log.emit(
+                    "buffer.size", "info", size=self._retained, threshold=config.log_size_threshold
+                )
         if self._retained > config.max_buffer_size:
             raise BufferOverflowError(
                 f"Stream buffer overflow: one JSON value passed {config.max_buffer_size} "
@@ -315,8 +332,12 @@ class StreamDecoder:
             )
         if proto.refusal:
             refusal = "".join(proto.refusal)
-            raise RefusalError(f"The model refused: {refusal}", refusal=refusal,
-                               response_id=rid, content=content or None)
+            raise RefusalError(
+                f"The model refused: {refusal}",
+                refusal=refusal,
+                response_id=rid,
+                content=content or None,
+            )
         finish = proto.finish_reason
         if finish == "length":
             reason = proto.incomplete_reason or "length"
@@ -330,7 +351,8 @@ class StreamDecoder:
             )
         if finish == "content_filter":
             raise ContentFilterError(
-                "The provider's content filter stopped the answer.", response_id=rid,
+                "The provider's content filter stopped the answer.",
+                response_id=rid,
                 content=content or None,
             )
         if not self.results:
@@ -338,11 +360,10 @@ class StreamDecoder:
                 raise EmptyResponseError("The model returned no content.", response_id=rid)
             raise self._not_json(content)
         if parser.truncated and self._log:
-            self._log.emit("parse.attempt", "warning", outcome="truncated",
-                           errors=parser.parse_errors)
-        events.append(
-            Finished(self.results[-1], proto.usage, finish, rid, tuple(self.results))
-        )
+            self._log.emit(
+                "parse.attempt", "warning", outcome="truncated", errors=parser.parse_errors
+            )
+        events.append(Finished(self.results[-1], proto.usage, finish, rid, tuple(self.results)))
         return events
 
     def _not_json(self, content: str) -> InvalidResponseFormatError:

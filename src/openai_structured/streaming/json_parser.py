@@ -413,7 +413,8 @@ class JSONStreamParser:
                         if c != ",":
                             state = self._error(
                                 f"Expecting ',' or a closing bracket, got {c!r}",
-                                self._offset + i, out,
+                                self._offset + i,
+                                out,
                             )
                             continue
                         i += 1
@@ -683,8 +684,12 @@ class JSONStreamParser:
             base = ()
         # (container, path, iterator, is_list)
         todo: list[tuple[Any, tuple[PathItem, ...], Any, bool]] = [
-            (value, base, iter(enumerate(value) if type(value) is list else value.items()),
-             type(value) is list)
+            (
+                value,
+                base,
+                iter(enumerate(value) if type(value) is list else value.items()),
+                type(value) is list,
+            )
         ]
         while todo:
             container, path, it, is_list = todo[-1]
@@ -692,9 +697,12 @@ class JSONStreamParser:
                 child_path = (*path, key)
                 if type(child) is list or type(child) is dict:
                     todo.append(
-                        (child, child_path,
-                         iter(enumerate(child) if type(child) is list else child.items()),
-                         type(child) is list)
+                        (
+                            child,
+                            child_path,
+                            iter(enumerate(child) if type(child) is list else child.items()),
+                            type(child) is list,
+                        )
                     )
                     break
                 if is_list:

@@ -68,8 +68,13 @@ def _pydantic_errors(
     for e in exc.errors(include_url=False):
         loc = (*prefix, *e["loc"])
         out.append(
-            {"loc": loc, "path": _dotted(loc), "msg": e["msg"], "type": e["type"],
-             "input": e.get("input")}
+            {
+                "loc": loc,
+                "path": _dotted(loc),
+                "msg": e["msg"],
+                "type": e["type"],
+                "input": e.get("input"),
+            }
         )
     return out
 
@@ -81,8 +86,13 @@ def _jsonschema_errors(
     for e in validator.iter_errors(value):
         loc = (*prefix, *e.absolute_path)
         out.append(
-            {"loc": loc, "path": _dotted(loc), "msg": e.message, "type": str(e.validator),
-             "input": e.instance}
+            {
+                "loc": loc,
+                "path": _dotted(loc),
+                "msg": e.message,
+                "type": str(e.validator),
+                "input": e.instance,
+            }
         )
     out.sort(key=lambda e: [str(p) for p in e["loc"]])
     return out
@@ -147,8 +157,9 @@ def _step_type(tp: Any, key: PathItem) -> Any:
     tp = _strip(tp)
     origin = typing.get_origin(tp)
     if origin in _UNION_TYPES:
-        found = {repr(t): t for a in typing.get_args(tp) if (t := _step_type(a, key)) is not
-                 _NOT_FOUND}
+        found = {
+            repr(t): t for a in typing.get_args(tp) if (t := _step_type(a, key)) is not _NOT_FOUND
+        }
         return next(iter(found.values())) if len(found) == 1 else _NOT_FOUND
     args = typing.get_args(tp)
     if isinstance(key, int):
@@ -165,9 +176,13 @@ def _step_type(tp: Any, key: PathItem) -> Any:
         for name, field in tp.model_fields.items():
             alias = field.validation_alias if isinstance(field.validation_alias, str) else None
             if key in (field.alias, alias) or (key == name and field.alias is None):
-                return field.annotation if not field.metadata else Annotated[
-                    (field.annotation, *field.metadata)  # keep constraints of the field
-                ]
+                return (
+                    field.annotation
+                    if not field.metadata
+                    else Annotated[
+                        (field.annotation, *field.metadata)  # keep constraints of the field
+                    ]
+                )
         return _NOT_FOUND
     if origin in (dict, Mapping, typing.Mapping):
         return args[1] if len(args) == 2 else Any
@@ -263,7 +278,9 @@ class ItemValidators:
         except ValidationError as exc:
             return value, exc
 
-    def _build(self, path: tuple[PathItem, ...]) -> Callable[[tuple[PathItem, ...], Any], Any] | None:
+    def _build(
+        self, path: tuple[PathItem, ...]
+    ) -> Callable[[tuple[PathItem, ...], Any], Any] | None:
         output = self._output
         if output is None:
             return None
