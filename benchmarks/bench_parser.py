@@ -32,7 +32,7 @@ from pydantic import BaseModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from openai_structured.streaming import (  # noqa: E402
+from openai_structured.streaming import (
     Finished,
     ItemCompleted,
     PartialUpdate,
@@ -67,7 +67,7 @@ class Records(BaseModel):
     records: list[Record]
 
 
-WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa café naïve 東京 größe".split()
+WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa café naïve 東京 größe".split()  # noqa: SIM905
 
 
 def make_document(n: int, seed: int = 0) -> str:
@@ -124,6 +124,10 @@ def chat_sse(text: str, step: int = 4) -> bytes:
 
 
 def chunked(data: bytes, size: int) -> list[bytes]:
+    """``data`` cut every ``size`` bytes; size 0 cuts after each event (one read per event, as
+    when the client keeps up with the server)."""
+    if size == 0:
+        return [event + b"\n\n" for event in data.split(b"\n\n") if event]
     return [data[i : i + size] for i in range(0, len(data), size)]
 
 
@@ -177,17 +181,24 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--records", type=int, default=1000)
-    ap.add_argument("--chunk", type=int, action="append",
-                    help="transport chunk size in bytes (repeatable); default 16384 and 1024")
+    ap.add_argument(
+        "--chunk",
+        type=int,
+        action="append",
+        help="transport chunk size in bytes (repeatable); default 16384 and 1024",
+    )
     ap.add_argument("--profile", action="store_true", help="cProfile ours at 1x and print it")
     args = ap.parse_args()
-    sizes = args.chunk or [16384, 1024]
+    sizes = args.chunk or [65536, 16384, 0]
 
     base_text = make_document(args.records)
-    print(f"document: {len(base_text.encode()) / 1000:.0f} KB, {args.records} records, "
-          "4-character deltas; CPU seconds, best of", args.repeat)
+    print(
+        f"document: {len(base_text.encode()) / 1000:.0f} KB, {args.records} records, "
+        "4-character deltas; CPU seconds, best of",
+        args.repeat,
+    )
     for chunk_size in sizes:
-        print(f"\ntransport chunks of {chunk_size} bytes")
+        print(f"\ntransport chunks of {chunk_size} bytes" if chunk_size else "\none event per read")
         print(f"{'size':>5} {'KB':>6} {'events':>7} {'floor':>8} {'ours':>8} {'ratio':>6}")
         results: dict[float, tuple[float, float]] = {}
         for factor in (0.25, 1, 2, 4):
@@ -199,8 +210,10 @@ def main() -> None:
             f = best(floor, chunks, args.repeat)
             o = best(ours, chunks, args.repeat)
             results[factor] = (f, o)
-            print(f"{factor:>5} {len(text.encode()) / 1000:>6.0f} {raw.count(b'data: '):>7} "
-                  f"{f:>8.3f} {o:>8.3f} {o / f:>6.2f}")
+            print(
+                f"{factor:>5} {len(text.encode()) / 1000:>6.0f} {raw.count(b'data: '):>7} "
+                f"{f:>8.3f} {o:>8.3f} {o / f:>6.2f}"
+            )
         f1, o1 = results[1]
         f4, o4 = results[4]
         print(f"linearity 1x -> 4x: floor x{f4 / f1:.2f}, ours x{o4 / o1:.2f} (bar: <= 4.4)")

@@ -8,12 +8,18 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from ._stream import AsyncEventStream, EventStream
 from .client import (
     AsyncStructuredClient,
     CallOptions,
+    StreamOptions,
     StructuredClient,
     async_openai_structured_call,
+    async_openai_structured_events,
+    async_openai_structured_stream,
     openai_structured_call,
+    openai_structured_events,
+    openai_structured_stream,
 )
 from .errors import (
     APIResponseError,
@@ -35,33 +41,76 @@ from .errors import (
     ValidationError,
 )
 from .events import LogEvent, OnLog
+from .registry import ModelCapabilities, ModelRegistry, get_registry
 from .schema import to_strict_schema
+from .streaming import (
+    Finished,
+    ItemCompleted,
+    PartialUpdate,
+    Refusal,
+    RefusalDelta,
+    StreamBuffer,
+    StreamConfig,
+    StreamEvent,
+    ValueCompleted,
+)
+from .tokens import (
+    estimate_cost,
+    get_context_window_limit,
+    get_default_token_limit,
+    supports_structured_output,
+    validate_token_limits,
+)
 
 __all__ = [
     "APIResponseError",
+    "AsyncEventStream",
     "AsyncStructuredClient",
     "BufferOverflowError",
     "CallOptions",
     "ContentFilterError",
     "EmptyResponseError",
+    "EventStream",
+    "Finished",
     "InvalidDateError",
     "InvalidResponseFormatError",
+    "ItemCompleted",
     "LogEvent",
+    "ModelCapabilities",
     "ModelNotSupportedError",
+    "ModelRegistry",
     "ModelVersionError",
     "OnLog",
     "OpenAIClientError",
+    "PartialUpdate",
+    "Refusal",
+    "RefusalDelta",
     "RefusalError",
     "SchemaError",
+    "StreamBuffer",
     "StreamBufferError",
+    "StreamConfig",
+    "StreamEvent",
     "StreamInterruptedError",
+    "StreamOptions",
     "StreamParseError",
     "StructuredClient",
     "TokenLimitError",
     "TokenParameterError",
     "ValidationError",
+    "ValueCompleted",
     "__version__",
     "async_openai_structured_call",
+    "async_openai_structured_events",
+    "async_openai_structured_stream",
+    "estimate_cost",
+    "get_context_window_limit",
+    "get_default_token_limit",
+    "get_registry",
     "openai_structured_call",
+    "openai_structured_events",
+    "openai_structured_stream",
+    "supports_structured_output",
     "to_strict_schema",
+    "validate_token_limits",
 ]

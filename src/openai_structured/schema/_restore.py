@@ -29,6 +29,42 @@ class Restorer:
             return value
         return self._walk(value, self.schema, "#", 0)
 
+    def restore_at(self, path: tuple[str | int, ...], value: Any) -> Any:
+        """Restore ``value`` found at ``path`` (keys and indices) inside a whole answer.
+
+        Streams validate array items as they close, before the whole value exists. Where a
+        union on the way is ambiguous for the path, the value is returned unchanged.
+        """
+        if not self.table:
+            return value
+        node, ptr = self.schema, "#"
+        for step in path:
+            located = self._step(node, ptr, step)
+            if located is None:
+                return value
+            node, ptr = located
+        return self._walk(value, node, ptr, 0)
+
+    def _step(self, node: Schema, ptr: str, step: str | int) -> tuple[Schema, str] | None:
+        hops = 0
+        while "$ref" in node and hops < MAX_REF_HOPS:
+            node, ptr = self._target(node["$ref"])
+            hops += 1
+        if "anyOf" in node:
+            found = [
+                located
+                for i, branch in enumerate(node["anyOf"])
+                if isinstance(branch, dict)
+                and (located := self._step(branch, f"{ptr}/anyOf/{i}", step)) is not None
+            ]
+            return found[0] if len(found) == 1 else None
+        if isinstance(step, int):
+            items = node.get("items")
+            return (items, f"{ptr}/items") if isinstance(items, dict) else None
+        props = node.get("properties")
+        sub = props.get(step) if isinstance(props, dict) else None
+        return (sub, f"{ptr}/properties/{esc(step)}") if isinstance(sub, dict) else None
+
     def _target(self, ref: str) -> tuple[Schema, str]:
         if ref == "#":
             return self.schema, "#"

@@ -19,6 +19,7 @@ JSON work is per chunk, not per delta, and total work is linear in the response.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -46,7 +47,7 @@ from .events import (
     StreamEvent,
     ValueCompleted,
 )
-from .json_parser import JSONStreamParser, ParsedItem, PathItem
+from .json_parser import JSONStreamParser, ParsedItem, ParsedValue, PathItem
 from .protocol import make_protocol
 from .sse import SSEDecoder
 from .validation import ItemValidators, OutputType, value_validator
@@ -107,6 +108,7 @@ class StreamDecoder:
         self.partials = partials
         self.items = items
         self._log: LogSink = as_sink(log) if log is not None else NULL_SINK
+        self._logging = bool(self._log)  # checked per chunk: a plain bool is cheapest
         self.results: list[Any] = []
         self._pieces: list[str] = []  # answer text retained (see _retain)
         self._base = 0  # absolute offset of _pieces[0]
@@ -115,6 +117,7 @@ class StreamDecoder:
         self._closed = False
         self._logged_size = False
         self.cleanup_attempts = 0
+        self._cleanup_threshold = self.config.cleanup_threshold
 
     # --- what the stream said so far ---------------------------------------------------------
 
@@ -168,32 +171,51 @@ class StreamDecoder:
         """Consume raw bytes of the response body; return the events they completed."""
         if self._closed:
             raise RuntimeError("StreamDecoder.feed() after close()")
-        payloads = self._sse.feed_data(data)
+        sse = self._sse
+        if (
+            data[-2:] == b"\n\n"
+            and data[:6] == b"data: "
+            and data.count(b"\n") == 2
+            and not sse._pending
+            and not sse._cr
+            and b"\r" not in data
+        ):
+            # One whole ``data:`` event per read: what HTTP clients hand over when they keep
+            # up with the server, so it skips the general SSE path.
+            return self._process([data[6:-2]], len(data))
+        payloads = sse.feed_data(data)
         if not payloads:
             return []
         return self._process(payloads, len(data))
 
     def _process(self, payloads: list[bytes], nbytes: int) -> list[StreamEvent]:
+        # The hot path: one call per fed chunk, kept flat on purpose (per-call overhead counts
+        # when the transport hands over one small SSE event at a time).
         proto = self._proto
         content = proto.content
         refusal_count = len(proto.refusal)
         try:
             proto.process(payloads)
         except StreamInterruptedError as exc:
-            self._take(content)
+            # Parse what arrived before the bad event, so the error carries those results.
+            text = self._take(content)
+            if text:
+                with contextlib.suppress(Exception):  # the protocol error is the one to report
+                    self._parse(text, [])
             raise self._enrich(exc) from None
         events: list[StreamEvent] = []
-        if len(proto.refusal) > refusal_count:
-            events.append(RefusalDelta("".join(proto.refusal[refusal_count:])))
-        if proto.refusal_done and not self._refusal_sent:
-            self._refusal_sent = True
-            events.append(Refusal("".join(proto.refusal)))
-        text = self._take(content)
-        if text:
+        if len(proto.refusal) != refusal_count or (proto.refusal_done and not self._refusal_sent):
+            self._refusal_events(refusal_count, events)
+        if content:
+            text = content[0] if len(content) == 1 else "".join(content)
+            content.clear()
+            self._pieces.append(text)
+            self._retained += len(text)
             self._parse(text, events)
-        log = self._log
-        if log:
-            log.emit(
+        else:
+            text = ""
+        if self._logging:
+            self._log.emit(
                 "stream.chunk",
                 "debug",
                 bytes=nbytes,
@@ -203,11 +225,19 @@ class StreamDecoder:
             )
         return events
 
+    def _refusal_events(self, refusal_count: int, events: list[StreamEvent]) -> None:
+        proto = self._proto
+        if len(proto.refusal) > refusal_count:
+            events.append(RefusalDelta("".join(proto.refusal[refusal_count:])))
+        if proto.refusal_done and not self._refusal_sent:
+            self._refusal_sent = True
+            events.append(Refusal("".join(proto.refusal)))
+
     def _take(self, content: list[str]) -> str:
         """Move the new deltas into the retained text; return them joined."""
         if not content:
             return ""
-        text = "".join(content) if len(content) > 1 else content[0]
+        text = "".join(content)
         content.clear()
         self._pieces.append(text)
         self._retained += len(text)
@@ -215,10 +245,11 @@ class StreamDecoder:
 
     def _parse(self, text: str, events: list[StreamEvent]) -> None:
         parser = self._parser
+        errors = parser.parse_errors
         try:
             parsed = parser.feed(text)
         except StreamParseError as exc:
-            if self._log:
+            if self._logging:
                 self._log.emit(
                     "parse.attempt",
                     "error",
@@ -227,10 +258,28 @@ class StreamDecoder:
                     error=str(exc.last_error),
                 )
             raise self._enrich(exc) from None
+        if parsed:
+            self._completed(parsed, events)
+        if parser.parse_errors != errors and self._logging:
+            self._log.emit(
+                "parse.attempt",
+                "warning",
+                outcome="error",
+                errors=parser.parse_errors,
+                error=str(parser.last_error),
+            )
+        if self.partials and parser.value_start is not None:
+            events.append(PartialUpdate(parser.position, parser, self._model))
+        if self._retained > self._cleanup_threshold:
+            self._retain()
+
+    def _completed(self, parsed: list[ParsedValue | ParsedItem], events: list[StreamEvent]) -> None:
+        """Turn the parser's completed values and items into validated events."""
+        item_validator = self._item_validator
         for ev in parsed:
-            if type(ev) is ParsedItem:
-                if self._item_validator is not None:
-                    item, error = self._item_validator(ev.path, ev.value)
+            if isinstance(ev, ParsedItem):
+                if item_validator is not None:
+                    item, error = item_validator(ev.path, ev.value)
                     events.append(ItemCompleted(ev.path, item, ev.value, error))
                 else:
                     events.append(ItemCompleted(ev.path, ev.value, ev.value))
@@ -244,27 +293,15 @@ class StreamDecoder:
                         exc.content = self._text(ev.start, ev.end)
                     if exc.response_id is None:
                         exc.response_id = self.response_id
-                    if self._log:
+                    if self._logging:
                         self._log.emit("validation", "error", ok=False, errors=exc.errors())
                     raise
-                if self._log:
+                if self._logging:
                     self._log.emit("validation", "debug", ok=True, index=len(self.results))
             else:
                 value = raw
             events.append(ValueCompleted(value, raw, len(self.results)))
             self.results.append(value)
-        if self._log and parser.parse_errors and parser.last_error is not None:
-            self._log.emit(
-                "parse.attempt",
-                "warning",
-                outcome="error",
-                errors=parser.parse_errors,
-                error=str(parser.last_error),
-            )
-        if self.partials and parser.value_start is not None:
-            events.append(PartialUpdate(parser.position, parser.path, parser, self._model))
-        if self._retained > self.config.cleanup_threshold:
-            self._retain()
 
     def _retain(self) -> None:
         """Bound memory: drop the text of completed values; overflow if one value is too big."""
@@ -278,11 +315,11 @@ class StreamDecoder:
             self._pieces = [kept] if kept else []
             self._base = keep_from
             self._retained = len(kept)
-            if self._log:
+            if self._logging:
                 self._log.emit("cleanup.stats", "debug", freed=freed, size=self._retained)
         if self._retained >= config.log_size_threshold and not self._logged_size:
             self._logged_size = True
-            if self._log:
+            if self._logging:
                 self._log.emit(
                     "buffer.size", "info", size=self._retained, threshold=config.log_size_threshold
                 )

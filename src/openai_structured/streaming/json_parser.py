@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import re
-from json.decoder import scanstring as _scanstring
+from collections.abc import Callable
 from typing import Any, NamedTuple, NoReturn
 
 from ..errors import StreamParseError
@@ -99,16 +99,19 @@ _NUMBER_START = frozenset("-0123456789")
 # longer ones reach ``int()``'s limit error like json.loads. Groups: string, int, literal, float.
 _SCALAR = (
     r'(?:"([^"\\\x00-\x1f]*)"'
+    r'|"((?:[^"\\\x00-\x1f]|\\.)*)"'
     r"|(-?(?:0|[1-9][0-9]{0,3999}))(?=[^-+0-9.eE])"
     r"|(true|false|null)"
     r"|(-?(?:0|[1-9][0-9]*)(?:\.[0-9]+(?:[eE][-+]?[0-9]+)?|[eE][-+]?[0-9]+))(?=[^-+0-9.eE]))"
 )
 _W = r"[ \t\n\r]*"
-_KEY = r'"([^"\\\x00-\x1f]*)"' + _W + ":" + _W
-_MEMBER_FIRST = re.compile(_W + _KEY + _SCALAR + "?")  # after '{'
-_MEMBER_NEXT = re.compile(_W + "," + _W + _KEY + _SCALAR + "?")  # after a member
-_ELEMENT_FIRST = re.compile(_W + _SCALAR)  # after '['
-_ELEMENT_NEXT = re.compile(_W + "," + _W + _SCALAR)  # after an element
+_KEY_RE = r'"([^"\\\x00-\x1f]*)"' + _W + ":" + _W
+# Groups: 1 key, 2 plain string, 3 string with escapes, 4 int, 5 literal, 6 float.
+_MEMBER_FIRST = re.compile(_W + _KEY_RE + _SCALAR + "?", re.DOTALL)  # after '{'
+_MEMBER_NEXT = re.compile(_W + "," + _W + _KEY_RE + _SCALAR + "?", re.DOTALL)  # after a member
+# Groups: 1 plain string, 2 string with escapes, 3 int, 4 literal, 5 float, 6 container start.
+_ELEMENT_FIRST = re.compile(_W + "(?:" + _SCALAR + "|([{\\[]))", re.DOTALL)  # after '['
+_ELEMENT_NEXT = re.compile(_W + "," + _W + "(?:" + _SCALAR + "|([{\\[]))", re.DOTALL)
 _LITERAL_VALUES: dict[str | None, Any] = {"true": True, "false": False, "null": None}
 
 
@@ -118,7 +121,15 @@ def _reject_constant(name: str) -> NoReturn:
 
 # The C scanner parses a whole value starting at an index and returns where it ended; it is the
 # fast path for every container that completes inside one chunk.
-_scan_once = json.JSONDecoder(parse_constant=_reject_constant).scan_once
+_scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder(
+    parse_constant=_reject_constant
+).scan_once  # type: ignore[attr-defined]
+# json's own string decoder (C), so escapes and surrogates decode exactly like json.loads.
+_scanstring: Callable[[str, int, bool], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
+# Typed as returning Any: these patterns match the empty string, so they never return None.
+_ws_match: Callable[[str, int], Any] = _WS.match
+_num_run: Callable[[str, int], Any] = _NUM_RUN.match
+_str_body: Callable[[str, int], Any] = _STR_BODY.match
 _FAST_FAIL_CHARGE = 64  # budget charged per failed fast attempt, on top of the text it scanned
 
 # States of the machine.
@@ -132,6 +143,13 @@ _AFTER = 6  # after a value inside a container: ',' or the closing bracket
 _STRING = 7  # inside a string spanning chunks (raw pieces in _raw)
 _NUMBER_ST = 8  # inside a number spanning chunks
 _LITERAL = 9  # inside true/false/null spanning chunks
+_DEFERRED = 10  # a small container spanning chunks: its text is kept, parsed whole when it closes
+
+# A container that does not close inside a chunk but is small (its text so far at most this many
+# times the new text) is kept as text and re-tried whole with the C scanner on the next chunk,
+# instead of being walked token by token in Python. The bound keeps the total work linear.
+_DEFER_FACTOR = 4
+_CLOSERS = {"{": "}", "[": "]"}
 
 
 def _number(token: str) -> Any:
@@ -170,12 +188,51 @@ def _deep_copy(value: Any) -> Any:
     return root
 
 
+def _walk_recursive(value: Any, path: tuple[PathItem, ...], out: list[ParseEvent]) -> None:
+    if type(value) is list:
+        for j, child in enumerate(value):
+            child_path = (*path, j)
+            if type(child) is list or type(child) is dict:
+                _walk_recursive(child, child_path, out)
+            out.append(ParsedItem(child_path, child))
+    else:
+        for key, child in value.items():
+            if type(child) is list or type(child) is dict:
+                _walk_recursive(child, (*path, key), out)
+
+
+def _walk_iterative(value: Any, base: tuple[PathItem, ...], out: list[ParseEvent]) -> None:
+    todo: list[tuple[Any, tuple[PathItem, ...], Any, bool]] = [
+        (
+            value,
+            base,
+            iter(enumerate(value) if type(value) is list else value.items()),
+            type(value) is list,
+        )
+    ]
+    while todo:
+        container, path, it, is_list = todo[-1]
+        for key, child in it:
+            if type(child) is list:
+                todo.append((child, (*path, key), iter(enumerate(child)), True))
+                break
+            if type(child) is dict:
+                todo.append((child, (*path, key), iter(child.items()), False))
+                break
+            if is_list:
+                out.append(ParsedItem((*path, key), child))
+        else:
+            todo.pop()
+            if todo and todo[-1][3]:
+                out.append(ParsedItem(path, container))
+
+
 def decode_partial_string(raw: str) -> str:
     """Decode the raw text of an unfinished JSON string, dropping a cut-off trailing escape."""
     cut = raw
     for _ in range(3):
         try:
-            text = _scanstring(cut + '"', 0, True)[0]
+            text: str = _scanstring(cut + '"', 0, True)[0]
         except ValueError:
             k = cut.rfind("\\")
             if k < 0:
@@ -207,18 +264,25 @@ class JSONStreamParser:
     """
 
     __slots__ = (
+        "_budget",
+        "_defer_limit",
+        "_deferred",
         "_esc",
         "_keys",
         "_lit",
+        "_n",
         "_num",
         "_offset",
         "_paths",
         "_raw",
+        "_resume",
         "_stack",
         "_state",
+        "_steps",
         "_str_is_key",
         "_str_start",
         "_top_scalar",
+        "defer",
         "first_error",
         "items",
         "last_error",
@@ -238,6 +302,7 @@ class JSONStreamParser:
             raise ValueError("max_parse_errors must be at least 1 (or None for no limit)")
         self.lenient = lenient
         self.items = items
+        self.defer = True  # allow deferring small containers (see _DEFER_FACTOR)
         self.max_parse_errors = max_parse_errors
         self.reset()
 
@@ -245,7 +310,10 @@ class JSONStreamParser:
         """Forget everything: state, counters and the value in progress."""
         self._stack: list[Any] = []  # open containers, outermost first
         self._keys: list[Any] = []  # per open container: the key being filled (dicts)
-        self._paths: list[tuple[PathItem, ...]] = []  # per open container: its path
+        # Per open container: its step inside its parent, and its path as a tuple, built only
+        # when an item event needs it (building one per container would cost O(depth) each).
+        self._steps: list[PathItem] = []
+        self._paths: list[tuple[PathItem, ...] | None] = []
         self._state = _OUTSIDE
         self._offset = 0  # absolute offset of the current chunk's first character
         self._raw: list[str] = []  # raw pieces of a string spanning chunks
@@ -255,6 +323,11 @@ class JSONStreamParser:
         self._num: list[str] = []
         self._lit = ""  # literal spanning chunks: the text received so far
         self._top_scalar = False  # strict mode: the value in progress is a top-level scalar
+        self._deferred = ""  # text of a deferred container (state _DEFERRED)
+        self._budget = 0
+        self._defer_limit = 0
+        self._n = 0
+        self._resume = 0
         self.value_start: int | None = None
         self.parse_errors = 0
         self.skipped = 0
@@ -279,15 +352,16 @@ class JSONStreamParser:
     def value(self) -> Any:
         """The live value in progress (a *view*: mutated in place as parsing continues).
 
-        Cost O(1). Containers only: a top-level scalar in progress, the unfinished string,
-        number or literal are not in it (see :meth:`snapshot`). None when no value is open.
+        Cost O(1). Not in it: the unfinished string, number or literal, and a small container
+        still held as text (deferred, see ``_DEFER_FACTOR``: at most a few chunks long). Use
+        :meth:`snapshot` for everything received. None when no value is open.
         """
         return self._stack[0] if self._stack else None
 
     @property
     def path(self) -> tuple[PathItem, ...]:
         """Path of the innermost open container (empty at top level)."""
-        return self._paths[-1] if self._paths else ()
+        return self._path_at(len(self._stack) - 1) if self._stack else ()
 
     def partial_string(self) -> str | None:
         """The decoded text so far of an unfinished string *value* (not key), else None."""
@@ -302,13 +376,19 @@ class JSONStreamParser:
         literals are left out (their final value is unknown); an object key whose value has not
         started yet is absent. None when no value is open.
         """
-        text = self.partial_string()
+        if self._state == _DEFERRED:
+            inner = JSONStreamParser(max_parse_errors=None)
+            inner.defer = False
+            inner.feed(self._deferred)
+            text = inner.snapshot()
+        else:
+            text = self.partial_string()
         if not self._stack:
-            return text if self._top_scalar else None
+            return text if self._top_scalar or self._state == _DEFERRED else None
         root = _deep_copy(self._stack[0])
         if text is not None:
             target = root
-            for step in self._paths[-1]:
+            for step in self._steps[1:]:
                 target = target[step]
             if type(target) is list:
                 target.append(text)
@@ -322,6 +402,8 @@ class JSONStreamParser:
         """End of input: finish a pending top-level number; note (lenient) or raise (strict) a
         value cut off mid-way."""
         out: list[ParseEvent] = []
+        if self._state == _DEFERRED:
+            out += self._run("", False)  # parse the kept text token by token to find its end
         end = self._offset
         if self._state == _NUMBER_ST:
             try:
@@ -341,61 +423,115 @@ class JSONStreamParser:
 
     def feed(self, text: str) -> list[ParseEvent]:
         """Consume ``text``; return the values (and items) that completed in it, in order."""
+        if not text:
+            return []
+        if self._state == _STRING and not self._esc and '"' not in text and "\\" not in text:
+            self._raw.append(text)  # more of a long string: nothing can complete
+            self._offset += len(text)
+            return []
+        return self._run(text, self.defer)
+
+    def _run(self, text: str, defer: bool) -> list[ParseEvent]:
         out: list[ParseEvent] = []
+        new = len(text)
+        if self._state == _DEFERRED:
+            # Resume at the start of the kept container, with its text in front.
+            prev = self._deferred
+            self._deferred = ""
+            self._offset -= len(prev)
+            self._state = _VALUE
+            # It cannot close yet: keep it without scanning, if still small enough.
+            if defer and _CLOSERS[prev[0]] not in text and len(prev) + new <= _DEFER_FACTOR * new:
+                self._deferred = prev + text
+                self._state = _DEFERRED
+                self._offset += len(prev) + new
+                return out
+            text = prev + text
         n = len(text)
-        if not n:
-            return out
         i = 0
-        budget = 2 * n + 256  # for failed fast-path attempts in this chunk
+        self._budget = 2 * n + 256  # for failed fast-path attempts in this chunk
+        self._n = n
+        self._defer_limit = _DEFER_FACTOR * new if defer else -1
         stack = self._stack
         keys = self._keys
         items = self.items
         state = self._state
-        ws_match = _WS.match
+        ws_match = _ws_match
         try:
             while i < n:
                 # ------------------------------------------- after '{' / a value / '['
-                if state == _AFTER or state == _OBJ_FIRST or state == _ARR_FIRST:
+                if state in (_AFTER, _OBJ_FIRST, _ARR_FIRST):
                     top = stack[-1]
                     if type(top) is dict:
-                        # Members whose value is a simple scalar: one regex call each.
+                        # Members whose value is a scalar: one regex call each; a container
+                        # value goes to the C scanner right here.
                         m = (_MEMBER_NEXT if state == _AFTER else _MEMBER_FIRST).match(text, i)
                         while m is not None:
                             kind = m.lastindex
                             i = m.end()
                             if kind == 2:
                                 top[m.group(1)] = m.group(2)
-                            elif kind == 3:
-                                top[m.group(1)] = int(m.group(3))
                             elif kind == 4:
-                                top[m.group(1)] = _LITERAL_VALUES[m.group(4)]
+                                top[m.group(1)] = int(m.group(4))
                             elif kind == 5:
-                                top[m.group(1)] = float(m.group(5))
-                            else:  # only the key: its value takes the general path
-                                keys[-1] = m.group(1)
-                                state = _VALUE
-                                break
+                                top[m.group(1)] = _LITERAL_VALUES[m.group(5)]
+                            elif kind == 6:
+                                top[m.group(1)] = float(m.group(6))
+                            else:
+                                key = keys[-1] = m.group(1)
+                                if kind == 3:
+                                    try:
+                                        top[key] = _scanstring(text, m.start(3), True)[0]
+                                    except ValueError:
+                                        i = m.start(3) - 1  # let the general path report it
+                                        state = _VALUE
+                                        break
+                                elif i < n and (text[i] == "{" or text[i] == "["):
+                                    state = self._container(text, i, out)
+                                    i = self._resume
+                                    if state != _AFTER:
+                                        break
+                                else:  # the value needs the general path
+                                    state = _VALUE
+                                    break
                             state = _AFTER
                             m = _MEMBER_NEXT.match(text, i)
                     else:
-                        # Elements that are simple scalars: one regex call each.
+                        # Elements: scalars by one regex call each, containers by the C scanner.
                         m = (_ELEMENT_NEXT if state == _AFTER else _ELEMENT_FIRST).match(text, i)
                         while m is not None:
                             kind = m.lastindex
+                            if kind == 6:
+                                state = self._container(text, m.start(6), out)
+                                i = self._resume
+                                if state != _AFTER:
+                                    break
+                                m = _ELEMENT_NEXT.match(text, i)
+                                continue
                             i = m.end()
                             if kind == 1:
                                 value = m.group(1)
                             elif kind == 2:
-                                value = int(m.group(2))
+                                try:
+                                    value = _scanstring(text, m.start(2), True)[0]
+                                except ValueError:
+                                    i = m.start(2) - 1
+                                    state = _VALUE
+                                    break
                             elif kind == 3:
-                                value = _LITERAL_VALUES[m.group(3)]
+                                value = int(m.group(3))
+                            elif kind == 4:
+                                value = _LITERAL_VALUES[m.group(4)]
                             else:
-                                value = float(m.group(4))
+                                value = float(m.group(5))
                             top.append(value)
                             if items:
-                                out.append(ParsedItem((*self._paths[-1], len(top) - 1), value))
+                                out.append(ParsedItem((*self._path_at(-1), len(top) - 1), value))
                             state = _AFTER
                             m = _ELEMENT_NEXT.match(text, i)
+                    if state >= 100:
+                        state -= 100  # a container was opened or deferred: go on inside it
+                        continue
                     if i == n or state == _VALUE:
                         continue
                     c = text[i]
@@ -404,11 +540,12 @@ class JSONStreamParser:
                         if i == n:
                             break
                         c = text[i]
-                    if (c == "}" and type(top) is dict) or (c == "]" and type(top) is list):
-                        if state == _AFTER or c == ("}" if state == _OBJ_FIRST else "]"):
-                            i += 1
-                            state = self._close_container(i, out)
-                            continue
+                    if ((c == "}" and type(top) is dict) or (c == "]" and type(top) is list)) and (
+                        state == _AFTER or c == ("}" if state == _OBJ_FIRST else "]")
+                    ):
+                        i += 1
+                        state = self._close_container(i, out)
+                        continue
                     if state == _AFTER:
                         if c != ",":
                             state = self._error(
@@ -443,21 +580,10 @@ class JSONStreamParser:
                             c = text[i]
                         self.value_start = self._offset + i
                     if c == "{" or c == "[":
-                        if budget > 0:
-                            try:
-                                value, end = _scan_once(text, i)
-                            except (ValueError, StopIteration, RecursionError):
-                                budget -= n - i + _FAST_FAIL_CHARGE
-                            else:
-                                i = end
-                                if items:
-                                    self._walk(value, out)
-                                state = self._attach(value, i, out)
-                                continue
-                        container: Any = {} if c == "{" else []
-                        self._open(container)
-                        i += 1
-                        state = _OBJ_FIRST if c == "{" else _ARR_FIRST
+                        state = self._container(text, i, out)
+                        i = self._resume
+                        if state >= 100:
+                            state -= 100
                         continue
                     if c == '"':
                         m = _SIMPLE_STR.match(text, i + 1)
@@ -482,7 +608,7 @@ class JSONStreamParser:
                         state = _STRING
                         continue
                     if c in _NUMBER_START:
-                        j = _NUM_RUN.match(text, i).end()
+                        j = _num_run(text, i).end()
                         if j == n:
                             if not stack:
                                 self._top_scalar = True
@@ -546,7 +672,7 @@ class JSONStreamParser:
                         j += 1  # the character after a backslash that ended the last chunk
                         self._esc = False
                     if j < n:
-                        j = _STR_BODY.match(text, j).end()
+                        j = _str_body(text, j).end()
                     if j >= n:
                         self._raw.append(text[i:])
                         i = n
@@ -585,7 +711,7 @@ class JSONStreamParser:
                     state = self._error(f"Expecting ':', got {c!r}", self._offset + i, out)
                     continue
                 if state == _NUMBER_ST:
-                    j = _NUM_RUN.match(text, i).end()
+                    j = _num_run(text, i).end()
                     self._num.append(text[i:j])
                     if j == n:
                         i = n
@@ -619,6 +745,57 @@ class JSONStreamParser:
 
     # --- transitions -----------------------------------------------------------------------
 
+    def _container(self, text: str, i: int, out: list[ParseEvent]) -> int:
+        """A container starts at ``text[i]``: parse it whole with the C scanner if it completes
+        in this chunk (and the budget allows), else open it. Sets ``_resume``; returns the next
+        state, plus 100 when the container was opened (so loops know to leave)."""
+        brace = text[i] == "{"
+        n = self._n
+        # Whether the container may simply not have arrived in full yet (then deferring it is
+        # worth it): surely so when its closing bracket does not occur in the text at all.
+        incomplete = text.find("}" if brace else "]", i) < 0
+        if self._budget > 0 and not incomplete:
+            try:
+                value, end = _scan_once(text, i)
+            except json.JSONDecodeError as exc:
+                self._budget -= n - i + _FAST_FAIL_CHARGE
+                # Ran out of text (rather than met an error): failed at the very end, or in
+                # a string or \\u escape that the end cut.
+                incomplete = (
+                    exc.pos >= n
+                    or exc.msg.startswith("Unterminated string")
+                    or (exc.msg.startswith("Invalid \\u") and exc.pos >= n - 5)
+                )
+            except (ValueError, StopIteration, RecursionError):
+                self._budget -= n - i + _FAST_FAIL_CHARGE
+                incomplete = False
+            else:
+                self._resume = end
+                if self.items:
+                    self._walk(value, out)
+                return self._attach(value, end, out)
+        if incomplete and n - i <= self._defer_limit:
+            self._deferred = text[i:]
+            self._resume = self._n
+            return _DEFERRED + 100
+        self._open({} if brace else [])
+        self._resume = i + 1
+        return (_OBJ_FIRST if brace else _ARR_FIRST) + 100
+
+    def _path_at(self, level: int) -> tuple[PathItem, ...]:
+        """The path of the open container at ``level`` (negative counts from the innermost)."""
+        paths = self._paths
+        if level < 0:
+            level += len(paths)
+        path = paths[level]
+        if path is None:
+            known = level
+            while paths[known] is None:
+                known -= 1
+            path = paths[known] + tuple(self._steps[known + 1 : level + 1])  # type: ignore[operator]
+            paths[level] = path
+        return path
+
     def _open(self, container: Any) -> None:
         """Start a container: attach it to its parent *now*, so the live value shows it."""
         stack = self._stack
@@ -630,8 +807,10 @@ class JSONStreamParser:
             else:
                 step = self._keys[-1]
                 parent[step] = container
-            self._paths.append((*self._paths[-1], step))
+            self._steps.append(step)
+            self._paths.append(None)
         else:
+            self._steps.append(0)
             self._paths.append(())
         stack.append(container)
         self._keys.append(None)
@@ -646,7 +825,7 @@ class JSONStreamParser:
         if type(top) is list:
             top.append(value)
             if self.items:
-                out.append(ParsedItem((*self._paths[-1], len(top) - 1), value))
+                out.append(ParsedItem((*self._path_at(-1), len(top) - 1), value))
         else:
             top[self._keys[-1]] = value
         return _AFTER
@@ -655,7 +834,9 @@ class JSONStreamParser:
         stack = self._stack
         container = stack.pop()
         self._keys.pop()
-        path = self._paths.pop()
+        path = self._path_at(-1) if self.items else ()
+        self._paths.pop()
+        self._steps.pop()
         if not stack:
             self._emit_value(container, self._offset + i, out)
             return _OUTSIDE
@@ -671,46 +852,20 @@ class JSONStreamParser:
         self.values_completed += 1
 
     def _walk(self, value: Any, out: list[ParseEvent]) -> None:
-        """Item events for the arrays inside a container the fast path parsed in one go
-        (post-order, like the slow path; iterative, any depth)."""
-        if type(value) is not list and type(value) is not dict:
-            return
-        base: tuple[PathItem, ...]
+        """Item events for the arrays inside a container the fast path parsed in one go,
+        children before parents like the token-by-token path."""
         if self._stack:
             top = self._stack[-1]
             step: PathItem = len(top) if type(top) is list else self._keys[-1]
-            base = (*self._paths[-1], step)
+            base: tuple[PathItem, ...] = (*self._path_at(-1), step)
         else:
             base = ()
-        # (container, path, iterator, is_list)
-        todo: list[tuple[Any, tuple[PathItem, ...], Any, bool]] = [
-            (
-                value,
-                base,
-                iter(enumerate(value) if type(value) is list else value.items()),
-                type(value) is list,
-            )
-        ]
-        while todo:
-            container, path, it, is_list = todo[-1]
-            for key, child in it:
-                child_path = (*path, key)
-                if type(child) is list or type(child) is dict:
-                    todo.append(
-                        (
-                            child,
-                            child_path,
-                            iter(enumerate(child) if type(child) is list else child.items()),
-                            type(child) is list,
-                        )
-                    )
-                    break
-                if is_list:
-                    out.append(ParsedItem(child_path, child))
-            else:
-                todo.pop()
-                if todo and todo[-1][3]:
-                    out.append(ParsedItem(path, container))
+        mark = len(out)
+        try:
+            _walk_recursive(value, base, out)
+        except RecursionError:  # deeper than the interpreter's stack: walk with our own
+            del out[mark:]
+            _walk_iterative(value, base, out)
 
     def _error(self, msg: str, pos: int, out: list[ParseEvent]) -> int:
         """Record a syntax error: strict mode raises, lenient mode discards the value."""
@@ -724,10 +879,12 @@ class JSONStreamParser:
         self._stack.clear()
         self._keys.clear()
         self._paths.clear()
+        self._steps.clear()
         self._raw = []
         self._num = []
         self._lit = ""
         self._esc = False
+        self._deferred = ""
         self._top_scalar = False
         self.value_start = None
         if self.max_parse_errors is not None and self.parse_errors >= self.max_parse_errors:

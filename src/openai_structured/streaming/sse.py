@@ -54,6 +54,8 @@ class SSEDecoder:
     def _region(self, data: bytes) -> bytes | None:
         """Normalise line ends; return the bytes of the complete events in ``data`` (without
         the final blank line), keeping the unfinished rest for the next call."""
+        if not self._pending and not self._cr and data[-2:] == b"\n\n" and b"\r" not in data:
+            return data[:-2]  # the usual read: whole events, nothing carried over
         if self._cr:
             self._cr = False
             if data[:1] == b"\n":
@@ -92,18 +94,21 @@ class SSEDecoder:
         # The usual shape, events of one ``data: `` line each, is cut in one C call: it holds
         # when every newline belongs to a blank line followed by ``data: ``.
         if region.startswith(b"data: "):
-            newlines = region.count(b"\n")
-            if newlines == 0:
-                return [region[6:]]
-            if newlines == 2 * region.count(b"\n\ndata: "):
-                return region[6:].split(b"\n\ndata: ")
+            if b"\n" not in region:
+                return [region[6:]] if len(region) > 6 else []
+            payloads = region[6:].split(b"\n\ndata: ")
+            if region.count(b"\n") == 2 * (len(payloads) - 1):
+                if b"" in payloads:  # an empty data field dispatches nothing
+                    payloads = [p for p in payloads if p]
+                return payloads
         out: list[bytes] = []
         append = out.append
         for block in region.split(b"\n\n"):
             # The two shapes the OpenAI APIs send, recognised without splitting into lines.
             if block.startswith(b"data: "):
                 if b"\n" not in block:
-                    append(block[6:])
+                    if len(block) > 6:
+                        append(block[6:])
                     continue
             elif block.startswith(b"event: "):
                 k = block.find(b"\ndata: ")
@@ -151,12 +156,10 @@ class SSEDecoder:
                 data.append(value)
             elif field == b"event":
                 name = value.decode("utf-8", "replace")
-            elif field == b"id":
-                if b"\0" not in value:
-                    self.last_event_id = value.decode("utf-8", "replace")
-            elif field == b"retry":
-                if value.isdigit():
-                    self.retry = int(value)
+            elif field == b"id" and b"\0" not in value:
+                self.last_event_id = value.decode("utf-8", "replace")
+            elif field == b"retry" and value.isdigit():
+                self.retry = int(value)
         if not data or data == [b""]:
             return None  # an empty data buffer is not dispatched (WHATWG)
         return SSEEvent(b"\n".join(data), name or None, self.last_event_id, self.retry)

@@ -36,7 +36,7 @@ __all__ = [
     "value_validator",
 ]
 
-OutputType = Union[type[BaseModel], Mapping[str, Any]]
+OutputType = type[BaseModel] | Mapping[str, Any]
 Validator = Callable[[Any], Any]
 
 _MAX_REPR = 80
@@ -100,7 +100,7 @@ def _jsonschema_errors(
 
 def _jsonschema_validator(schema: Mapping[str, Any]) -> Any:
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    cls.check_schema(schema)
+    cls.check_schema(dict(schema))
     return cls(schema)
 
 
@@ -176,13 +176,10 @@ def _step_type(tp: Any, key: PathItem) -> Any:
         for name, field in tp.model_fields.items():
             alias = field.validation_alias if isinstance(field.validation_alias, str) else None
             if key in (field.alias, alias) or (key == name and field.alias is None):
-                return (
-                    field.annotation
-                    if not field.metadata
-                    else Annotated[
-                        (field.annotation, *field.metadata)  # keep constraints of the field
-                    ]
-                )
+                if not field.metadata:
+                    return field.annotation
+                # keep the field's constraints (they apply to the items' container)
+                return Annotated.__class_getitem__((field.annotation, *field.metadata))  # type: ignore[attr-defined]
         return _NOT_FOUND
     if origin in (dict, Mapping, typing.Mapping):
         return args[1] if len(args) == 2 else Any
@@ -266,10 +263,10 @@ class ItemValidators:
     def validate(
         self, path: tuple[PathItem, ...], value: Any
     ) -> tuple[Any, ValidationError | None]:
-        shape = tuple(-1 if type(p) is int else p for p in path)
-        try:
-            check = self._cache[shape]
-        except KeyError:
+        # Cache per shape: the path with every index replaced by -1.
+        shape = tuple([-1 if type(p) is int else p for p in path])
+        check = self._cache.get(shape, _NOT_FOUND)
+        if check is _NOT_FOUND:
             check = self._cache[shape] = self._build(path)
         if check is None:
             return value, None
@@ -350,15 +347,15 @@ def _partial_type(tp: Any) -> Any:
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         return Any if tp in _in_progress else partial_model(tp)
     if origin in _UNION_TYPES:
-        return Union[tuple(_partial_type(a) for a in args)]
+        return Union[tuple(_partial_type(a) for a in args)]  # noqa: UP007 - built at runtime
     if origin in _SEQUENCES or origin is tuple:
         if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
             return list[Any]
         inner = _partial_type(args[0]) if args else Any
-        return list[Annotated[Union[inner, None], _Lenient]]  # type: ignore[valid-type]
+        return list[Annotated[inner | None, _Lenient]]  # type: ignore[valid-type]
     if origin in (dict, Mapping, typing.Mapping):
         value = _partial_type(args[1]) if len(args) == 2 else Any
-        return dict[str, Annotated[Union[value, None], _Lenient]]  # type: ignore[valid-type]
+        return dict[str, Annotated[value | None, _Lenient]]  # type: ignore[valid-type]
     if origin is Literal or tp is Any or isinstance(tp, type):
         return tp
     return Any
@@ -376,10 +373,10 @@ def partial_model(model: type[BaseModel]) -> type[BaseModel]:
         for name, field in model.model_fields.items():
             tp = _partial_type(field.annotation)
             fields[name] = (
-                Annotated[Union[tp, None], _Lenient],
+                Annotated[tp | None, _Lenient],
                 pydantic.Field(default=None, alias=field.alias),
             )
-        partial = pydantic.create_model(  # type: ignore[call-overload]
+        partial = pydantic.create_model(
             f"Partial{model.__name__}",
             __config__=pydantic.ConfigDict(extra="ignore", populate_by_name=True),
             __doc__=f"All-optional view of {model.__name__} while it streams.",
