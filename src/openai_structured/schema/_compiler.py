@@ -50,6 +50,7 @@ from ._keywords import (
 MAX_WALK = 64  # structural nesting we follow before declaring a schema unreasonable
 MAX_BRANCHES = 64  # anyOf branches produced by distributing combinators
 MAX_MERGE_STEPS = 500
+MAX_NODES = 50_000  # total subschemas compiled for one document (merging can multiply them)
 
 FIX_ANY = 'give it a type, e.g. {"type": "string"}, or list its allowed values with "enum"'
 FIX_MAP = (
@@ -150,6 +151,9 @@ class Compiler:
         self._used_names: set[str] = set()
         self._pending: list[tuple[str, str]] = []
         self._unsat: set[int] = set()
+        self._merging: list[str] = []  # refs being inlined by enclosing allOf merges
+        self._last_merge_refs: set[str] = set()
+        self._budget = MAX_NODES
         self._ids: dict[str, str] = {}  # absolute or raw $id -> pointer
         self._anchors: dict[tuple[str, str], str] = {}  # (resource pointer, anchor) -> pointer
         self._resources: list[tuple[str, str]] = []  # (pointer, base uri), longest first
@@ -287,6 +291,12 @@ class Compiler:
         if isinstance(schema, dict) and SRC in schema:
             path, frozen = schema[SRC]
             schema = {k: v for k, v in schema.items() if k != SRC}
+        self._budget -= 1
+        if self._budget == 0:
+            return self.error(path, "the schema is too complex to compile (combining allOf/anyOf "
+                              "multiplies it)", "simplify the combinators")  # fmt: skip
+        if self._budget < 0:
+            return {}
         if depth > MAX_WALK:
             return self.error(path, f"schema is nested more than {MAX_WALK} levels deep",
                               "flatten it, or move repeated parts into $defs")  # fmt: skip
@@ -352,7 +362,12 @@ class Compiler:
                               "remove the false part", unsat=True)  # fmt: skip
         self.change(path, "combinators merged into one schema (allOf inlined / siblings "
                     "distributed into anyOf branches)")  # fmt: skip
-        return self.node({**merged, SRC: (path, True)}, path, depth + 1)
+        refs = sorted(self._last_merge_refs)
+        self._merging.extend(refs)
+        try:
+            return self.node({**merged, SRC: (path, True)}, path, depth + 1)
+        finally:
+            del self._merging[len(self._merging) - len(refs) :]
 
     # --- $ref --------------------------------------------------------------------------------
 
@@ -419,6 +434,12 @@ class Compiler:
                 if ptr is None:
                     return None
                 work.insert(0, (sch, p, fz))
+                if ptr in self._merging:
+                    self.error(p, f"$ref {ref!r} is recursive inside allOf (or beside other "
+                               "keywords); such a schema cannot be merged into one",
+                               "move the recursive reference into a property of its own, "
+                               "without allOf")  # fmt: skip
+                    return None
                 # A and A = A: expanding a reference twice adds nothing (also ends cycles).
                 if ptr not in seen_refs:
                     seen_refs.add(ptr)
@@ -435,6 +456,7 @@ class Compiler:
                 ]
                 continue
             flat.append((sch, p, fz))
+        self._last_merge_refs = seen_refs
 
         choices: list[list[tuple[Any, str, bool]]] = []
         base: list[tuple[dict[str, Any], str, bool]] = []
