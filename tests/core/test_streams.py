@@ -34,7 +34,7 @@ from openai_structured import (
     openai_structured_events,
     openai_structured_stream,
 )
-from openai_structured.testing import Fault, FakeOpenAIServer, Reply
+from openai_structured.testing import FakeOpenAIServer, Fault, Reply
 
 
 class Item(BaseModel):
@@ -77,9 +77,11 @@ def events(server: FakeOpenAIServer, mode: str, api: str) -> Run:
         kwargs.setdefault("user_prompt", "Take the order.")
 
         async def run() -> list[Any]:
-            async with server.async_client(api_key=CANARY_KEY) as client:
-                async with async_openai_structured_events(client=client, **kwargs) as stream:
-                    return [event async for event in stream]
+            async with (
+                server.async_client(api_key=CANARY_KEY) as client,
+                async_openai_structured_events(client=client, **kwargs) as stream,
+            ):
+                return [event async for event in stream]
 
         return asyncio.run(run())
 

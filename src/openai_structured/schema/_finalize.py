@@ -206,13 +206,23 @@ class Finalizer:
                 out[key] = value
         return out
 
-    def _ref(self, node: Schema, ptr: str, depth: int, container: str, path: str) -> Schema:
-        ref = self.follow(node["$ref"], path)
+    def _resolved(self, node: Schema) -> tuple[str, str]:
+        ref = self.follow(node["$ref"], node.get(PATH, "#"))
         name = _ref_name(ref)
-        if name in self.aliases:
-            ref, name = "#", "#"
+        return ("#", "#") if name in self.aliases else (ref, name)
+
+    def _inlines(self, node: Schema, name: str) -> bool:
+        return bool(node.get(SIB)) and name not in self.expanding and len(self.expanding) < MAX_INLINE
+
+    def _inlined(self, node: Schema) -> Schema | None:
+        """The definition a ``$ref`` node will be replaced by, or None if it stays a ref."""
+        ref, name = self._resolved(node)
+        return self.pre(ref) if self._inlines(node, name) else None
+
+    def _ref(self, node: Schema, ptr: str, depth: int, container: str, path: str) -> Schema:
+        ref, name = self._resolved(node)
         siblings = node.get(SIB)
-        if siblings and name not in self.expanding and len(self.expanding) < MAX_INLINE:
+        if self._inlines(node, name):
             self.expanding.append(name)
             try:
                 out = self.fin(self.pre(ref), ptr, depth, container)
@@ -244,7 +254,8 @@ class Finalizer:
             sub_ptr = f"{ptr}/properties/{esc(name)}"
             self.chars += len(name)
             if name in optional and not self.nullable(sub, set()):
-                if "anyOf" in sub and "$ref" not in sub:
+                shape = self._inlined(sub) if "$ref" in sub else sub
+                if shape is not None and "anyOf" in shape and "$ref" not in shape:
                     wrapped = self.fin(sub, sub_ptr, level, container)
                     wrapped["anyOf"] = [*wrapped["anyOf"], {"type": "null"}]
                 else:

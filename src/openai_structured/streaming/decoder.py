@@ -285,6 +285,10 @@ class StreamDecoder:
                     events.append(ItemCompleted(ev.path, ev.value, ev.value))
                 continue
             raw = ev.value
+            if ev.end - ev.start > self.config.max_buffer_size:
+                # Same verdict whatever the chunking: a value that arrived within one read is
+                # as much too big as one that grew over many.
+                raise self._overflow(ev.end - ev.start)
             if self._validate is not None:
                 try:
                     value = self._validate(raw)
@@ -324,13 +328,16 @@ class StreamDecoder:
                     "buffer.size", "info", size=self._retained, threshold=config.log_size_threshold
                 )
         if self._retained > config.max_buffer_size:
-            raise BufferOverflowError(
-                f"Stream buffer overflow: one JSON value passed {config.max_buffer_size} "
-                "characters (StreamConfig.max_buffer_size). Raise the limit if such large "
-                "answers are expected.",
-                size=self._retained,
-                limit=config.max_buffer_size,
-            )
+            raise self._overflow(self._retained)
+
+    def _overflow(self, size: int) -> BufferOverflowError:
+        limit = self.config.max_buffer_size
+        return BufferOverflowError(
+            f"Stream buffer overflow: one JSON value passed {limit} characters "
+            "(StreamConfig.max_buffer_size). Raise the limit if such large answers are expected.",
+            size=size,
+            limit=limit,
+        )
 
     def _text(self, start: int, end: int) -> str | None:
         if start < self._base:
