@@ -11,8 +11,17 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-SUPPORTED_FORMATS = {"date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6",
-                     "uuid"}  # fmt: skip
+SUPPORTED_FORMATS = {
+    "date-time",
+    "time",
+    "date",
+    "duration",
+    "email",
+    "hostname",
+    "ipv4",
+    "ipv6",
+    "uuid",
+}
 TYPES = {"string", "number", "integer", "boolean", "object", "array", "null"}
 COMMON = {"type", "description", "title", "anyOf", "$ref", "enum", "const"}
 BY_TYPE = {

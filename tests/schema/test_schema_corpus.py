@@ -36,8 +36,10 @@ def test_corpus_schema_compiles_or_fails_at_an_existing_path(path: Path) -> None
 def test_corpus_summary(capsys: pytest.CaptureFixture[str]) -> None:
     compiled = sum(check_schema(_load(p)).ok for p in CORPUS)
     with capsys.disabled():
-        print(f"\nschema corpus: {len(CORPUS)} schemas, {compiled} compiled, "
-              f"{len(CORPUS) - compiled} raised SchemaError")  # fmt: skip
+        print(
+            f"\nschema corpus: {len(CORPUS)} schemas, {compiled} compiled, "
+            f"{len(CORPUS) - compiled} raised SchemaError"
+        )
     assert len(CORPUS) >= 250
     assert compiled >= 60  # a regression guard, measured: 73
 
@@ -111,8 +113,9 @@ ALREADY_STRICT: list[dict[str, Any]] = [
 ]
 
 
-@pytest.mark.parametrize("schema", ALREADY_STRICT, ids=["string", "number", "root-recursion",
-                                                         "linked-list", "defs"])  # fmt: skip
+@pytest.mark.parametrize(
+    "schema", ALREADY_STRICT, ids=["string", "number", "root-recursion", "linked-list", "defs"]
+)
 def test_openai_guide_style_schemas_pass_through_unchanged(schema: dict[str, Any]) -> None:
     compiled = compile_schema(schema)
     assert compiled.schema == schema

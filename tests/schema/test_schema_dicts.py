@@ -50,20 +50,38 @@ def test_property_order_is_preserved() -> None:
 @pytest.mark.parametrize(
     ("schema", "path"),
     [
-        (obj(m={"type": "object", "additionalProperties": {"type": "string"}}),
-         "#/properties/m/additionalProperties"),
-        (obj(m={"type": "object", "additionalProperties": True}),
-         "#/properties/m/additionalProperties"),
+        (
+            obj(m={"type": "object", "additionalProperties": {"type": "string"}}),
+            "#/properties/m/additionalProperties",
+        ),
+        (
+            obj(m={"type": "object", "additionalProperties": True}),
+            "#/properties/m/additionalProperties",
+        ),
         (obj(m={"type": "object"}), "#/properties/m"),
-        (obj(m={"type": "object", "properties": {"a": {"type": "string"}},
-                "patternProperties": {"^x-": {"type": "string"}}}),
-         "#/properties/m/patternProperties"),
-        (obj(m={"type": "object", "properties": {"a": {"type": "string"}},
-                "unevaluatedProperties": {"type": "string"}}),
-         "#/properties/m/unevaluatedProperties"),
+        (
+            obj(
+                m={
+                    "type": "object",
+                    "properties": {"a": {"type": "string"}},
+                    "patternProperties": {"^x-": {"type": "string"}},
+                }
+            ),
+            "#/properties/m/patternProperties",
+        ),
+        (
+            obj(
+                m={
+                    "type": "object",
+                    "properties": {"a": {"type": "string"}},
+                    "unevaluatedProperties": {"type": "string"},
+                }
+            ),
+            "#/properties/m/unevaluatedProperties",
+        ),
     ],
     ids=["map-schema", "map-true", "no-properties", "patternProperties", "unevaluated"],
-)  # fmt: skip
+)
 def test_open_objects_are_rejected_with_key_value_fix(schema: dict[str, Any], path: str) -> None:
     err = error_of(schema)
     assert err.path == path
@@ -71,8 +89,11 @@ def test_open_objects_are_rejected_with_key_value_fix(schema: dict[str, Any], pa
 
 
 def test_property_names_dropped_when_every_declared_name_passes() -> None:
-    schema = {"type": "object", "properties": {"ab": {"type": "string"}},
-              "propertyNames": {"pattern": "^[a-z]+$"}}  # fmt: skip
+    schema = {
+        "type": "object",
+        "properties": {"ab": {"type": "string"}},
+        "propertyNames": {"pattern": "^[a-z]+$"},
+    }
     assert "propertyNames" not in json.dumps(to_strict_schema(schema))
     bad = {**schema, "propertyNames": {"pattern": "^x"}}
     assert error_of(bad).path == "#/propertyNames"
@@ -84,31 +105,42 @@ def test_required_name_without_schema_is_rejected() -> None:
 
 
 def test_false_property_is_dropped_when_optional_and_an_error_when_required() -> None:
-    schema = to_strict_schema({"type": "object", "properties": {"a": {"type": "string"},
-                                                                 "b": False}})  # fmt: skip
+    schema = to_strict_schema(
+        {"type": "object", "properties": {"a": {"type": "string"}, "b": False}}
+    )
     assert list(schema["properties"]) == ["a"]
     err = error_of({"type": "object", "properties": {"b": False}, "required": ["b"]})
     assert err.path == "#/properties/b"
 
 
 def test_min_max_properties() -> None:
-    fixed = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"],
-             "minProperties": 1}  # fmt: skip
+    fixed = {
+        "type": "object",
+        "properties": {"a": {"type": "string"}},
+        "required": ["a"],
+        "minProperties": 1,
+    }
     to_strict_schema(fixed)
     assert error_of({**fixed, "minProperties": 2}).path == "#"
 
 
 def test_dependent_required_becomes_a_hint_when_it_involves_optional_properties() -> None:
-    schema = {"type": "object", "properties": {"card": {"type": "string"},
-              "cvc": {"type": "string"}}, "dependentRequired": {"card": ["cvc"]}}  # fmt: skip
+    schema = {
+        "type": "object",
+        "properties": {"card": {"type": "string"}, "cvc": {"type": "string"}},
+        "dependentRequired": {"card": ["cvc"]},
+    }
     compiled = compile_schema(schema)
     assert "If 'card' is given, also give 'cvc'." in compiled.schema["description"]
     assert any(c.lossy for c in compiled.changes)
 
 
 def test_dependent_schemas_are_rejected() -> None:
-    schema = {"type": "object", "properties": {"a": {"type": "string"}},
-              "dependentSchemas": {"a": {"required": ["b"]}}}  # fmt: skip
+    schema = {
+        "type": "object",
+        "properties": {"a": {"type": "string"}},
+        "dependentSchemas": {"a": {"required": ["b"]}},
+    }
     assert error_of(schema).path == "#/dependentSchemas"
 
 
@@ -130,9 +162,10 @@ def test_draft7_definitions_move_to_defs_and_refs_are_rewritten() -> None:
 def test_root_ref_is_inlined_and_self_refs_point_to_root() -> None:
     schema = {
         "$ref": "#/definitions/Main",
-        "definitions": {"Main": obj(kids={"type": "array",
-                                          "items": {"$ref": "#/definitions/Main"}})},
-    }  # fmt: skip
+        "definitions": {
+            "Main": obj(kids={"type": "array", "items": {"$ref": "#/definitions/Main"}})
+        },
+    }
     out = to_strict_schema(schema)
     assert out["properties"]["kids"]["items"] == {"$ref": "#"}
     assert "$defs" not in out
@@ -183,8 +216,10 @@ def test_ref_with_description_is_inlined_and_ref_with_constraints_is_merged() ->
 
 
 def test_ref_cycle_without_content_is_rejected_not_looping() -> None:
-    schema = {"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}},
-              **obj(x={"$ref": "#/$defs/a"})}  # fmt: skip
+    schema = {
+        "$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}},
+        **obj(x={"$ref": "#/$defs/a"}),
+    }
     assert "cycle" in error_of(schema).reason
 
 
@@ -193,14 +228,14 @@ def test_ref_cycle_without_content_is_rejected_not_looping() -> None:
 
 def test_one_of_becomes_any_of() -> None:
     compiled = compile_schema(obj(v={"oneOf": [{"type": "string"}, {"type": "integer"}]}))
-    assert compiled.schema["properties"]["v"] == {"anyOf": [{"type": "string"},
-                                                            {"type": "integer"}]}  # fmt: skip
+    assert compiled.schema["properties"]["v"] == {
+        "anyOf": [{"type": "string"}, {"type": "integer"}]
+    }
     assert any("oneOf" in str(c) for c in compiled.changes)
 
 
 def test_all_of_objects_are_merged() -> None:
-    schema = obj(v={"allOf": [obj(a={"type": "string"}),
-                              obj(b={"type": "integer", "minimum": 0})]})  # fmt: skip
+    schema = obj(v={"allOf": [obj(a={"type": "string"}), obj(b={"type": "integer", "minimum": 0})]})
     v = to_strict_schema(schema)["properties"]["v"]
     assert v["required"] == ["a", "b"] and v["properties"]["b"]["minimum"] == 0
 
@@ -212,14 +247,19 @@ def test_all_of_with_closed_part_extended_by_another_is_rejected() -> None:
 
 
 def test_all_of_with_conflicting_types_is_rejected() -> None:
-    assert "contradict" in error_of(obj(v={"allOf": [{"type": "string"},
-                                                     {"type": "integer"}]})).reason  # fmt: skip
+    assert (
+        "contradict" in error_of(obj(v={"allOf": [{"type": "string"}, {"type": "integer"}]})).reason
+    )
 
 
 def test_anyof_with_object_siblings_is_distributed() -> None:
-    schema = obj(v={"type": "object", "properties": {"a": {"type": "string"},
-                                                     "b": {"type": "string"}},
-                    "anyOf": [{"required": ["a"]}, {"required": ["b"]}]})  # fmt: skip
+    schema = obj(
+        v={
+            "type": "object",
+            "properties": {"a": {"type": "string"}, "b": {"type": "string"}},
+            "anyOf": [{"required": ["a"]}, {"required": ["b"]}],
+        }
+    )
     compiled = compile_schema(schema)
     branches = compiled.schema["properties"]["v"]["anyOf"]
     assert len(branches) == 2
@@ -245,15 +285,20 @@ def test_not_and_if_then_else_are_rejected() -> None:
 
 def test_type_list_becomes_anyof() -> None:
     schema = to_strict_schema(obj(a={"type": ["string", "integer"], "minimum": 1}))
-    assert schema["properties"]["a"] == {"anyOf": [{"type": "string"},
-                                                   {"type": "integer", "minimum": 1}]}  # fmt: skip
+    assert schema["properties"]["a"] == {
+        "anyOf": [{"type": "string"}, {"type": "integer", "minimum": 1}]
+    }
 
 
 def test_enum_of_mixed_types_is_split_and_object_values_rejected() -> None:
     schema = to_strict_schema(obj(a={"enum": ["x", 1, None]}))
-    assert schema["properties"]["a"] == {"anyOf": [{"type": "string", "enum": ["x"]},
-                                                   {"type": "integer", "enum": [1]},
-                                                   {"type": "null"}]}  # fmt: skip
+    assert schema["properties"]["a"] == {
+        "anyOf": [
+            {"type": "string", "enum": ["x"]},
+            {"type": "integer", "enum": [1]},
+            {"type": "null"},
+        ]
+    }
     assert error_of(obj(a={"enum": [{"k": 1}]})).path == "#/properties/a"
 
 
@@ -263,8 +308,17 @@ def test_anyof_false_branch_is_dropped() -> None:
 
 
 def test_draft4_boolean_exclusive_maximum() -> None:
-    out = to_strict_schema(obj(a={"type": "number", "maximum": 5, "exclusiveMaximum": True,
-                                  "minimum": 1, "exclusiveMinimum": False}))  # fmt: skip
+    out = to_strict_schema(
+        obj(
+            a={
+                "type": "number",
+                "maximum": 5,
+                "exclusiveMaximum": True,
+                "minimum": 1,
+                "exclusiveMinimum": False,
+            }
+        )
+    )
     assert out["properties"]["a"] == {"type": "number", "exclusiveMaximum": 5, "minimum": 1}
 
 
@@ -317,8 +371,7 @@ def test_deeply_nested_input_is_an_error_not_a_recursion_error() -> None:
 
 def test_check_schema_collects_every_problem() -> None:
     report = check_schema(obj(a={}, b={"type": "array"}, c={"type": "object"}))
-    assert [e.path for e in report.errors] == ["#/properties/a", "#/properties/b",
-                                               "#/properties/c"]  # fmt: skip
+    assert [e.path for e in report.errors] == ["#/properties/a", "#/properties/b", "#/properties/c"]
     assert all(pointer_exists(obj(a={}, b={}, c={}), e.path) for e in report.errors)
     assert "3 problem(s)" in str(report)
 
@@ -347,8 +400,10 @@ def test_compilation_is_cached_and_returned_schemas_are_copies() -> None:
 
 
 def test_non_strict_mode_sends_the_plain_schema() -> None:
-    schema = {"type": "object", "properties": {"m": {"type": "object",
-              "additionalProperties": {"type": "integer"}}}}  # fmt: skip
+    schema = {
+        "type": "object",
+        "properties": {"m": {"type": "object", "additionalProperties": {"type": "integer"}}},
+    }
     compiled = compile_schema(schema, strict=False)
     assert isinstance(compiled, CompiledSchema) and not compiled.strict
     assert compiled.schema == schema and compiled.changes == ()

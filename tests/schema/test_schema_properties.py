@@ -15,8 +15,14 @@ from openai_structured.schema import check_schema
 
 NAMES = st.sampled_from(["a", "b", "c", "id", "x/y", "t~1", "name", "é"])
 REFS = ["#", "#/$defs/d0", "#/$defs/d1", "#/definitions/old"]
-WILD_REFS = [*REFS, "#/$defs/missing", "https://example.com/s.json", "#/properties/a", "#anc",
-             "#/$defs/d0/properties/a"]  # fmt: skip
+WILD_REFS = [
+    *REFS,
+    "#/$defs/missing",
+    "https://example.com/s.json",
+    "#/properties/a",
+    "#anc",
+    "#/$defs/d0/properties/a",
+]
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.sampled_from(["x", "y", ""]))
 TAME_SETTINGS = settings(
     max_examples=250,
@@ -86,8 +92,9 @@ def _extend(wild: bool) -> Any:
                 **({"required": st.lists(NAMES, max_size=3, unique=True)} if wild else {}),
                 "additionalProperties": closed,
                 "minProperties": st.integers(0, 2),
-                "dependentRequired": st.dictionaries(NAMES, st.lists(NAMES, max_size=2),
-                                                     max_size=1),  # fmt: skip
+                "dependentRequired": st.dictionaries(
+                    NAMES, st.lists(NAMES, max_size=2), max_size=1
+                ),
                 **_annotations(),
                 **(
                     {
@@ -127,22 +134,34 @@ def _extend(wild: bool) -> Any:
         )
         if not wild:  # required names drawn from the declared ones
             obj = obj.flatmap(
-                lambda o: st.lists(st.sampled_from(sorted(o["properties"]) or ["a"]), unique=True,
-                                   max_size=3).map(lambda r: {**o, "required": r} if r and o["properties"] else o)
+                lambda o: st.lists(
+                    st.sampled_from(sorted(o["properties"]) or ["a"]), unique=True, max_size=3
+                ).map(lambda r: {**o, "required": r} if r and o["properties"] else o)
             )
         options = [obj, array, combos]
         if wild:
             options += [
                 st.fixed_dictionaries({"not": children}),
-                st.fixed_dictionaries({"if": children, "then": children},
-                                      optional={"else": children}),  # fmt: skip
-                st.fixed_dictionaries({"type": st.lists(
-                    st.sampled_from(["string", "object", "null", "integer", "number"]),
-                    min_size=1, max_size=3)}, optional={"properties": props}),  # fmt: skip
-                st.fixed_dictionaries({"$ref": st.sampled_from(WILD_REFS)},
-                                      optional={"properties": props, "minimum": st.just(1)}),  # fmt: skip
-                st.fixed_dictionaries({"$dynamicRef": st.just("#meta"), "$recursiveRef":
-                                       st.just("#")}),  # fmt: skip
+                st.fixed_dictionaries(
+                    {"if": children, "then": children}, optional={"else": children}
+                ),
+                st.fixed_dictionaries(
+                    {
+                        "type": st.lists(
+                            st.sampled_from(["string", "object", "null", "integer", "number"]),
+                            min_size=1,
+                            max_size=3,
+                        )
+                    },
+                    optional={"properties": props},
+                ),
+                st.fixed_dictionaries(
+                    {"$ref": st.sampled_from(WILD_REFS)},
+                    optional={"properties": props, "minimum": st.just(1)},
+                ),
+                st.fixed_dictionaries(
+                    {"$dynamicRef": st.just("#meta"), "$recursiveRef": st.just("#")}
+                ),
             ]
         return st.one_of(options)
 
@@ -159,8 +178,11 @@ def schema_documents(wild: bool) -> st.SearchStrategy[dict[str, Any]]:
             "$defs": st.fixed_dictionaries({"d0": nodes, "d1": nodes}),
             "definitions": st.fixed_dictionaries({"old": nodes}),
         },
-        optional={"required": st.lists(NAMES, max_size=3, unique=True), "title": st.just("R"),
-                  "$anchor": st.just("anc") if wild else st.nothing()},  # fmt: skip
+        optional={
+            "required": st.lists(NAMES, max_size=3, unique=True),
+            "title": st.just("R"),
+            "$anchor": st.just("anc") if wild else st.nothing(),
+        },
     )
     if wild:
         return st.one_of(root, nodes.filter(lambda n: isinstance(n, dict)))
@@ -229,8 +251,11 @@ def _instance(node: dict[str, Any], root: dict[str, Any], data: st.DataObject, d
     if kind == "string":
         if "pattern" in node:
             raise _GiveUp
-        fixed = {"date-time": "2024-01-01T00:00:00Z", "uuid": "6f1d0a56-0a4f-4a58-9d0e-1b2c3d4e5f60",
-                 "email": "a@b.co"}  # fmt: skip
+        fixed = {
+            "date-time": "2024-01-01T00:00:00Z",
+            "uuid": "6f1d0a56-0a4f-4a58-9d0e-1b2c3d4e5f60",
+            "email": "a@b.co",
+        }
         if node.get("format") in fixed:
             return fixed[node["format"]]
         return data.draw(st.sampled_from(["", "a", "xyz"]))

@@ -124,8 +124,11 @@ def test_recursive_model_refers_to_the_root() -> None:
 def test_recursive_model_restore_applies_defaults_at_every_depth() -> None:
     compiled = compile_schema(Tree)
     leaf = {"value": 3, "label": None, "children": None}
-    produced = {"value": 1, "label": None, "children": [{"value": 2, "label": "x",
-                                                          "children": [leaf]}]}  # fmt: skip
+    produced = {
+        "value": 1,
+        "label": None,
+        "children": [{"value": 2, "label": "x", "children": [leaf]}],
+    }
     tree = Tree.model_validate(compiled.restore(produced))
     assert tree.label == "leaf"
     assert tree.children[0].children[0].label == "leaf"
@@ -186,8 +189,13 @@ def test_homogeneous_tuple_becomes_list_with_fixed_length() -> None:
         xy: tuple[float, float]
 
     xy = _prop(to_strict_schema(Point), "xy")
-    assert xy == {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2,
-                  "title": "Xy"}  # fmt: skip
+    assert xy == {
+        "type": "array",
+        "items": {"type": "number"},
+        "minItems": 2,
+        "maxItems": 2,
+        "title": "Xy",
+    }
 
 
 def test_heterogeneous_tuple_is_rejected_with_named_fields_fix() -> None:
@@ -254,8 +262,14 @@ def test_supported_formats_are_kept_and_unsupported_ones_described() -> None:
 
 def test_datetime_and_uuid_values_validate_after_restore() -> None:
     compiled = compile_schema(Formats)
-    value = {"when": "2024-01-02T03:04:05Z", "day": "2024-01-02", "span": "PT1H",
-             "ident": str(uuid.uuid4()), "site": "https://x.org/", "blob": "YQ=="}  # fmt: skip
+    value = {
+        "when": "2024-01-02T03:04:05Z",
+        "day": "2024-01-02",
+        "span": "PT1H",
+        "ident": str(uuid.uuid4()),
+        "site": "https://x.org/",
+        "blob": "YQ==",
+    }
     Formats.model_validate(compiled.restore(value))
 
 

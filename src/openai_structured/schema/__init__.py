@@ -118,12 +118,14 @@ class CompiledSchema:
     @property
     def schema(self) -> Schema:
         """The schema to send (a copy: the compiled one is cached and shared)."""
-        return copy_json(self._schema)
+        copied: Schema = copy_json(self._schema)
+        return copied
 
     @property
     def original(self) -> Schema:
         """The input as a JSON Schema dict (pydantic's ``model_json_schema()`` for models)."""
-        return copy_json(self._original)
+        copied: Schema = copy_json(self._original)
+        return copied
 
     def response_format(self) -> dict[str, Any]:
         """The ``json_schema`` object of a Chat Completions ``response_format``."""
@@ -160,11 +162,15 @@ class SchemaReport:
     def format(self) -> str:
         lines: list[str] = []
         if self.ok:
-            lines.append(f"OK: schema {self.name!r} can be used in strict mode "
-                         f"({len(self.changes)} rewrite(s))")  # fmt: skip
+            lines.append(
+                f"OK: schema {self.name!r} can be used in strict mode "
+                f"({len(self.changes)} rewrite(s))"
+            )
         else:
-            lines.append(f"FAILED: schema {self.name!r} cannot be used in strict mode "
-                         f"({len(self.errors)} problem(s))")  # fmt: skip
+            lines.append(
+                f"FAILED: schema {self.name!r} cannot be used in strict mode "
+                f"({len(self.errors)} problem(s))"
+            )
             for err in self.errors:
                 lines.append(f"  error  {err.path}: {err.reason}")
                 if err.fix:
@@ -209,8 +215,10 @@ def _to_document(x: Any) -> tuple[Any, str]:
         if isinstance(x, TypeAdapter):
             return x.json_schema(), "output"
     except PydanticUserError as exc:
-        raise SchemaError(f"pydantic cannot produce a JSON schema: {exc}",
-                          fix="use field types that have a JSON form") from exc  # fmt: skip
+        raise SchemaError(
+            f"pydantic cannot produce a JSON schema: {exc}",
+            fix="use field types that have a JSON form",
+        ) from exc
     if isinstance(x, (str, bytes, int, float, list, tuple)) or x is None:
         raise TypeError(
             "expected a pydantic model class, a type pydantic can validate, or a JSON Schema "
@@ -226,8 +234,10 @@ def _to_document(x: Any) -> tuple[Any, str]:
     try:
         return adapter.json_schema(), _schema_name(getattr(x, "__name__", None))
     except PydanticUserError as exc:
-        raise SchemaError(f"pydantic cannot produce a JSON schema: {exc}",
-                          fix="use field types that have a JSON form") from exc  # fmt: skip
+        raise SchemaError(
+            f"pydantic cannot produce a JSON schema: {exc}",
+            fix="use field types that have a JSON form",
+        ) from exc
 
 
 def _dump(doc: Any) -> str:
@@ -235,12 +245,13 @@ def _dump(doc: Any) -> str:
     try:
         return json.dumps(doc, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
     except RecursionError:
-        raise SchemaError("the schema is nested too deeply to process",
-                          fix="flatten it") from None  # fmt: skip
+        raise SchemaError("the schema is nested too deeply to process", fix="flatten it") from None
     except (TypeError, ValueError) as exc:
-        raise SchemaError(f"the schema is not a JSON document: {exc}",
-                          fix="use only JSON values (dicts with string keys, lists, strings, "
-                          "finite numbers, booleans, null)") from None  # fmt: skip
+        raise SchemaError(
+            f"the schema is not a JSON document: {exc}",
+            fix="use only JSON values (dicts with string keys, lists, strings, "
+            "finite numbers, booleans, null)",
+        ) from None
 
 
 # --- compilation -----------------------------------------------------------------------------
@@ -250,8 +261,9 @@ def _compile_document(doc: Any, name: str, strict: bool) -> _Outcome:
     """Compile one JSON document (already a plain JSON tree)."""
     if not strict:
         original = doc if isinstance(doc, dict) else {}
-        compiled = CompiledSchema(name=name, strict=False, changes=(), _schema=original,
-                                  _original=original)  # fmt: skip
+        compiled = CompiledSchema(
+            name=name, strict=False, changes=(), _schema=original, _original=original
+        )
         return _Outcome(compiled, (), (), name)
     comp = Compiler(doc)
     result = None
@@ -260,8 +272,14 @@ def _compile_document(doc: Any, name: str, strict: bool) -> _Outcome:
         aliases: set[str] = set()
         start = root_node(comp, root, aliases) if not isinstance(doc, bool) else None
         if isinstance(doc, bool):
-            comp.errors.insert(0, SchemaError("the root must be an object; this schema is a "
-                                              "boolean", path="#", fix="give it a type"))  # fmt: skip
+            comp.errors.insert(
+                0,
+                SchemaError(
+                    "the root must be an object; this schema is a boolean",
+                    path="#",
+                    fix="give it a type",
+                ),
+            )
         if start is not None and not comp.errors:
             result = Finalizer(comp).run(start, aliases)
     except RecursionError:

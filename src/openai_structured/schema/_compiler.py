@@ -20,7 +20,6 @@ from urllib.parse import unquote, urljoin
 
 from ..errors import SchemaError
 from ._keywords import (
-    ANNOTATION_KEYWORDS,
     ARRAY_KEYWORDS,
     ASSERTION_KEYWORDS,
     JSON_TYPES,
@@ -41,7 +40,6 @@ from ._keywords import (
     Schema,
     canon,
     child,
-    esc,
     get_pointer,
     json_type,
     short_json,
@@ -151,8 +149,10 @@ class Compiler:
         self._used_names: set[str] = set()
         self._pending: list[tuple[str, str]] = []
         self._unsat: set[int] = set()
-        self._merging: list[str] = []  # refs being inlined by enclosing allOf merges
-        self._last_merge_refs: set[str] = set()
+        # (ref target, where it was inlined) for the allOf merges enclosing the current node:
+        # inlining the same target at the same place again would never end.
+        self._merging: list[tuple[str, str]] = []
+        self._last_merge_refs: set[tuple[str, str]] = set()
         self._budget = MAX_NODES
         self._ids: dict[str, str] = {}  # absolute or raw $id -> pointer
         self._anchors: dict[tuple[str, str], str] = {}  # (resource pointer, anchor) -> pointer
@@ -258,8 +258,11 @@ class Compiler:
                 return None
             ptr = found
         if get_pointer(self.doc, ptr) is MISSING:
-            self.error(path, f"$ref {ref!r} does not resolve to anything in this schema",
-                       "fix the reference or add the missing definition")  # fmt: skip
+            self.error(
+                path,
+                f"$ref {ref!r} does not resolve to anything in this schema",
+                "fix the reference or add the missing definition",
+            )
             return None
         return ptr
 
@@ -293,22 +296,36 @@ class Compiler:
             schema = {k: v for k, v in schema.items() if k != SRC}
         self._budget -= 1
         if self._budget == 0:
-            return self.error(path, "the schema is too complex to compile (combining allOf/anyOf "
-                              "multiplies it)", "simplify the combinators")  # fmt: skip
+            return self.error(
+                path,
+                "the schema is too complex to compile (combining allOf/anyOf multiplies it)",
+                "simplify the combinators",
+            )
         if self._budget < 0:
             return {}
         if depth > MAX_WALK:
-            return self.error(path, f"schema is nested more than {MAX_WALK} levels deep",
-                              "flatten it, or move repeated parts into $defs")  # fmt: skip
+            return self.error(
+                path,
+                f"schema is nested more than {MAX_WALK} levels deep",
+                "flatten it, or move repeated parts into $defs",
+            )
         if schema is True or (isinstance(schema, dict) and not _assertions(schema)):
-            return self.error(path, "this schema accepts any value, which strict mode cannot "
-                              "express", FIX_ANY)  # fmt: skip
+            return self.error(
+                path, "this schema accepts any value, which strict mode cannot express", FIX_ANY
+            )
         if schema is False:
-            return self.error(path, "this schema is `false`: no value can match it",
-                              "remove it, or give it a type", unsat=True)  # fmt: skip
+            return self.error(
+                path,
+                "this schema is `false`: no value can match it",
+                "remove it, or give it a type",
+                unsat=True,
+            )
         if not isinstance(schema, dict):
-            return self.error(path, "a schema must be an object or a boolean, not "
-                              f"{type(schema).__name__}", "fix the schema document")  # fmt: skip
+            return self.error(
+                path,
+                f"a schema must be an object or a boolean, not {type(schema).__name__}",
+                "fix the schema document",
+            )
         schema = _normalize_draft4(schema)
 
         ref_key = _ref_key(schema)
@@ -336,9 +353,10 @@ class Compiler:
                         for k, v in rest.items()
                         if k in ("title", "description", "default", "examples")
                     },
-                }  # noqa: E501
-                return self.node(_mark(inner, child(path, "allOf", 0, frozen=frozen), frozen),
-                                 path, depth + 1)  # fmt: skip
+                }
+                return self.node(
+                    _mark(inner, child(path, "allOf", 0, frozen=frozen), frozen), path, depth + 1
+                )
             return self._merged([(schema, path, frozen)], path, depth)
 
         has_any, has_one = "anyOf" in schema, "oneOf" in schema
@@ -353,15 +371,26 @@ class Compiler:
         try:
             merged = self.merge(parts, path)
         except _Unsat as exc:
-            return self.error(path, f"allOf parts contradict each other: {exc}",
-                              "remove the conflicting constraint", unsat=True)  # fmt: skip
+            return self.error(
+                path,
+                f"allOf parts contradict each other: {exc}",
+                "remove the conflicting constraint",
+                unsat=True,
+            )
         if merged is None:
             return {}
         if merged is False:
-            return self.error(path, "allOf contains `false`: no value can match",
-                              "remove the false part", unsat=True)  # fmt: skip
-        self.change(path, "combinators merged into one schema (allOf inlined / siblings "
-                    "distributed into anyOf branches)")  # fmt: skip
+            return self.error(
+                path,
+                "allOf contains `false`: no value can match",
+                "remove the false part",
+                unsat=True,
+            )
+        self.change(
+            path,
+            "combinators merged into one schema (allOf inlined / siblings "
+            "distributed into anyOf branches)",
+        )
         refs = sorted(self._last_merge_refs)
         self._merging.extend(refs)
         try:
@@ -376,8 +405,9 @@ class Compiler:
         if not isinstance(ref, str):
             return self.error(path, f"{key} must be a string", "fix the reference")
         if key == "$dynamicRef" and not ref.startswith("#"):
-            return self.error(path, "$dynamicRef to another resource is not supported",
-                              "use a plain $ref")  # fmt: skip
+            return self.error(
+                path, "$dynamicRef to another resource is not supported", "use a plain $ref"
+            )
         rest = {k: v for k, v in schema.items() if k != key}
         if key == "$dynamicRef" and not ref.startswith("#/"):
             ref = "#"  # a dynamic anchor in a single document refers to its root here
@@ -404,7 +434,7 @@ class Compiler:
         """
         flat: list[tuple[dict[str, Any], str, bool]] = []
         work = list(parts)
-        seen_refs: set[str] = set()
+        seen_refs: set[tuple[str, str]] = set()
         steps = 0
         while work:
             steps += 1
@@ -434,15 +464,17 @@ class Compiler:
                 if ptr is None:
                     return None
                 work.insert(0, (sch, p, fz))
-                if ptr in self._merging:
-                    self.error(p, f"$ref {ref!r} is recursive inside allOf (or beside other "
-                               "keywords); such a schema cannot be merged into one",
-                               "move the recursive reference into a property of its own, "
-                               "without allOf")  # fmt: skip
+                if (ptr, p) in self._merging:
+                    self.error(
+                        p,
+                        f"$ref {ref!r} is recursive inside allOf (or beside other "
+                        "keywords); such a schema cannot be merged into one",
+                        "move the recursive reference into a property of its own, without allOf",
+                    )
                     return None
                 # A and A = A: expanding a reference twice adds nothing (also ends cycles).
-                if ptr not in seen_refs:
-                    seen_refs.add(ptr)
+                if ptr not in {r for r, _ in seen_refs}:
+                    seen_refs.add((ptr, p))
                     work.insert(0, (get_pointer(self.doc, ptr), ptr, False))
                 continue
             if "allOf" in sch:
@@ -466,8 +498,11 @@ class Compiler:
                     continue
                 items = sch[key]
                 if not isinstance(items, list) or not items:
-                    self.error(child(p, key, frozen=fz), f"{key} must be a non-empty list",
-                               "fix the schema")  # fmt: skip
+                    self.error(
+                        child(p, key, frozen=fz),
+                        f"{key} must be a non-empty list",
+                        "fix the schema",
+                    )
                     return None
                 if key == "oneOf":
                     self.change(p, "oneOf rewritten as anyOf")
@@ -475,15 +510,22 @@ class Compiler:
                     [(it, child(p, key, i, frozen=fz), fz) for i, it in enumerate(items)]
                 )
             base.append(
-                ({k: v for k, v in sch.items() if k not in ("anyOf", "oneOf", "discriminator")},
-                 p, fz)
-            )  # fmt: skip
+                (
+                    {k: v for k, v in sch.items() if k not in ("anyOf", "oneOf", "discriminator")},
+                    p,
+                    fz,
+                )
+            )
 
         if choices:
             count = math.prod(len(c) for c in choices)
             if count > MAX_BRANCHES:
-                self.error(path, f"combining these anyOf/oneOf lists gives {count} alternatives "
-                           f"(limit {MAX_BRANCHES})", "simplify the alternatives")  # fmt: skip
+                self.error(
+                    path,
+                    f"combining these anyOf/oneOf lists gives {count} alternatives "
+                    f"(limit {MAX_BRANCHES})",
+                    "simplify the alternatives",
+                )
                 return None
             outer = {
                 k: v for s, _, _ in base for k, v in s.items() if k in ("title", "description")
@@ -505,15 +547,23 @@ class Compiler:
             for key, value in sch.items():
                 values.setdefault(key, []).append((_mark_children(key, value, p, fz), p, fz))
         out: dict[str, Any] = {}
-        skip = {"$defs", "definitions", "$schema", "$id", "id", "$anchor", "$comment",
-                "discriminator", "$dynamicAnchor", "$recursiveAnchor"}  # fmt: skip
+        skip = {
+            "$defs",
+            "definitions",
+            "$schema",
+            "$id",
+            "id",
+            "$anchor",
+            "$comment",
+            "discriminator",
+            "$dynamicAnchor",
+            "$recursiveAnchor",
+        }
         for key, entries in values.items():
             if key in skip:
                 continue
             vals = [v for v, _, _ in entries]
-            if len(vals) == 1:
-                out[key] = vals[0]
-            elif key in ("title", "description", "default", "examples", "example"):
+            if len(vals) == 1 or key in ("title", "description", "default", "examples", "example"):
                 out[key] = vals[0]
             elif key == "type":
                 out[key] = self._merge_types(vals)
@@ -530,14 +580,26 @@ class Compiler:
                 out[key] = list(dict.fromkeys(r for v in vals if isinstance(v, list) for r in v))
             elif key == "additionalProperties":
                 schemas = [v for v in vals if v is not False and v is not True and v != {}]
-                out[key] = schemas[0] if schemas else (False if False in vals else True)
+                out[key] = schemas[0] if schemas else not any(v is False for v in vals)
             elif key == "enum":
                 out[key] = self._merge_enum(vals)
-            elif key in ("minimum", "exclusiveMinimum", "minLength", "minItems",
-                         "minProperties", "minContains"):  # fmt: skip
+            elif key in (
+                "minimum",
+                "exclusiveMinimum",
+                "minLength",
+                "minItems",
+                "minProperties",
+                "minContains",
+            ):
                 out[key] = max(vals) if all(_is_number(v) for v in vals) else vals[0]
-            elif key in ("maximum", "exclusiveMaximum", "maxLength", "maxItems",
-                         "maxProperties", "maxContains"):  # fmt: skip
+            elif key in (
+                "maximum",
+                "exclusiveMaximum",
+                "maxLength",
+                "maxItems",
+                "maxProperties",
+                "maxContains",
+            ):
                 out[key] = min(vals) if all(_is_number(v) for v in vals) else vals[0]
             elif key == "multipleOf":
                 out[key] = self._merge_multiple(vals)
@@ -553,10 +615,11 @@ class Compiler:
         # strict mode that would make the merged object impossible, so refuse it explicitly.
         merged_names = (
             set(out.get("properties", {})) if isinstance(out.get("properties"), dict) else set()
-        )  # noqa: E501
+        )
         for sch, p, _ in base:
             if sch.get("additionalProperties") is False:
-                own = sch.get("properties") if isinstance(sch.get("properties"), dict) else {}
+                declared = sch.get("properties")
+                own: dict[str, Any] = declared if isinstance(declared, dict) else {}
                 extra = sorted(merged_names - set(own))
                 if extra:
                     raise _Unsat(
@@ -581,7 +644,7 @@ class Compiler:
                 else {t for t in v if isinstance(t, str)}
                 if isinstance(v, list)
                 else set()
-            )  # noqa: E501
+            )
             if "number" in names:
                 names.add("integer")
             result = names if result is None else result & names
@@ -601,7 +664,7 @@ class Compiler:
             t
             for t in ("object", "array", "string", "number", "integer", "boolean", "null")
             if t in result
-        ]  # noqa: E501
+        ]
         return ordered[0] if len(ordered) == 1 else ordered
 
     @staticmethod
@@ -611,7 +674,7 @@ class Compiler:
             return list(vals[0]) if isinstance(vals[0], list) else []
         keep = [
             x for x in lists[0] if all(canon(x) in {canon(y) for y in other} for other in lists[1:])
-        ]  # noqa: E501
+        ]
         if not keep:
             raise _Unsat("the enum lists have no value in common")
         return keep
@@ -630,8 +693,9 @@ class Compiler:
         key = "anyOf" if "anyOf" in schema else "oneOf"
         items = schema[key]
         if not isinstance(items, list) or not items:
-            return self.error(child(path, key, frozen=frozen), f"{key} must be a non-empty list",
-                              "fix the schema")  # fmt: skip
+            return self.error(
+                child(path, key, frozen=frozen), f"{key} must be a non-empty list", "fix the schema"
+            )
         if key == "oneOf":
             self.change(path, "oneOf rewritten as anyOf")
         if "discriminator" in schema:
@@ -653,19 +717,20 @@ class Compiler:
                 continue
             if set(out) <= {"anyOf", "description", "title", PATH} and isinstance(
                 out.get("anyOf"), list
-            ):  # noqa: E501
+            ):
                 branches.extend(out["anyOf"])
             else:
                 branches.append(out)
         if schema.get("nullable") is True:
             branches.append({"type": "null"})
         if not branches:
-            return self.error(path, f"no {key} branch can match any value",
-                              "add a branch that can match", unsat=True)  # fmt: skip
-        if len(branches) == 1:
-            out = dict(branches[0])
-        else:
-            out = {"anyOf": branches}
+            return self.error(
+                path,
+                f"no {key} branch can match any value",
+                "add a branch that can match",
+                unsat=True,
+            )
+        out = dict(branches[0]) if len(branches) == 1 else {"anyOf": branches}
         out[PATH] = path
         self._annotate(out, schema, path, [])
         return out
@@ -692,24 +757,24 @@ class Compiler:
             if keys & NUMBER_KEYWORDS and "number" not in found and "integer" not in found:
                 found.append("number")
             if found:
-                self.change(path, f"type {found if len(found) > 1 else found[0]!r} inferred from "
-                            "its keywords")  # fmt: skip
+                self.change(
+                    path,
+                    f"type {found if len(found) > 1 else found[0]!r} inferred from its keywords",
+                )
             return found
         if isinstance(declared, str):
             names = [declared]
         elif isinstance(declared, list) and declared and all(isinstance(t, str) for t in declared):
             names = list(dict.fromkeys(declared))
         else:
-            self.error(path, "type must be a type name or a list of them",
-                       'e.g. "type": "string"')  # fmt: skip
+            self.error(path, "type must be a type name or a list of them", 'e.g. "type": "string"')
             return None
         unknown = [t for t in names if t not in JSON_TYPES]
         if unknown:
             if unknown == ["any"]:
                 self.error(path, 'type "any" accepts any value', FIX_ANY)
             else:
-                self.error(path, f"unknown type {unknown[0]!r}",
-                           f"use one of {sorted(JSON_TYPES)}")  # fmt: skip
+                self.error(path, f"unknown type {unknown[0]!r}", f"use one of {sorted(JSON_TYPES)}")
             return None
         if "number" in names and "integer" in names:
             names.remove("integer")
@@ -717,11 +782,17 @@ class Compiler:
 
     def _typed(self, schema: Schema, path: str, depth: int, frozen: bool) -> Schema:
         if "not" in schema:
-            self.error(child(path, "not", frozen=frozen), "`not` cannot be expressed in strict mode",
-                       "list the allowed values with enum, or the allowed shapes with anyOf")  # fmt: skip
+            self.error(
+                child(path, "not", frozen=frozen),
+                "`not` cannot be expressed in strict mode",
+                "list the allowed values with enum, or the allowed shapes with anyOf",
+            )
         if "if" in schema and ("then" in schema or "else" in schema):
-            self.error(child(path, "if", frozen=frozen),
-                       "if/then/else cannot be expressed in strict mode", FIX_CONDITIONAL)  # fmt: skip
+            self.error(
+                child(path, "if", frozen=frozen),
+                "if/then/else cannot be expressed in strict mode",
+                FIX_CONDITIONAL,
+            )
         types = self._types(schema, path)
         if types is None:
             return {}
@@ -733,8 +804,9 @@ class Compiler:
             out = self._enum(schema, types if "type" in schema else [], path)
         else:
             if not types:
-                return self.error(path, "this schema accepts any value, which strict mode cannot "
-                                  "express", FIX_ANY)  # fmt: skip
+                return self.error(
+                    path, "this schema accepts any value, which strict mode cannot express", FIX_ANY
+                )
             branches = [self._one_type(schema, t, path, depth, frozen) for t in types]
             out = branches[0] if len(branches) == 1 else {"anyOf": branches}
         if not out:
@@ -752,18 +824,20 @@ class Compiler:
         if "enum" in schema and "const" in schema:
             values = [
                 v for v in values if isinstance(values, list) and canon(v) == canon(schema["const"])
-            ]  # noqa: E501
+            ]
         key = "const" if is_const else "enum"
         if not isinstance(values, list) or not values:
-            return self.error(path, f"{key} must be a non-empty list",
-                              "list at least one value")  # fmt: skip
+            return self.error(path, f"{key} must be a non-empty list", "list at least one value")
         kept: dict[str, Any] = {}
         for v in values:
             kind = json_type(v)
             if kind is None:
-                return self.error(path, "enum/const values that are objects or "
-                                  "arrays cannot be expressed in strict mode",
-                                  "use scalar values, or describe the object with properties")  # fmt: skip
+                return self.error(
+                    path,
+                    "enum/const values that are objects or "
+                    "arrays cannot be expressed in strict mode",
+                    "use scalar values, or describe the object with properties",
+                )
             if types:
                 ok = (
                     kind in types
@@ -776,8 +850,12 @@ class Compiler:
         if schema.get("nullable") is True:
             kept.setdefault("null:null", None)
         if not kept:
-            return self.error(path, f"no {key} value matches the declared type",
-                              "fix the type or the values", unsat=True)  # fmt: skip
+            return self.error(
+                path,
+                f"no {key} value matches the declared type",
+                "fix the type or the values",
+                unsat=True,
+            )
         if len(kept) < len(values):
             self.change(path, "enum values that could never validate were dropped")
         ignored = sorted(set(schema) & (STRING_KEYWORDS | NUMBER_KEYWORDS))
@@ -798,7 +876,7 @@ class Compiler:
                     "integer"
                     if not types or "integer" in types or "number" not in types
                     else "number"
-                )  # noqa: E501
+                )
                 if kind == "integer" and any(isinstance(v, float) for v in vals):
                     kind = "number"
             if len(vals) == 1 and is_const:
@@ -833,16 +911,20 @@ class Compiler:
                 out["pattern"] = schema["pattern"]
             except re.error:
                 hints.append(f"Must match the regular expression {schema['pattern']}.")
-                self.change(path, "pattern that is not a valid regular expression moved into "
-                            "the description", lossy=True)  # fmt: skip
+                self.change(
+                    path,
+                    "pattern that is not a valid regular expression moved into the description",
+                    lossy=True,
+                )
         fmt = schema.get("format")
         if isinstance(fmt, str):
             if fmt in SUPPORTED_FORMATS:
                 out["format"] = fmt
             else:
                 hints.append(f"Format: {fmt}.")
-                self.change(path, f"unsupported format {fmt!r} moved into the description",
-                            lossy=True)  # fmt: skip
+                self.change(
+                    path, f"unsupported format {fmt!r} moved into the description", lossy=True
+                )
         if _is_count(schema.get("minLength")) and schema["minLength"] > 0:
             hints.append(f"At least {schema['minLength']} characters.")
             self.change(path, "minLength moved into the description", lossy=True)
@@ -876,11 +958,13 @@ class Compiler:
                 for i, p in enumerate(prefix)
             ]
             if len({canon(c) for c in compiled}) != 1:
-                self.error(child(path, prefix_key, frozen=frozen),
-                           "a tuple whose positions have different schemas cannot be expressed "
-                           "in strict mode",
-                           "use an object with one named property per position, or a list "
-                           "of a single item type")  # fmt: skip
+                self.error(
+                    child(path, prefix_key, frozen=frozen),
+                    "a tuple whose positions have different schemas cannot be expressed "
+                    "in strict mode",
+                    "use an object with one named property per position, or a list "
+                    "of a single item type",
+                )
                 return {}
             out["items"] = compiled[0]
             self.change(path, "tuple of identical item schemas rewritten as a list")
@@ -891,12 +975,17 @@ class Compiler:
             if restrict:
                 max_items = len(prefix) if max_items is None else min(max_items, len(prefix))
         elif _is_any(tail):
-            return self.error(path, "the array's items have no schema (any value)",
-                              'give the items a type, e.g. "items": {"type": "string"}')  # fmt: skip
+            return self.error(
+                path,
+                "the array's items have no schema (any value)",
+                'give the items a type, e.g. "items": {"type": "string"}',
+            )
         elif tail is False:
-            return self.error(child(path, tail_key, frozen=frozen),
-                              "`items: false` allows only an empty array",
-                              "remove the property or give the items a type")  # fmt: skip
+            return self.error(
+                child(path, tail_key, frozen=frozen),
+                "`items: false` allows only an empty array",
+                "remove the property or give the items a type",
+            )
         else:
             out["items"] = self.node(tail, child(path, tail_key, frozen=frozen), depth + 1, frozen)
         if min_items is not None and min_items > 0:
@@ -904,13 +993,18 @@ class Compiler:
         if max_items is not None:
             out["maxItems"] = max_items
         if min_items is not None and max_items is not None and min_items > max_items:
-            return self.error(path, f"minItems {min_items} is larger than maxItems {max_items}",
-                              "fix the bounds", unsat=True)  # fmt: skip
+            return self.error(
+                path,
+                f"minItems {min_items} is larger than maxItems {max_items}",
+                "fix the bounds",
+                unsat=True,
+            )
         if "contains" in schema:
-            self.error(child(path, "contains", frozen=frozen),
-                       "`contains` cannot be expressed in strict mode",
-                       "describe the requirement in the description, or restructure the "
-                       "array")  # fmt: skip
+            self.error(
+                child(path, "contains", frozen=frozen),
+                "`contains` cannot be expressed in strict mode",
+                "describe the requirement in the description, or restructure the array",
+            )
         if schema.get("uniqueItems") is True:
             out["description"] = "Items must be unique."
             self.change(path, "uniqueItems moved into the description", lossy=True)
@@ -919,8 +1013,7 @@ class Compiler:
     def _object(self, schema: Schema, path: str, depth: int, frozen: bool) -> Schema:
         props = schema.get("properties", {})
         if not isinstance(props, dict):
-            return self.error(path, "properties must be an object",
-                              "fix the schema")  # fmt: skip
+            return self.error(path, "properties must be an object", "fix the schema")
         required_raw = schema.get("required", [])
         required = (
             [r for r in required_raw if isinstance(r, str)]
@@ -938,47 +1031,67 @@ class Compiler:
         elif extra is MISSING:
             if "properties" not in schema:
                 ok = False
-                self.error(path, "this object declares no properties, so it accepts any keys",
-                           "declare its properties (or set additionalProperties: false for an "
-                           "always-empty object); for a map, " + FIX_MAP)  # fmt: skip
+                self.error(
+                    path,
+                    "this object declares no properties, so it accepts any keys",
+                    "declare its properties (or set additionalProperties: false for an "
+                    "always-empty object); for a map, " + FIX_MAP,
+                )
             else:
                 self.change(path, "object closed (additionalProperties: false)")
         elif extra is True or extra == {}:
             if props:
-                self.change(path, f"{extra_key}: true replaced by false; strict mode only "
-                            "produces the declared properties")  # fmt: skip
+                self.change(
+                    path,
+                    f"{extra_key}: true replaced by false; strict mode only "
+                    "produces the declared properties",
+                )
             else:
                 ok = False
-                self.error(child(path, extra_key, frozen=frozen),
-                           "an open object (a map with arbitrary keys) cannot be expressed in "
-                           "strict mode", FIX_MAP)  # fmt: skip
+                self.error(
+                    child(path, extra_key, frozen=frozen),
+                    "an open object (a map with arbitrary keys) cannot be expressed in strict mode",
+                    FIX_MAP,
+                )
         else:
             ok = False
-            self.error(child(path, extra_key, frozen=frozen),
-                       f"{extra_key} with a schema (a map with arbitrary keys) cannot be "
-                       "expressed in strict mode", FIX_MAP)  # fmt: skip
+            self.error(
+                child(path, extra_key, frozen=frozen),
+                f"{extra_key} with a schema (a map with arbitrary keys) cannot be "
+                "expressed in strict mode",
+                FIX_MAP,
+            )
 
         pattern_props = schema.get("patternProperties")
         if isinstance(pattern_props, dict) and pattern_props:
             ok = False
-            self.error(child(path, "patternProperties", frozen=frozen),
-                       "patternProperties cannot be expressed in strict mode", FIX_MAP)  # fmt: skip
+            self.error(
+                child(path, "patternProperties", frozen=frozen),
+                "patternProperties cannot be expressed in strict mode",
+                FIX_MAP,
+            )
         names_schema = schema.get("propertyNames", MISSING)
         if names_schema not in (MISSING, True, {}):
             if not self._names_ok(names_schema, list(props)):
                 ok = False
-                self.error(child(path, "propertyNames", frozen=frozen),
-                           "propertyNames cannot be expressed in strict mode (or rejects a "
-                           "declared property)", FIX_MAP)  # fmt: skip
+                self.error(
+                    child(path, "propertyNames", frozen=frozen),
+                    "propertyNames cannot be expressed in strict mode (or rejects a "
+                    "declared property)",
+                    FIX_MAP,
+                )
             else:
                 self.change(path, "propertyNames dropped: every declared property name passes it")
         for key in ("dependentSchemas", "dependencies"):
             deps = schema.get(key)
             if isinstance(deps, dict) and any(not isinstance(v, list) for v in deps.values()):
                 ok = False
-                self.error(child(path, key, frozen=frozen),
-                           f"{key} with schemas (conditional subschemas) cannot be expressed in "
-                           "strict mode", FIX_CONDITIONAL)  # fmt: skip
+                self.error(
+                    child(path, key, frozen=frozen),
+                    f"{key} with schemas (conditional subschemas) cannot be expressed in "
+                    "strict mode",
+                    FIX_CONDITIONAL,
+                )
 
         out_props: dict[str, Any] = {}
         optional: list[str] = []
@@ -987,11 +1100,16 @@ class Compiler:
             if sub is False:
                 if name in required:
                     ok = False
-                    self.error(sub_path, f"property {name!r} is required but its schema is "
-                               "`false`", "remove it from required", unsat=True)  # fmt: skip
+                    self.error(
+                        sub_path,
+                        f"property {name!r} is required but its schema is `false`",
+                        "remove it from required",
+                        unsat=True,
+                    )
                 else:
-                    self.change(sub_path, "property dropped: its schema is `false`, so it can "
-                                "never appear")  # fmt: skip
+                    self.change(
+                        sub_path, "property dropped: its schema is `false`, so it can never appear"
+                    )
                 continue
             out_props[name] = self.node(sub, sub_path, depth + 1, frozen)
             if name not in required:
@@ -999,28 +1117,35 @@ class Compiler:
         missing = [r for r in required if r not in props]
         for name in missing:
             ok = False
-            self.error(child(path, "required", frozen=frozen),
-                       f"required property {name!r} has no schema under properties",
-                       f"declare {name!r} under properties with a type")  # fmt: skip
+            self.error(
+                child(path, "required", frozen=frozen),
+                f"required property {name!r} has no schema under properties",
+                f"declare {name!r} under properties with a type",
+            )
 
         hints: list[str] = []
         count = len(out_props)
-        low, high = schema.get("minProperties"), schema.get("maxProperties")
-        if (_is_count(low) and low > count) or (_is_count(high) and high < count and not optional):
+        low: int = schema["minProperties"] if _is_count(schema.get("minProperties")) else 0
+        high: int = schema["maxProperties"] if _is_count(schema.get("maxProperties")) else count
+        if low > count or (high < count and not optional):
             ok = False
-            self.error(path, f"minProperties/maxProperties cannot hold: strict mode always "
-                       f"produces all {count} properties", "remove the bound")  # fmt: skip
-        elif (_is_count(low) and low > count - len(optional)) or (_is_count(high) and high < count):
-            if _is_count(low) and low > count - len(optional):
+            self.error(
+                path,
+                f"minProperties/maxProperties cannot hold: strict mode always "
+                f"produces all {count} properties",
+                "remove the bound",
+            )
+        elif low > count - len(optional) or high < count:
+            if low > count - len(optional):
                 hints.append(f"Give at least {low} of the properties.")
-            if _is_count(high) and high < count:
+            if high < count:
                 hints.append(f"Give at most {high} of the properties.")
             self.change(path, "minProperties/maxProperties moved into the description", lossy=True)
         dep_required = (
             dict(schema.get("dependentRequired") or {})
             if isinstance(schema.get("dependentRequired"), dict)
             else {}
-        )  # noqa: E501
+        )
         if isinstance(schema.get("dependencies"), dict):
             dep_required.update(
                 {k: v for k, v in schema["dependencies"].items() if isinstance(v, list)}
@@ -1053,8 +1178,17 @@ class Compiler:
             return not names
         if not isinstance(names_schema, dict):
             return False
-        allowed = {"type", "pattern", "minLength", "maxLength", "enum", "const", "title",
-                   "description", "$comment"}  # fmt: skip
+        allowed = {
+            "type",
+            "pattern",
+            "minLength",
+            "maxLength",
+            "enum",
+            "const",
+            "title",
+            "description",
+            "$comment",
+        }
         if set(names_schema) - allowed or names_schema.get("type", "string") != "string":
             return False
         for name in names:

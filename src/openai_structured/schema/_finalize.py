@@ -28,9 +28,11 @@ from ._keywords import (
 
 MAX_NODES = 200_000  # inlining can multiply a schema; stop long before it hurts
 MAX_INLINE = 16
-ROOT_FIX = 'wrap it in an object with one property, e.g. {"type": "object", "properties": ' \
-    '{"items": <your schema>}, "required": ["items"]} (for pydantic: a model with one field ' \
-    "instead of a RootModel or bare list type)"  # fmt: skip
+ROOT_FIX = (
+    'wrap it in an object with one property, e.g. {"type": "object", "properties": '
+    '{"items": <your schema>}, "required": ["items"]} (for pydantic: a model with one field '
+    "instead of a RootModel or bare list type)"
+)
 
 
 class _Abort(Exception):
@@ -67,15 +69,18 @@ def root_node(comp: Compiler, root: Schema, seen: set[str] | None = None) -> Sch
             node = {
                 **branches[0],
                 **{k: v for k, v in node.items() if k in ("title", "description")},
-            }  # noqa: E501
+            }
             seen.clear()
             return (
                 root_node(comp, node, seen)
                 if "$ref" in node
                 else _check_object(comp, node, annotations)
-            )  # noqa: E501
-        comp.error("#", "the root must be a single object, not a choice (anyOf/oneOf) of "
-                   "several schemas", ROOT_FIX)  # fmt: skip
+            )
+        comp.error(
+            "#",
+            "the root must be a single object, not a choice (anyOf/oneOf) of several schemas",
+            ROOT_FIX,
+        )
         return None
     return _check_object(comp, node, annotations)
 
@@ -168,8 +173,11 @@ class Finalizer:
     def fin(self, node: Schema, ptr: str, depth: int, container: str) -> Schema:
         self.nodes += 1
         if self.nodes > MAX_NODES:
-            self.comp.error("#", "the schema becomes too large once references with "
-                            "descriptions are inlined", "remove descriptions beside $ref")  # fmt: skip
+            self.comp.error(
+                "#",
+                "the schema becomes too large once references with descriptions are inlined",
+                "remove descriptions beside $ref",
+            )
             raise _Abort
         path = node.get(PATH, "#")
         if "$ref" in node:
@@ -194,9 +202,13 @@ class Finalizer:
                 strings = [v for v in value if isinstance(v, str)]
                 self.chars += sum(len(str(v)) for v in value)
                 if len(value) > LARGE_ENUM and sum(map(len, strings)) > LARGE_ENUM_CHARS:
-                    self.comp.error(path, f"this enum has {len(value)} values totalling more than "
-                                    f"{LARGE_ENUM_CHARS} characters (OpenAI's limit for enums "
-                                    f"over {LARGE_ENUM} values)", "shorten or split the enum")  # fmt: skip
+                    self.comp.error(
+                        path,
+                        f"this enum has {len(value)} values totalling more than "
+                        f"{LARGE_ENUM_CHARS} characters (OpenAI's limit for enums "
+                        f"over {LARGE_ENUM} values)",
+                        "shorten or split the enum",
+                    )
             elif key == "const":
                 out[key] = value
                 self.chars += len(str(value))
@@ -212,7 +224,9 @@ class Finalizer:
         return ("#", "#") if name in self.aliases else (ref, name)
 
     def _inlines(self, node: Schema, name: str) -> bool:
-        return bool(node.get(SIB)) and name not in self.expanding and len(self.expanding) < MAX_INLINE
+        return (
+            bool(node.get(SIB)) and name not in self.expanding and len(self.expanding) < MAX_INLINE
+        )
 
     def _inlined(self, node: Schema) -> Schema | None:
         """The definition a ``$ref`` node will be replaced by, or None if it stays a ref."""
@@ -228,12 +242,15 @@ class Finalizer:
                 out = self.fin(self.pre(ref), ptr, depth, container)
             finally:
                 self.expanding.pop()
-            out.update(siblings)
+            out.update(node[SIB])
             self.comp.change(path, "$ref inlined so its description/title can stay beside it")
             return out
         if siblings:
-            self.comp.change(path, "description/title beside a recursive $ref dropped (strict "
-                             "mode allows no keywords next to $ref)")  # fmt: skip
+            self.comp.change(
+                path,
+                "description/title beside a recursive $ref dropped (strict "
+                "mode allows no keywords next to $ref)",
+            )
         self.edges.setdefault(container, []).append((depth, name))
         if name != "#":
             self.queue.append(name)
@@ -295,17 +312,31 @@ class Finalizer:
         before = len(self.comp.errors)
         err = self.comp.error
         if self.properties > MAX_PROPERTIES:
-            err("#", f"the schema has {self.properties} object properties in total; OpenAI "
-                f"allows {MAX_PROPERTIES}", "split the task or simplify the schema")  # fmt: skip
+            err(
+                "#",
+                f"the schema has {self.properties} object properties in total; OpenAI "
+                f"allows {MAX_PROPERTIES}",
+                "split the task or simplify the schema",
+            )
         depth = self._height("#", set(), {})
         if depth > MAX_DEPTH:
-            err("#", f"objects are nested {depth} levels deep; OpenAI allows {MAX_DEPTH}",
-                "flatten the structure")  # fmt: skip
+            err(
+                "#",
+                f"objects are nested {depth} levels deep; OpenAI allows {MAX_DEPTH}",
+                "flatten the structure",
+            )
         if self.enum_values > MAX_ENUM_VALUES:
-            err("#", f"the schema has {self.enum_values} enum values in total; OpenAI allows "
-                f"{MAX_ENUM_VALUES}", "shorten the enums or use plain strings")  # fmt: skip
+            err(
+                "#",
+                f"the schema has {self.enum_values} enum values in total; OpenAI allows "
+                f"{MAX_ENUM_VALUES}",
+                "shorten the enums or use plain strings",
+            )
         if self.chars > MAX_STRING_CHARS:
-            err("#", f"property names, definition names, enum and const values total "
+            err(
+                "#",
+                f"property names, definition names, enum and const values total "
                 f"{self.chars} characters; OpenAI allows {MAX_STRING_CHARS}",
-                "shorten names and enums")  # fmt: skip
+                "shorten names and enums",
+            )
         return len(self.comp.errors) == before

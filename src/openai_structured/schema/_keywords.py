@@ -42,29 +42,70 @@ LARGE_ENUM_CHARS: Final = 15_000
 # Keywords a strict schema may contain (what we emit and what tests check against).
 STRICT_KEYWORDS: Final = frozenset(
     {
-        "type", "properties", "required", "additionalProperties", "items", "anyOf", "enum",
-        "const", "$ref", "$defs", "description", "title", "pattern", "format", "minimum",
-        "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minItems", "maxItems",
+        "type",
+        "properties",
+        "required",
+        "additionalProperties",
+        "items",
+        "anyOf",
+        "enum",
+        "const",
+        "$ref",
+        "$defs",
+        "description",
+        "title",
+        "pattern",
+        "format",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "multipleOf",
+        "minItems",
+        "maxItems",
     }
-)  # fmt: skip
+)
 
 OBJECT_KEYWORDS: Final = frozenset(
     {
-        "properties", "required", "additionalProperties", "patternProperties", "propertyNames",
-        "minProperties", "maxProperties", "dependentRequired", "dependentSchemas",
-        "dependencies", "unevaluatedProperties",
+        "properties",
+        "required",
+        "additionalProperties",
+        "patternProperties",
+        "propertyNames",
+        "minProperties",
+        "maxProperties",
+        "dependentRequired",
+        "dependentSchemas",
+        "dependencies",
+        "unevaluatedProperties",
     }
-)  # fmt: skip
+)
 ARRAY_KEYWORDS: Final = frozenset(
     {
-        "items", "prefixItems", "additionalItems", "minItems", "maxItems", "uniqueItems",
-        "contains", "minContains", "maxContains", "unevaluatedItems",
+        "items",
+        "prefixItems",
+        "additionalItems",
+        "minItems",
+        "maxItems",
+        "uniqueItems",
+        "contains",
+        "minContains",
+        "maxContains",
+        "unevaluatedItems",
     }
-)  # fmt: skip
+)
 STRING_KEYWORDS: Final = frozenset(
-    {"minLength", "maxLength", "pattern", "format", "contentEncoding", "contentMediaType",
-     "contentSchema"}
-)  # fmt: skip
+    {
+        "minLength",
+        "maxLength",
+        "pattern",
+        "format",
+        "contentEncoding",
+        "contentMediaType",
+        "contentSchema",
+    }
+)
 NUMBER_KEYWORDS: Final = frozenset(
     {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"}
 )
@@ -91,25 +132,52 @@ ASSERTION_KEYWORDS: Final = (
             "else",
             "nullable",
         }
-    )  # fmt: skip
+    )
 )
 
 # Keywords with no effect on validation that we read or drop without comment.
 ANNOTATION_KEYWORDS: Final = frozenset(
     {
-        "title", "description", "default", "examples", "example", "$comment", "deprecated",
-        "readOnly", "writeOnly", "$schema", "$id", "id", "$anchor", "$dynamicAnchor",
-        "$recursiveAnchor", "$vocabulary", "$defs", "definitions", "discriminator",
+        "title",
+        "description",
+        "default",
+        "examples",
+        "example",
+        "$comment",
+        "deprecated",
+        "readOnly",
+        "writeOnly",
+        "$schema",
+        "$id",
+        "id",
+        "$anchor",
+        "$dynamicAnchor",
+        "$recursiveAnchor",
+        "$vocabulary",
+        "$defs",
+        "definitions",
+        "discriminator",
     }
-)  # fmt: skip
+)
 
 KNOWN_KEYWORDS: Final = ASSERTION_KEYWORDS | ANNOTATION_KEYWORDS
 
 # Subschema positions, for path tracking when schemas are merged.
 SUBSCHEMA_KEYS: Final = frozenset(
-    {"additionalProperties", "additionalItems", "contains", "propertyNames", "not", "if", "then",
-     "else", "unevaluatedProperties", "unevaluatedItems", "contentSchema"}
-)  # fmt: skip
+    {
+        "additionalProperties",
+        "additionalItems",
+        "contains",
+        "propertyNames",
+        "not",
+        "if",
+        "then",
+        "else",
+        "unevaluatedProperties",
+        "unevaluatedItems",
+        "contentSchema",
+    }
+)
 SUBSCHEMA_MAP_KEYS: Final = frozenset(
     {"properties", "patternProperties", "dependentSchemas", "$defs", "definitions"}
 )

@@ -131,10 +131,8 @@ class Restorer:
 
 
 def _same(a: Any, b: Any) -> bool:
-    return (
-        type(a) is type(b)
-        and a == b
-        or (_is_type(a, "number") and _is_type(b, "number") and a == b)
+    return (type(a) is type(b) and a == b) or (
+        _is_type(a, "number") and _is_type(b, "number") and a == b
     )
 
 
