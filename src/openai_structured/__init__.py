@@ -39,6 +39,7 @@ from .errors import (
     TokenLimitError,
     TokenParameterError,
     ValidationError,
+    VersionTooOldError,
 )
 from .events import LogEvent, OnLog
 from .registry import ModelCapabilities, ModelRegistry, get_registry
@@ -99,6 +100,7 @@ __all__ = [
     "TokenParameterError",
     "ValidationError",
     "ValueCompleted",
+    "VersionTooOldError",
     "__version__",
     "async_openai_structured_call",
     "async_openai_structured_events",

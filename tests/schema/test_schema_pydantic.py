@@ -372,3 +372,19 @@ def test_check_schema_lists_all_problems_of_a_model() -> None:
     ]
     text = report.format()
     assert "FAILED" in text and "#/properties/b" in text and "fix:" in text
+
+
+def test_model_pydantic_cannot_describe_raises_schema_error() -> None:
+    from collections.abc import Callable
+
+    class WithCallable(BaseModel):
+        fn: Callable[[int], int]
+
+    with pytest.raises(SchemaError, match="pydantic cannot produce a JSON schema"):
+        compile_schema(WithCallable)
+
+
+def test_model_schema_is_cached_per_class() -> None:
+    assert compile_schema(WithDefaults) is compile_schema(WithDefaults)
+    assert compile_schema(WithDefaults, strict=False) is not compile_schema(WithDefaults)
+    assert compile_schema(WithDefaults, strict=False).schema == WithDefaults.model_json_schema()

@@ -72,6 +72,7 @@ more than 5000 properties, 10 object levels,      error
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -328,19 +329,9 @@ def _outcome(x: Any, strict: bool) -> _Outcome:
             if len(_by_key) > _CACHE_SIZE:
                 _by_key.popitem(last=False)
     if type_key:
-        with _lock, _suppress_type_error():
+        with _lock, contextlib.suppress(TypeError):  # not weakly referenceable
             _by_type.setdefault(x, {})[strict] = hit
     return hit
-
-
-class _suppress_type_error:
-    """Some type objects cannot be weakly referenced; they are then cached by content only."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: object, exc: object, tb: object) -> bool:
-        return kind is TypeError
 
 
 def _raise_for(outcome: _Outcome) -> None:

@@ -131,9 +131,12 @@ class Restorer:
 
 
 def _same(a: Any, b: Any) -> bool:
-    return (type(a) is type(b) and a == b) or (
-        _is_type(a, "number") and _is_type(b, "number") and a == b
-    )
+    """JSON equality: ``1 == 1.0`` but ``True != 1``."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if _is_type(a, "number") and _is_type(b, "number"):
+        return bool(a == b)
+    return type(a) is type(b) and bool(a == b)
 
 
 def _is_type(value: Any, kind: str) -> bool:
