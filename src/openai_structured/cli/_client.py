@@ -1,0 +1,118 @@
+"""Which server ``ostruct run`` talks to, and which server profile a dry run assumes.
+
+A dry run must not touch the network, so :func:`dry_run_target` works the profile out from the
+options and the environment without building the default client (which may start the embedded
+model).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from .._clients import SERVER_ENV_VAR, default_client, provider_from_env
+from ..servers import ServerProfile, get_profile, profile_for
+from ._report import CliError, Secrets
+from .exit_codes import ExitCode
+
+__all__ = ["ClientOptions", "build_client", "dry_run_target"]
+
+DEFAULT_KEY_VAR = "OPENAI_API_KEY"
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    """The connection options of ``ostruct run``."""
+
+    base_url: str | None = None
+    api_key_env: str | None = None
+    server: str | None = None
+    max_retries: int | None = None
+
+
+def _explicit_key(options: ClientOptions) -> str | None:
+    """The key named by --api-key-env (which must be set), else OPENAI_API_KEY if set."""
+    if options.api_key_env:
+        value = os.environ.get(options.api_key_env)
+        if not value:
+            raise CliError(
+                f"--api-key-env {options.api_key_env}: that environment variable is not set.\n"
+                f"Export it (export {options.api_key_env}=...) or drop --api-key-env.",
+                ExitCode.CONFIG,
+            )
+        return value
+    return os.environ.get(DEFAULT_KEY_VAR) or None
+
+
+def check_server(options: ClientOptions) -> ServerProfile | None:
+    """The profile named by --server, or None; an unknown name is a configuration error."""
+    if not options.server:
+        return None
+    try:
+        return get_profile(options.server)
+    except ValueError as exc:
+        raise CliError(f"--server: {exc}", ExitCode.CONFIG) from None
+
+
+def build_client(options: ClientOptions, secrets: Secrets) -> Any:
+    """An ``openai.OpenAI`` for --base-url / --api-key-env, else the environment's default."""
+    import openai
+
+    check_server(options)
+    secrets.add_env(options.api_key_env)
+    retries: dict[str, Any] = {}
+    if options.max_retries is not None:
+        retries["max_retries"] = options.max_retries
+    if options.base_url:
+        # Local servers usually need no key, but the SDK insists on one.
+        key = _explicit_key(options) or "not-needed"
+        client = openai.OpenAI(base_url=options.base_url, api_key=key, **retries)
+    elif options.api_key_env:
+        client = openai.OpenAI(api_key=_explicit_key(options), **retries)
+    else:
+        client = default_client(asynchronous=False)
+        if retries:
+            client = client.with_options(**retries)
+    secrets.add(getattr(client, "api_key", None))
+    return client
+
+
+def dry_run_target(options: ClientOptions) -> tuple[ServerProfile, str]:
+    """The server profile a real run would use, and where it comes from; no network, no
+    embedded-model start."""
+    import openai
+
+    explicit = check_server(options)
+    if options.base_url:
+        where = f"--base-url {options.base_url}"
+        if explicit is not None:
+            return explicit, where
+        # Building a client object sends nothing; it only lets profile_for read the URL.
+        probe = openai.OpenAI(base_url=options.base_url, api_key="dry-run")
+        return profile_for(probe), where
+    provider = provider_from_env()
+    if provider == "base_url":
+        where = f"OPENAI_BASE_URL {os.environ.get('OPENAI_BASE_URL', '')}"
+        named = os.environ.get(SERVER_ENV_VAR, "").strip()
+        if explicit is None and named:
+            try:
+                explicit = get_profile(named)
+            except ValueError as exc:
+                raise CliError(f"{SERVER_ENV_VAR}: {exc}", ExitCode.CONFIG) from None
+        if explicit is not None:
+            return explicit, where
+        probe = openai.OpenAI(api_key="dry-run")
+        return profile_for(probe), where
+    if provider is None and options.api_key_env:
+        provider = "openai"
+    where = {
+        "openai": "OpenAI (OPENAI_API_KEY)",
+        "azure": "Azure OpenAI (AZURE_OPENAI_ENDPOINT)",
+        "local": "the embedded local model (not started by a dry run)",
+        None: "no server configured (a real run would fail); checked as for OpenAI",
+    }[provider]
+    if explicit is not None:
+        return explicit, where
+    name = {"azure": "azure", "local": "llama.cpp"}.get(provider or "", "openai")
+    return get_profile(name), where

@@ -1,0 +1,107 @@
+"""Exit codes of ``ostruct``: one per failure class, so scripts can react without parsing text.
+
+The mapping from exceptions to codes lives here and nowhere else; ``docs/cli.md`` and the
+``ostruct run --help`` epilog are generated from (or checked against) :data:`EXIT_CODE_HELP`.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+__all__ = ["EXIT_CODE_HELP", "ExitCode", "classify", "epilog"]
+
+
+class ExitCode(IntEnum):
+    """What went wrong, as the process exit status."""
+
+    OK = 0
+    INTERNAL = 1
+    USAGE = 2
+    INPUT = 3
+    SCHEMA = 4
+    CONFIG = 5
+    API = 6
+    RESPONSE = 7
+    TOKEN_LIMIT = 8
+    INTERRUPTED = 130
+
+
+#: (code, label, when) for the help epilog and docs/cli.md.
+EXIT_CODE_HELP: tuple[tuple[ExitCode, str, str], ...] = (
+    (ExitCode.OK, "ok", "the result was printed (or written to --output-file)"),
+    (ExitCode.INTERNAL, "internal", "a bug in ostruct; rerun with --verbose for the traceback"),
+    (ExitCode.USAGE, "usage", "bad command line (unknown option, missing argument)"),
+    (
+        ExitCode.INPUT,
+        "input",
+        "template, input file, stdin, path outside the allowed directories, or --output-file",
+    ),
+    (ExitCode.SCHEMA, "schema", "SCHEMA unreadable, not JSON, or not usable in strict mode"),
+    (
+        ExitCode.CONFIG,
+        "config",
+        "model, parameter or server configuration rejected before sending",
+    ),
+    (ExitCode.API, "api", "HTTP, network, authentication or rate-limit error; broken stream"),
+    (
+        ExitCode.RESPONSE,
+        "response",
+        "refusal, content filter, empty answer, invalid JSON, or JSON not matching the schema",
+    ),
+    (
+        ExitCode.TOKEN_LIMIT,
+        "token limit",
+        "prompt too long for the model, or the answer was cut off",
+    ),
+    (ExitCode.INTERRUPTED, "interrupted", "Ctrl-C"),
+)
+
+
+def epilog() -> str:
+    """The exit-code table as click help text (``\\b`` keeps click from rewrapping it)."""
+    lines = ["\b", "Exit codes:"]
+    lines += [f"  {int(code):>3}  {label:<12} {when}" for code, label, when in EXIT_CODE_HELP]
+    return "\n".join(lines)
+
+
+def classify(exc: BaseException) -> ExitCode:
+    """The exit code for an exception raised while running a command.
+
+    Order matters: several library errors have two bases (``TokenLimitError`` is a
+    ``ValueError``; a stream failure is both ``StreamInterruptedError`` and the SDK's class),
+    so the most specific class is tested first.
+    """
+    import openai
+
+    from .. import errors
+    from ..templates import TemplateError
+
+    if isinstance(exc, KeyboardInterrupt):
+        return ExitCode.INTERRUPTED
+    if isinstance(exc, TemplateError):
+        return ExitCode.INPUT
+    if isinstance(exc, errors.TokenLimitError):
+        return ExitCode.TOKEN_LIMIT
+    if isinstance(exc, errors.SchemaError):
+        return ExitCode.SCHEMA
+    if isinstance(exc, errors.StreamParseError):
+        # Too many unparseable chunks: the model's output is the problem, not the network.
+        return ExitCode.RESPONSE
+    if isinstance(exc, (errors.StreamInterruptedError, openai.APIError)):
+        return ExitCode.API
+    if isinstance(exc, (errors.APIResponseError, errors.StreamBufferError)):
+        return ExitCode.RESPONSE
+    if _is_local_runtime_error(exc):
+        return ExitCode.API
+    if isinstance(exc, errors.OpenAIClientError):
+        # Model names and versions, parameters, token-parameter conflicts, no provider.
+        return ExitCode.CONFIG
+    return ExitCode.INTERNAL
+
+
+def _is_local_runtime_error(exc: BaseException) -> bool:
+    """The embedded model's server failed to start or died: a server problem (not config),
+    except when it is simply not installed."""
+    from ..local import LocalModelError, LocalModelNotInstalledError
+
+    return isinstance(exc, LocalModelError) and not isinstance(exc, LocalModelNotInstalledError)
