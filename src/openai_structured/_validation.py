@@ -17,7 +17,14 @@ import pydantic
 
 from .errors import InvalidResponseFormatError, ValidationError
 
-__all__ = ["ResultValidator", "invalid_json_error", "jsonschema_validator"]
+__all__ = [
+    "ResultValidator",
+    "invalid_json_error",
+    "jsonschema_errors",
+    "jsonschema_validator",
+    "pydantic_errors",
+    "validation_error",
+]
 
 _MAX_INPUT_REPR = 80
 
@@ -31,13 +38,17 @@ def _short(value: Any) -> str:
     return text if len(text) <= _MAX_INPUT_REPR else text[: _MAX_INPUT_REPR - 3] + "..."
 
 
-def _validation_error(
-    errors: list[dict[str, Any]], *, response_id: str | None, content: str | None
+def validation_error(
+    errors: list[dict[str, Any]],
+    *,
+    what: str = "The model's answer",
+    response_id: str | None = None,
+    content: str | None = None,
 ) -> ValidationError:
+    """A :class:`ValidationError` listing each failing field (``loc``/``path``/``msg``/...)."""
     count = len(errors)
-    lines = [f"The model's answer does not match the schema ({count} error{'s' * (count != 1)}):"]
-    for error in errors:
-        lines.append(f"  {error['path']}: {error['msg']} (got {_short(error.get('input'))})")
+    lines = [f"{what} does not match the schema ({count} error{'s' * (count != 1)}):"]
+    lines += [f"  {e['path']}: {e['msg']} (got {_short(e.get('input'))})" for e in errors]
     lines.append(
         "Make the schema's field descriptions clearer, or catch ValidationError and read "
         ".content for the raw answer."
@@ -45,6 +56,25 @@ def _validation_error(
     return ValidationError(
         "\n".join(lines), errors=errors, response_id=response_id, content=content
     )
+
+
+def pydantic_errors(
+    exc: pydantic.ValidationError, prefix: tuple[Any, ...] = ()
+) -> list[dict[str, Any]]:
+    """A pydantic error's entries, pydantic style, with ``prefix`` before every location."""
+    out: list[dict[str, Any]] = []
+    for e in exc.errors(include_url=False):
+        loc = (*prefix, *e["loc"])
+        out.append(
+            {
+                "loc": loc,
+                "path": _path(loc),
+                "msg": e["msg"],
+                "type": e["type"],
+                "input": e.get("input"),
+            }
+        )
+    return out
 
 
 def invalid_json_error(
@@ -87,12 +117,12 @@ def jsonschema_validator(schema: Mapping[str, Any]) -> jsonschema.protocols.Vali
 
 
 def jsonschema_errors(
-    validator: jsonschema.protocols.Validator, value: Any
+    validator: jsonschema.protocols.Validator, value: Any, prefix: tuple[Any, ...] = ()
 ) -> list[dict[str, Any]]:
     """Every ``jsonschema`` error for ``value`` as pydantic-style dicts, sorted by path."""
     errors: list[dict[str, Any]] = []
     for error in validator.iter_errors(value):
-        loc = tuple(error.absolute_path)
+        loc = (*prefix, *error.absolute_path)
         errors.append(
             {
                 "loc": loc,
@@ -162,21 +192,11 @@ class ResultValidator:
         if self._json_validator is not None:
             errors = jsonschema_errors(self._json_validator, value)
             if errors:
-                raise _validation_error(errors, response_id=response_id, content=content)
+                raise validation_error(errors, response_id=response_id, content=content)
         return value
 
     @staticmethod
     def _from_pydantic(
         exc: pydantic.ValidationError, response_id: str | None, content: str | None
     ) -> ValidationError:
-        errors = [
-            {
-                "loc": tuple(e["loc"]),
-                "path": _path(e["loc"]),
-                "msg": e["msg"],
-                "type": e["type"],
-                "input": e.get("input"),
-            }
-            for e in exc.errors(include_url=False)
-        ]
-        return _validation_error(errors, response_id=response_id, content=content)
+        return validation_error(pydantic_errors(exc), response_id=response_id, content=content)

@@ -21,10 +21,16 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Annotated, Any, Literal, Union
 
-import jsonschema
 import pydantic
 from pydantic import BaseModel, TypeAdapter, ValidationInfo, ValidatorFunctionWrapHandler
 
+from .._validation import (
+    ResultValidator,
+    jsonschema_errors,
+    jsonschema_validator,
+    pydantic_errors,
+    validation_error,
+)
 from ..errors import ValidationError
 from .json_parser import PathItem
 
@@ -39,94 +45,18 @@ __all__ = [
 OutputType = type[BaseModel] | Mapping[str, Any]
 Validator = Callable[[Any], Any]
 
-_MAX_REPR = 80
-
 
 def _dotted(loc: Sequence[Any]) -> str:
     return ".".join(str(p) for p in loc) or "<root>"
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= _MAX_REPR else text[: _MAX_REPR - 3] + "..."
-
-
-def validation_error(
-    errors: list[dict[str, Any]], *, what: str = "The model's answer", content: str | None = None
-) -> ValidationError:
-    """A :class:`ValidationError` listing each failing field (``loc``/``path``/``msg``/...)."""
-    count = len(errors)
-    lines = [f"{what} does not match the schema ({count} error{'s' * (count != 1)}):"]
-    lines += [f"  {e['path']}: {e['msg']} (got {_short(e.get('input'))})" for e in errors]
-    return ValidationError("\n".join(lines), errors=errors, content=content)
-
-
-def _pydantic_errors(
-    exc: pydantic.ValidationError, prefix: tuple[PathItem, ...] = ()
-) -> list[dict[str, Any]]:
-    out = []
-    for e in exc.errors(include_url=False):
-        loc = (*prefix, *e["loc"])
-        out.append(
-            {
-                "loc": loc,
-                "path": _dotted(loc),
-                "msg": e["msg"],
-                "type": e["type"],
-                "input": e.get("input"),
-            }
-        )
-    return out
-
-
-def _jsonschema_errors(
-    validator: Any, value: Any, prefix: tuple[PathItem, ...] = ()
-) -> list[dict[str, Any]]:
-    out = []
-    for e in validator.iter_errors(value):
-        loc = (*prefix, *e.absolute_path)
-        out.append(
-            {
-                "loc": loc,
-                "path": _dotted(loc),
-                "msg": e.message,
-                "type": str(e.validator),
-                "input": e.instance,
-            }
-        )
-    out.sort(key=lambda e: [str(p) for p in e["loc"]])
-    return out
-
-
-def _jsonschema_validator(schema: Mapping[str, Any]) -> Any:
-    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    cls.check_schema(dict(schema))
-    return cls(schema)
 
 
 def value_validator(output: OutputType) -> Validator:
     """A callable validating one whole parsed value against ``output`` (model class or JSON
     Schema dict); it returns the typed result and raises :class:`ValidationError`."""
     if isinstance(output, type) and issubclass(output, BaseModel):
-        model = output
-
-        def validate_model(value: Any) -> Any:
-            try:
-                return model.model_validate(value)
-            except pydantic.ValidationError as exc:
-                raise validation_error(_pydantic_errors(exc)) from None
-
-        return validate_model
+        return ResultValidator(output_schema=output).validate_value
     if isinstance(output, Mapping):
-        validator = _jsonschema_validator(output)
-
-        def validate_schema(value: Any) -> Any:
-            errors = _jsonschema_errors(validator, value)
-            if errors:
-                raise validation_error(errors)
-            return value
-
-        return validate_schema
+        return ResultValidator(schema=output).validate_value
     raise TypeError(f"expected a pydantic model class or a JSON Schema dict, not {output!r}")
 
 
@@ -258,7 +188,7 @@ class ItemValidators:
         self._cache: dict[tuple[Any, ...], Callable[[tuple[PathItem, ...], Any], Any] | None] = {}
         self._root_validator: Any = None
         if isinstance(output, Mapping):
-            self._root_validator = _jsonschema_validator(output)
+            self._root_validator = jsonschema_validator(output)
 
     def validate(
         self, path: tuple[PathItem, ...], value: Any
@@ -294,7 +224,7 @@ class ItemValidators:
             sub = self._root_validator.evolve(schema=schema)
 
             def check_schema(where: tuple[PathItem, ...], value: Any) -> Any:
-                errors = _jsonschema_errors(sub, value, where)
+                errors = jsonschema_errors(sub, value, where)
                 if errors:
                     raise validation_error(errors, what=f"Item {_dotted(where)}")
                 return value
@@ -318,7 +248,7 @@ class ItemValidators:
                 return validate(value)
             except pydantic.ValidationError as exc:
                 raise validation_error(
-                    _pydantic_errors(exc, where), what=f"Item {_dotted(where)}"
+                    pydantic_errors(exc, where), what=f"Item {_dotted(where)}"
                 ) from None
 
         return check_model
