@@ -3,15 +3,15 @@
     python examples/local_meeting.py ["Some text about a meeting."]
 
 Gemma 3 270M returned an empty attendee list for this task when asked with instructions
-alone. What made it right (measured with measure_accuracy.py, see docs/local.md): two worked
-examples in the messages (one with several people, one with a single person), a field
-description that says what belongs in the list, and a flat schema (a list of plain names rather
-than a list of objects).
+alone, and closed a JSON list after one or two names even with worked examples. What works
+better (measured with measure_accuracy.py, see docs/local.md): three worked examples in the
+messages, and the names asked for as one comma-separated string, which this script splits.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from typing import Any
 
@@ -21,9 +21,26 @@ from openai_structured import openai_structured_call
 
 
 class Meeting(BaseModel):
+    topic: str
+    day: str
+    attendees: list[str]
+
+
+class MeetingAnswer(BaseModel):
+    """What the model fills in. Names as one comma-separated string: asked for a JSON list,
+    Gemma 3 270M closed it after one or two names (measured); it writes a full list as text."""
+
     topic: str = Field(description="What the meeting is about, in a few words")
     day: str = Field(description="The weekday of the meeting, e.g. Monday")
-    attendees: list[str] = Field(description="Full name of every person who attends")
+    attendees: str = Field(
+        description="The full names of all the people who attend, separated by commas"
+    )
+
+    def to_meeting(self) -> Meeting:
+        names = re.split(r",\s*|\s+and\s+", self.attendees)
+        return Meeting(
+            topic=self.topic, day=self.day, attendees=[n.strip() for n in names if n.strip()]
+        )
 
 
 SYSTEM = (
@@ -34,28 +51,37 @@ SYSTEM = (
 FEW_SHOT: list[dict[str, str]] = [
     {
         "role": "user",
-        "content": "Note: On Monday, Ravi Patel and Emma Stone will review the budget.",
+        "content": "Note: On Monday, Ravi Patel, Emma Stone and Li Wei will review the budget.",
     },
     {
         "role": "assistant",
         "content": '{"topic": "budget review", "day": "Monday", '
-        '"attendees": ["Ravi Patel", "Emma Stone"]}',
+        '"attendees": "Ravi Patel, Emma Stone, Li Wei"}',
     },
     {
         "role": "user",
-        "content": "Note: Friday's hiring interview is run by Olga Ivanova alone.",
+        "content": "Note: Friday: hiring interview. Attending: Olga Ivanova, Sam Cole, "
+        "Jo Park and Ben Ito.",
     },
     {
         "role": "assistant",
-        "content": '{"topic": "hiring interview", "day": "Friday", "attendees": ["Olga Ivanova"]}',
+        "content": '{"topic": "hiring interview", "day": "Friday", '
+        '"attendees": "Olga Ivanova, Sam Cole, Jo Park, Ben Ito"}',
+    },
+    {
+        "role": "user",
+        "content": "Note: Kim Berg and Ali Khan meet on Sunday about the office move.",
+    },
+    {
+        "role": "assistant",
+        "content": '{"topic": "office move", "day": "Sunday", "attendees": "Kim Berg, Ali Khan"}',
     },
 ]
 
 #: Inputs and the answer a correct extraction gives (used by measure_accuracy.py).
 CASES: list[tuple[str, dict[str, Any]]] = [
     (
-        "Alice Johnson, Bob Smith and Carol White will meet on Tuesday to plan the product "
-        "launch.",
+        "Alice Johnson, Bob Smith and Carol White will meet on Tuesday to plan the product launch.",
         {
             "topic": "product launch",
             "day": "Tuesday",
@@ -64,7 +90,11 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ),
     (
         "Thursday: quarterly sales review with David Lee and Sara Kim.",
-        {"topic": "quarterly sales review", "day": "Thursday", "attendees": ["David Lee", "Sara Kim"]},
+        {
+            "topic": "quarterly sales review",
+            "day": "Thursday",
+            "attendees": ["David Lee", "Sara Kim"],
+        },
     ),
     (
         "Reminder: the design workshop is on Wednesday. Attending: Tom Brown, Lisa Green, "
@@ -80,10 +110,10 @@ CASES: list[tuple[str, dict[str, Any]]] = [
 
 def extract(text: str, *, client: Any = None, model: str | None = None) -> Meeting:
     """The meeting described in ``text``."""
-    return openai_structured_call(
+    answer = openai_structured_call(
         client=client,
         model=model or os.environ.get("OSTRUCT_MODEL", "gpt-4o-mini"),
-        output_schema=Meeting,
+        output_schema=MeetingAnswer,
         messages=[
             {"role": "system", "content": SYSTEM},
             *FEW_SHOT,
@@ -92,6 +122,7 @@ def extract(text: str, *, client: Any = None, model: str | None = None) -> Meeti
         temperature=0,
         max_output_tokens=120,
     )
+    return answer.to_meeting()
 
 
 def main() -> None:

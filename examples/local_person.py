@@ -23,7 +23,7 @@ class Person(BaseModel):
     name: str = Field(description="The person's full name, as written")
     age: int = Field(description="Age in years")
     city: str = Field(description="The city where the person lives")
-    occupation: str = Field(description="The person's job, in one or two words")
+    occupation: str = Field(description="The person's job, in the words of the text")
 
 
 SYSTEM = "You extract facts about a person from a text. Answer with JSON only."
@@ -37,7 +37,8 @@ FEW_SHOT: list[dict[str, str]] = [
     },
     {
         "role": "assistant",
-        "content": '{"name": "Tom Becker", "age": 52, "city": "Hamburg", "occupation": "taxi driver"}',
+        "content": '{"name": "Tom Becker", "age": 52, "city": "Hamburg", '
+        '"occupation": "taxi driver"}',
     },
 ]
 

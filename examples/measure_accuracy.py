@@ -22,7 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from openai_structured.local import LocalModelServer  # noqa: E402
+from openai_structured.local import LocalModelServer
 
 EXAMPLES = ("local_person", "local_meeting", "local_review")
 
@@ -93,8 +93,10 @@ def main() -> None:
             f"median {r['median_latency_s']:.2f} s, max {r['max_latency_s']:.2f} s per call"
         )
         for miss in r["misses"]:
-            print(f"    miss: {miss['text'][:60]!r}\n      expected {miss['expected']}\n"
-                  f"      got      {miss['got']}")
+            print(
+                f"    miss: {miss['text'][:60]!r}\n      expected {miss['expected']}\n"
+                f"      got      {miss['got']}"
+            )
 
 
 if __name__ == "__main__":

@@ -20,12 +20,6 @@ from openai_structured.local import LocalModelServer, is_installed
 CHILD_MODULE = "openai_structured.local._child"
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "local: end-to-end test against the embedded model (needs the [local] extra)"
-    )
-
-
 def require_local_extra() -> None:
     """Skip (or fail, in CI) when the embedded model cannot run here."""
     if is_installed():

@@ -1,10 +1,20 @@
-"""The ``ostruct`` command line (SPEC §5)."""
+"""The ``ostruct`` command line (SPEC §5).
+
+``run`` (templates -> model -> JSON), ``models`` (the registry) and ``schema check`` (the
+compiler's report). Exit codes are listed in :mod:`.exit_codes` and docs/cli.md.
+"""
 
 from __future__ import annotations
 
 import click
 
 from .. import __version__
+from .exit_codes import ExitCode
+from .models import models as models_command
+from .run import run as run_command
+from .schema_check import schema as schema_group
+
+__all__ = ["ExitCode", "cli", "main"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -13,5 +23,11 @@ def cli() -> None:
     """Run prompt templates against a language model and get schema-valid JSON back."""
 
 
+cli.add_command(run_command)
+cli.add_command(models_command)
+cli.add_command(schema_group)
+
+
 def main() -> None:
-    cli()
+    """Console-script entry point (``ostruct``)."""
+    cli(prog_name="ostruct")

@@ -94,6 +94,6 @@ class LiveObject:
             height = max(_console().height - 4, 5)
             lines = text.splitlines()
             if len(lines) > height:
-                lines = ["..."] + lines[-height + 1 :]
+                lines = ["...", *lines[-height + 1 :]]
             body = Syntax("\n".join(lines), "json", word_wrap=True)
         return Panel(body, title=self._title, border_style="dim")

@@ -101,7 +101,9 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, openai.APIError):
         return _sdk_message(exc)
     if isinstance(exc, errors.TokenLimitError) and exc.content is not None:
-        return f"{exc}\nWith ostruct: raise --max-output-tokens (--verbose prints the partial text)."
+        return (
+            f"{exc}\nWith ostruct: raise --max-output-tokens (--verbose prints the partial text)."
+        )
     if isinstance(exc, errors.APIResponseError) and not isinstance(exc, errors.RefusalError):
         return f"{exc}\nWith ostruct: --verbose prints the raw answer."
     return str(exc) or type(exc).__name__

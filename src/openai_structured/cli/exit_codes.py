@@ -28,31 +28,15 @@ class ExitCode(IntEnum):
 
 #: (code, label, when) for the help epilog and docs/cli.md.
 EXIT_CODE_HELP: tuple[tuple[ExitCode, str, str], ...] = (
-    (ExitCode.OK, "ok", "the result was printed (or written to --output-file)"),
-    (ExitCode.INTERNAL, "internal", "a bug in ostruct; rerun with --verbose for the traceback"),
+    (ExitCode.OK, "ok", "result printed (or written to --output-file)"),
+    (ExitCode.INTERNAL, "internal", "a bug in ostruct; --verbose shows the traceback"),
     (ExitCode.USAGE, "usage", "bad command line (unknown option, missing argument)"),
-    (
-        ExitCode.INPUT,
-        "input",
-        "template, input file, stdin, path outside the allowed directories, or --output-file",
-    ),
-    (ExitCode.SCHEMA, "schema", "SCHEMA unreadable, not JSON, or not usable in strict mode"),
-    (
-        ExitCode.CONFIG,
-        "config",
-        "model, parameter or server configuration rejected before sending",
-    ),
-    (ExitCode.API, "api", "HTTP, network, authentication or rate-limit error; broken stream"),
-    (
-        ExitCode.RESPONSE,
-        "response",
-        "refusal, content filter, empty answer, invalid JSON, or JSON not matching the schema",
-    ),
-    (
-        ExitCode.TOKEN_LIMIT,
-        "token limit",
-        "prompt too long for the model, or the answer was cut off",
-    ),
+    (ExitCode.INPUT, "input", "template, input file, stdin, disallowed path, --output-file"),
+    (ExitCode.SCHEMA, "schema", "SCHEMA unreadable, not JSON, or unusable in strict mode"),
+    (ExitCode.CONFIG, "config", "model, parameter or server rejected before sending"),
+    (ExitCode.API, "api", "HTTP, network, auth or rate-limit error; broken stream"),
+    (ExitCode.RESPONSE, "response", "refusal, content filter, empty, not JSON, schema mismatch"),
+    (ExitCode.TOKEN_LIMIT, "token limit", "prompt too long for the model, or answer cut off"),
     (ExitCode.INTERRUPTED, "interrupted", "Ctrl-C"),
 )
 

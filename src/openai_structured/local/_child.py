@@ -14,6 +14,15 @@ Why a wrapper instead of starting ``llama_cpp.server`` directly:
   also read environment variables named like their fields (``API_KEY``, ``N_CTX``, ``HOST``,
   ``CHAT_FORMAT``, ``CONFIG_FILE``...). Such variables in a user's shell would silently change the
   server, so they are removed here; everything is given on the command line instead.
+* **A Gemma 3 chat format that keeps the system prompt** (:data:`GEMMA3_CHAT_FORMAT`). The
+  bundled GGUF carries no chat template, so llama-cpp-python would fall back to Llama 2's; its
+  built-in ``gemma`` format silently drops system messages. Gemma 3 has no system role: its own
+  template puts the system text at the top of the first user turn, and so do we.
+* **No crash on CPUs with AMX** (Intel Sapphire Rapids and later). A wheel built for such a CPU
+  (the default, ``GGML_NATIVE``) routes matrix products through ggml's AMX kernels, which
+  segfault on the first decode of this model (measured with llama-cpp-python 0.3.36:
+  ``ggml_backend_amx_mul_mat``). On those builds we turn off the "extra buffer types" (AMX and
+  weight repacking); plain AVX-512 kernels are used instead.
 """
 
 from __future__ import annotations
@@ -23,8 +32,12 @@ import os
 import runpy
 import sys
 import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-__all__ = ["main"]
+__all__ = ["GEMMA3_CHAT_FORMAT", "format_gemma3", "main"]
+
+from ._model import GEMMA3_CHAT_FORMAT
 
 
 def _exit_when_parent_dies() -> None:
@@ -47,10 +60,73 @@ def _clean_environment() -> None:
             del os.environ[key]
 
 
+def _text(content: Any) -> str:
+    """The text of a message's content: a string, or the text parts of a part list."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, Iterable):
+        return "".join(
+            str(part.get("text", ""))
+            for part in content
+            if isinstance(part, Mapping) and part.get("type") == "text"
+        )
+    return ""
+
+
+def format_gemma3(messages: list[Mapping[str, Any]]) -> tuple[str, list[str]]:
+    """The Gemma 3 prompt for chat ``messages``, and its stop strings (pure)."""
+    system = "\n\n".join(
+        _text(m.get("content")) for m in messages if m.get("role") in ("system", "developer")
+    )
+    turns: list[tuple[str, str]] = []
+    for message in messages:
+        role = message.get("role")
+        if role in ("system", "developer"):
+            continue
+        turns.append(("model" if role == "assistant" else "user", _text(message.get("content"))))
+    if system:
+        if turns and turns[0][0] == "user":
+            turns[0] = ("user", f"{system}\n\n{turns[0][1]}")
+        else:
+            turns.insert(0, ("user", system))
+    prompt = "".join(f"<start_of_turn>{role}\n{text}<end_of_turn>\n" for role, text in turns)
+    return prompt + "<start_of_turn>model\n", ["<end_of_turn>"]
+
+
+def _register_gemma3() -> None:
+    chat = importlib.import_module("llama_cpp.llama_chat_format")
+
+    def formatter(messages: list[Mapping[str, Any]], **_: Any) -> Any:
+        prompt, stop = format_gemma3(messages)
+        return chat.ChatFormatterResponse(prompt=prompt, stop=stop)
+
+    chat.register_chat_format(GEMMA3_CHAT_FORMAT)(formatter)
+
+
+def _avoid_amx_crash() -> None:
+    bindings = importlib.import_module("llama_cpp.llama_cpp")
+    info = bindings.llama_print_system_info()
+    if b"AMX_INT8 = 1" not in info:
+        return
+    default_params = bindings.llama_model_default_params
+
+    def without_extra_buffers() -> Any:
+        params = default_params()
+        if hasattr(params, "use_extra_bufts"):
+            params.use_extra_bufts = False
+        return params
+
+    # llama_cpp.llama reads this through the module attribute at model load time.
+    setattr(bindings, "llama_model_default_params", without_extra_buffers)  # noqa: B010
+    print("openai-structured: AMX build, extra buffer types off (avoids a crash)", flush=True)
+
+
 def main(argv: list[str]) -> None:
     """Start the lifeline, then run llama-cpp-python's server with ``argv``."""
     threading.Thread(target=_exit_when_parent_dies, name="parent-lifeline", daemon=True).start()
     _clean_environment()
+    _register_gemma3()
+    _avoid_amx_crash()
     sys.argv = ["llama_cpp.server", *argv]
     runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
 

