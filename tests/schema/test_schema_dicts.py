@@ -430,3 +430,15 @@ def test_non_json_values_raise_schema_error() -> None:
 
 def test_boolean_root_is_rejected() -> None:
     assert error_of(True).path == "#"
+
+
+def test_a_definition_that_only_refers_to_itself_is_a_schema_error() -> None:
+    # Found by hypothesis: a description beside a self-reference used to hide the cycle.
+    doc = {
+        "type": "object",
+        "properties": {"a": {"type": "array", "items": {"$ref": "#/$defs/d1"}}},
+        "$defs": {"d1": {"$ref": "#/$defs/d1", "description": "see ref"}},
+    }
+    with pytest.raises(SchemaError, match=r"\$ref cycle") as info:
+        compile_schema(doc)
+    assert info.value.path == "#/properties/a/items"

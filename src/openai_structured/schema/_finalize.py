@@ -143,7 +143,7 @@ class Finalizer:
         seen = {ref}
         while ref != "#":
             node = self.pre(ref)
-            if set(node) - {"$ref", PATH}:
+            if set(node) - {"$ref", PATH, SIB}:
                 break
             ref = node["$ref"]
             if ref in seen:
