@@ -323,11 +323,7 @@ class StructuredClient:
     ) -> Iterator[Any]:
         """Each validated top-level value (see :func:`openai_structured_stream`)."""
         merged = {**self.defaults, **options}
-        client, run = _start_stream(
-            self.client, model, output_schema, schema, merged, asynchronous=False,
-            partials=False, items=False,
-        )  # fmt: skip
-        return values(iterate(client, run))
+        return _values(self.client, model, output_schema, schema, merged)
 
 
 class AsyncStructuredClient:
@@ -362,11 +358,7 @@ class AsyncStructuredClient:
     ) -> AsyncIterator[Any]:
         """Each validated top-level value (see :func:`async_openai_structured_stream`)."""
         merged = {**self.defaults, **options}
-        client, run = _start_stream(
-            self.client, model, output_schema, schema, merged, asynchronous=True,
-            partials=False, items=False,
-        )  # fmt: skip
-        return avalues(aiterate(client, run))
+        return _avalues(self.client, model, output_schema, schema, merged)
 
 
 # --- streams -----------------------------------------------------------------------------------
@@ -398,6 +390,34 @@ def _start_stream(
     return client, StreamRun(call, log, partials=partials, items=items, config=config)
 
 
+def _values(
+    client: Any,
+    model: str,
+    output_schema: type[pydantic.BaseModel] | None,
+    schema: Mapping[str, Any] | None,
+    options: Mapping[str, Any],
+) -> Iterator[Any]:
+    client, run = _start_stream(
+        client, model, output_schema, schema, options, asynchronous=False, partials=False,
+        items=False,
+    )  # fmt: skip
+    return values(iterate(client, run))
+
+
+def _avalues(
+    client: Any,
+    model: str,
+    output_schema: type[pydantic.BaseModel] | None,
+    schema: Mapping[str, Any] | None,
+    options: Mapping[str, Any],
+) -> AsyncIterator[Any]:
+    client, run = _start_stream(
+        client, model, output_schema, schema, options, asynchronous=True, partials=False,
+        items=False,
+    )  # fmt: skip
+    return avalues(aiterate(client, run))
+
+
 def openai_structured_stream(
     *,
     client: Any = None,
@@ -410,11 +430,7 @@ def openai_structured_stream(
 
     The request is checked (and the schema compiled) when this is called, before iterating.
     """
-    client, run = _start_stream(
-        client, model, output_schema, schema, options, asynchronous=False, partials=False,
-        items=False,
-    )  # fmt: skip
-    return values(iterate(client, run))
+    return _values(client, model, output_schema, schema, options)
 
 
 def async_openai_structured_stream(
@@ -426,11 +442,7 @@ def async_openai_structured_stream(
     **options: Unpack[StreamOptions],
 ) -> AsyncIterator[Any]:
     """The async twin of :func:`openai_structured_stream` (use ``async for``)."""
-    client, run = _start_stream(
-        client, model, output_schema, schema, options, asynchronous=True, partials=False,
-        items=False,
-    )  # fmt: skip
-    return avalues(aiterate(client, run))
+    return _avalues(client, model, output_schema, schema, options)
 
 
 def openai_structured_events(
