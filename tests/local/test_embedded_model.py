@@ -19,7 +19,7 @@ from typing import Any
 
 import openai
 import pytest
-from conftest import assert_gone, require_local_extra, server_processes
+from local_support import assert_gone, require_local_extra, server_processes
 from pydantic import BaseModel, Field
 
 from openai_structured import (
