@@ -5,7 +5,8 @@
 Gemma 3 270M returned an empty attendee list for this task when asked with instructions
 alone, and closed a JSON list after one or two names even with worked examples. What works
 better (measured with measure_accuracy.py, see docs/local.md): three worked examples in the
-messages, and the names asked for as one comma-separated string, which this script splits.
+messages, and the names asked for as one string copied exactly as the note writes them
+("A, B and C"), which this script splits.
 """
 
 from __future__ import annotations
@@ -27,13 +28,14 @@ class Meeting(BaseModel):
 
 
 class MeetingAnswer(BaseModel):
-    """What the model fills in. Names as one comma-separated string: asked for a JSON list,
-    Gemma 3 270M closed it after one or two names (measured); it writes a full list as text."""
+    """What the model fills in. Names as one string: asked for a JSON list, Gemma 3 270M
+    closed it after one or two names (measured). Copying the text's own words ("A, B and C")
+    is easier for it than rewriting them, so that is what the examples show."""
 
     topic: str = Field(description="What the meeting is about, in a few words")
     day: str = Field(description="The weekday of the meeting, e.g. Monday")
     attendees: str = Field(
-        description="The full names of all the people who attend, separated by commas"
+        description="The names of all the people who attend, copied exactly as the note lists them"
     )
 
     def to_meeting(self) -> Meeting:
@@ -56,7 +58,7 @@ FEW_SHOT: list[dict[str, str]] = [
     {
         "role": "assistant",
         "content": '{"topic": "budget review", "day": "Monday", '
-        '"attendees": "Ravi Patel, Emma Stone, Li Wei"}',
+        '"attendees": "Ravi Patel, Emma Stone and Li Wei"}',
     },
     {
         "role": "user",
@@ -66,7 +68,7 @@ FEW_SHOT: list[dict[str, str]] = [
     {
         "role": "assistant",
         "content": '{"topic": "hiring interview", "day": "Friday", '
-        '"attendees": "Olga Ivanova, Sam Cole, Jo Park, Ben Ito"}',
+        '"attendees": "Olga Ivanova, Sam Cole, Jo Park and Ben Ito"}',
     },
     {
         "role": "user",
@@ -74,7 +76,8 @@ FEW_SHOT: list[dict[str, str]] = [
     },
     {
         "role": "assistant",
-        "content": '{"topic": "office move", "day": "Sunday", "attendees": "Kim Berg, Ali Khan"}',
+        "content": '{"topic": "office move", "day": "Sunday", '
+        '"attendees": "Kim Berg and Ali Khan"}',
     },
 ]
 

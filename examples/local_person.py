@@ -10,6 +10,7 @@ more to a model this small than the instructions do.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from typing import Any
@@ -21,25 +22,41 @@ from openai_structured import openai_structured_call
 
 class Person(BaseModel):
     name: str = Field(description="The person's full name, as written")
+    occupation: str = Field(
+        description="The person's job title alone, without the subject, employer or place"
+    )
     age: int = Field(description="Age in years")
     city: str = Field(description="The city where the person lives")
-    occupation: str = Field(description="The person's job, in the words of the text")
 
 
 SYSTEM = "You extract facts about a person from a text. Answer with JSON only."
 
-# One worked example: the model copies its shape and its habits (names as written, the job in
-# one or two words).
+
+def _shot(text: str, answer: Person) -> list[dict[str, str]]:
+    """A worked example as a user turn and the assistant's JSON answer (fields in schema order,
+    the order the grammar makes the model write them in)."""
+    return [
+        {"role": "user", "content": f"Text: {text}"},
+        {"role": "assistant", "content": json.dumps(answer.model_dump())},
+    ]
+
+
+# Worked examples: the model copies their shape and their habits more than it follows the
+# instructions. Each shows one way a text states a job: a verb ("drives a taxi"), a title
+# before the name, and a verb with a subject, which the job title leaves out.
 FEW_SHOT: list[dict[str, str]] = [
-    {
-        "role": "user",
-        "content": "Text: Tom Becker, 52, drives a taxi in Hamburg.",
-    },
-    {
-        "role": "assistant",
-        "content": '{"name": "Tom Becker", "age": 52, "city": "Hamburg", '
-        '"occupation": "taxi driver"}',
-    },
+    *_shot(
+        "Tom Becker, 52, drives a taxi in Hamburg.",
+        Person(name="Tom Becker", occupation="taxi driver", age=52, city="Hamburg"),
+    ),
+    *_shot(
+        "The pharmacist at the station, Sofia Rossi, is 45; she lives in Turin.",
+        Person(name="Sofia Rossi", occupation="pharmacist", age=45, city="Turin"),
+    ),
+    *_shot(
+        "Lars Holm (38) lectures on physics at the university in Oslo.",
+        Person(name="Lars Holm", occupation="lecturer", age=38, city="Oslo"),
+    ),
 ]
 
 #: Inputs and the answer a correct extraction gives (used by measure_accuracy.py).

@@ -2,12 +2,13 @@
 
     python examples/local_review.py ["Some review text."]
 
-An enum field (``sentiment``) becomes part of the server's grammar: the model cannot answer
-anything but one of the three words, so the schema does half the work a prompt would.
+Enum fields (``sentiment``, ``stars``) become part of the server's grammar: the model cannot
+answer anything but one of the listed values, so the schema does half the work a prompt would.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from typing import Any, Literal
@@ -18,32 +19,52 @@ from openai_structured import openai_structured_call
 
 
 class Review(BaseModel):
+    """Evidence first, conclusions after: the model writes the JSON in this order, so it copies
+    the rating's words before it gives ``stars``."""
+
     product: str = Field(description="The product the review is about, in one or two words")
+    rating_text: str = Field(description="The words of the review that give the rating, copied")
+    stars: Literal[1, 2, 3, 4, 5] = Field(description="The star rating the reviewer gave")
     sentiment: Literal["positive", "negative", "mixed"] = Field(
         description="positive if the reviewer is happy, negative if not, mixed if both"
     )
-    stars: int = Field(description="The star rating the reviewer gave, 1 to 5")
 
 
 SYSTEM = "You classify product reviews. Answer with JSON only."
 
+
+def _shot(text: str, answer: Review) -> list[dict[str, str]]:
+    """A worked example as a user turn and the assistant's JSON answer (fields in schema order,
+    the order the grammar makes the model write them in)."""
+    return [
+        {"role": "user", "content": f"Review: {text}"},
+        {"role": "assistant", "content": json.dumps(answer.model_dump())},
+    ]
+
+
+# Worked examples, one per way this model went wrong without them: "1 star" (it answered 2), a
+# good review with one complaint after "but" (it answered negative, 2 stars), a rating in words.
 FEW_SHOT: list[dict[str, str]] = [
-    {
-        "role": "user",
-        "content": "Review: The kettle boils fast but the lid broke after a week. 3 stars.",
-    },
-    {
-        "role": "assistant",
-        "content": '{"product": "kettle", "sentiment": "mixed", "stars": 3}',
-    },
-    {
-        "role": "user",
-        "content": "Review: Terrible umbrella, it flipped inside out on day one. 1 star.",
-    },
-    {
-        "role": "assistant",
-        "content": '{"product": "umbrella", "sentiment": "negative", "stars": 1}',
-    },
+    *_shot(
+        "The kettle boils fast but the lid broke after a week. 3 stars.",
+        Review(product="kettle", rating_text="3 stars", stars=3, sentiment="mixed"),
+    ),
+    *_shot(
+        "Solid drill with a long battery life, but the case is flimsy. 4 stars.",
+        Review(product="drill", rating_text="4 stars", stars=4, sentiment="mixed"),
+    ),
+    *_shot(
+        "Terrible umbrella, it flipped inside out on day one. 1 star.",
+        Review(product="umbrella", rating_text="1 star", stars=1, sentiment="negative"),
+    ),
+    *_shot(
+        "Comfortable chair and easy to build, though one armrest squeaks. Four stars.",
+        Review(product="chair", rating_text="Four stars", stars=4, sentiment="mixed"),
+    ),
+    *_shot(
+        "Great toaster, quick and even, worth every cent. 5 stars.",
+        Review(product="toaster", rating_text="5 stars", stars=5, sentiment="positive"),
+    ),
 ]
 
 #: Inputs and the answer a correct extraction gives (used by measure_accuracy.py).
@@ -79,7 +100,7 @@ def extract(text: str, *, client: Any = None, model: str | None = None) -> Revie
             {"role": "user", "content": f"Review: {text}"},
         ],
         temperature=0,
-        max_output_tokens=60,
+        max_output_tokens=100,
     )
 
 

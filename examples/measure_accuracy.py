@@ -1,6 +1,6 @@
 """Run every local example on the embedded model and report field-level accuracy.
 
-    python examples/measure_accuracy.py [--json]
+    python examples/measure_accuracy.py [--json] [example ...]   # e.g. local_review
 
 Each example module has ``CASES`` (input text, expected answer) and ``extract()``. A field is
 right when it equals the expected value after normalisation: strings compared case- and
@@ -41,11 +41,11 @@ def score(expected: dict[str, Any], got: dict[str, Any]) -> dict[str, bool]:
     return {k: normalise(got.get(k)) == normalise(v) for k, v in expected.items()}
 
 
-def run(server: LocalModelServer) -> dict[str, Any]:
+def run(server: LocalModelServer, examples: tuple[str, ...] = EXAMPLES) -> dict[str, Any]:
     """Per example: fields right/total, per-call latencies, and every wrong answer."""
     client = server.client()
     report: dict[str, Any] = {}
-    for name in EXAMPLES:
+    for name in examples:
         module = importlib.import_module(name)
         right = total = 0
         latencies: list[float] = []
@@ -77,11 +77,19 @@ def run(server: LocalModelServer) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print the full report as JSON")
+    parser.add_argument(
+        "examples",
+        nargs="*",
+        metavar="example",
+        help=f"any of {', '.join(EXAMPLES)} (default: all)",
+    )
     args = parser.parse_args()
+    if unknown := set(args.examples) - set(EXAMPLES):
+        parser.error(f"unknown example(s): {', '.join(sorted(unknown))}")
     started = time.perf_counter()
     with LocalModelServer() as server:
         ready = time.perf_counter() - started
-        report = run(server)
+        report = run(server, tuple(args.examples) or EXAMPLES)
     if args.json:
         print(json.dumps({"server_start_s": round(ready, 2), "examples": report}, indent=2))
         return

@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from .errors import OpenAIClientError
+from .errors import NoProviderError
 from .servers import PROFILE_HEADER, get_profile
 
 __all__ = [
@@ -32,10 +32,6 @@ Provider = Literal["openai", "azure", "base_url", "local"]
 
 SERVER_ENV_VAR = "OPENAI_STRUCTURED_SERVER"
 LOCAL_ENV_VAR = "OPENAI_STRUCTURED_LOCAL"
-
-
-class NoProviderError(OpenAIClientError):
-    """No client was given and the environment names no server."""
 
 
 _AZURE_KEYS = ("AZURE_OPENAI_API_KEY", "AZURE_OPENAI_AD_TOKEN")

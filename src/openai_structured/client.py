@@ -6,6 +6,7 @@ request builder (:mod:`._request`) and the decoder (:mod:`._decode`) are shared.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, Literal, TypeVar, overload
@@ -273,7 +274,9 @@ async def _async_call(
     schema: Mapping[str, Any] | None,
     options: Mapping[str, Any],
 ) -> Any:
-    client = client if client is not None else default_client(asynchronous=True)
+    if client is None:
+        # Off the event loop: the embedded model's server may have to start (~2 s).
+        client = await asyncio.to_thread(default_client, asynchronous=True)
     call = _prepare(client, model, output_schema, schema, options, stream=False)
     log = _sink(client, options.get("on_log"), asynchronous=True)
     if log:

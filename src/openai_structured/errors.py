@@ -22,6 +22,7 @@ __all__ = [
     "InvalidResponseFormatError",
     "ModelNotSupportedError",
     "ModelVersionError",
+    "NoProviderError",
     "OpenAIClientError",
     "RefusalError",
     "SchemaError",
@@ -64,6 +65,10 @@ class InvalidDateError(ModelVersionError):
 
 class VersionTooOldError(ModelVersionError):
     """The dated model is older than the first version with structured outputs."""
+
+
+class NoProviderError(OpenAIClientError):
+    """No client was given and the environment names no server (and no embedded model)."""
 
 
 class TokenParameterError(OpenAIClientError, ValueError):
