@@ -125,3 +125,21 @@ def test_connection_refused_exit_code(ostruct_process, workdir):
                           "--max-retries", "0", cwd=workdir)  # fmt: skip
     assert out.code == 6
     assert "Could not reach the server" in out.stderr
+
+
+def test_a_reader_that_closes_the_pipe_early_is_not_an_error(server, workdir):
+    # `ostruct run ... | head -c 1`: the reader takes one byte and goes away.
+    server.queue(Reply.json({"name": "x" * 200_000, "age": 36}))
+    env = {**os.environ, "OPENAI_API_KEY": "sk-test-pipe"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "openai_structured.cli", "run", "prompt.j2", "schema.json",
+         "-V", "who=Ada", "--base-url", server.base_url],
+        cwd=workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=env,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(1) == b"{"
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=30) == 0, stderr
+    assert "Error" not in stderr and "Traceback" not in stderr
