@@ -6,7 +6,7 @@ Gemma 3 270M returned an empty attendee list for this task when asked with instr
 alone, and closed a JSON list after one or two names even with worked examples. What works
 better (measured with measure_accuracy.py, see docs/local.md): three worked examples in the
 messages, and the names asked for as one string copied exactly as the note writes them
-("A, B and C"), which this script splits.
+("A, B and C"), which this script splits, keeping only names that occur in the note.
 """
 
 from __future__ import annotations
@@ -38,10 +38,13 @@ class MeetingAnswer(BaseModel):
         description="The names of all the people who attend, copied exactly as the note lists them"
     )
 
-    def to_meeting(self) -> Meeting:
-        names = re.split(r",\s*|\s+and\s+", self.attendees)
+    def to_meeting(self, note: str) -> Meeting:
+        """Split the names, and keep only those the note contains: after the last name, the
+        model sometimes adds one from the worked examples (measured: "Paul Roy and Mei Chen"
+        came back with "Li Wei" appended). The note is the ground truth for a copied field."""
+        names = [n.strip() for n in re.split(r",\s*|\s+and\s+", self.attendees)]
         return Meeting(
-            topic=self.topic, day=self.day, attendees=[n.strip() for n in names if n.strip()]
+            topic=self.topic, day=self.day, attendees=[n for n in names if n and n in note]
         )
 
 
@@ -125,7 +128,7 @@ def extract(text: str, *, client: Any = None, model: str | None = None) -> Meeti
         temperature=0,
         max_output_tokens=120,
     )
-    return answer.to_meeting()
+    return answer.to_meeting(text)
 
 
 def main() -> None:

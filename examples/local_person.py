@@ -21,6 +21,10 @@ from openai_structured import openai_structured_call
 
 
 class Person(BaseModel):
+    """``occupation`` right after ``name``, as texts tend to give them: the grammar makes the
+    model write the fields in this order, and with ``occupation`` last it answered "chef" for
+    "The baker on Rue Cler, Pierre Martin" (measured); right after the name it copies the job."""
+
     name: str = Field(description="The person's full name, as written")
     occupation: str = Field(
         description="The person's job title alone, without the subject, employer or place"

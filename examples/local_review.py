@@ -19,8 +19,9 @@ from openai_structured import openai_structured_call
 
 
 class Review(BaseModel):
-    """Evidence first, conclusions after: the model writes the JSON in this order, so it copies
-    the rating's words before it gives ``stars``."""
+    """Evidence first, conclusions after: the grammar makes the model write the fields in this
+    order. With ``sentiment`` before ``stars`` it wrote "negative" and then 2 for both "1 star"
+    and "4 stars" (measured); now it copies the rating's words, then gives the number."""
 
     product: str = Field(description="The product the review is about, in one or two words")
     rating_text: str = Field(description="The words of the review that give the rating, copied")

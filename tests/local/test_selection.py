@@ -221,12 +221,34 @@ def test_client_of_a_stopped_server_is_a_clear_error() -> None:
 # --- the server command and start-up checks --------------------------------------------------
 
 
+def _options(argv: list[str]) -> dict[str, str]:
+    """``--name value`` and ``--name=value`` pairs of a command line."""
+    out: dict[str, str] = {}
+    items = iter(argv)
+    for item in items:
+        name, eq, value = item.partition("=")
+        out[name] = value if eq else next(items)
+    return out
+
+
+def test_a_key_that_starts_with_a_dash_stays_the_api_key() -> None:
+    # secrets.token_urlsafe() starts with "-" one time in 64; argparse must not read it as an
+    # option (the server then refused to start).
+    import argparse
+
+    command = _server.server_command("/m.gguf", host="127.0.0.1", port=1, api_key="-abc")
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--api_key")
+    known, _ = parser.parse_known_args(command[3:])
+    assert known.api_key == "-abc"
+
+
 def test_server_command_turns_off_interrupting_and_pins_everything() -> None:
     command = _server.server_command(
         "/m.gguf", host="127.0.0.1", port=4321, api_key="k", n_threads=2, python="py"
     )
     assert command[:3] == ["py", "-m", "openai_structured.local._child"]
-    args = dict(zip(command[3::2], command[4::2], strict=True))
+    args = _options(command[3:])
     assert args["--model"] == "/m.gguf"
     assert args["--port"] == "4321"
     assert args["--host"] == "127.0.0.1"

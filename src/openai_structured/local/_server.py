@@ -121,8 +121,8 @@ def server_command(
         host,
         "--port",
         str(port),
-        "--api_key",
-        api_key,
+        # One argument: a random key may start with "-" and would be read as an option.
+        f"--api_key={api_key}",
         "--n_ctx",
         str(n_ctx),
         "--n_threads",
