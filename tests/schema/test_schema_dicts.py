@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from schema_checker import pointer_exists
+from schema_checker import assert_openai_strict, pointer_exists
 
 from openai_structured.errors import SchemaError
 from openai_structured.schema import (
@@ -442,3 +442,28 @@ def test_a_definition_that_only_refers_to_itself_is_a_schema_error() -> None:
     with pytest.raises(SchemaError, match=r"\$ref cycle") as info:
         compile_schema(doc)
     assert info.value.path == "#/properties/a/items"
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        # Found by hypothesis: the description beside the reference was kept next to the
+        # reference its target reduces to.
+        {
+            "type": "object",
+            "properties": {
+                "a": {"type": "array", "items": {"$ref": "#/definitions/old", "description": "x"}}
+            },
+            "definitions": {"old": {"anyOf": [{"$ref": "#"}], "description": "d"}},
+        },
+        {
+            "type": "object",
+            "properties": {"a": {"$ref": "#/$defs/d0", "description": "x"}},
+            "$defs": {"d0": {"anyOf": [{"$ref": "#"}], "description": "d"}},
+        },
+    ],
+)
+def test_a_description_beside_a_reference_to_a_reference_is_dropped(doc: dict[str, Any]) -> None:
+    compiled = compile_schema(doc)
+    assert_openai_strict(compiled.schema)
+    assert any("its target is itself a $ref" in str(c) for c in compiled.changes)

@@ -242,6 +242,15 @@ class Finalizer:
                 out = self.fin(self.pre(ref), ptr, depth, container)
             finally:
                 self.expanding.pop()
+            if "$ref" in out:
+                # The target is itself only a reference (e.g. to the root): still nothing may
+                # stand beside it.
+                self.comp.change(
+                    path,
+                    "description/title beside a $ref dropped (its target is itself a $ref; "
+                    "strict mode allows no keywords next to $ref)",
+                )
+                return out
             out.update(node[SIB])
             self.comp.change(path, "$ref inlined so its description/title can stay beside it")
             return out
