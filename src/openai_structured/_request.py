@@ -15,7 +15,7 @@ import pydantic
 
 from ._validation import ResultValidator
 from .errors import OpenAIClientError, TokenParameterError
-from .registry import ModelCapabilities, get_registry
+from .registry import TOKEN_PARAMETERS, ModelCapabilities, get_registry
 from .schema import CompiledSchema, compile_schema
 from .servers import ServerProfile
 from .tokens import validate_token_limits
@@ -32,7 +32,6 @@ SAMPLING_PARAMETERS = (
     "presence_penalty",
     "reasoning_effort",
 )
-_TOKEN_PARAMETERS = ("max_output_tokens", "max_completion_tokens", "max_tokens")
 _CHAT_ONLY = ("frequency_penalty", "presence_penalty")
 
 
@@ -232,7 +231,7 @@ def _capabilities(model: str, profile: ServerProfile) -> ModelCapabilities:
 
 def _token_limit(given: Mapping[str, Any]) -> tuple[str, int] | None:
     """The one token-limit parameter given (conflicts were rejected by the registry)."""
-    for name in _TOKEN_PARAMETERS:
+    for name in TOKEN_PARAMETERS:
         if name in given:
             value = given[name]
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -16,7 +16,7 @@ from typing_extensions import TypedDict, Unpack
 
 from ._clients import default_client
 from ._decode import Answer, decode_chat, decode_responses
-from ._request import PreparedCall, prepare_call
+from ._request import SAMPLING_PARAMETERS, PreparedCall, prepare_call
 from ._stream import (
     AsyncEventStream,
     EventStream,
@@ -28,6 +28,7 @@ from ._stream import (
     values,
 )
 from .events import LogSink, OnLog
+from .registry import TOKEN_PARAMETERS
 from .servers import ServerProfile, profile_for
 from .streaming import StreamConfig, StreamEvent
 
@@ -94,18 +95,8 @@ _OWN = frozenset(
         "server",
     }
 )
-_PARAMS = frozenset(
-    {
-        "temperature",
-        "top_p",
-        "frequency_penalty",
-        "presence_penalty",
-        "reasoning_effort",
-        "max_output_tokens",
-        "max_completion_tokens",
-        "max_tokens",
-    }
-)
+#: The sampling and token parameters, checked against the model's rules before sending.
+_PARAMS = frozenset(SAMPLING_PARAMETERS) | frozenset(TOKEN_PARAMETERS)
 
 
 def _prepare(

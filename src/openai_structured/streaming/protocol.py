@@ -191,21 +191,22 @@ class ChatProtocol(Protocol):
             delta = choice.get("delta") or {}
             if not isinstance(delta, dict):
                 raise _malformed(payload, "delta is not an object")
-            text = delta.get("content")
-            if text is not None:
-                if not isinstance(text, str):
-                    raise _malformed(payload, "delta.content is not a string")
-                if text:
-                    self.content.append(text)
-            refusal = delta.get("refusal")
-            if refusal is not None:
-                if not isinstance(refusal, str):
-                    raise _malformed(payload, "delta.refusal is not a string")
-                if refusal:
-                    self.refusal.append(refusal)
+            _append_text(delta, "content", self.content, payload)
+            _append_text(delta, "refusal", self.refusal, payload)
             finish = choice.get("finish_reason")
             if finish is not None:
                 self._finish(finish, payload)
+
+
+def _append_text(delta: dict[str, Any], key: str, into: list[str], payload: bytes) -> None:
+    """Append ``delta[key]`` to ``into`` when present; a non-string is a malformed event."""
+    text = delta.get(key)
+    if text is None:
+        return
+    if not isinstance(text, str):
+        raise _malformed(payload, f"delta.{key} is not a string")
+    if text:
+        into.append(text)
 
 
 _INCOMPLETE_TO_FINISH = {"max_output_tokens": "length", "content_filter": "content_filter"}
