@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 
 @contextlib.contextmanager
@@ -49,8 +48,3 @@ def compare(contenders: dict[str, Callable[[], object]], *, rounds: int) -> dict
         for name, fn in contenders.items():
             samples[name].append(cpu(fn))
     return {name: statistics.median(values) for name, values in samples.items()}
-
-
-def write_text(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
-    return path
