@@ -132,6 +132,9 @@ class _HTTPServer(ThreadingHTTPServer):
             name=f"FakeOpenAIServer-connection:{self.server_address[1]}",
             daemon=True,
         )
+        # Registered here, before the thread runs: a stop() right after the accept must see
+        # this connection to shut it down and join its thread.
+        self.owner._connection_opened(request, thread)
         thread.start()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -155,10 +158,6 @@ class _Handler(BaseHTTPRequestHandler):
     # Headers and body go out in separate writes; with Nagle on, delayed ACKs add ~40 ms each.
     disable_nagle_algorithm = True
     server: _HTTPServer
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.owner._connection_opened(self.connection)
 
     def finish(self) -> None:
         try:
@@ -664,9 +663,9 @@ class FakeOpenAIServer:
     def _new_id(self, prefix: str) -> str:
         return f"{prefix}fake{next(self._ids):06d}"
 
-    def _connection_opened(self, sock: socket.socket) -> None:
+    def _connection_opened(self, sock: socket.socket, handler: threading.Thread) -> None:
         with self._lock:
-            self._connections[sock] = threading.current_thread()
+            self._connections[sock] = handler
 
     def _connection_closed(self, sock: socket.socket) -> None:
         with self._lock:
