@@ -25,6 +25,7 @@ import jiter
 import openai
 from pydantic import BaseModel
 
+import openai_structured
 from _common import compare, cpu, served
 from openai_structured import ItemCompleted, openai_structured_events, openai_structured_stream
 
@@ -158,6 +159,7 @@ def main() -> list[dict[str, Any]]:
         "(1344 records take minutes)",
     )
     args = parser.parse_args()
+    print(f"measuring openai_structured from {Path(openai_structured.__file__).parent}")
 
     rows = []
     http = httpx2.Client(timeout=60)

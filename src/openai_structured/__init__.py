@@ -1,13 +1,14 @@
 """openai-structured: a prompt and a schema in, a validated Python object (or a stream) out.
 
 This module is the list of public names; everything else is private or lives in the public
-submodules ``schema``, ``errors``, ``testing``, ``registry`` and ``tokens``.
+submodules ``client``, ``errors``, ``schema``, ``streaming``, ``registry``, ``tokens``,
+``servers``, ``testing``, ``local``, ``templates`` and ``cli``. (No ``from __future__ import
+annotations`` here: it would put an ``annotations`` name into the package.)
 """
-
-from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from ._logging import LogEvent, OnLog
 from ._stream import AsyncEventStream, EventStream
 from .client import (
     AsyncStructuredClient,
@@ -37,12 +38,14 @@ from .errors import (
     StreamBufferError,
     StreamInterruptedError,
     StreamParseError,
+    StreamProtocolError,
+    StreamServerError,
+    StreamStateError,
     TokenLimitError,
     TokenParameterError,
     ValidationError,
     VersionTooOldError,
 )
-from .events import LogEvent, OnLog
 from .registry import ModelCapabilities, ModelRegistry, get_registry
 from .schema import to_strict_schema
 from .streaming import (
@@ -97,6 +100,9 @@ __all__ = [
     "StreamInterruptedError",
     "StreamOptions",
     "StreamParseError",
+    "StreamProtocolError",
+    "StreamServerError",
+    "StreamStateError",
     "StructuredClient",
     "TokenLimitError",
     "TokenParameterError",

@@ -14,17 +14,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from .errors import NoProviderError
-from .servers import PROFILE_HEADER, get_profile
+from .servers import PROFILE_HEADER, ServerProfile, get_profile
 
 __all__ = [
     "LOCAL_ENV_VAR",
     "SERVER_ENV_VAR",
     "NoProviderError",
+    "PendingClient",
     "Provider",
+    "check_client",
     "default_client",
+    "pending_default_client",
     "provider_from_env",
 ]
 
@@ -111,4 +115,50 @@ def default_client(*, asynchronous: bool) -> Any:
             "pip install 'openai-structured[local]' (builds llama-cpp-python from source the "
             "first time, about 10 minutes on 2 cores)."
         )
+    )
+
+
+@dataclass(frozen=True)
+class PendingClient:
+    """The default async client of a stream, built when iteration starts (off the event loop:
+    the embedded model's server start takes seconds). ``profile`` is known before, so the
+    request can be checked when the stream is created."""
+
+    profile: ServerProfile
+    build: Callable[[], Any]
+
+
+def pending_default_client() -> Any:
+    """The async default client, or a :class:`PendingClient` when building it would block."""
+    if provider_from_env() == "local":
+        return PendingClient(get_profile("llama.cpp"), lambda: default_client(asynchronous=True))
+    return default_client(asynchronous=True)
+
+
+def check_client(client: Any, *, asynchronous: bool) -> Any:
+    """``client`` when it is an openai client of the right kind (or None); else a TypeError
+    that says what to pass, before anything fails deeper with an ``AttributeError``."""
+    if client is None:
+        return None
+    import openai
+
+    sync_kind = isinstance(client, openai.OpenAI)
+    async_kind = isinstance(client, openai.AsyncOpenAI)
+    if (asynchronous and async_kind) or (not asynchronous and sync_kind):
+        return client
+    got = type(client).__name__
+    if asynchronous and sync_kind:
+        raise TypeError(
+            f"client= is a synchronous {got}, but this is an async entry point: pass an "
+            "AsyncOpenAI (or AsyncAzureOpenAI) client, or use the sync function."
+        )
+    if not asynchronous and async_kind:
+        raise TypeError(
+            f"client= is an asynchronous {got}, but this is a sync entry point: pass an "
+            "OpenAI (or AzureOpenAI) client, or use the async_... function."
+        )
+    wanted = "openai.AsyncOpenAI" if asynchronous else "openai.OpenAI"
+    raise TypeError(
+        f"client= must be an {wanted} client (or its Azure twin), got {got}. Build one with "
+        f"{wanted}(base_url=..., api_key=...), or leave client= out to use the environment."
     )

@@ -9,54 +9,51 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import pydantic
 
-from ._validation import ResultValidator
+from ._apis import ApiSpec, get_api
+from ._outcome import OutputLimit
+from ._validation import ResultValidator, is_model_class
 from .errors import OpenAIClientError, TokenParameterError
-from .registry import TOKEN_PARAMETERS, ModelCapabilities, get_registry
+from .registry import TOKEN_PARAMETERS
 from .schema import CompiledSchema, compile_schema
 from .servers import ServerProfile
 from .tokens import validate_token_limits
 
-__all__ = ["SAMPLING_PARAMETERS", "PreparedCall", "prepare_call"]
+__all__ = ["SAMPLING_PARAMETERS", "OutputType", "PreparedCall", "prepare_call"]
 
-Api = Literal["chat", "responses"]
+#: Every sampling parameter an API takes, checked against the model's rules before sending.
+SAMPLING_PARAMETERS = get_api("chat").sampling_parameters
 
-#: Sampling parameters checked against the model's rules; in the order they are documented.
-SAMPLING_PARAMETERS = (
-    "temperature",
-    "top_p",
-    "frequency_penalty",
-    "presence_penalty",
-    "reasoning_effort",
-)
-_CHAT_ONLY = ("frequency_penalty", "presence_penalty")
+#: What ``output_schema=`` takes: anything pydantic's ``TypeAdapter`` takes.
+OutputType = Any
 
 
 @dataclass(frozen=True)
 class PreparedCall:
     """Everything the transport needs, and everything the decoder needs afterwards."""
 
-    api: Api
+    api: ApiSpec
     model: str
     kwargs: dict[str, Any]
     validator: ResultValidator
     compiled: CompiledSchema
-    capabilities: ModelCapabilities
-    #: The caller's type: a pydantic model class or a JSON Schema dict (for item events).
-    output: type[pydantic.BaseModel] | Mapping[str, Any]
+    #: The caller's type (pydantic model, dataclass, TypedDict, ...) or JSON Schema dict.
+    output: OutputType | Mapping[str, Any]
     stream: bool
+    #: The output-token limit the request runs under (for the words of a cut-off).
+    limit: OutputLimit
 
 
 def prepare_call(
     *,
     model: str,
     profile: ServerProfile,
-    api: Api = "chat",
+    api: str | ApiSpec = "chat",
     stream: bool = False,
-    output_schema: type[pydantic.BaseModel] | None = None,
+    output_schema: OutputType | None = None,
     schema: Mapping[str, Any] | None = None,
     system_prompt: str | None = None,
     user_prompt: str | None = None,
@@ -73,39 +70,33 @@ def prepare_call(
     sent). ``extra`` is passed through to the SDK untouched (``seed``, ``stop``, ``metadata``,
     ``extra_headers``, ...).
     """
-    if api not in ("chat", "responses"):
-        raise ValueError(f"api must be 'chat' or 'responses', not {api!r}.")
+    spec = get_api(api)
     if not isinstance(model, str) or not model:
         raise TypeError("model= must be a model name such as 'gpt-4o'.")
     output = _output(output_schema, schema)
     chat_messages = _messages(system_prompt, user_prompt, messages)
     given = {k: v for k, v in (params or {}).items() if v is not None}
 
-    caps = _capabilities(model, profile)
-    if api == "responses":
-        for name in _CHAT_ONLY:
-            if name in given:
-                raise OpenAIClientError(
-                    f"Parameter '{name}' is not supported by the Responses API.\n"
-                    "Use api='chat' to send it, or leave it out."
-                )
+    caps = profile.capabilities(model)
+    spec.check_parameters({**given, **(extra or {})})
     # Token-parameter conflicts, unsupported parameters, ranges/enums and the output limit.
     caps.validate_parameters(given)
     token_limit = _token_limit(given)
+    caps.check_api(spec.name)
     if stream:
         caps.check_streaming()
-    if profile.uses_registry:
+    if not caps.permissive_profile:
         # Prompt + output within the context window, counted with the model's tokenizer.
         validate_token_limits(
             model,
             messages=chat_messages,
-            max_output_tokens=token_limit[1] if token_limit is not None else None,
+            max_output_tokens=token_limit,
             registry=caps,
         )
 
-    if api == "responses" and not profile.supports_responses_api:
+    if not spec.supported_by(profile):
         raise OpenAIClientError(
-            f"The {profile.name} server has no Responses API. Use api='chat' with it."
+            f"The {profile.name} server has no {spec.title} API. Use api='chat' with it."
         )
     use_strict = profile.strict_schema if strict is None else strict
     compiled = compile_schema(output, strict=use_strict)
@@ -117,31 +108,17 @@ def prepare_call(
     )
 
     kwargs: dict[str, Any] = {"model": model}
-    if api == "chat":
-        kwargs["messages"] = chat_messages
-        kwargs["response_format"] = profile.chat_response_format(
-            compiled.name, compiled.schema, compiled.strict
+    kwargs.update(
+        spec.request(
+            messages=chat_messages,
+            response_format=(profile, compiled.name, compiled.schema, compiled.strict),
+            given=given,
+            stream=stream,
         )
-        for name in SAMPLING_PARAMETERS:
-            if name in given:
-                kwargs[name] = given[name]
-        if stream:
-            kwargs["stream"] = True
-            kwargs["stream_options"] = {"include_usage": True}
-    else:
-        kwargs["input"] = [_responses_message(m) for m in chat_messages]
-        kwargs["text"] = profile.responses_text_format(
-            compiled.name, compiled.schema, compiled.strict
-        )
-        for name in ("temperature", "top_p"):
-            if name in given:
-                kwargs[name] = given[name]
-        if "reasoning_effort" in given:
-            kwargs["reasoning"] = {"effort": given["reasoning_effort"]}
-        if stream:
-            kwargs["stream"] = True
+    )
+    parameter = spec.token_parameter(caps)
     if token_limit is not None:
-        kwargs[caps.token_parameter(api)] = token_limit[1]
+        kwargs[parameter] = token_limit
     if timeout is not None:
         kwargs["timeout"] = timeout
     for key, value in (extra or {}).items():
@@ -152,31 +129,42 @@ def prepare_call(
             )
         kwargs[key] = value
     return PreparedCall(
-        api=api,
+        api=spec,
         model=model,
         kwargs=kwargs,
         validator=validator,
         compiled=compiled,
-        capabilities=caps,
         output=output,
         stream=stream,
+        limit=OutputLimit(
+            parameter=parameter if token_limit is not None else None,
+            requested=token_limit,
+            model_limit=None if caps.permissive_profile else caps.max_output_tokens,
+        ),
     )
 
 
-def _output(
-    output_schema: type[pydantic.BaseModel] | None, schema: Mapping[str, Any] | None
-) -> type[pydantic.BaseModel] | Mapping[str, Any]:
+def _output(output_schema: OutputType | None, schema: Mapping[str, Any] | None) -> Any:
     if output_schema is not None and schema is not None:
         raise TypeError(
-            "Give either output_schema= (a pydantic model class) or schema= (a JSON Schema "
-            "dict), not both."
+            "Give either output_schema= (a pydantic model or another type pydantic can "
+            "validate) or schema= (a JSON Schema dict), not both."
         )
     if output_schema is not None:
-        if not (isinstance(output_schema, type) and issubclass(output_schema, pydantic.BaseModel)):
+        if isinstance(output_schema, Mapping):
             raise TypeError(
-                f"output_schema= must be a pydantic model class, got {output_schema!r}. "
-                "For a JSON Schema dict use schema=."
+                "output_schema= takes a type (a pydantic model, dataclass, TypedDict, "
+                "list[Model], ...); for a JSON Schema dict use schema=."
             )
+        if not is_model_class(output_schema):
+            try:
+                pydantic.TypeAdapter(output_schema)
+            except (pydantic.PydanticSchemaGenerationError, pydantic.PydanticUserError) as exc:
+                raise TypeError(
+                    f"output_schema= must be a type pydantic can validate (a BaseModel "
+                    f"subclass, dataclass, TypedDict, list[Model], ...), got "
+                    f"{output_schema!r}: {exc}"
+                ) from None
         return output_schema
     if schema is not None:
         if not isinstance(schema, Mapping):
@@ -223,45 +211,12 @@ def _messages(
     return out
 
 
-def _capabilities(model: str, profile: ServerProfile) -> ModelCapabilities:
-    if profile.uses_registry:
-        return get_registry().get_capabilities(model)
-    return ModelCapabilities.permissive(model)
-
-
-def _token_limit(given: Mapping[str, Any]) -> tuple[str, int] | None:
-    """The one token-limit parameter given (conflicts were rejected by the registry)."""
+def _token_limit(given: Mapping[str, Any]) -> int | None:
+    """The one token limit given (conflicts were rejected by the registry)."""
     for name in TOKEN_PARAMETERS:
         if name in given:
             value = given[name]
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise TokenParameterError(f"{name} must be a positive integer, got {value!r}.")
-            return name, value
+            return value
     return None
-
-
-def _responses_message(message: Mapping[str, Any]) -> dict[str, Any]:
-    """A Chat Completions message in the Responses API's input form."""
-    content = message.get("content")
-    if isinstance(content, list):
-        output_role = message.get("role") == "assistant"
-        content = [_responses_part(part, output_role) for part in content]
-    out = {k: v for k, v in message.items() if k != "content"}
-    out["content"] = content
-    return out
-
-
-def _responses_part(part: Any, output_role: bool) -> Any:
-    if not isinstance(part, Mapping):
-        return part
-    kind = part.get("type")
-    if kind == "text":
-        return {"type": "output_text" if output_role else "input_text", "text": part.get("text")}
-    if kind == "image_url":
-        image = part.get("image_url")
-        url = image.get("url") if isinstance(image, Mapping) else image
-        converted: dict[str, Any] = {"type": "input_image", "image_url": url}
-        if isinstance(image, Mapping) and "detail" in image:
-            converted["detail"] = image["detail"]
-        return converted
-    return dict(part)

@@ -11,6 +11,7 @@ was received so far.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from types import TracebackType
@@ -18,12 +19,12 @@ from typing import Any, Generic, TypeVar
 
 import openai
 
+from ._clients import PendingClient
+from ._logging import LogSink, redact_text
 from ._request import PreparedCall
-from .errors import OpenAIClientError, ValidationError, interrupted
-from .events import LogSink
+from .errors import OpenAIClientError, StreamServerError, ValidationError, interrupted
 from .streaming import StreamConfig, StreamDecoder, StreamEvent, ValueCompleted
 from .streaming.decoder import ItemValidator
-from .streaming.protocol import StreamServerError
 from .streaming.validation import ItemValidators
 
 __all__ = ["AsyncEventStream", "EventStream", "StreamRun"]
@@ -64,7 +65,8 @@ class StreamRun:
             else:
                 item_validator = by_path.validate
         self.decoder = StreamDecoder(
-            api=call.api,
+            protocol=call.api.protocol(),
+            limit=call.limit,
             validate=call.validator.validate_value,
             output_type=call.output,
             partials=partials,
@@ -78,9 +80,9 @@ class StreamRun:
         self.chunks = 0
 
     def streaming_create(self, client: Any) -> Any:
-        endpoint = client.chat.completions if self.call.api == "chat" else client.responses
         if self.log:
-            self.log.emit("stream.start", model=self.call.model, api=self.call.api)
+            self.log.emit("stream.start", model=self.call.model, api=self.call.api.name)
+        endpoint = self.call.api.endpoint(client)
         return endpoint.with_streaming_response.create(**self.call.kwargs)
 
     def failure(self, exc: Exception) -> BaseException:
@@ -141,22 +143,28 @@ class StreamRun:
 def iterate(client: Any, run: StreamRun) -> Iterator[StreamEvent]:
     """The sync loop: bytes from the SDK into the decoder."""
     try:
-        with run.streaming_create(client) as response:
-            run.request = response.http_response.request
-            for chunk in response.iter_bytes():
-                yield from run.feed(chunk)
-                if run.decoder.done:
-                    break
-    except Exception as exc:
-        error = run.failure(exc)
-        if error is exc:
-            raise
-        raise error from error.__cause__
-    yield from run.close()
+        try:
+            with run.streaming_create(client) as response:
+                run.request = response.http_response.request
+                for chunk in response.iter_bytes():
+                    yield from run.feed(chunk)
+                    if run.decoder.done:
+                        break
+        except Exception as exc:
+            error = run.failure(exc)
+            if error is exc:
+                raise
+            raise error from error.__cause__
+        yield from run.close()
+    finally:
+        run.log.close()
 
 
 async def aiterate(client: Any, run: StreamRun) -> AsyncIterator[StreamEvent]:
     """The async loop: the same as :func:`iterate`, awaiting the transport."""
+    if isinstance(client, PendingClient):
+        client = await asyncio.to_thread(client.build)
+        run.log.add_secret(getattr(client, "api_key", None))
     try:
         async with run.streaming_create(client) as response:
             run.request = response.http_response.request
@@ -207,6 +215,10 @@ class EventStream(Generic[E]):
         self._events = events
         self._run = run
 
+    def __repr__(self) -> str:
+        call = self._run.call  # no secret in it, but what a repr shows is always redacted
+        return redact_text(f"{type(self).__name__}(model={call.model!r}, api={call.api.name!r})")
+
     @property
     def decoder(self) -> StreamDecoder:
         return self._run.decoder
@@ -240,6 +252,10 @@ class AsyncEventStream(Generic[E]):
     def __init__(self, events: AsyncIterator[E], run: StreamRun) -> None:
         self._events = events
         self._run = run
+
+    def __repr__(self) -> str:
+        call = self._run.call  # no secret in it, but what a repr shows is always redacted
+        return redact_text(f"{type(self).__name__}(model={call.model!r}, api={call.api.name!r})")
 
     @property
     def decoder(self) -> StreamDecoder:

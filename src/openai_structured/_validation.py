@@ -14,12 +14,15 @@ from typing import Any
 import jiter
 import jsonschema
 import pydantic
+import referencing
+import referencing.exceptions
 
-from .errors import InvalidResponseFormatError, ValidationError
+from ._outcome import invalid_json_error
+from .errors import SchemaError, ValidationError
 
 __all__ = [
     "ResultValidator",
-    "invalid_json_error",
+    "is_model_class",
     "jsonschema_errors",
     "jsonschema_validator",
     "pydantic_errors",
@@ -36,6 +39,24 @@ def _path(loc: Iterable[Any]) -> str:
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= _MAX_INPUT_REPR else text[: _MAX_INPUT_REPR - 3] + "..."
+
+
+def is_model_class(tp: Any) -> bool:
+    """True for a pydantic ``BaseModel`` subclass (the fast, cached paths take these)."""
+    return isinstance(tp, type) and issubclass(tp, pydantic.BaseModel)
+
+
+@lru_cache(maxsize=256)
+def _cached_adapter(tp: Any) -> pydantic.TypeAdapter[Any]:
+    return pydantic.TypeAdapter(tp)
+
+
+def type_adapter(tp: Any) -> pydantic.TypeAdapter[Any]:
+    """A ``TypeAdapter`` for ``tp``, cached when ``tp`` is hashable."""
+    try:
+        return _cached_adapter(tp)
+    except TypeError:  # an unhashable annotation
+        return pydantic.TypeAdapter(tp)
 
 
 def validation_error(
@@ -77,42 +98,34 @@ def pydantic_errors(
     return out
 
 
-def invalid_json_error(
-    content: str, *, response_id: str | None, what: str = "The model's answer"
-) -> InvalidResponseFormatError:
-    """An ``InvalidResponseFormatError`` locating the first bad character of ``content``."""
-    try:
-        json.loads(content)
-    except json.JSONDecodeError as exc:
-        excerpt = content[max(0, exc.pos - 20) : exc.pos + 20]
-        return InvalidResponseFormatError(
-            f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno} "
-            f"(char {exc.pos}), near {excerpt!r}. The raw text is in .content.",
-            response_id=response_id,
-            content=content,
-            position=exc.pos,
-            line=exc.lineno,
-            column=exc.colno,
-        )
-    # json accepts it but the strict parser did not (e.g. NaN, or lone surrogates).
-    return InvalidResponseFormatError(
-        f"{what} is not strict JSON. The raw text is in .content.",
-        response_id=response_id,
-        content=content,
-    )
+def _refuse_retrieval(uri: str) -> referencing.Resource[Any]:
+    """No ``$ref`` is ever fetched or read: not over the network, not from a file."""
+    raise referencing.exceptions.NoSuchResource(ref=uri)  # type: ignore[call-arg]
+
+
+#: The registry every validator resolves ``$ref`` with: the schema's own resources only.
+_NO_RETRIEVAL: referencing.Registry[Any] = referencing.Registry(retrieve=_refuse_retrieval)  # type: ignore[call-arg]
 
 
 @lru_cache(maxsize=256)
 def _cached_validator(schema_json: str) -> jsonschema.protocols.Validator:
     schema = json.loads(schema_json)
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    cls.check_schema(schema)
-    validator: jsonschema.protocols.Validator = cls(schema)
+    try:
+        cls.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        where = "#" + "".join(f"/{p}" for p in exc.absolute_path)
+        raise SchemaError(
+            f"not a valid JSON Schema: {exc.message}", path=where, fix="correct this keyword"
+        ) from None
+    validator: jsonschema.protocols.Validator = cls(schema, registry=_NO_RETRIEVAL)
     return validator
 
 
 def jsonschema_validator(schema: Mapping[str, Any]) -> jsonschema.protocols.Validator:
-    """A cached ``jsonschema`` validator for ``schema`` (the draft is read from ``$schema``)."""
+    """A cached ``jsonschema`` validator for ``schema`` (the draft is read from ``$schema``).
+
+    It resolves ``$ref`` only inside ``schema``: retrieval of anything else is refused."""
     return _cached_validator(json.dumps(schema, sort_keys=True))
 
 
@@ -121,7 +134,15 @@ def jsonschema_errors(
 ) -> list[dict[str, Any]]:
     """Every ``jsonschema`` error for ``value`` as pydantic-style dicts, sorted by path."""
     errors: list[dict[str, Any]] = []
-    for error in validator.iter_errors(value):
+    try:
+        found = list(validator.iter_errors(value))
+    except referencing.exceptions.Unresolvable as exc:
+        raise SchemaError(
+            f"the schema refers to {getattr(exc, 'ref', exc)!r}, which is not inside it "
+            "(references are never fetched)",
+            fix="inline the referenced schema under $defs and refer to it as #/$defs/...",
+        ) from None
+    for error in found:
         loc = (*prefix, *error.absolute_path)
         errors.append(
             {
@@ -137,26 +158,36 @@ def jsonschema_errors(
 
 
 class ResultValidator:
-    """Validates one answer against the caller's pydantic model or JSON Schema dict.
+    """Validates one answer against the caller's type or JSON Schema dict.
 
-    ``restore`` undoes the compiler's strict-mode rewrites (it drops the nulls that stand for
-    omitted optional fields) so that field defaults apply. When it is None the fast path
-    ``model_validate_json`` parses and validates in one pass.
+    The type is anything pydantic's ``TypeAdapter`` takes (a ``BaseModel`` subclass, a
+    dataclass, a ``TypedDict``, ``list[Model]``, a ``RootModel``...). ``restore`` undoes the
+    compiler's strict-mode rewrites (it drops the nulls that stand for omitted optional fields)
+    so that field defaults apply. When it is None the fast path ``validate_json`` parses and
+    validates in one pass.
     """
 
-    __slots__ = ("_json_validator", "_model", "_restore", "schema")
+    __slots__ = ("_json_validator", "_restore", "_validate_json", "_validate_python", "schema")
 
     def __init__(
         self,
         *,
-        output_schema: type[pydantic.BaseModel] | None = None,
+        output_schema: Any = None,
         schema: Mapping[str, Any] | None = None,
         validate_schema: bool = True,
         restore: Callable[[Any], Any] | None = None,
     ) -> None:
         if (output_schema is None) == (schema is None):
             raise TypeError("give exactly one of output_schema= or schema=")
-        self._model = output_schema
+        self._validate_json: Callable[[str], Any] | None = None
+        self._validate_python: Callable[[Any], Any] | None = None
+        if is_model_class(output_schema):
+            self._validate_json = output_schema.model_validate_json
+            self._validate_python = output_schema.model_validate
+        elif output_schema is not None:
+            adapter = type_adapter(output_schema)
+            self._validate_json = adapter.validate_json
+            self._validate_python = adapter.validate_python
         self.schema = schema
         self._restore = restore
         self._json_validator = (
@@ -165,9 +196,9 @@ class ResultValidator:
 
     def validate_json(self, content: str, *, response_id: str | None = None) -> Any:
         """Parse and validate the model's whole answer."""
-        if self._model is not None and self._restore is None:
+        if self._validate_json is not None and self._restore is None:
             try:
-                return self._model.model_validate_json(content)
+                return self._validate_json(content)
             except pydantic.ValidationError as exc:
                 if any(e["type"] == "json_invalid" for e in exc.errors()):
                     raise invalid_json_error(content, response_id=response_id) from None
@@ -184,9 +215,9 @@ class ResultValidator:
         """Validate an already parsed value (streams parse incrementally)."""
         if self._restore is not None:
             value = self._restore(value)
-        if self._model is not None:
+        if self._validate_python is not None:
             try:
-                return self._model.model_validate(value)
+                return self._validate_python(value)
             except pydantic.ValidationError as exc:
                 raise self._from_pydantic(exc, response_id, content) from None
         if self._json_validator is not None:

@@ -1,7 +1,11 @@
-"""The entry points: build the request, send it through the SDK, decode the answer.
+"""The entry points: build the request, send it through the SDK, decide the outcome.
 
 Sync and async differ only in the lines that move bytes (``create`` vs ``await create``); the
-request builder (:mod:`._request`) and the decoder (:mod:`._decode`) are shared.
+request builder (:mod:`._request`), the per-API objects (:mod:`._apis`) and the outcome table
+(:mod:`._outcome`) are shared with the streams.
+
+The seed's model helpers (``supports_structured_output``, ``get_context_window_limit``,
+``get_default_token_limit``) are importable from here too, as the seed documented.
 """
 
 from __future__ import annotations
@@ -11,12 +15,12 @@ import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, Literal, TypeVar, overload
 
-import pydantic
 from typing_extensions import TypedDict, Unpack
 
-from ._clients import default_client
-from ._decode import Answer, decode_chat, decode_responses
-from ._request import SAMPLING_PARAMETERS, PreparedCall, prepare_call
+from ._clients import PendingClient, check_client, default_client, pending_default_client
+from ._logging import LogSink, OnLog, redact_text
+from ._outcome import Answer, check_answer
+from ._request import SAMPLING_PARAMETERS, OutputType, PreparedCall, prepare_call
 from ._stream import (
     AsyncEventStream,
     EventStream,
@@ -27,10 +31,11 @@ from ._stream import (
     stream_options,
     values,
 )
-from .events import LogSink, OnLog
+from .errors import APIResponseError
 from .registry import TOKEN_PARAMETERS
 from .servers import ServerProfile, profile_for
 from .streaming import StreamConfig, StreamEvent
+from .tokens import get_context_window_limit, get_default_token_limit, supports_structured_output
 
 __all__ = [
     "AsyncStructuredClient",
@@ -40,12 +45,15 @@ __all__ = [
     "async_openai_structured_call",
     "async_openai_structured_events",
     "async_openai_structured_stream",
+    "get_context_window_limit",
+    "get_default_token_limit",
     "openai_structured_call",
     "openai_structured_events",
     "openai_structured_stream",
+    "supports_structured_output",
 ]
 
-T = TypeVar("T", bound=pydantic.BaseModel)
+T = TypeVar("T")
 
 
 class CallOptions(TypedDict, total=False):
@@ -100,9 +108,9 @@ _PARAMS = frozenset(SAMPLING_PARAMETERS) | frozenset(TOKEN_PARAMETERS)
 
 
 def _prepare(
-    client: Any,
+    profile: ServerProfile,
     model: str,
-    output_schema: type[pydantic.BaseModel] | None,
+    output_schema: OutputType | None,
     schema: Mapping[str, Any] | None,
     options: Mapping[str, Any],
     *,
@@ -112,7 +120,7 @@ def _prepare(
     extra = {k: v for k, v in options.items() if k not in _PARAMS and k not in _OWN}
     return prepare_call(
         model=model,
-        profile=profile_for(client, options.get("server")),
+        profile=profile,
         api=options.get("api", "chat"),
         stream=stream,
         output_schema=output_schema,
@@ -139,7 +147,7 @@ def _log_start(log: LogSink, call: PreparedCall) -> None:
     log.emit(
         "request.start",
         model=call.model,
-        api=call.api,
+        api=call.api.name,
         stream=call.stream,
         parameters={
             k: v for k, v in call.kwargs.items() if k not in ("messages", "input", "model")
@@ -147,14 +155,12 @@ def _log_start(log: LogSink, call: PreparedCall) -> None:
     )
 
 
-def _decode(call: PreparedCall, response: Any, log: LogSink, started: float) -> Any:
-    """Shared tail of the sync and async calls: decode, log the outcome."""
-    answer: Answer | None = None
+def _finish_call(call: PreparedCall, response: Any, log: LogSink, started: float) -> Any:
+    """Shared tail of the sync and async calls: the outcome table, validation, the log."""
     try:
-        if call.api == "chat":
-            result, answer = decode_chat(response, call.validator)
-        else:
-            result, answer = decode_responses(response, call.validator)
+        answer = call.api.answer(response)
+        check_answer(answer, call.limit)
+        result = _validate(call, answer)
     except Exception as exc:
         if log:
             log.emit("validation", "error", ok=False, error=exc)
@@ -171,9 +177,12 @@ def _decode(call: PreparedCall, response: Any, log: LogSink, started: float) -> 
     return result
 
 
-def _create(client: Any, call: PreparedCall) -> Any:
-    endpoint = client.chat.completions if call.api == "chat" else client.responses
-    return endpoint.create
+def _validate(call: PreparedCall, answer: Answer) -> Any:
+    try:
+        return call.validator.validate_json(answer.content or "", response_id=answer.response_id)
+    except APIResponseError as exc:  # not JSON, or not the schema: the usage was paid for
+        exc.usage = answer.usage
+        raise
 
 
 @overload
@@ -198,7 +207,7 @@ def openai_structured_call(
     *,
     client: Any = None,
     model: str,
-    output_schema: type[pydantic.BaseModel] | None = None,
+    output_schema: OutputType | None = None,
     schema: Mapping[str, Any] | None = None,
     **options: Unpack[CallOptions],
 ) -> Any:
@@ -209,23 +218,29 @@ def openai_structured_call(
 def _call(
     client: Any,
     model: str,
-    output_schema: type[pydantic.BaseModel] | None,
+    output_schema: OutputType | None,
     schema: Mapping[str, Any] | None,
     options: Mapping[str, Any],
 ) -> Any:
-    client = client if client is not None else default_client(asynchronous=False)
-    call = _prepare(client, model, output_schema, schema, options, stream=False)
+    client = check_client(client, asynchronous=False) or default_client(asynchronous=False)
+    call = _prepare(
+        profile_for(client, options.get("server")), model, output_schema, schema, options,
+        stream=False,
+    )  # fmt: skip
     log = _sink(client, options.get("on_log"), asynchronous=False)
-    if log:
-        _log_start(log, call)
-    started = time.perf_counter()
     try:
-        response = _create(client, call)(**call.kwargs)
-    except Exception as exc:
         if log:
-            log.emit("error", "error", stage="request", error=exc)
-        raise
-    return _decode(call, response, log, started)
+            _log_start(log, call)
+        started = time.perf_counter()
+        try:
+            response = call.api.endpoint(client).create(**call.kwargs)
+        except Exception as exc:
+            if log:
+                log.emit("error", "error", stage="request", error=exc)
+            raise
+        return _finish_call(call, response, log, started)
+    finally:
+        log.close()
 
 
 @overload
@@ -250,7 +265,7 @@ async def async_openai_structured_call(
     *,
     client: Any = None,
     model: str,
-    output_schema: type[pydantic.BaseModel] | None = None,
+    output_schema: OutputType | None = None,
     schema: Mapping[str, Any] | None = None,
     **options: Unpack[CallOptions],
 ) -> Any:
@@ -261,27 +276,31 @@ async def async_openai_structured_call(
 async def _async_call(
     client: Any,
     model: str,
-    output_schema: type[pydantic.BaseModel] | None,
+    output_schema: OutputType | None,
     schema: Mapping[str, Any] | None,
     options: Mapping[str, Any],
 ) -> Any:
+    client = check_client(client, asynchronous=True)
     if client is None:
         # Off the event loop: the embedded model's server may have to start (~2 s).
         client = await asyncio.to_thread(default_client, asynchronous=True)
-    call = _prepare(client, model, output_schema, schema, options, stream=False)
+    call = _prepare(
+        profile_for(client, options.get("server")), model, output_schema, schema, options,
+        stream=False,
+    )  # fmt: skip
     log = _sink(client, options.get("on_log"), asynchronous=True)
     if log:
         _log_start(log, call)
     started = time.perf_counter()
     try:
-        response = await _create(client, call)(**call.kwargs)
+        response = await call.api.endpoint(client).create(**call.kwargs)
     except Exception as exc:
         if log:
             log.emit("error", "error", stage="request", error=exc)
             await log.flush()
         raise
     try:
-        return _decode(call, response, log, started)
+        return _finish_call(call, response, log, started)
     finally:
         await log.flush()
 
@@ -290,17 +309,21 @@ class StructuredClient:
     """Object style: holds a client and default options; same behaviour as the functions."""
 
     def __init__(self, client: Any = None, **defaults: Unpack[CallOptions]) -> None:
+        client = check_client(client, asynchronous=False)
         self.client = client if client is not None else default_client(asynchronous=False)
         self.defaults: dict[str, Any] = dict(defaults)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={str(getattr(self.client, 'base_url', ''))!r})"
+        # A base URL can carry a secret (user:password@host, ?key=...): shown redacted.
+        key = getattr(self.client, "api_key", None)
+        url = redact_text(str(getattr(self.client, "base_url", "")), [key])
+        return f"{type(self).__name__}(base_url={url!r})"
 
     def complete(
         self,
         model: str,
         *,
-        output_schema: type[pydantic.BaseModel] | None = None,
+        output_schema: OutputType | None = None,
         schema: Mapping[str, Any] | None = None,
         **options: Unpack[CallOptions],
     ) -> Any:
@@ -311,7 +334,7 @@ class StructuredClient:
         self,
         model: str,
         *,
-        output_schema: type[pydantic.BaseModel] | None = None,
+        output_schema: OutputType | None = None,
         schema: Mapping[str, Any] | None = None,
         **options: Unpack[StreamOptions],
     ) -> Iterator[Any]:
@@ -324,17 +347,21 @@ class AsyncStructuredClient:
     """Async object style (see :class:`StructuredClient`)."""
 
     def __init__(self, client: Any = None, **defaults: Unpack[CallOptions]) -> None:
+        client = check_client(client, asynchronous=True)
         self.client = client if client is not None else default_client(asynchronous=True)
         self.defaults: dict[str, Any] = dict(defaults)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={str(getattr(self.client, 'base_url', ''))!r})"
+        # A base URL can carry a secret (user:password@host, ?key=...): shown redacted.
+        key = getattr(self.client, "api_key", None)
+        url = redact_text(str(getattr(self.client, "base_url", "")), [key])
+        return f"{type(self).__name__}(base_url={url!r})"
 
     async def complete(
         self,
         model: str,
         *,
-        output_schema: type[pydantic.BaseModel] | None = None,
+        output_schema: OutputType | None = None,
         schema: Mapping[str, Any] | None = None,
         **options: Unpack[CallOptions],
     ) -> Any:
@@ -346,7 +373,7 @@ class AsyncStructuredClient:
         self,
         model: str,
         *,
-        output_schema: type[pydantic.BaseModel] | None = None,
+        output_schema: OutputType | None = None,
         schema: Mapping[str, Any] | None = None,
         **options: Unpack[StreamOptions],
     ) -> AsyncIterator[Any]:
@@ -367,7 +394,7 @@ class StreamOptions(CallOptions, total=False):
 def _start_stream(
     client: Any,
     model: str,
-    output_schema: type[pydantic.BaseModel] | None,
+    output_schema: OutputType | None,
     schema: Mapping[str, Any] | None,
     options: Mapping[str, Any],
     *,
@@ -375,9 +402,18 @@ def _start_stream(
     partials: bool,
     items: bool,
 ) -> tuple[Any, StreamRun]:
-    client = client if client is not None else default_client(asynchronous=asynchronous)
+    client = check_client(client, asynchronous=asynchronous)
+    if client is None:
+        # Async: the embedded model's server start would block the event loop, so it is
+        # started off the loop when iteration begins (the request is checked now).
+        client = pending_default_client() if asynchronous else default_client(asynchronous=False)
     rest, config = stream_options(options)
-    call = _prepare(client, model, output_schema, schema, rest, stream=True)
+    server = rest.get("server")
+    if isinstance(client, PendingClient) and server is None:
+        profile = client.profile
+    else:
+        profile = profile_for(client, server)
+    call = _prepare(profile, model, output_schema, schema, rest, stream=True)
     log = _sink(client, rest.get("on_log"), asynchronous=asynchronous)
     if log:
         _log_start(log, call)
@@ -387,7 +423,7 @@ def _start_stream(
 def _values(
     client: Any,
     model: str,
-    output_schema: type[pydantic.BaseModel] | None,
+    output_schema: OutputType | None,
     schema: Mapping[str, Any] | None,
     options: Mapping[str, Any],
 ) -> Iterator[Any]:
@@ -401,7 +437,7 @@ def _values(
 def _avalues(
     client: Any,
     model: str,
-    output_schema: type[pydantic.BaseModel] | None,
+    output_schema: OutputType | None,
     schema: Mapping[str, Any] | None,
     options: Mapping[str, Any],
 ) -> AsyncIterator[Any]:
@@ -416,7 +452,7 @@ def openai_structured_stream(
     *,
     client: Any = None,
     model: str,
-    output_schema: type[pydantic.BaseModel] | None = None,
+    output_schema: OutputType | None = None,
     schema: Mapping[str, Any] | None = None,
     **options: Unpack[StreamOptions],
 ) -> Iterator[Any]:
@@ -431,7 +467,7 @@ def async_openai_structured_stream(
     *,
     client: Any = None,
     model: str,
-    output_schema: type[pydantic.BaseModel] | None = None,
+    output_schema: OutputType | None = None,
     schema: Mapping[str, Any] | None = None,
     **options: Unpack[StreamOptions],
 ) -> AsyncIterator[Any]:
@@ -443,7 +479,7 @@ def openai_structured_events(
     *,
     client: Any = None,
     model: str,
-    output_schema: type[pydantic.BaseModel] | None = None,
+    output_schema: OutputType | None = None,
     schema: Mapping[str, Any] | None = None,
     partials: bool = True,
     items: bool = True,
@@ -465,7 +501,7 @@ def async_openai_structured_events(
     *,
     client: Any = None,
     model: str,
-    output_schema: type[pydantic.BaseModel] | None = None,
+    output_schema: OutputType | None = None,
     schema: Mapping[str, Any] | None = None,
     partials: bool = True,
     items: bool = True,

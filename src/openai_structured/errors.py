@@ -1,8 +1,35 @@
 """The exception tree (SPEC §2.3).
 
-Everything the library raises itself derives from :class:`OpenAIClientError`. The openai SDK's own
-errors on non-streaming calls pass through unchanged; during a stream they are re-raised as a
-class that is *both* :class:`StreamInterruptedError` and the SDK class (see :func:`interrupted`).
+Everything the library raises itself derives from :class:`OpenAIClientError`::
+
+    OpenAIClientError
+    ├── ModelNotSupportedError                 (also ValueError)
+    ├── ModelVersionError                      (also ValueError)
+    │   ├── InvalidDateError
+    │   └── VersionTooOldError
+    ├── NoProviderError
+    ├── TokenParameterError                    (also ValueError)
+    ├── TokenLimitError                        (also ValueError)
+    ├── SchemaError                            (also ValueError)
+    ├── APIResponseError
+    │   ├── InvalidResponseFormatError
+    │   ├── EmptyResponseError
+    │   ├── RefusalError
+    │   ├── ContentFilterError
+    │   └── ValidationError                    (also ValueError)
+    ├── StreamStateError                       (also RuntimeError)
+    ├── StreamBufferError
+    │   └── BufferOverflowError
+    └── StreamInterruptedError
+        ├── StreamParseError
+        ├── StreamProtocolError
+        └── StreamServerError
+
+The openai SDK's own errors on non-streaming calls pass through unchanged; during a stream they
+are re-raised as a class that is *both* :class:`StreamInterruptedError` and the SDK class (see
+:func:`interrupted`). Every error about an answer (the ``APIResponseError`` family and a cut-off
+``TokenLimitError``) carries ``response_id``, ``content`` and ``usage``, whichever path (call,
+value stream, event stream) raised it: one outcome table decides them all (``_outcome.py``).
 
 Errors that the seed documented as ``ValueError`` (limits, versions, schema, validation) are also
 ``ValueError`` subclasses so that ``except ValueError`` keeps working.
@@ -12,6 +39,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from ._logging import redact, redact_text
 
 __all__ = [
     "APIResponseError",
@@ -29,15 +58,26 @@ __all__ = [
     "StreamBufferError",
     "StreamInterruptedError",
     "StreamParseError",
+    "StreamProtocolError",
+    "StreamServerError",
+    "StreamStateError",
     "TokenLimitError",
     "TokenParameterError",
     "ValidationError",
+    "VersionTooOldError",
     "interrupted",
 ]
 
 
 class OpenAIClientError(Exception):
-    """Base of every error this library raises itself."""
+    """Base of every error this library raises itself.
+
+    Its message is redacted (API keys, tokens, credentials: see ``redact_text``), so a key that
+    a server or a file echoes back never reaches ``str(exc)``, a log or a traceback.
+    """
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(redact_text(a) if isinstance(a, str) else a for a in args))
 
 
 # --- models and parameters -------------------------------------------------------------------
@@ -129,10 +169,12 @@ class APIResponseError(OpenAIClientError):
         *,
         response_id: str | None = None,
         content: str | None = None,
+        usage: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.response_id = response_id
         self.content = content
+        self.usage = dict(usage) if usage is not None else None
 
 
 class InvalidResponseFormatError(APIResponseError):
@@ -144,11 +186,12 @@ class InvalidResponseFormatError(APIResponseError):
         *,
         response_id: str | None = None,
         content: str | None = None,
+        usage: Mapping[str, Any] | None = None,
         position: int | None = None,
         line: int | None = None,
         column: int | None = None,
     ) -> None:
-        super().__init__(message, response_id=response_id, content=content)
+        super().__init__(message, response_id=response_id, content=content, usage=usage)
         self.position = position
         self.line = line
         self.column = column
@@ -168,8 +211,9 @@ class RefusalError(APIResponseError):
         refusal: str,
         response_id: str | None = None,
         content: str | None = None,
+        usage: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(message, response_id=response_id, content=content)
+        super().__init__(message, response_id=response_id, content=content, usage=usage)
         self.refusal = refusal
 
 
@@ -191,8 +235,9 @@ class ValidationError(APIResponseError, ValueError):
         errors: Sequence[Mapping[str, Any]] = (),
         response_id: str | None = None,
         content: str | None = None,
+        usage: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(message, response_id=response_id, content=content)
+        super().__init__(message, response_id=response_id, content=content, usage=usage)
         self._errors = [dict(e) for e in errors]
 
     def errors(self) -> list[dict[str, Any]]:
@@ -251,6 +296,49 @@ class StreamParseError(StreamInterruptedError):
         self.last_error = last_error
 
 
+class StreamStateError(OpenAIClientError, RuntimeError):
+    """``StreamDecoder.feed()`` or ``close()`` called in a state that does not allow it: after
+    ``close()``, or after the stream already failed (``error`` is that first failure;
+    ``state`` the decoder's ``StreamState``)."""
+
+    def __init__(self, message: str, *, state: Any, error: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.state = state
+        self.error = error
+
+
+_EXCERPT = 200
+
+
+class StreamProtocolError(StreamInterruptedError):
+    """The server sent an event that is not valid for the API (e.g. data that is not JSON).
+
+    ``data`` is the offending event data (at most 200 bytes). ``content``/``results`` hold what
+    the stream had produced before it.
+    """
+
+    def __init__(self, message: str, *, data: bytes = b"") -> None:
+        super().__init__(message)
+        self.data: bytes = redact(data[:_EXCERPT])
+
+
+class StreamServerError(StreamInterruptedError):
+    """The server reported an error inside the stream (an ``error`` payload/event, or a
+    Responses ``response.failed``).
+
+    ``body`` is the error object as sent (``message``, ``code``, ``type``, ``param``), with any
+    key the server echoed back masked; the client loop turns it into the openai SDK's
+    ``APIError`` with :func:`interrupted`.
+    """
+
+    def __init__(self, message: str, *, body: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.body: dict[str, Any] = redact(dict(body)) if body else {}
+        self.code: Any = self.body.get("code")
+        self.type: Any = self.body.get("type")
+        self.param: Any = self.body.get("param")
+
+
 _dual_classes: dict[type[BaseException], type[StreamInterruptedError]] = {}
 
 
@@ -274,7 +362,12 @@ def interrupted(
     # copy the original's state (status_code, response, body, request, ...).
     err = dual.__new__(dual)
     err.__dict__.update(getattr(cause, "__dict__", {}))
-    err.args = (f"stream interrupted: {cause}",)
+    # The SDK's text can quote the key back ("Incorrect API key provided: sk-..."): the copy's
+    # message and body are redacted (the original stays the ``__cause__``, untouched).
+    for name in ("message", "body"):
+        if name in err.__dict__:
+            err.__dict__[name] = redact(err.__dict__[name])
+    err.args = (redact_text(f"stream interrupted: {cause}"),)
     err.content = content
     err.results = list(results)
     return err

@@ -1,8 +1,12 @@
 """Server profiles: the one place that knows how each kind of server takes structured output.
 
-OpenAI and Azure get strict-mode schemas and the model registry's checks. OpenAI-compatible
-servers (vLLM, Ollama, llama.cpp, our loopback test server) serve models the registry does not
-know, so they get a permissive model profile, and the schema in the form they accept.
+OpenAI and Azure get strict-mode schemas and the model registry's checks. Local servers (vLLM,
+Ollama, llama.cpp) serve models the registry does not know, so they get a permissive model
+profile, and the schema in the form they accept. A server we know nothing more about
+(``compatible``: gateways and proxies in front of OpenAI such as LiteLLM or Azure API Management,
+our loopback test server) gets the registry's checks for names the registry knows and the
+permissive profile for any other name. :meth:`ServerProfile.capabilities` is the one place that
+decides this.
 
 How a call finds its profile (:func:`profile_for`), first match wins:
 
@@ -25,16 +29,21 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from .registry import ModelCapabilities, ModelRegistry, get_registry
+
 __all__ = [
     "PROFILES",
     "PROFILE_ALIASES",
     "PROFILE_HEADER",
+    "RegistryMode",
     "ServerProfile",
     "get_profile",
     "profile_for",
 ]
 
 ResponseFormatStyle = Literal["json_schema", "json_object_schema"]
+#: How a profile applies the model registry (see :attr:`ServerProfile.registry`).
+RegistryMode = Literal["required", "known", "off"]
 
 
 @dataclass(frozen=True)
@@ -42,14 +51,56 @@ class ServerProfile:
     """How one kind of server wants its structured-output request."""
 
     name: str
-    #: Check model names, parameters and limits against the registry before sending.
-    uses_registry: bool
+    #: How model names meet the registry before anything is sent:
+    #:
+    #: * ``"required"`` (OpenAI, Azure): every name must be in the registry; an unknown name
+    #:   raises :class:`ModelNotSupportedError`, and parameters, streaming and limits are checked;
+    #: * ``"known"`` (gateways, proxies, the loopback test server): a name the registry knows (an
+    #:   alias, or a dated name whose base it knows) gets the same checks; any other name passes
+    #:   unchecked with :meth:`ModelCapabilities.permissive`;
+    #: * ``"off"`` (vLLM, Ollama, llama.cpp): nothing is checked, whatever the name.
+    registry: RegistryMode
     #: Compile the schema to OpenAI strict mode (else send the plain JSON Schema).
     strict_schema: bool
     #: ``json_schema``: OpenAI's ``{"type": "json_schema", "json_schema": {...}}``;
     #: ``json_object_schema``: llama.cpp's ``{"type": "json_object", "schema": {...}}``.
     response_format: ResponseFormatStyle = "json_schema"
     supports_responses_api: bool = True
+
+    def __post_init__(self) -> None:
+        if self.registry not in ("required", "known", "off"):
+            raise ValueError(
+                f"ServerProfile.registry must be 'required', 'known' or 'off', not "
+                f"{self.registry!r}."
+            )
+
+    @property
+    def uses_registry(self) -> bool:
+        """True when every model name must be in the registry (``registry == "required"``).
+
+        Kept for older callers. It does not say whether a given name is checked on a
+        ``"known"`` profile: ask :meth:`capabilities` and read ``permissive_profile``.
+        """
+        return self.registry == "required"
+
+    def capabilities(
+        self, model: str, *, registry: ModelRegistry | None = None
+    ) -> ModelCapabilities:
+        """What ``model`` accepts on this kind of server: the registry's entry, or permissive.
+
+        The result's ``permissive_profile`` is False exactly when the registry's rules apply
+        (then the request builder also checks prompt + output against the context window).
+        Raises what :meth:`ModelRegistry.get_capabilities` raises for a name the registry must
+        or does know: :class:`ModelNotSupportedError` (``"required"`` only),
+        :class:`InvalidDateError`, :class:`VersionTooOldError`. ``registry`` defaults to the
+        shared :func:`get_registry`.
+        """
+        if self.registry == "off":
+            return ModelCapabilities.permissive(model)
+        reg = get_registry() if registry is None else registry
+        if self.registry == "known" and not reg.knows(model):
+            return ModelCapabilities.permissive(model)
+        return reg.get_capabilities(model)
 
     def chat_response_format(self, name: str, schema: dict[str, Any], strict: bool) -> Any:
         if self.response_format == "json_object_schema":
@@ -66,20 +117,23 @@ class ServerProfile:
 PROFILES: dict[str, ServerProfile] = {
     profile.name: profile
     for profile in (
-        ServerProfile("openai", uses_registry=True, strict_schema=True),
-        ServerProfile("azure", uses_registry=True, strict_schema=True),
+        ServerProfile("openai", registry="required", strict_schema=True),
+        ServerProfile("azure", registry="required", strict_schema=True),
         # Any OpenAI-compatible server we know nothing more about: most accept strict
-        # json_schema; its models are its own business.
-        ServerProfile("compatible", uses_registry=False, strict_schema=True),
+        # json_schema. Gateways and proxies in front of OpenAI (LiteLLM, Azure API Management,
+        # corporate proxies) serve OpenAI's models under OpenAI's names, so a name the registry
+        # knows is checked as on OpenAI; any other name is the server's own business.
+        ServerProfile("compatible", registry="known", strict_schema=True),
         # vLLM and Ollama enforce any JSON Schema with guided decoding: send it unchanged so
-        # optional fields stay optional.
-        ServerProfile("vllm", uses_registry=False, strict_schema=False),
-        ServerProfile("ollama", uses_registry=False, strict_schema=False),
+        # optional fields stay optional. Their model names are their own, even when one is
+        # called "gpt-4o" by whoever deployed it: nothing is checked.
+        ServerProfile("vllm", registry="off", strict_schema=False),
+        ServerProfile("ollama", registry="off", strict_schema=False),
         # llama-cpp-python's server rejects type=json_schema (measured) and takes the schema
         # beside json_object, enforced by a grammar. It has no Responses API.
         ServerProfile(
             "llama.cpp",
-            uses_registry=False,
+            registry="off",
             strict_schema=False,
             response_format="json_object_schema",
             supports_responses_api=False,

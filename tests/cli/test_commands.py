@@ -75,7 +75,7 @@ def test_schema_check_unreadable_or_not_json_exits_1(ostruct, workdir):
     assert "broken.json:1:2" in out.stderr
     out = ostruct("schema", "check", "missing.json")
     assert out.code == 1
-    assert "cannot read missing.json" in out.stderr
+    assert "missing.json: file not found" in out.stderr
 
 
 def test_run_help_lists_every_exit_code(ostruct):

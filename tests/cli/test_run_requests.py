@@ -78,8 +78,10 @@ def test_flags_not_given_are_not_sent(ostruct, server, workdir):
 def test_responses_api_sends_its_own_parameter_shapes(ostruct, server, workdir):
     server.queue(Reply.json(ADA))
     out = ostruct(
-        *run_args(server, "--api", "responses", "--temperature", "0.5", "--top-p", "0.8",
-                  "--reasoning-effort", "medium", "--max-output-tokens", "50"),
+        # A name the registry does not know: the server decides (gpt-4o-mini would refuse
+        # reasoning_effort before sending, as on OpenAI).
+        *run_args(server, "--api", "responses", "-m", "gateway-model", "--temperature", "0.5",
+                  "--top-p", "0.8", "--reasoning-effort", "medium", "--max-output-tokens", "50"),
     )  # fmt: skip
     assert out.code == 0, out.stderr
     request = server.last_request
@@ -266,13 +268,18 @@ def test_verbose_logs_request_and_usage_to_stderr(ostruct, server, workdir):
     assert out.json() == ADA
     assert "request: model=gpt-4o-mini" in out.stderr
     assert '"temperature": 0.1' in out.stderr
-    assert "usage: 120 prompt + 30 completion tokens\n" in out.stderr
-    # A custom server may serve anything under that name: no price is claimed.
-    assert "cost" not in out.stderr
+    # A gateway serving a model the registry knows is priced like OpenAI (issue 9).
+    assert "usage: 120 prompt + 30 completion tokens; estimated cost $0.000036" in out.stderr
     server.queue(Reply.json(ADA).with_usage(120, 30))
     out = ostruct(*run_args(server, "--verbose", "--server", "openai"))
     assert out.code == 0
     assert "usage: 120 prompt + 30 completion tokens; estimated cost $0.000036" in out.stderr
+    # A name the registry does not know may be anything: no price is claimed.
+    server.queue(Reply.json(ADA).with_usage(120, 30))
+    out = ostruct(*run_args(server, "--verbose", "-m", "house-model"))
+    assert out.code == 0
+    assert "usage: 120 prompt + 30 completion tokens\n" in out.stderr
+    assert "cost" not in out.stderr
 
 
 # --- client selection --------------------------------------------------------------------------

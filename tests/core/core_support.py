@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from openai_structured.events import LogEvent
+from openai_structured._logging import LogEvent
 
 #: Used as the API key by every test here; it must never show up in logs, errors or reprs.
 CANARY_KEY = "sk-proj-CANARY0000canary1111CANARY2222"

@@ -12,7 +12,7 @@ from core_support import CANARY_KEY, Call, Recorder
 from pydantic import BaseModel
 
 from openai_structured import LogEvent, async_openai_structured_call, openai_structured_call
-from openai_structured.events import LogSink, redact
+from openai_structured._logging import LogSink, redact
 from openai_structured.testing import FakeOpenAIServer, Fault, Reply
 
 

@@ -36,7 +36,9 @@ def server_processes() -> dict[int, str]:
             if not entry.name.isdigit():
                 continue
             try:
-                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                cmdline = (
+                    (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                )
             except OSError:
                 continue
             if CHILD_MODULE in cmdline or "llama_cpp.server" in cmdline:

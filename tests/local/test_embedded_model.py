@@ -7,12 +7,15 @@ the calls are few and their answers short.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -32,7 +35,13 @@ from openai_structured import (
     openai_structured_events,
     openai_structured_stream,
 )
-from openai_structured.local import LocalModelServer, ServerStartError, _shared
+from openai_structured.local import (
+    LocalModelServer,
+    PortUnavailableError,
+    ServerStartError,
+    _server,
+    _shared,
+)
 
 pytestmark = pytest.mark.local
 
@@ -294,3 +303,227 @@ def test_event_stream_gives_partials_items_and_a_final_result(
     assert isinstance(result, Trip) and result.cities
     assert [i.item for i in items] == result.cities  # each element as soon as it closed
     assert len(partials) > len(result.cities)  # the object filled in step by step
+
+
+# --- the key stays private, and goes only to our own server (issue 10) ----------------------
+
+
+def _process_group(pid: int) -> list[int]:
+    """``pid`` and every process in its group (the server runs in a session of its own)."""
+    members = [pid]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != pid:
+            try:
+                fields = (entry / "stat").read_bytes().rsplit(b") ", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[2]) == pid:  # field 5 of stat: the process group id
+                members.append(int(entry.name))
+    return members
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc")
+def test_the_api_key_is_on_no_command_line_and_in_no_environment(
+    local_server: LocalModelServer,
+) -> None:
+    assert local_server.pid is not None
+    key = local_server.api_key.encode()
+    processes = _process_group(local_server.pid)
+    for pid in processes:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        assert key not in cmdline, f"the key is on the command line of {pid}"
+        assert b"api_key" not in cmdline
+        assert key not in Path(f"/proc/{pid}/environ").read_bytes()
+    # Yet the server got it, through the pipe: without it a request is refused.
+    unauthorized = openai.OpenAI(
+        base_url=local_server.base_url, api_key="not-the-key", max_retries=0
+    )
+    with pytest.raises(openai.AuthenticationError):
+        unauthorized.models.list()
+    assert [m.id for m in local_server.client().models.list().data] == ["gemma-3-270m"]
+
+
+class _PortGrabber:
+    """A listener that took a port first and answers everything like an OpenAI server."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.1)
+        self.port: int = self.sock.getsockname()[1]
+        self.received = bytearray()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        body = b'{"object": "list", "data": [{"id": "gemma-3-270m", "object": "model"}]}'
+        while not self._done.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                data = b""
+                with contextlib.suppress(OSError):
+                    while b"\r\n\r\n" not in data and len(data) < 65536:
+                        chunk = conn.recv(4096)
+                        if not chunk:
+                            break
+                        data += chunk
+                    self.received += data
+                    conn.sendall(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
+                    )
+
+    def close(self) -> None:
+        self._done.set()
+        self._thread.join(5)
+        self.sock.close()
+
+
+@pytest.mark.parametrize("port", ["requested", "picked"])
+def test_a_process_that_grabbed_the_port_never_gets_the_key(
+    port: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The race: the port was free when checked (or picked), then another local process bound
+    # it before the server did, and answers on it as if it were the server.
+    require_local_extra()
+    before = set(server_processes())
+    grabber = _PortGrabber()
+    try:
+        if port == "requested":
+            monkeypatch.setattr(_server, "_check_port", lambda host, port: None)
+            server = LocalModelServer(port=grabber.port)
+        else:
+            monkeypatch.setattr(_server, "_free_port", lambda host: grabber.port)
+            server = LocalModelServer()
+        started = time.monotonic()
+        with pytest.raises(PortUnavailableError) as info:
+            server.start()
+        assert time.monotonic() - started < 20
+    finally:
+        grabber.close()
+    received = bytes(grabber.received)
+    assert b"/openai-structured/proof?challenge=" in received  # it was asked, and failed
+    assert server.api_key.encode() not in received
+    assert b"authorization" not in received.lower()
+    assert info.value.port == grabber.port
+    assert "another process is listening" in str(info.value)
+    assert not server.running
+    assert set(server_processes()) <= before
+
+
+# --- concurrent starts launch one server (issue 10) -------------------------------------------
+
+
+class _CountingPopen:
+    """Wraps subprocess.Popen: every server process the test caused, so none can leak."""
+
+    def __init__(self) -> None:
+        self.started: list[subprocess.Popen[bytes]] = []
+        self._popen = subprocess.Popen
+
+    def __call__(self, *args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        process = self._popen(*args, **kwargs)
+        self.started.append(process)
+        return process
+
+    def kill_leftovers(self) -> None:
+        for process in self.started:
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(5)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="process groups are POSIX")
+def test_concurrent_starts_from_threads_and_tasks_launch_one_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    require_local_extra()
+    before = set(server_processes())
+    popen = _CountingPopen()
+    monkeypatch.setattr("openai_structured.local._server.subprocess.Popen", popen)
+    server = LocalModelServer()
+    go = threading.Barrier(5)  # 4 threads and the event loop, released together
+    urls: list[str] = []
+
+    def start_in_thread() -> None:
+        go.wait(30)
+        urls.append(server.start().base_url)
+
+    async def start_in_tasks() -> list[str]:
+        await asyncio.to_thread(go.wait, 30)
+        started = await asyncio.gather(*(server.astart() for _ in range(4)))
+        return [s.base_url for s in started]
+
+    threads = [threading.Thread(target=start_in_thread) for _ in range(4)]
+    try:
+        for thread in threads:
+            thread.start()
+        urls += asyncio.run(start_in_tasks())
+        for thread in threads:
+            thread.join(60)
+        assert len(popen.started) == 1, f"{len(popen.started)} server processes were started"
+        assert len(urls) == 8 and len(set(urls)) == 1
+        assert set(server_processes()) - before == {server.pid}
+        server.stop()
+        assert set(server_processes()) <= before, "a server process outlived stop()"
+    finally:
+        server.stop()
+        popen.kill_leftovers()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="process groups are POSIX")
+def test_concurrent_first_calls_share_one_embedded_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    require_local_extra()
+    before = set(server_processes())
+    popen = _CountingPopen()
+    monkeypatch.setattr("openai_structured.local._server.subprocess.Popen", popen)
+    monkeypatch.setattr(_shared, "_server", None)
+    go = threading.Barrier(6)
+    servers: list[LocalModelServer] = []
+
+    def first_call() -> None:
+        go.wait(30)
+        servers.append(_shared.shared_server())
+
+    threads = [threading.Thread(target=first_call) for _ in range(6)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert len(popen.started) == 1
+        assert len(servers) == 6 and len({id(s) for s in servers}) == 1
+        assert len({s.base_url for s in servers}) == 1
+        _shared.stop_shared_server()
+        assert set(server_processes()) <= before
+    finally:
+        _shared.stop_shared_server()
+        popen.kill_leftovers()
+
+
+def test_clients_never_send_the_key_through_a_proxy(
+    local_server: LocalModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy = _PortGrabber()  # a proxy named in the environment, which records what it gets
+    try:
+        for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.setenv(name, f"http://127.0.0.1:{proxy.port}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        assert [m.id for m in local_server.client().models.list().data] == ["gemma-3-270m"]
+
+        async def listed() -> list[str]:
+            async with local_server.async_client() as client:
+                return [m.id async for m in client.models.list()]
+
+        assert asyncio.run(listed()) == ["gemma-3-270m"]
+    finally:
+        proxy.close()
+    assert bytes(proxy.received) == b""

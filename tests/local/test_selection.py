@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import socket
+import subprocess
 import sys
 import types
 from collections.abc import Iterator
@@ -26,6 +28,7 @@ from openai_structured.local import (
     LocalModelServer,
     ModelFileError,
     PortUnavailableError,
+    _child,
     _model,
     _server,
 )
@@ -231,21 +234,9 @@ def _options(argv: list[str]) -> dict[str, str]:
     return out
 
 
-def test_a_key_that_starts_with_a_dash_stays_the_api_key() -> None:
-    # secrets.token_urlsafe() starts with "-" one time in 64; argparse must not read it as an
-    # option (the server then refused to start).
-    import argparse
-
-    command = _server.server_command("/m.gguf", host="127.0.0.1", port=1, api_key="-abc")
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--api_key")
-    known, _ = parser.parse_known_args(command[3:])
-    assert known.api_key == "-abc"
-
-
 def test_server_command_turns_off_interrupting_and_pins_everything() -> None:
     command = _server.server_command(
-        "/m.gguf", host="127.0.0.1", port=4321, api_key="k", n_threads=2, python="py"
+        "/m.gguf", host="127.0.0.1", port=4321, n_threads=2, python="py"
     )
     assert command[:3] == ["py", "-m", "openai_structured.local._child"]
     args = _options(command[3:])
@@ -253,8 +244,41 @@ def test_server_command_turns_off_interrupting_and_pins_everything() -> None:
     assert args["--port"] == "4321"
     assert args["--host"] == "127.0.0.1"
     assert args["--interrupt_requests"] == "false"
-    assert args["--api_key"] == "k"
     assert args["--n_threads"] == "2"
+    # The key never goes on a command line (every local user can read those): see the stdin.
+    assert "--api_key" not in args
+    assert not any("api_key" in arg for arg in command)
+
+
+def test_the_child_reads_its_key_from_the_first_stdin_line_and_leaves_the_rest() -> None:
+    read, write = os.pipe()
+    try:
+        os.write(write, b'{"api_key": "-starts-with-a-dash"}\nlifeline bytes')
+        assert _child.read_private_config(read) == {"api_key": "-starts-with-a-dash"}
+        assert os.read(read, 100) == b"lifeline bytes"  # still there for the lifeline thread
+    finally:
+        os.close(read)
+        os.close(write)
+
+
+def test_a_key_that_starts_with_a_dash_stays_the_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    # secrets.token_urlsafe() starts with "-" one time in 64; argparse must not read it as an
+    # option (the server then refused to start). The child appends it to its own sys.argv.
+    import argparse
+
+    seen: list[list[str]] = []
+    for name in ("_clean_environment", "_register_gemma3", "_avoid_amx_crash"):
+        monkeypatch.setattr(_child, name, lambda: None)
+    monkeypatch.setattr(_child, "_add_proof_route", lambda key: None)
+    monkeypatch.setattr(_child, "read_private_config", lambda: {"api_key": "-abc"})
+    monkeypatch.setattr(_child, "_exit_when_parent_dies", lambda: None)
+    monkeypatch.setattr("runpy.run_module", lambda *a, **k: seen.append(list(sys.argv)))
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    _child.main(["--port", "1"])
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--api_key")
+    known, _ = parser.parse_known_args(seen[0][1:])
+    assert known.api_key == "-abc"
 
 
 def test_missing_extra_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -358,3 +382,85 @@ def test_model_path_from_the_environment(
     monkeypatch.setenv(_model.MODEL_ENV_VAR, str(own))
     assert _model.ensure_model() == own
     assert bundle.assembled == 0
+
+
+# --- partial files of a killed reassembly (issue 10) -------------------------------------------
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def _plant_partial(pid: int) -> Path:
+    partial = _model.cache_dir() / f"fake.gguf.{pid}.partial"
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    partial.write_bytes(b"\0" * (1 << 20))  # what a kill half way through leaves behind
+    return partial
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pids and flock are POSIX")
+def test_a_killed_reassemblys_partial_file_is_removed_on_the_next_start(
+    bundle: types.SimpleNamespace,
+) -> None:
+    stale = _plant_partial(_dead_pid())
+    path = _model.ensure_model()
+    assert not stale.exists()
+    assert path.read_bytes() == _GGUF
+    # Also when the model is already there (no reassembly): every start cleans up.
+    stale = _plant_partial(_dead_pid())
+    assert _model.ensure_model() == path
+    assert not stale.exists()
+    assert bundle.assembled == 1
+    assert sorted(p.name for p in path.parent.iterdir()) == ["fake.gguf", "fake.gguf.verified.json"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pids and flock are POSIX")
+def test_a_partial_file_another_process_may_be_writing_is_left_alone(
+    bundle: types.SimpleNamespace,
+) -> None:
+    _model.ensure_model()
+    writer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        live = _plant_partial(writer.pid)  # its writer runs: maybe still reassembling
+        assert _model.remove_stale_partials(_model.cache_dir() / "fake.gguf") == []
+        _model.ensure_model()
+        assert live.exists()
+    finally:
+        writer.kill()
+        writer.wait()
+    other = _plant_partial(_dead_pid())
+    # Another process holds the cache lock (a second open file: flock treats it as another
+    # process): it may be reassembling, so nothing is touched.
+    fd = os.open(_model.cache_dir(), os.O_RDONLY)
+    try:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        assert _model.remove_stale_partials(_model.cache_dir() / "fake.gguf") == []
+        assert other.exists() and live.exists()
+    finally:
+        os.close(fd)
+    assert sorted(_model.remove_stale_partials(_model.cache_dir() / "fake.gguf")) == sorted(
+        [live, other]
+    )
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pids and flock are POSIX")
+def test_waiting_too_long_for_another_reassembly_is_a_model_file_error(
+    bundle: types.SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_model, "ASSEMBLY_WAIT", 0.2)
+    _model.cache_dir().mkdir(parents=True)
+    fd = os.open(_model.cache_dir(), os.O_RDONLY)
+    try:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with pytest.raises(ModelFileError, match="Another process has been reassembling"):
+            _model.ensure_model()
+    finally:
+        os.close(fd)
+    assert bundle.assembled == 0
+    assert _model.ensure_model().read_bytes() == _GGUF  # once the lock is free

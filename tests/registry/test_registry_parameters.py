@@ -185,7 +185,7 @@ def test_token_parameter_names_per_api(registry: ModelRegistry) -> None:
         c = caps(registry, model)
         assert c.token_parameter("chat") == "max_completion_tokens"
         assert c.token_parameter("responses") == "max_output_tokens"
-    with pytest.raises(OpenAIClientError, match="Unknown api"):
+    with pytest.raises(OpenAIClientError, match="api must be 'chat' or 'responses'"):
         caps(registry, "gpt-4o").token_parameter("completions")  # type: ignore[arg-type]
 
 
@@ -201,9 +201,20 @@ def test_models_that_do_not_stream_say_what_to_do(registry: ModelRegistry, model
     assert "non-streaming call" in msg
 
 
-@pytest.mark.parametrize("model", ["o3-mini", "gpt-4o", "gpt-5"])
-def test_streaming_models_pass(registry: ModelRegistry, model: str) -> None:
-    caps(registry, model).check_streaming()
+@pytest.mark.parametrize(
+    ("model", "streams"),
+    [("o3-mini", True), ("gpt-4o", True), ("gpt-5", True), ("o1", False), ("o3", False)],
+)
+def test_check_streaming_follows_the_registry_flag(
+    registry: ModelRegistry, model: str, streams: bool
+) -> None:
+    c = caps(registry, model)
+    assert c.supports_streaming is streams
+    if streams:
+        assert c.check_streaming() is None
+    else:
+        with pytest.raises(OpenAIClientError, match=f"Model '{model}' does not support streaming"):
+            c.check_streaming()
 
 
 # --- permissive profile ---------------------------------------------------------------------------

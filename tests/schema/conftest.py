@@ -26,6 +26,7 @@ def _check_every_compilation() -> Iterator[None]:
     schema_module._compile_document = checked
     schema_module._by_key.clear()
     schema_module._by_type.clear()
+    schema_module._by_annotation.clear()
     try:
         yield
     finally:

@@ -307,6 +307,24 @@ def test_anyof_false_branch_is_dropped() -> None:
     assert out["properties"]["a"] == {"type": "string"}
 
 
+def test_real_error_in_a_branch_is_kept_after_an_impossible_branch_was_dropped() -> None:
+    # Branches no value can match are dropped silently, others must fail. The compiler used to
+    # tell them apart by id() of the error, and a dropped error's id was reused by the next
+    # one: the object branch of "b" then vanished without a word and "b" became string-only.
+    schema = obj(
+        a={"anyOf": [{"type": "string", "enum": [1]}, {"type": "integer"}]},
+        b={"anyOf": [{"type": "object", "properties": {}, "minProperties": 1}, {"type": "string"}]},
+    )
+    report = check_schema(schema)
+    assert not report.ok
+    assert [(e.path, e.reason) for e in report.errors] == [
+        (
+            "#/properties/b/anyOf/0",
+            "minProperties/maxProperties cannot hold: strict mode always produces all 0 properties",
+        )
+    ]
+
+
 def test_draft4_boolean_exclusive_maximum() -> None:
     out = to_strict_schema(
         obj(

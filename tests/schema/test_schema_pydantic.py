@@ -262,15 +262,24 @@ def test_supported_formats_are_kept_and_unsupported_ones_described() -> None:
 
 def test_datetime_and_uuid_values_validate_after_restore() -> None:
     compiled = compile_schema(Formats)
+    ident = uuid.uuid4()
     value = {
         "when": "2024-01-02T03:04:05Z",
         "day": "2024-01-02",
         "span": "PT1H",
-        "ident": str(uuid.uuid4()),
+        "ident": str(ident),
         "site": "https://x.org/",
         "blob": "YQ==",
     }
-    Formats.model_validate(compiled.restore(value))
+    restored = compiled.restore(value)
+    assert restored == value  # every field is required: nothing to drop
+    model = Formats.model_validate(restored)
+    assert model.when == dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+    assert model.day == dt.date(2024, 1, 2)
+    assert model.span == dt.timedelta(hours=1)
+    assert model.ident == ident
+    assert str(model.site) == "https://x.org/"
+    assert model.blob == b"YQ=="  # pydantic's bytes are UTF-8 text, not base64, by default
 
 
 def test_extra_allow_with_fields_is_closed_and_reported() -> None:
@@ -301,7 +310,8 @@ def test_non_object_root_is_rejected_with_wrap_fix(root: Any) -> None:
     with pytest.raises(SchemaError) as info:
         to_strict_schema(root)
     assert info.value.path == "#"
-    assert "wrap it in an object" in (info.value.fix or "")
+    assert info.value.reason.startswith("the root must be an object")
+    assert (info.value.fix or "").startswith("wrap it in a model with one field")
 
 
 def test_union_root_of_models_is_rejected() -> None:

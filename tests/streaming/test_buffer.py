@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from openai_structured._logging import LogEvent, LogSink
 from openai_structured.errors import BufferOverflowError, StreamParseError, ValidationError
-from openai_structured.events import LogEvent, LogSink
 from openai_structured.streaming import StreamBuffer, StreamConfig
 
 
@@ -38,13 +38,25 @@ def test_config_defaults() -> None:
         {"max_parse_errors": -1},
         {"chunk_size": 1.5},
         {"max_cleanup_attempts": True},
-        {"cleanup_threshold": 2048, "max_buffer_size": 1024},
-        {"chunk_size": 4096, "max_buffer_size": 2048, "cleanup_threshold": 1024},
     ],
 )
 def test_config_rejects_bad_values_with_a_clear_error(kwargs: dict[str, Any]) -> None:
     with pytest.raises((ValueError, TypeError), match="StreamConfig"):
         StreamConfig(**kwargs)
+
+
+def test_config_clamps_cleanup_threshold_and_chunk_size_to_the_buffer() -> None:
+    config = StreamConfig(max_buffer_size=1000)  # the seed's small buffer, other defaults
+    assert (config.max_buffer_size, config.cleanup_threshold, config.chunk_size) == (
+        1000,
+        1000,
+        1000,
+    )
+    config = StreamConfig(max_buffer_size=1024, cleanup_threshold=2048, chunk_size=4096)
+    assert (config.cleanup_threshold, config.chunk_size) == (1024, 1024)
+    # values within the buffer are kept as given
+    config = StreamConfig(max_buffer_size=4096, cleanup_threshold=1024, chunk_size=512)
+    assert (config.cleanup_threshold, config.chunk_size) == (1024, 512)
 
 
 def test_config_is_frozen() -> None:

@@ -8,6 +8,7 @@ from typing import Any, Literal
 import pytest
 from pydantic import BaseModel
 
+from openai_structured._logging import LogEvent
 from openai_structured.errors import (
     BufferOverflowError,
     ContentFilterError,
@@ -19,7 +20,6 @@ from openai_structured.errors import (
     TokenLimitError,
     ValidationError,
 )
-from openai_structured.events import LogEvent
 from openai_structured.streaming import (
     Finished,
     ItemCompleted,
@@ -232,9 +232,12 @@ def test_invalid_item_is_reported_on_the_event_and_the_value_raises_with_paths()
     decoder = StreamDecoder(output_type=Order, items=True)
     body = chat_body(json.dumps(bad), step=1)
     events: list[StreamEvent] = []
+    for start in range(0, len(body), 64):
+        events += decoder.feed(body[start : start + 64])
+    # The rest of the answer is read (for its usage and id); close() raises.
+    assert not any(isinstance(e, ValueCompleted) for e in events)
     with pytest.raises(ValidationError) as info:
-        for start in range(0, len(body), 64):
-            events += decoder.feed(body[start : start + 64])
+        decoder.close()
     (item,) = [e for e in events if isinstance(e, ItemCompleted)]
     assert item.error is not None and item.item == {"sku": "a-1", "price": "cheap"}
     assert item.error.errors()[0]["path"] == "lines.0.price"
@@ -330,13 +333,20 @@ def test_empty_content_raises_empty_response(api: str) -> None:
         run(API_BODIES[api](""), api=api, output_type=Order)
 
 
-def test_not_json_raises_invalid_response_format_with_position() -> None:
+@pytest.mark.parametrize("text", ['Sorry, here is {"id": nope}', '{"id": nope}', "just words"])
+def test_not_json_raises_invalid_response_format_with_the_calls_position(text: str) -> None:
+    # The same description as a non-streaming call gives (one outcome table for both).
     with pytest.raises(InvalidResponseFormatError) as info:
-        run(chat_body('Sorry, here is {"id": nope}'), output_type=Order)
-    assert info.value.position == len('Sorry, here is {"id": ')
-    assert (info.value.line, info.value.column) == (1, info.value.position + 1)
-    with pytest.raises(InvalidResponseFormatError):
-        run(chat_body("just words"), output_type=Order)
+        run(chat_body(text), output_type=Order)
+    with pytest.raises(json.JSONDecodeError) as expected:
+        json.loads(text)
+    err = info.value
+    assert (err.position, err.line, err.column) == (
+        expected.value.pos,
+        expected.value.lineno,
+        expected.value.colno,
+    )
+    assert err.content == text
 
 
 def test_dropped_connection_is_a_distinct_state_with_content_and_results() -> None:

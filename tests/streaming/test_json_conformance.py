@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_json_parser import lenient_reference
 
 from openai_structured.streaming.json_parser import JSONParseError, JSONStreamParser, ParsedValue
 
@@ -83,20 +84,29 @@ def test_rejected_files_raise_a_parse_error(path: Path) -> None:
 @pytest.mark.parametrize(
     "path", [p for p in FILES if p.name.startswith("n_")], ids=lambda p: p.name
 )
-def test_rejected_files_yield_nothing_in_lenient_mode_when_they_hold_no_valid_value(
+def test_rejected_files_in_lenient_mode_give_only_the_values_that_are_not_broken(
     path: Path,
 ) -> None:
-    """In stream mode a broken value is discarded whole: whatever is returned must be a
-    complete, valid JSON value that also appears verbatim in the text."""
+    """In stream mode a broken value is discarded whole (``[3[4]]`` gives nothing, not ``[4]``):
+    what comes out, whatever the chunking, is exactly what the rule gives (the reference finds
+    each value's extent by counting brackets and keeps those that json.loads accepts)."""
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
         return
-    parser = JSONStreamParser(max_parse_errors=None)
-    events = parser.feed(text) + parser.close()
-    for event in events:
-        assert isinstance(event, ParsedValue)
-        assert same(json.loads(text[event.start : event.end]), event.value)
+    expected, errors = lenient_reference(text)
+    for chunk in (1, 3, 1 << 20):
+        parser = JSONStreamParser(max_parse_errors=None)
+        events = []
+        for start in range(0, len(text), chunk):
+            events += parser.feed(text[start : start + chunk])
+        events += parser.close()
+        assert all(isinstance(event, ParsedValue) for event in events)
+        assert same([event.value for event in events], expected), chunk
+        for event in events:
+            assert same(json.loads(text[event.start : event.end]), event.value)
+        if errors is not None:
+            assert parser.parse_errors == errors, chunk
 
 
 @pytest.mark.parametrize(

@@ -206,3 +206,78 @@ def test_responses_failed_and_error_events_raise() -> None:
 def test_unknown_api() -> None:
     with pytest.raises(ValueError):
         make_protocol("completions")
+
+
+# --- the learnt envelope (ChatProtocol's fastest path) ---------------------------------------
+
+TRICKY = [
+    "",
+    "plain",
+    'a "quote"',
+    "back\\slash",
+    "line\nbreak\ttab",
+    "é東京",
+    "😀",
+    "\u2028",
+    "}]",
+]
+
+
+def test_chunks_of_a_learnt_envelope_decode_exactly_as_a_full_parse() -> None:
+    proto = ChatProtocol()
+    payloads = [chunk({"content": text}) for text in ["first", *TRICKY]]
+    # ensure_ascii=False too: the same strings as raw UTF-8 in the token
+    payloads += [
+        json.dumps(
+            {
+                **CHAT_HEAD,
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {"content": text},
+                        "logprobs": None,
+                        "finish_reason": None,
+                    }
+                ],
+            },
+            ensure_ascii=False,
+        ).encode()
+        for text in TRICKY
+    ]
+    assert proto.process(payloads) is False
+    assert proto.content == ["first", *TRICKY, *TRICKY]
+    assert proto._head.endswith(b'"content": ')  # the envelope was learnt from the first chunk
+
+
+def test_a_learnt_envelope_around_anything_but_one_string_takes_the_full_path() -> None:
+    proto = ChatProtocol()
+    proto.process([chunk({"content": "a"})])
+    head, tail = proto._head, proto._tail
+    assert proto.process([head + b'"b", "refusal": "no"' + tail]) is True
+    assert proto.content == ["a", "b"] and proto.refusal == ["no"]
+    proto.process([head + b"null" + tail])  # no content: nothing added
+    assert proto.content == ["a", "b"]
+    with pytest.raises(StreamProtocolError):
+        proto.process([head + b"12" + tail])
+    with pytest.raises(StreamProtocolError):
+        proto.process([head + b'"c"}, "x": "y' + tail])  # not JSON
+
+
+def test_a_finish_in_the_same_shape_is_not_taken_for_text() -> None:
+    proto = ChatProtocol()
+    proto.process([chunk({"content": "a"}), chunk({"content": "b"}, "length")])
+    assert proto.content == ["a", "b"] and proto.finish_reason == "length"
+
+
+def test_other_content_keys_never_become_the_envelope() -> None:
+    # logprobs carry a "content" key after the delta: the envelope must not be cut there.
+    def with_logprobs(text: str, logprobs: Any) -> bytes:
+        choice = {"index": 0, "delta": {"content": text}, "logprobs": logprobs}
+        return json.dumps({**CHAT_HEAD, "choices": [choice]}).encode()
+
+    for logprobs in ({"content": "same every time"}, {"content": [{"token": "t"}]}):
+        proto = ChatProtocol()
+        texts = ["one", "two", "three", "four", "five"]
+        proto.process([with_logprobs(text, logprobs) for text in texts])
+        assert proto.content == texts
+        assert proto._head == b"\xff"  # nothing learnt: every chunk took the full decode

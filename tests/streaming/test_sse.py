@@ -77,3 +77,41 @@ def test_one_event_in_many_tiny_chunks() -> None:
     for byte in b"data: " + payload + b"\n\n":
         out += decoder.feed_data(bytes([byte]))
     assert out == [payload]
+
+
+@pytest.mark.parametrize(
+    ("reads", "expected"),
+    [
+        ([b"data: {}\n\n"], [b"{}"]),  # one whole event per read: the fast path
+        ([b"event: response.output_text.delta\ndata: {}\n\n"], [b"{}"]),
+        ([b"data: \n\n", b"event: x\ndata: \n\n"], []),  # empty data dispatches nothing
+        ([b"data: a\rb\n\n"], [b"a"]),  # '\r' ends a line: "b" is a field without value
+        ([b"data: {", b"}\n\n"], [b"{}"]),  # carried over: the general path joins it
+        ([b"data: x\r", b"\ndata: y\n\n"], [b"x\ny"]),  # '\r' then '\n' is one line end
+        ([b"data: x\r", b"data: y\n\n"], [b"x\ny"]),
+        ([b"data: x\r\r", b"\ndata: y\n\n"], [b"x", b"y"]),
+        ([b"data: a\n", b"\n", b"data: b\n\n"], [b"a", b"b"]),
+        ([b"data: a\n\ndata: b\n\n"], [b"a", b"b"]),
+        ([b"id: 1\ndata: a\n\n"], [b"a"]),
+    ],
+)
+def test_feed_data_recognises_one_event_per_read_and_only_that(
+    reads: list[bytes], expected: list[bytes]
+) -> None:
+    decoder = SSEDecoder()
+    out: list[bytes] = []
+    for read in reads:
+        out += decoder.feed_data(read)
+    assert out == expected
+    # the same events as the general decoder gives
+    general = SSEDecoder()
+    assert [e.data for read in reads for e in general.feed(read)] == expected
+
+
+def test_the_stream_decoder_reads_no_private_state_of_the_sse_decoder() -> None:
+    from pathlib import Path
+
+    import openai_structured.streaming.decoder as decoder_module
+
+    source = Path(decoder_module.__file__).read_text()
+    assert "_sse._" not in source and "sse._" not in source.replace("self._sse.", "")

@@ -84,6 +84,8 @@ def dry_run_target(options: ClientOptions) -> tuple[ServerProfile, str]:
     import openai
 
     explicit = check_server(options)
+    # The key itself is not needed, but a real run would stop on an unset --api-key-env.
+    _explicit_key(options)
     if options.base_url:
         where = f"--base-url {options.base_url}"
         if explicit is not None:

@@ -66,7 +66,7 @@ def dry_run_report(
     # Prompts, schema and model have their own lines; stream/timeout are transport settings.
     hidden = ("messages", "input", "model", "stream", "stream_options", "timeout")
     sent = {k: v for k, v in call.kwargs.items() if k not in hidden}
-    format_key = "response_format" if api == "chat" else "text"
+    format_key = call.api.format_field
     schema_sent = sent.pop(format_key, None)
     lines = [
         "ostruct dry run: nothing was sent.",
@@ -119,7 +119,7 @@ def _tokens(
         window = f"{caps.context_window:,}" if caps.context_window else "unknown"
         wanted = f" + {limit:,} max output" if limit else ""
         out.append(f"limits: ok ({prompt:,} prompt{wanted} within a context of {window})")
-    if not profile.uses_registry:
+    if profile.capabilities(model).permissive_profile:
         out.append(
             f"note: the {profile.name} server profile does not enforce the registry's limits; "
             "the figures above are those of the registry model of that name."

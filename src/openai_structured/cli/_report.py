@@ -1,25 +1,35 @@
 """Turn any failure into one clear stderr message and an exit code, with secrets masked.
 
 The SDK's error text can quote the API key back (``Incorrect API key provided: sk-...``), so
-everything printed here goes through :func:`openai_structured.events.redact_text` with the
-keys this process knows about.
+everything printed here goes through :func:`openai_structured._logging.redact_text`: the
+library's patterns (key shapes, bearer/basic credentials, URL passwords, secret-named values)
+plus the secrets this process knows about (:class:`Secrets`: the API keys in the environment,
+passwords and secret query parameters of the server URL, ``-V``/``-J`` variables with a
+secret-like name).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import traceback
 from collections.abc import Iterable
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import click
 
-from ..events import redact_text
+from .._logging import is_secret_name, redact_text
 from .exit_codes import EXIT_CODE_HELP, ExitCode, classify
 
 __all__ = ["CliError", "Secrets", "describe", "report"]
 
 #: Environment variables whose values are always treated as secrets.
 _KEY_VARS = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_AD_TOKEN")
+#: Environment variables holding a server URL, which may carry a password or a key.
+_URL_VARS = ("OPENAI_BASE_URL", "AZURE_OPENAI_ENDPOINT")
+#: Query parameters that are secrets whatever the name rule says (Azure SAS ``sig``, OAuth).
+_QUERY_SECRETS = frozenset({"sig", "code"})
 #: Values too short or too common to be a key; masking them would garble messages.
 _NOT_SECRET = frozenset({"", "not-needed", "dummy", "none", "sk-no-key-required"})
 
@@ -39,20 +49,73 @@ class Secrets:
         self._values: set[str] = set()
         for name in _KEY_VARS:
             self.add(os.environ.get(name))
+        for name in _URL_VARS:
+            self.add_url(os.environ.get(name))
         for value in values:
             self.add(value)
 
     def add(self, value: object) -> None:
+        """Mask ``value`` wherever it appears (unless too short or a placeholder)."""
         if isinstance(value, str) and value.strip().lower() not in _NOT_SECRET and len(value) >= 8:
             self._values.add(value)
 
     def add_env(self, name: str | None) -> None:
+        """Mask the value of the environment variable ``name``."""
         if name:
             self.add(os.environ.get(name))
 
+    def add_url(self, url: str | None) -> None:
+        """Mask the password and the secret query parameters of a server URL."""
+        if not url:
+            return
+        try:
+            parts = urlsplit(url)
+            password = parts.password
+        except ValueError:  # not a URL: the patterns still mask user:password@ in the text
+            return
+        if password:
+            self.add(password)
+            self.add(unquote(password))
+        for name, value in parse_qsl(parts.query, keep_blank_values=False):
+            if is_secret_name(name) or name.lower() in _QUERY_SECRETS:
+                self.add(value)
+
+    def add_variables(self, values: Iterable[str] = (), json_values: Iterable[str] = ()) -> None:
+        """Mask the template variables with a secret-like name: ``-V NAME=VALUE`` and
+        ``-J NAME=JSON`` (there, every string under a secret-like name, at any depth)."""
+        for item in values:
+            name, sep, value = item.partition("=")
+            if sep and is_secret_name(name.strip()):
+                self.add(value)
+        for item in json_values:
+            name, sep, text = item.partition("=")
+            if not sep:
+                continue
+            try:
+                doc = json.loads(text)
+            except ValueError:
+                if is_secret_name(name.strip()):
+                    self.add(text)
+                continue
+            self._add_strings(doc, secret=is_secret_name(name.strip()))
+
+    def _add_strings(self, value: Any, *, secret: bool, depth: int = 0) -> None:
+        if depth > 64:
+            return
+        if isinstance(value, str):
+            if secret:
+                self.add(value)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                named = secret or (isinstance(key, str) and is_secret_name(key))
+                self._add_strings(item, secret=named, depth=depth + 1)
+        elif isinstance(value, list):
+            for item in value:
+                self._add_strings(item, secret=secret, depth=depth + 1)
+
     def redact(self, text: str) -> str:
-        # Longest first, so a key that contains another is masked whole.
-        return redact_text(text, sorted(self._values, key=len, reverse=True))
+        """``text`` with the known secrets and anything shaped like one masked."""
+        return redact_text(text, self._values)
 
 
 _LABELS = {code: label for code, label, _ in EXIT_CODE_HELP}

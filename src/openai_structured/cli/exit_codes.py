@@ -23,7 +23,10 @@ class ExitCode(IntEnum):
     API = 6
     RESPONSE = 7
     TOKEN_LIMIT = 8
+    OUTPUT = 9
     INTERRUPTED = 130
+    #: 128 + SIGPIPE: what a shell reports for a program its pipe reader went away from.
+    BROKEN_PIPE = 141
 
 
 #: (code, label, when) for the help epilog and docs/cli.md.
@@ -37,7 +40,9 @@ EXIT_CODE_HELP: tuple[tuple[ExitCode, str, str], ...] = (
     (ExitCode.API, "api", "HTTP, network, auth or rate-limit error; broken stream"),
     (ExitCode.RESPONSE, "response", "refusal, content filter, empty, not JSON, schema mismatch"),
     (ExitCode.TOKEN_LIMIT, "token limit", "prompt too long for the model, or answer cut off"),
+    (ExitCode.OUTPUT, "output", "result not written: stdout closed, disk full, I/O error"),
     (ExitCode.INTERRUPTED, "interrupted", "Ctrl-C"),
+    (ExitCode.BROKEN_PIPE, "broken pipe", "stdout's reader went away (| head); no message"),
 )
 
 
@@ -73,6 +78,11 @@ def classify(exc: BaseException) -> ExitCode:
         return ExitCode.RESPONSE
     if isinstance(exc, (errors.StreamInterruptedError, openai.APIError)):
         return ExitCode.API
+    if type(exc) is errors.APIResponseError:
+        # No subclass names a problem with the answer: the server reported the response as
+        # failed (Responses API ``status: "failed"``). Streamed, the same failure arrives as a
+        # ``response.failed`` event, a stream server error (above): both are server failures.
+        return ExitCode.API
     if isinstance(exc, (errors.APIResponseError, errors.StreamBufferError)):
         return ExitCode.RESPONSE
     if _is_local_runtime_error(exc):
@@ -86,6 +96,13 @@ def classify(exc: BaseException) -> ExitCode:
 def _is_local_runtime_error(exc: BaseException) -> bool:
     """The embedded model's server failed to start or died: a server problem (not config),
     except when it is simply not installed."""
-    from ..local import LocalModelError, LocalModelNotInstalledError
+    import sys
 
-    return isinstance(exc, LocalModelError) and not isinstance(exc, LocalModelNotInstalledError)
+    # Not imported means not raised: the error reporter never imports the embedded model's
+    # package (a failing import there would turn a clear error into a traceback).
+    local = sys.modules.get("openai_structured.local")
+    if local is None:
+        return False
+    return isinstance(exc, local.LocalModelError) and not isinstance(
+        exc, local.LocalModelNotInstalledError
+    )

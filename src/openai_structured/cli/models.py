@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import shutil
 import sys
 from typing import Any
 
@@ -48,9 +50,11 @@ def models(as_json: bool) -> None:
 
     Prices are USD per 1M tokens.
     """
+    from ._output import emit
+
     entries = get_registry().models()
     if as_json:
-        click.echo(json.dumps([model_record(c) for c in entries], indent=2))
+        emit(json.dumps([model_record(c) for c in entries], indent=2) + "\n")
         return
     from rich.console import Console
     from rich.table import Table
@@ -79,4 +83,9 @@ def models(as_json: bool) -> None:
         )
     # A pipe gets the table without colour codes, at a width that keeps rows on one line.
     stdout_tty = sys.stdout is not None and sys.stdout.isatty()
-    Console(width=None if stdout_tty else 160).print(table)
+    # Drawn into a buffer, then written like every result (a broken pipe or a full disk ends
+    # the run with its exit code, not a traceback).
+    buffer = io.StringIO()
+    width = shutil.get_terminal_size().columns if stdout_tty else 160
+    Console(file=buffer, width=width, force_terminal=stdout_tty).print(table)
+    emit(buffer.getvalue())

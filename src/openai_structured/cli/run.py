@@ -12,16 +12,20 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
+from .._apis import API_NAMES
+from .._logging import LogEvent
 from ..errors import OpenAIClientError
-from ..events import LogEvent
 from ..servers import PROFILE_ALIASES, PROFILES
 from ._client import ClientOptions
 from ._report import CliError, Secrets, report
 from .exit_codes import ExitCode, epilog
+
+if TYPE_CHECKING:
+    from ..templates import PathPolicy
 
 __all__ = ["DEFAULT_MODEL", "run"]
 
@@ -30,6 +34,9 @@ DEFAULT_MODEL = "gpt-4o-mini"
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+#: The largest size limit accepted: a file is read into memory and into a prompt, and no model
+#: takes a gigabyte of text (a larger limit would only move the failure to a memory error).
+MAX_SIZE = 1024**3
 
 
 class ByteSize(click.ParamType):  # type: ignore[type-arg]  # generic only in click >= 8.2
@@ -41,45 +48,15 @@ class ByteSize(click.ParamType):  # type: ignore[type-arg]  # generic only in cl
         if isinstance(value, int):
             return value
         match = _SIZE.match(str(value))
-        if not match or int(match.group(1)) <= 0:
+        if not match or not match.group(1).strip("0"):
             self.fail(f"{value!r} is not a positive size such as 1048576, 512K or 2M", param, ctx)
+        digits = match.group(1).lstrip("0")
         unit = (match.group(2) or "").lower()[:1]
-        return int(match.group(1)) * _UNITS[unit]
-
-
-def _load_schema(path: str) -> dict[str, Any]:
-    """The JSON Schema in ``path``; unreadable files and bad JSON are schema errors (exit 4)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CliError(f"SCHEMA {path}: file not found.", ExitCode.SCHEMA) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CliError(f"SCHEMA {path}: cannot read it: {exc}", ExitCode.SCHEMA) from None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CliError(
-            f"SCHEMA {path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}.\n"
-            "The schema must be a JSON Schema document in JSON.",
-            ExitCode.SCHEMA,
-        ) from None
-    if not isinstance(doc, dict):
-        raise CliError(
-            f"SCHEMA {path}: the schema must be a JSON object, got {type(doc).__name__}.\n"
-            'Wrap the answer in an object: {"type": "object", "properties": {...}}.',
-            ExitCode.SCHEMA,
-        )
-    return doc
-
-
-def _read_system_prompt_file(path: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise CliError(
-            f"--system-prompt-file {path}: cannot read it: {reason}", ExitCode.INPUT
-        ) from None
+        # Compared by length first: int() refuses numbers of more than 4,300 digits.
+        size = int(digits) * _UNITS[unit] if len(digits) <= 12 else MAX_SIZE + 1
+        if size > MAX_SIZE:
+            self.fail(f"{value!r} is more than the largest size allowed, 1G", param, ctx)
+        return size
 
 
 def _usage_line(model: str, usage: Mapping[str, Any], *, priced: bool) -> str:
@@ -105,32 +82,37 @@ def _usage_line(model: str, usage: Mapping[str, Any], *, priced: bool) -> str:
     return line
 
 
-def _verbose_logger(model: str, *, priced: bool) -> Callable[[LogEvent, str], None]:
+def _verbose_logger(
+    model: str, *, priced: bool, secrets: Secrets
+) -> Callable[[LogEvent, str], None]:
     """An ``on_log`` callback for --verbose: requests, retries, errors and usage on stderr.
 
-    The library has already redacted the event data. Per-chunk events are skipped: they would
-    drown the terminal and cost time on long streams.
+    The library has already redacted the event data; ``secrets`` also masks what only the CLI
+    knows (``-V`` variables with a secret-like name, the URL's password). Per-chunk events are
+    skipped: they would drown the terminal and cost time on long streams.
     """
+
+    def echo(line: str) -> None:
+        click.echo(secrets.redact(line), err=True)
 
     def on_log(event: LogEvent, level: str) -> None:
         data = dict(event.data)
         if event.type == "request.start":
             params = data.get("parameters") or {}
             shown = {k: v for k, v in params.items() if k not in ("response_format", "text")}
-            click.echo(
+            echo(
                 f"[ostruct] request: model={data.get('model')} api={data.get('api')} "
-                f"stream={data.get('stream')} parameters={json.dumps(shown, default=str)}",
-                err=True,
+                f"stream={data.get('stream')} parameters={json.dumps(shown, default=str)}"
             )
         elif event.type in ("request.end", "stream.end"):
             latency = data.get("latency_s")
             timing = f" in {latency:.2f} s" if isinstance(latency, float) else ""
-            click.echo(f"[ostruct] response {data.get('response_id')}{timing}", err=True)
+            echo(f"[ostruct] response {data.get('response_id')}{timing}")
             usage = data.get("usage")
             if isinstance(usage, Mapping):
-                click.echo(f"[ostruct] {_usage_line(model, usage, priced=priced)}", err=True)
+                echo(f"[ostruct] {_usage_line(model, usage, priced=priced)}")
         elif event.type in ("retry", "error"):
-            click.echo(f"[ostruct] {event.type}: {json.dumps(data, default=str)}", err=True)
+            echo(f"[ostruct] {event.type}: {json.dumps(data, default=str)}")
 
     return on_log
 
@@ -143,23 +125,10 @@ def _collect_variables(
     json_values: Sequence[str],
     globs: Sequence[str],
     recursive: bool,
-    allow: Sequence[str],
-    max_file_size: int | None,
-    max_total_size: int | None,
+    policy: PathPolicy,
 ) -> dict[str, Any]:
-    from ..templates import (
-        DEFAULT_MAX_FILE_SIZE,
-        DEFAULT_MAX_TOTAL_SIZE,
-        PathPolicy,
-        collect_inputs,
-        read_stdin,
-    )
+    from ..templates import collect_inputs, read_stdin
 
-    policy = PathPolicy(
-        allowed_dirs=allow,
-        max_file_size=max_file_size or DEFAULT_MAX_FILE_SIZE,
-        max_total_size=max_total_size or DEFAULT_MAX_TOTAL_SIZE,
-    )
     # Piped stdin becomes the variable ``stdin``; an empty pipe or /dev/null (cron, CI) does not
     # define it, so `-V stdin=...` and templates that test `stdin is defined` keep working.
     stdin = read_stdin(policy=policy) or None
@@ -201,6 +170,23 @@ def _result_from_stream(
     if not finished:
         raise RuntimeError("the stream ended without a Finished event")
     return result
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_text(what: str, text: str | None) -> None:
+    """Refuse text UTF-8 cannot carry (a lone surrogate: an undecodable byte in a -V value on
+    the command line, or a \\uD800-style escape in -J or front matter) before it is sent."""
+    found = _SURROGATE.search(text or "")
+    if found is not None:
+        raise CliError(
+            f"{what} holds U+{ord(found.group()):04X} at character {found.start()}, a lone "
+            "surrogate, which is not Unicode text and cannot be sent.\n"
+            "Check the -V/-J values and the files it came from (an undecodable byte in a "
+            "command-line argument, or an unpaired \\uD800-\\uDFFF escape in JSON).",
+            ExitCode.INPUT,
+        )
 
 
 _SERVER_NAMES = sorted([*PROFILES, *PROFILE_ALIASES])
@@ -302,7 +288,7 @@ _SERVER_NAMES = sorted([*PROFILES, *PROFILE_ALIASES])
 @click.option("--seed", type=int, default=None, help="Sampling seed (chat API).")
 @click.option(
     "--api",
-    type=click.Choice(["chat", "responses"]),
+    type=click.Choice(list(API_NAMES)),
     default="chat",
     show_default=True,
     help="Chat Completions or the Responses API.",
@@ -353,7 +339,7 @@ _SERVER_NAMES = sorted([*PROFILES, *PROFILE_ALIASES])
     default=None,
     metavar="FILE",
     type=click.Path(dir_okay=False),
-    help="Write the JSON to FILE (atomically).",
+    help="Write the JSON to FILE (atomically, through symlinks, keeping its mode).",
 )
 @click.option(
     "--indent",
@@ -416,13 +402,20 @@ def _run(
     indent: int,
     verbose: bool,
 ) -> None:
-    from ..templates import render_template
+    from .._apis import get_api
+    from ..templates import (
+        DEFAULT_MAX_FILE_SIZE,
+        DEFAULT_MAX_TOTAL_SIZE,
+        PathPolicy,
+        render_template,
+    )
     from ._client import build_client, dry_run_target
-    from ._output import to_json, write_atomic
+    from ._inputs import check_template_file, load_schema, read_system_prompt_file
+    from ._output import check_destination, to_json, write_output_file, write_stdout
 
     if system_prompt is not None and system_prompt_file is not None:
         raise click.UsageError("Give --system-prompt or --system-prompt-file, not both.")
-    if seed is not None and api == "responses":
+    if seed is not None and "seed" in get_api(api).rejected_parameters:
         raise CliError(
             "--seed is not supported by the Responses API.\nUse --api chat to send it, or "
             "leave it out.",
@@ -430,15 +423,25 @@ def _run(
         )
     connection = ClientOptions(base_url, api_key_env, server, max_retries)
     secrets.add_env(api_key_env)
+    secrets.add_url(base_url)
+    secrets.add_variables(values, json_values)
+    # Nowhere to deliver the result (stdout closed, its reader gone, -o in a missing
+    # directory): stop before anything is paid for.
+    check_destination(None if dry_run else output_file)
 
+    policy = PathPolicy(
+        allowed_dirs=allow,
+        max_file_size=max_file_size or DEFAULT_MAX_FILE_SIZE,
+        max_total_size=max_total_size or DEFAULT_MAX_TOTAL_SIZE,
+    )
     variables = _collect_variables(
         files=files, dirs=dirs, values=values, json_values=json_values, globs=globs,
-        recursive=recursive, allow=allow, max_file_size=max_file_size,
-        max_total_size=max_total_size,
+        recursive=recursive, policy=policy,
     )  # fmt: skip
+    check_template_file(template, policy.max_file_size)
     rendered = render_template(Path(template), variables)
     if system_prompt_file is not None:
-        system_prompt = _read_system_prompt_file(system_prompt_file)
+        system_prompt = read_system_prompt_file(system_prompt_file, policy)
     if system_prompt is None:
         system_prompt = rendered.system_prompt
     # An explicit empty --system-prompt means "no system message", also over front matter.
@@ -450,7 +453,10 @@ def _run(
             ExitCode.INPUT,
         )
     model_name = model or front_model or DEFAULT_MODEL
-    schema_doc = _load_schema(schema)
+    _check_text("the model name", model_name)
+    _check_text("the system prompt", system)
+    _check_text("the rendered prompt", rendered.text)
+    schema_doc = load_schema(schema, policy.max_file_size)
 
     params = {
         "temperature": temperature,
@@ -467,14 +473,12 @@ def _run(
         from ._dry_run import dry_run_report
 
         profile, where = dry_run_target(connection)
-        click.echo(
-            dry_run_report(
-                model=model_name, api=api, profile=profile, where=where, system_prompt=system,
-                user_prompt=rendered.text, schema=schema_doc, params=params, extra=extra,
-                stream=stream, server_option=server,
-            ),
-            nl=False,
+        report_text = dry_run_report(
+            model=model_name, api=api, profile=profile, where=where, system_prompt=system,
+            user_prompt=rendered.text, schema=schema_doc, params=params, extra=extra,
+            stream=stream, server_option=server,
         )  # fmt: skip
+        write_stdout(secrets.redact(report_text))
         return
 
     client = build_client(connection, secrets)
@@ -492,8 +496,8 @@ def _run(
     if verbose:
         from ..servers import profile_for
 
-        priced = profile_for(client, server).uses_registry
-        options["on_log"] = _verbose_logger(model_name, priced=priced)
+        priced = not profile_for(client, server).capabilities(model_name).permissive_profile
+        options["on_log"] = _verbose_logger(model_name, priced=priced, secrets=secrets)
 
     if stream:
         result = _result_from_stream(client, model_name, schema_doc, options)
@@ -506,9 +510,9 @@ def _run(
                 client=client, model=model_name, schema=schema_doc, **options
             )
 
-    text = to_json(result, indent)
+    text = to_json(result, indent) + "\n"
     if output_file is not None:
-        write_atomic(output_file, text + "\n")
+        write_output_file(output_file, text)
         click.echo(f"ostruct: wrote the result to {output_file}", err=True)
     else:
-        click.echo(text)
+        write_stdout(text)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import click
 
 from ..schema import check_schema
+from ._output import to_json
 
 __all__ = ["schema"]
 
@@ -26,22 +24,23 @@ def check(file: str, show: bool) -> None:
     Lists every problem with its JSON-pointer path and a fix, and every rewrite the compiler
     makes. Exit code 0 when usable, 1 when not (or when FILE is not a JSON document).
     """
+    from ._inputs import load_schema
+    from ._output import emit
+    from ._report import CliError
+
     try:
-        doc = json.loads(Path(file).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        click.echo(f"FAILED: cannot read {file}: {reason}", err=True)
-        raise SystemExit(1) from None
-    except json.JSONDecodeError as exc:
-        click.echo(f"FAILED: {file}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}", err=True)
+        doc = load_schema(file)
+    except CliError as exc:
+        # The same checks as `ostruct run` (regular file, size, JSON, an object, Unicode).
+        click.echo(f"FAILED: {str(exc).removeprefix('SCHEMA ')}", err=True)
         raise SystemExit(1) from None
     try:
         report = check_schema(doc)
     except TypeError as exc:
         click.echo(f"FAILED: {file}: {exc}", err=True)
         raise SystemExit(1) from None
-    click.echo(report.format())
+    text = report.format() + "\n"
     if show and report.schema is not None:
-        click.echo("strict schema:")
-        click.echo(json.dumps(report.schema, indent=2, ensure_ascii=False))
+        text += "strict schema:\n" + to_json(report.schema, 2) + "\n"
+    emit(text)
     raise SystemExit(0 if report.ok else 1)

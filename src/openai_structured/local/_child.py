@@ -5,15 +5,24 @@ Run as ``python -m openai_structured.local._child [llama_cpp.server arguments]``
 
 Why a wrapper instead of starting ``llama_cpp.server`` directly:
 
-* **No orphans, even if the parent is SIGKILLed.** The parent holds the write end of a pipe
-  connected to our stdin and never writes to it. When the parent dies for any reason the kernel
-  closes that end, our read returns EOF and we exit at once. Linux's ``PR_SET_PDEATHSIG`` would
-  fire when the *thread* that started us exits (a worker thread, ``asyncio.to_thread``), killing
-  a healthy server; the pipe is tied to the process and also works on macOS and Windows.
+* **The API key never appears on a command line.** ``ps`` and ``/proc/PID/cmdline`` show every
+  process's arguments to every local user, so the parent writes the key as one JSON line to our
+  stdin (a pipe only the two of us hold) and we hand it to llama_cpp.server in-process.
+* **The parent can tell that it is us answering on the port.** Before it sends the key anywhere
+  it asks ``GET`` :data:`~._model.PROOF_PATH` ``?challenge=<random>``, which needs no key; we
+  answer with an HMAC of the challenge keyed by the API key (:func:`~._model.proof_of_key`).
+  Another process that grabbed the port cannot compute it, and learns nothing from the question.
+* **No orphans, even if the parent is SIGKILLed.** After that first line the parent holds the
+  write end of the pipe and never writes to it again. When the parent dies for any reason the
+  kernel closes that end, our read returns EOF and we exit at once. Linux's
+  ``PR_SET_PDEATHSIG`` would fire when the *thread* that started us exits (a worker thread,
+  ``asyncio.to_thread``), killing a healthy server; the pipe is tied to the process and also
+  works on macOS and Windows.
 * **A predictable configuration.** llama-cpp-python's settings are pydantic-settings models that
   also read environment variables named like their fields (``API_KEY``, ``N_CTX``, ``HOST``,
   ``CHAT_FORMAT``, ``CONFIG_FILE``...). Such variables in a user's shell would silently change the
-  server, so they are removed here; everything is given on the command line instead.
+  server, so they are removed here; everything is given on the command line instead (all but
+  the key, which comes through stdin).
 * **A Gemma 3 chat format that keeps the system prompt** (:data:`GEMMA3_CHAT_FORMAT`). The
   bundled GGUF carries no chat template, so llama-cpp-python would fall back to Llama 2's; its
   built-in ``gemma`` format silently drops system messages. Gemma 3 has no system role: its own
@@ -28,6 +37,7 @@ Why a wrapper instead of starting ``llama_cpp.server`` directly:
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import runpy
 import sys
@@ -35,9 +45,32 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["GEMMA3_CHAT_FORMAT", "format_gemma3", "main"]
+__all__ = ["GEMMA3_CHAT_FORMAT", "format_gemma3", "main", "read_private_config"]
 
-from ._model import GEMMA3_CHAT_FORMAT
+from ._model import GEMMA3_CHAT_FORMAT, PROOF_PATH, proof_of_key
+
+# The private first line is a small JSON object; anything longer is not from our parent.
+_CONFIG_LIMIT = 64 * 1024
+
+
+def read_private_config(fd: int = 0) -> dict[str, Any]:
+    """The JSON object the parent wrote as the first line of our stdin (the private channel).
+
+    Read byte by byte: whatever follows the line is the lifeline's, not ours. EOF before the
+    line ends means the parent is already gone: exit.
+    """
+    line = bytearray()
+    while not line.endswith(b"\n"):
+        byte = os.read(fd, 1)
+        if not byte:
+            os._exit(0)
+        if len(line) > _CONFIG_LIMIT:
+            raise SystemExit("openai-structured: the private configuration line is too long")
+        line += byte
+    config = json.loads(line)
+    if not isinstance(config, dict) or not isinstance(config.get("api_key"), str):
+        raise SystemExit("openai-structured: the private configuration line has no api_key")
+    return config
 
 
 def _exit_when_parent_dies() -> None:
@@ -121,13 +154,36 @@ def _avoid_amx_crash() -> None:
     print("openai-structured: AMX build, extra buffer types off (avoids a crash)", flush=True)
 
 
+def _add_proof_route(api_key: str) -> None:
+    """Make every app llama_cpp.server creates answer the parent's identity challenge."""
+    app_module = importlib.import_module("llama_cpp.server.app")
+    create_app = app_module.create_app
+
+    async def proof(challenge: str = "") -> dict[str, str]:
+        return {"proof": proof_of_key(api_key, challenge[:256])}
+
+    def create_app_with_proof(*args: Any, **kwargs: Any) -> Any:
+        app = create_app(*args, **kwargs)
+        # No key needed (the parent asks before it sends the key anywhere); reveals nothing.
+        app.add_api_route(PROOF_PATH, proof, methods=["GET"], include_in_schema=False)
+        return app
+
+    # llama_cpp.server's __main__ imports create_app from this module when it runs.
+    setattr(app_module, "create_app", create_app_with_proof)  # noqa: B010
+
+
 def main(argv: list[str]) -> None:
-    """Start the lifeline, then run llama-cpp-python's server with ``argv``."""
+    """Read the private configuration, start the lifeline, run llama-cpp-python's server."""
+    config = read_private_config()
     threading.Thread(target=_exit_when_parent_dies, name="parent-lifeline", daemon=True).start()
     _clean_environment()
     _register_gemma3()
     _avoid_amx_crash()
-    sys.argv = ["llama_cpp.server", *argv]
+    api_key = config["api_key"]
+    _add_proof_route(api_key)
+    # sys.argv is this interpreter's own list: changing it does not change the process's
+    # command line that ps shows. One argument, so a key starting with "-" stays the value.
+    sys.argv = ["llama_cpp.server", *argv, f"--api_key={api_key}"]
     runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
 
 

@@ -7,16 +7,25 @@ Lifecycle, and why each step is the way it is:
 * **Start**: ``python -m openai_structured.local._child`` (llama_cpp.server behind a lifeline on
   stdin, see :mod:`._child`) in its own session/process group, so a terminal's Ctrl-C reaches
   only us and we decide how the server stops, and so the whole group can be signalled.
-* **Ready**: ``GET /v1/models`` answers 200. If the process exits first, the error carries the
-  tail of its output (collected by a thread into a bounded buffer: a long-running server's log
-  never fills a pipe or a disk).
+* **The key stays private**: it is written to the child's stdin (a pipe), never put on its
+  command line, which every local user can read (``ps``, ``/proc/PID/cmdline``).
+* **Ready, and ours**: the server answers ``GET`` :data:`~._model.PROOF_PATH` with an HMAC of a
+  fresh random challenge keyed by the API key. The probe sends no key, so whatever else might
+  be listening on the port learns nothing; an answer without the right proof means another
+  process holds the port: the start fails with :class:`PortUnavailableError` at once (or, for
+  a port we picked, retries on a fresh one) and the key is never sent to it. If the process
+  exits first, the error carries the tail of its output (collected by a thread into a bounded
+  buffer: a long-running server's log never fills a pipe or a disk).
 * **Stop, always**: ``SIGTERM`` to the group, ``SIGKILL`` after a grace period. Triggered by the
   context manager (also on exceptions and ``KeyboardInterrupt``), by ``stop()``, by garbage
   collection and at interpreter exit (``weakref.finalize``), and, if this process is killed
   outright, by the child itself when its lifeline pipe closes.
-* **Concurrency**: llama-cpp-python's server by default *interrupts* a running completion when
-  another request arrives (``interrupt_requests``), which cuts streams short without an error.
-  We turn that off: concurrent requests queue instead.
+* **One process per manager**: ``start()``, ``astart()``, ``stop()`` and ``astop()`` take one
+  lock, shared across threads and event loops (``astart`` waits for it without blocking its
+  loop), so concurrent starts launch one server and all get its URL.
+* **Concurrency of requests**: llama-cpp-python's server by default *interrupts* a running
+  completion when another request arrives (``interrupt_requests``), which cuts streams short
+  without an error. We turn that off: concurrent requests queue instead.
 """
 
 from __future__ import annotations
@@ -24,6 +33,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import hmac
+import json
 import os
 import secrets
 import signal
@@ -44,14 +55,23 @@ from typing import IO, Any
 from typing_extensions import Self
 
 from ..servers import PROFILE_HEADER, PROFILES, ServerProfile
-from ._child import GEMMA3_CHAT_FORMAT
 from ._errors import (
     LocalModelError,
     LocalModelNotInstalledError,
     PortUnavailableError,
     ServerStartError,
 )
-from ._model import MODEL_ENV_VAR, ensure_model, missing_packages
+
+# Not from ._child: importing it here would make ``python -m ..._child`` warn that the module
+# was imported before it ran.
+from ._model import (
+    GEMMA3_CHAT_FORMAT,
+    MODEL_ENV_VAR,
+    PROOF_PATH,
+    ensure_model,
+    missing_packages,
+    proof_of_key,
+)
 
 __all__ = ["DEFAULT_MODEL_ALIAS", "LocalModelServer", "server_command"]
 
@@ -62,6 +82,10 @@ _PROFILE = "llama.cpp"
 _CHILD_MODULE = "openai_structured.local._child"
 _BIND_ERRORS = ("address already in use", "errno 98", "errno 48", "errno 10048", "errno 13")
 _PORT_ATTEMPTS = 3
+# The probe reads at most this much of an answer: whatever answers may not be our server.
+_PROBE_LIMIT = 64 * 1024
+# Never through a proxy: the probe is for the process on our loopback port, nothing else.
+_PROBE_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def _free_port(host: str) -> int:
@@ -100,7 +124,6 @@ def server_command(
     *,
     host: str,
     port: int,
-    api_key: str,
     model_alias: str = DEFAULT_MODEL_ALIAS,
     n_ctx: int = 4096,
     n_threads: int | None = None,
@@ -108,7 +131,10 @@ def server_command(
     extra_args: Sequence[str] = (),
     python: str | None = None,
 ) -> list[str]:
-    """The command line that starts the server (pure: no process, no file access)."""
+    """The command line that starts the server (pure: no process, no file access).
+
+    It holds no secret: the API key goes to the child through its stdin (see :mod:`._child`).
+    """
     command = [
         python or sys.executable,
         "-m",
@@ -121,8 +147,6 @@ def server_command(
         host,
         "--port",
         str(port),
-        # One argument: a random key may start with "-" and would be read as an option.
-        f"--api_key={api_key}",
         "--n_ctx",
         str(n_ctx),
         "--n_threads",
@@ -244,7 +268,8 @@ class LocalModelServer:
         self._port: int | None = None
         self._process: _Process | None = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
-        self._lock = threading.RLock()
+        # Not reentrant, so astart() can take it from any thread (see _acquire()).
+        self._lock = threading.Lock()
         self.model_path: Path | None = None
         self._bundled = False
 
@@ -292,23 +317,32 @@ class LocalModelServer:
         return {PROFILE_HEADER: _PROFILE}
 
     def client(self, **kwargs: Any) -> Any:
-        """A ready ``openai.OpenAI`` client for this server (``kwargs`` go to the SDK)."""
+        """A ready ``openai.OpenAI`` client for this server (``kwargs`` go to the SDK).
+
+        Unless you pass ``http_client``, it ignores proxy variables (``HTTP_PROXY``...): the
+        server is on loopback, and a proxy would receive its key and every prompt.
+        """
         import openai
 
-        return openai.OpenAI(**self._client_kwargs(kwargs))
+        return openai.OpenAI(**self._client_kwargs(kwargs, asynchronous=False))
 
     def async_client(self, **kwargs: Any) -> Any:
-        """A ready ``openai.AsyncOpenAI`` client for this server."""
+        """A ready ``openai.AsyncOpenAI`` client for this server (no proxy, as :meth:`client`)."""
         import openai
 
-        return openai.AsyncOpenAI(**self._client_kwargs(kwargs))
+        return openai.AsyncOpenAI(**self._client_kwargs(kwargs, asynchronous=True))
 
-    def _client_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+    def _client_kwargs(self, kwargs: dict[str, Any], *, asynchronous: bool) -> dict[str, Any]:
         if not self.running:
             raise LocalModelError(
                 "The local model server is not running. Use `with LocalModelServer() as "
                 "server:` (or call start()) before asking for a client."
             )
+        if "http_client" not in kwargs:
+            import openai
+
+            http = openai.DefaultAsyncHttpxClient if asynchronous else openai.DefaultHttpxClient
+            kwargs["http_client"] = http(trust_env=False)
         headers = {**self.headers, **(kwargs.pop("default_headers", None) or {})}
         return {
             "base_url": self.base_url,
@@ -320,34 +354,33 @@ class LocalModelServer:
     # --- sync lifecycle ---------------------------------------------------------------------
 
     def start(self) -> Self:
-        """Start the server and wait until it answers; on any failure nothing is left running."""
+        """Start the server and wait until it answers; on any failure nothing is left running.
+
+        Thread-safe: concurrent calls (and :meth:`astart`) start one server.
+        """
         with self._lock:
             if self.running:
                 return self
-            self._prepare()
-            for attempt in range(_PORT_ATTEMPTS):
-                self._launch()
-                try:
-                    self._wait_ready()
-                    return self
-                except _PortTaken:
-                    self.stop()
-                    if attempt + 1 == _PORT_ATTEMPTS:
-                        raise self._port_error() from None
-                except BaseException:
-                    self.stop()
-                    raise
+            try:
+                self._prepare()
+                for attempt in range(_PORT_ATTEMPTS):
+                    self._launch()
+                    try:
+                        self._wait_ready()
+                        return self
+                    except _PortTaken as taken:
+                        self._stop_locked()
+                        if self._requested_port is not None or attempt + 1 == _PORT_ATTEMPTS:
+                            raise self._port_error(taken) from None
+            except BaseException:
+                self._stop_locked()
+                raise
             raise AssertionError("unreachable")
 
     def stop(self) -> None:
         """Stop the server (terminate, then kill after ``stop_timeout``); safe to call twice."""
         with self._lock:
-            process, self._process = self._process, None
-            if self._finalizer is not None:
-                self._finalizer.detach()
-                self._finalizer = None
-            if process is not None:
-                process.stop(self.stop_timeout)
+            self._stop_locked()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -363,29 +396,46 @@ class LocalModelServer:
     # --- async lifecycle: same steps, the waits do not block the event loop -----------------
 
     async def astart(self) -> Self:
-        """Async :meth:`start`: the event loop keeps running while the model loads."""
-        if self.running:
-            return self
-        await asyncio.to_thread(self._prepare)
+        """Async :meth:`start`: the event loop keeps running while the model loads.
+
+        Takes the same lock as :meth:`start`: concurrent starts, from tasks or threads, start
+        one server.
+        """
+        await self._acquire()
         try:
-            for attempt in range(_PORT_ATTEMPTS):
-                self._launch()
-                try:
-                    await self._await_ready()
-                    return self
-                except _PortTaken:
-                    await asyncio.to_thread(self.stop)
-                    if attempt + 1 == _PORT_ATTEMPTS:
-                        raise self._port_error() from None
-        except BaseException:
-            # Includes cancellation: stop without awaiting, a cancelled task cannot await.
-            self.stop()
-            raise
+            if self.running:
+                return self
+            try:
+                await asyncio.to_thread(self._prepare)
+                for attempt in range(_PORT_ATTEMPTS):
+                    self._launch()
+                    try:
+                        await self._await_ready()
+                        return self
+                    except _PortTaken as taken:
+                        process = self._detach()
+                        if process is not None:
+                            await asyncio.to_thread(process.stop, self.stop_timeout)
+                        if self._requested_port is not None or attempt + 1 == _PORT_ATTEMPTS:
+                            raise self._port_error(taken) from None
+            except BaseException:
+                # Includes cancellation: stop without awaiting, a cancelled task cannot await.
+                self._stop_locked()
+                raise
+        finally:
+            self._lock.release()
         raise AssertionError("unreachable")
 
     async def astop(self) -> None:
         """Async :meth:`stop`."""
-        await asyncio.to_thread(self.stop)
+        await self._acquire()
+        try:
+            process = self._detach()
+        finally:
+            self._lock.release()
+        if process is not None:
+            # Cancelled or not, the thread finishes stopping it.
+            await asyncio.to_thread(process.stop, self.stop_timeout)
 
     async def __aenter__(self) -> Self:
         return await self.astart()
@@ -396,12 +446,37 @@ class LocalModelServer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is None:
+        if exc_type is None or not self._lock.acquire(blocking=False):
+            # (If another task is starting this server, wait for it without blocking the loop.)
             await self.astop()
-        else:
-            self.stop()  # on cancellation there may be no loop iteration left to await in
+            return
+        # On cancellation there may be no loop iteration left to await in: stop here and now.
+        try:
+            self._stop_locked()
+        finally:
+            self._lock.release()
 
-    # --- steps -----------------------------------------------------------------------------
+    async def _acquire(self) -> None:
+        """Take the start/stop lock without blocking the event loop (cancellation-safe)."""
+        delay = 0.005
+        while not self._lock.acquire(blocking=False):
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    # --- steps (the caller holds the lock) --------------------------------------------------
+
+    def _detach(self) -> _Process | None:
+        """Take the process away from this manager (fast); the caller stops it."""
+        process, self._process = self._process, None
+        if self._finalizer is not None:
+            self._finalizer.detach()
+            self._finalizer = None
+        return process
+
+    def _stop_locked(self) -> None:
+        process = self._detach()
+        if process is not None:
+            process.stop(self.stop_timeout)
 
     def _prepare(self) -> None:
         missing = missing_packages(need_model=self._model_path is None)
@@ -420,7 +495,6 @@ class LocalModelServer:
             self.model_path,
             host=self.host,
             port=self._port,
-            api_key=self._api_key,
             model_alias=self.model_name,
             n_ctx=self.n_ctx,
             n_threads=self.n_threads,
@@ -436,7 +510,7 @@ class LocalModelServer:
         env["PYTHONUNBUFFERED"] = "1"  # output reaches the tail buffer as it is written
         popen = subprocess.Popen(
             command,
-            stdin=subprocess.PIPE,  # the lifeline: never written to, closed when we die
+            stdin=subprocess.PIPE,  # the private channel, then the lifeline: closed when we die
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env=env,
@@ -446,6 +520,13 @@ class LocalModelServer:
         process.start_reader()
         self._process = process
         self._finalizer = weakref.finalize(self, _stop_quietly, process, self.stop_timeout)
+        assert popen.stdin is not None
+        # One JSON line, then nothing more: the child reads it before anything else.
+        line = json.dumps({"api_key": self._api_key}) + "\n"
+        # A child that died at once makes this fail; _poll() then reports its exit and output.
+        with contextlib.suppress(OSError):
+            popen.stdin.write(line.encode("utf-8"))
+            popen.stdin.flush()
 
     def _poll(self, deadline: float) -> bool:
         """One readiness step: True when ready; raises when the process died or time is up."""
@@ -459,7 +540,7 @@ class LocalModelServer:
             ):
                 raise _PortTaken
             if self._requested_port is not None and "address already in use" in output.lower():
-                raise self._port_error()
+                raise _PortTaken
             raise ServerStartError(
                 f"The local model server exited with code {code} while starting.",
                 returncode=code,
@@ -477,14 +558,31 @@ class LocalModelServer:
         return False
 
     def _probe(self) -> bool:
-        request = urllib.request.Request(
-            f"{self.base_url}/models", headers={"Authorization": f"Bearer {self._api_key}"}
-        )
+        """True when our server answers; raises :class:`_PortTaken` when something else does.
+
+        Sends no key: it asks for a proof that only a holder of the key can give.
+        """
+        challenge = secrets.token_hex(16)
+        url = f"http://{self.host}:{self.port}{PROOF_PATH}?challenge={challenge}"
         try:
-            with urllib.request.urlopen(request, timeout=2.0) as response:
-                return bool(response.status == 200)
+            with _PROBE_OPENER.open(urllib.request.Request(url), timeout=2.0) as response:
+                status, body = response.status, response.read(_PROBE_LIMIT)
+        except urllib.error.HTTPError as exc:
+            status, body = exc.code, b""
         except (urllib.error.URLError, OSError, ValueError):
-            return False
+            return False  # nothing listening yet (the model is loading), or no answer
+        try:
+            proof = json.loads(body).get("proof") if status == 200 else None
+        except (ValueError, AttributeError):
+            proof = None
+        if isinstance(proof, str) and hmac.compare_digest(
+            proof, proof_of_key(self._api_key, challenge)
+        ):
+            return True
+        raise _PortTaken(
+            f"another process is listening on {self.host}:{self.port} (it answered HTTP "
+            f"{status} without proving it is our server; the key was not sent to it)"
+        )
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.startup_timeout
@@ -500,14 +598,15 @@ class LocalModelServer:
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, 0.5)
 
-    def _port_error(self) -> PortUnavailableError:
+    def _port_error(self, taken: _PortTaken | None = None) -> PortUnavailableError:
         port = self._requested_port or self._port or 0
+        reason = f": {taken}" if taken is not None and str(taken) else ""
         return PortUnavailableError(
-            f"The local model server could not bind {self.host}:{port}"
+            f"The local model server could not bind {self.host}:{port}{reason}"
             + (
-                f" (tried {_PORT_ATTEMPTS} free ports; something keeps taking them)."
+                f". Tried {_PORT_ATTEMPTS} free ports; something keeps taking them."
                 if self._requested_port is None
-                else ": the port is in use. Leave port= out to use a free port."
+                else ". Leave port= out to use a free port."
             ),
             host=self.host,
             port=port,
@@ -515,4 +614,5 @@ class LocalModelServer:
 
 
 class _PortTaken(Exception):
-    """Internal: the port we picked was taken before the server could bind it."""
+    """Internal: the port was taken (the server could not bind it, or another process answers
+    on it); the message, if any, says which."""

@@ -10,7 +10,7 @@ Public surface::
 
 from __future__ import annotations
 
-from ._capabilities import TOKEN_PARAMETERS, ModelCapabilities, ParameterSpec, Prices
+from ._capabilities import APIS, TOKEN_PARAMETERS, ModelCapabilities, ParameterSpec, Prices
 from ._refresh import refresh_registry
 from ._registry import (
     ENV_VAR,
@@ -22,6 +22,7 @@ from ._registry import (
 )
 
 __all__ = [
+    "APIS",
     "ENV_VAR",
     "TOKEN_PARAMETERS",
     "ModelCapabilities",

@@ -15,9 +15,12 @@ from datetime import date
 from types import MappingProxyType
 from typing import Any, Literal
 
+from .._apis import API_NAMES, get_api
+from .._apis import APIS as APIS_BY_NAME
 from ..errors import OpenAIClientError, TokenLimitError, TokenParameterError
 
 __all__ = [
+    "APIS",
     "TOKEN_PARAMETERS",
     "ModelCapabilities",
     "ParameterSpec",
@@ -28,6 +31,14 @@ __all__ = [
 #: registry checks them against ``max_output_tokens`` and :meth:`ModelCapabilities.token_parameter`
 #: says which spelling goes on the wire.
 TOKEN_PARAMETERS: tuple[str, ...] = ("max_output_tokens", "max_completion_tokens", "max_tokens")
+
+#: The APIs a model can be served on, in the order the library prefers them.
+#: The API names, from the one object per API in ``_apis``.
+APIS: tuple[str, ...] = API_NAMES
+
+
+def _title(api: str) -> str:
+    return APIS_BY_NAME[api].title if api in APIS_BY_NAME else api
 
 
 def _empty() -> Mapping[str, Any]:
@@ -121,6 +132,9 @@ class ModelCapabilities:
     #: Names of every sampling parameter the registry knows. A parameter in this set that the
     #: model does not list is rejected; anything else (seed, stop, metadata, ...) passes through.
     known_parameters: frozenset[str] = frozenset()
+    #: The APIs that serve the model: both for most, ``("responses",)`` for the pro models that
+    #: OpenAI serves on the Responses API only (o3-pro, gpt-5-pro, ...).
+    apis: tuple[str, ...] = APIS
 
     # --- construction -------------------------------------------------------------------------
 
@@ -169,11 +183,11 @@ class ModelCapabilities:
         file (``max_tokens`` is deprecated and rejected by o-series and gpt-5 models),
         ``max_tokens`` for the permissive profile.
         """
-        if api == "responses":
-            return "max_output_tokens"
-        if api == "chat":
-            return self.chat_token_parameter
-        raise OpenAIClientError(f"Unknown api {api!r}: use 'chat' or 'responses'.")
+        try:
+            spec = get_api(api)
+        except ValueError as exc:
+            raise OpenAIClientError(str(exc)) from None
+        return spec.token_parameter(self)
 
     # --- validation ---------------------------------------------------------------------------
 
@@ -206,6 +220,20 @@ class ModelCapabilities:
         given = {k: v for k, v in params.items() if v is not None}
         for key, value in given.items():
             self._validate_one(key, value, given=given)
+
+    def check_api(self, api: str) -> None:
+        """Raise :class:`OpenAIClientError` if the model is not served on ``api``."""
+        if self.permissive_profile or api in self.apis:
+            return
+        served = " and ".join(f"the {_title(a)} API" for a in self.apis)
+        lines = [f"Model '{self.name}' is not available on the {_title(api)} API."]
+        lines.append(f"It is served on {served} only.")
+        if "responses" in self.apis:
+            lines.append(
+                "Call it with api='responses' (ostruct: --api responses), or use a model that "
+                "supports Chat Completions."
+            )
+        raise OpenAIClientError("\n".join(lines))
 
     def check_streaming(self) -> None:
         """Raise :class:`OpenAIClientError` if the model cannot stream."""

@@ -19,9 +19,9 @@ def render_models_table(registry: ModelRegistry | None = None) -> str:
     """The packaged models as a Markdown table (defaults to the packaged data only)."""
     reg = registry if registry is not None else ModelRegistry(use_env=False, use_cache=False)
     head = (
-        "| model | min version | context | max output | stream | effort | sampling "
+        "| model | min version | context | max output | stream | APIs | effort | sampling "
         "| input $/1M | cached $/1M | output $/1M | unverified figures |\n"
-        "|---|---|---:|---:|:---:|---|---|---:|---:|---:|---|\n"
+        "|---|---|---:|---:|:---:|---|---|---|---:|---:|---:|---|\n"
     )
     rows = []
     for c in reg.models():
@@ -42,7 +42,7 @@ def render_models_table(registry: ModelRegistry | None = None) -> str:
         rows.append(
             f"| {c.canonical} | {c.min_version or '-'} | {_num(c.context_window)} "
             f"| {_num(c.max_output_tokens)} | {'yes' if c.supports_streaming else 'no'} "
-            f"| {', '.join(effort.values) if effort else '-'} | {samp} "
+            f"| {' + '.join(c.apis)} | {', '.join(effort.values) if effort else '-'} | {samp} "
             f"| {_price(p.input if p else None)} | {_price(p.cached_input if p else None)} "
             f"| {_price(p.output if p else None)} | {', '.join(unverified) or '-'} |"
         )

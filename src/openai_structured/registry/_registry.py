@@ -31,7 +31,7 @@ from ..errors import (
     OpenAIClientError,
     VersionTooOldError,
 )
-from ._capabilities import TOKEN_PARAMETERS, ModelCapabilities, ParameterSpec, Prices
+from ._capabilities import APIS, TOKEN_PARAMETERS, ModelCapabilities, ParameterSpec, Prices
 
 __all__ = [
     "ENV_VAR",
@@ -62,6 +62,7 @@ _MODEL_FIELDS = {
     "reasoning",
     "encoding",
     "chat_token_parameter",
+    "apis",
     "parameters",
     "prices",
     "sources",
@@ -178,6 +179,19 @@ class ModelRegistry:
             )
         return _renamed(caps, name, version=version)
 
+    def knows(self, name: str) -> bool:
+        """True if ``name`` is a model name or alias here, or a dated name of one.
+
+        The date is not judged: ``knows("gpt-4o-2024-07-01")`` is True although
+        :meth:`get_capabilities` refuses that version. Servers that check only the names the
+        registry knows (the ``compatible`` profile) ask this first, so that a known base with a
+        bad date gets the registry's verdict rather than passing unchecked.
+        """
+        if name in self._names:
+            return True
+        match = _DATED.match(name)
+        return match is not None and match["base"] in self._names
+
     def lookup(self, name: str, *, custom_server: bool = False) -> ModelCapabilities:
         """Capabilities for a request: permissive for a custom server, else the registry's.
 
@@ -271,6 +285,7 @@ class ModelRegistry:
             dated_versions=dated,
             sources=MappingProxyType(dict(raw.get("sources", {}))),
             known_parameters=self._known,
+            apis=_apis(raw.get("apis"), where),
         )
 
 
@@ -473,6 +488,17 @@ def _iso_date(v: Any, where: str) -> date:
         return date.fromisoformat(v)
     except (TypeError, ValueError) as exc:
         raise OpenAIClientError(f"Registry {where}: {v!r} is not a YYYY-MM-DD date.") from exc
+
+
+def _apis(v: Any, where: str) -> tuple[str, ...]:
+    if v is None:
+        return APIS
+    names = _str_list(v, f"{where}.apis")
+    if not names or any(n not in APIS for n in names):
+        raise OpenAIClientError(
+            f"Registry {where}.apis: expected a non-empty list of {' / '.join(APIS)}, got {v!r}."
+        )
+    return tuple(a for a in APIS if a in names)
 
 
 def _token_param(v: Any, where: str) -> str:

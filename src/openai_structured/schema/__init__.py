@@ -7,6 +7,11 @@ of the culprit and a fix. ``check_schema`` reports every problem at once (``ostr
 check``). Which keywords strict mode supports, and its size limits, are listed with their
 source in ``_keywords.py``.
 
+The passes, one module each: ``_refs`` (where each ``$ref`` points; ``$defs`` names),
+``_allof`` (``allOf`` parts merged into one schema), ``_compiler`` (pass 1: the strict form of
+every node), ``_finalize`` (pass 2: nullable optionals, inlining, limits) and ``_restore``
+(undoing the optional-to-nullable rewrite on an answer).
+
 What happens to each construct ("error" = ``SchemaError``; "hint" = moved into
 ``description`` so the model still sees it, recorded as a lossy change):
 
@@ -49,7 +54,8 @@ local ``$ref``                                    kept; targets go to ``$defs`` 
 remote ``$ref`` (another document)                error: bundle it into ``$defs``
 root ``$ref``                                     the target becomes the root
 root that is not an object / is a union           error: wrap it in an object (a union with
-                                                  ``null`` loses the ``null``)
+                                                  ``null`` loses the ``null``); accepted as
+                                                  it is with ``strict=False``
 ``true`` / ``{}`` / annotations only / ``type:    error: "any value" is not expressible
 "any"``
 ``type`` list                                     ``anyOf`` of one branch per type
@@ -76,15 +82,18 @@ import contextlib
 import json
 import re
 import threading
+import types
+import typing
 import weakref
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import urljoin
 
 from ..errors import SchemaError
 from ._compiler import Change, Compiler
-from ._finalize import Finalizer, root_node
+from ._finalize import ROOT_FIX, Finalizer, root_node
 from ._keywords import Schema, copy_json
 from ._restore import Restorer
 
@@ -127,10 +136,6 @@ class CompiledSchema:
         """The input as a JSON Schema dict (pydantic's ``model_json_schema()`` for models)."""
         copied: Schema = copy_json(self._original)
         return copied
-
-    def response_format(self) -> dict[str, Any]:
-        """The ``json_schema`` object of a Chat Completions ``response_format``."""
-        return {"name": self.name, "schema": self.schema, "strict": self.strict}
 
     @property
     def needs_restore(self) -> bool:
@@ -201,6 +206,52 @@ def _schema_name(raw: Any) -> str:
     return name if name.strip("_") else "output"
 
 
+def _type_name(tp: Any) -> str | None:
+    """A readable name for a type: ``Item``, ``list_Item``, ``Item_or_None``; None if it has none.
+
+    ``list[Item].__name__`` is just ``"list"`` (aliases forward attributes to their origin), so
+    parameterised types are named from their origin and arguments instead.
+    """
+    if tp is None or tp is type(None):
+        return "None"
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is Annotated:
+        return _type_name(args[0])
+    if origin is typing.Union or origin is types.UnionType:
+        names = [_type_name(a) for a in args]
+        return "_or_".join(n for n in names if n) or None
+    if origin is not None:
+        parts = [_type_name(origin), *(_type_name(a) for a in args if a is not ...)]
+        return "_".join(n for n in parts if n) or None
+    name = getattr(tp, "__name__", None)
+    return name if isinstance(name, str) else None
+
+
+def _is_class(tp: Any) -> bool:
+    """A real class (on Python 3.10 ``isinstance(list[int], type)`` is True)."""
+    return isinstance(tp, type) and typing.get_origin(tp) is None
+
+
+def _annotation_text(tp: Any) -> str:
+    """How a user would write ``tp`` in a field annotation (module paths left out)."""
+    if _is_class(tp):
+        return str(tp.__name__)
+    return re.sub(r"\b(?:[A-Za-z_]\w*\.)+(?=[A-Za-z_])", "", repr(tp))
+
+
+def _root_fix(tp: Any) -> str:
+    """The wrap-it-in-a-model fix for a pydantic-side type whose root is not an object."""
+    from pydantic import RootModel
+
+    inner = tp
+    if _is_class(tp) and issubclass(tp, RootModel):
+        inner = tp.model_fields["root"].annotation
+    return (
+        "wrap it in a model with one field (strict mode needs a JSON object at the root), e.g. "
+        f"`class Answer(BaseModel): items: {_annotation_text(inner)}`, and read `.items`"
+    )
+
+
 def _to_document(x: Any) -> tuple[Any, str]:
     """The JSON Schema of ``x`` and a default name; TypeError when ``x`` is not a schema."""
     from pydantic import BaseModel, TypeAdapter
@@ -211,7 +262,7 @@ def _to_document(x: Any) -> tuple[Any, str]:
             return x, _schema_name(x.get("title"))
         if isinstance(x, bool):
             return x, "output"
-        if isinstance(x, type) and issubclass(x, BaseModel):
+        if _is_class(x) and issubclass(x, BaseModel):
             return x.model_json_schema(), _schema_name(x.__name__)
         if isinstance(x, TypeAdapter):
             return x.json_schema(), "output"
@@ -233,7 +284,7 @@ def _to_document(x: Any) -> tuple[Any, str]:
             f"dict; got {x!r}"
         ) from exc
     try:
-        return adapter.json_schema(), _schema_name(getattr(x, "__name__", None))
+        return adapter.json_schema(), _schema_name(_type_name(x))
     except PydanticUserError as exc:
         raise SchemaError(
             f"pydantic cannot produce a JSON schema: {exc}",
@@ -258,9 +309,48 @@ def _dump(doc: Any) -> str:
 # --- compilation -----------------------------------------------------------------------------
 
 
+def _outside_references(doc: Any) -> list[SchemaError]:
+    """A ``SchemaError`` for each ``$ref`` that points outside ``doc``: such references are never
+    fetched (no network, no files), so the schema cannot be used as written."""
+    ids: set[str] = set()
+    refs: list[tuple[str, str]] = []
+    stack: list[tuple[Any, str]] = [(doc, "#")]
+    while stack:
+        node, ptr = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "$id" and isinstance(value, str):
+                    ids.add(value.split("#", 1)[0])
+                elif key in ("$ref", "$dynamicRef") and isinstance(value, str):
+                    refs.append((ptr, value))
+                if isinstance(value, (dict, list)):
+                    stack.append((value, f"{ptr}/{str(key).replace('~', '~0').replace('/', '~1')}"))
+        elif isinstance(node, list):
+            stack.extend((item, f"{ptr}/{i}") for i, item in enumerate(node))
+    root_id = doc.get("$id") if isinstance(doc, dict) else None
+    root = root_id if isinstance(root_id, str) else ""
+    errors = []
+    for ptr, ref in refs:
+        target = ref.split("#", 1)[0]
+        if not target or target in ids or urljoin(root, target) in {urljoin(root, i) for i in ids}:
+            continue
+        errors.append(
+            SchemaError(
+                f"$ref {ref!r} points outside this schema; references are never fetched "
+                "(no network, no files)",
+                path=ptr,
+                fix="inline the referenced schema under $defs and refer to it as #/$defs/...",
+            )
+        )
+    return errors
+
+
 def _compile_document(doc: Any, name: str, strict: bool) -> _Outcome:
     """Compile one JSON document (already a plain JSON tree)."""
     if not strict:
+        outside = _outside_references(doc)
+        if outside:
+            return _Outcome(None, tuple(outside), (), name)
         original = doc if isinstance(doc, dict) else {}
         compiled = CompiledSchema(
             name=name, strict=False, changes=(), _schema=original, _original=original
@@ -302,19 +392,62 @@ def _compile_document(doc: Any, name: str, strict: bool) -> _Outcome:
 
 
 _lock = threading.Lock()
+# Classes, weakly (a model defined in a function must be able to go away).
 _by_type: weakref.WeakKeyDictionary[Any, dict[bool, _Outcome]] = weakref.WeakKeyDictionary()
+# Hashable inputs that are not classes: ``list[Item]``, ``Item | None``, ``Annotated[...]``,
+# TypeAdapters. Keyed with their repr too: ``int | str == str | int``, but the schemas differ
+# in branch order.
+_by_annotation: OrderedDict[tuple[Any, str, bool], _Outcome] = OrderedDict()
+# Every input, by its JSON text.
 _by_key: OrderedDict[Any, _Outcome] = OrderedDict()
 _CACHE_SIZE = 512
 
 
+def _cached(x: Any, strict: bool) -> _Outcome | None:
+    if isinstance(x, Mapping):
+        return None
+    try:
+        with _lock:
+            if _is_class(x):
+                return _by_type.get(x, {}).get(strict)
+            key = (x, repr(x), strict)
+            hit = _by_annotation.get(key)
+            if hit is not None:
+                _by_annotation.move_to_end(key)
+            return hit
+    except TypeError:  # unhashable, e.g. Annotated[X, {"a": 1}]: compiled every time
+        return None
+
+
+def _remember(x: Any, strict: bool, outcome: _Outcome) -> None:
+    if isinstance(x, Mapping):
+        return
+    with _lock, contextlib.suppress(TypeError):  # unhashable, or a class without weakrefs
+        if _is_class(x):
+            _by_type.setdefault(x, {})[strict] = outcome
+        else:
+            _by_annotation[(x, repr(x), strict)] = outcome
+            if len(_by_annotation) > _CACHE_SIZE:
+                _by_annotation.popitem(last=False)
+
+
+def _for_type(outcome: _Outcome, tp: Any) -> _Outcome:
+    """``outcome`` with the root-must-be-an-object fix spelled for pydantic (``tp`` is a type)."""
+    if not any(err.fix == ROOT_FIX for err in outcome.errors):
+        return outcome
+    fix = _root_fix(tp)
+    errors = tuple(
+        SchemaError(err.reason, path=err.path, fix=fix) if err.fix == ROOT_FIX else err
+        for err in outcome.errors
+    )
+    return _Outcome(outcome.compiled, errors, outcome.changes, outcome.name)
+
+
 def _outcome(x: Any, strict: bool) -> _Outcome:
     """Compile ``x`` once per (schema, strict); later calls return the cached outcome."""
-    type_key = isinstance(x, type)
-    if type_key:
-        with _lock:
-            hit = _by_type.get(x, {}).get(strict)
-        if hit is not None:
-            return hit
+    hit = _cached(x, strict)
+    if hit is not None:
+        return hit
     doc, name = _to_document(x)
     text = _dump(doc)
     key = (strict, name, text)
@@ -328,9 +461,9 @@ def _outcome(x: Any, strict: bool) -> _Outcome:
             _by_key[key] = hit
             if len(_by_key) > _CACHE_SIZE:
                 _by_key.popitem(last=False)
-    if type_key:
-        with _lock, contextlib.suppress(TypeError):  # not weakly referenceable
-            _by_type.setdefault(x, {})[strict] = hit
+    if not isinstance(x, (Mapping, bool)):
+        hit = _for_type(hit, x)
+    _remember(x, strict, hit)
     return hit
 
 
@@ -353,8 +486,18 @@ def _raise_for(outcome: _Outcome) -> None:
 def compile_schema(x: Any, *, strict: bool = True) -> CompiledSchema:
     """Compile a pydantic model, a pydantic-validatable type or a JSON Schema dict.
 
-    ``strict=False`` is for servers without strict mode: the plain JSON schema, no rewrites.
-    Raises ``SchemaError`` (strict mode cannot express it) or ``TypeError`` (not a schema).
+    Besides ``BaseModel`` subclasses and dicts, ``x`` may be anything pydantic's
+    ``TypeAdapter`` takes (pydantic and stdlib dataclasses, ``TypedDict``, ``RootModel``,
+    ``list[Item]``, ...); its schema is ``TypeAdapter(x).json_schema()`` and its name the type's
+    (``list_Item`` for ``list[Item]``). Strict mode needs an object at the root: a dataclass,
+    a ``TypedDict`` or a ``RootModel`` of a model compile like a model, while a list, scalar or
+    union root raises ``SchemaError`` at ``#`` with the fix of wrapping it in a one-field model.
+
+    ``strict=False`` is for servers without strict mode: the plain JSON schema, no rewrites, and
+    any root, arrays and scalars included. Those servers (vLLM, llama.cpp, Ollama) constrain
+    the output by plain JSON Schema, which allows any root; OpenAI itself wants an object root,
+    and it is always sent strict. Raises ``SchemaError`` (strict mode cannot express it) or
+    ``TypeError`` (not a schema).
     """
     outcome = _outcome(x, strict)
     _raise_for(outcome)

@@ -4,50 +4,49 @@ The output of this pass still carries private markers (see ``_keywords``): which
 were optional (``OPT``), which annotations stood beside a ``$ref`` (``SIB``) and where each
 node came from (``PATH``). Pass 2 (``_finalize``) turns that into the schema that is sent.
 
-Referenced subschemas are compiled once each into ``defs`` (by their pointer in the input), from
-a work list, so a chain of definitions never deepens the Python stack and recursion needs no
-special case here.
+Two concerns live in their own modules: where a ``$ref`` points and what its target is called in
+``$defs`` (``_refs``), and how ``allOf`` parts become one schema (``_allof``). Referenced
+subschemas are compiled once each into ``defs`` (by their pointer in the input), from a work
+list, so a chain of definitions never deepens the Python stack and recursion needs no special
+case here.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
-from itertools import product
 from typing import Any
-from urllib.parse import unquote, urljoin
 
 from ..errors import SchemaError
+from ._allof import MergeError, Part, Unsatisfiable, merge_all_of
 from ._keywords import (
     ARRAY_KEYWORDS,
-    ASSERTION_KEYWORDS,
     JSON_TYPES,
     KNOWN_KEYWORDS,
+    MAX_WALK,
     MISSING,
     NUMBER_KEYWORDS,
     OBJECT_KEYWORDS,
     OPT,
     PATH,
-    REF_KEYWORDS,
     SIB,
     SRC,
     STRING_KEYWORDS,
-    SUBSCHEMA_KEYS,
-    SUBSCHEMA_LIST_KEYS,
-    SUBSCHEMA_MAP_KEYS,
     SUPPORTED_FORMATS,
     Schema,
+    assertions,
     canon,
     child,
-    get_pointer,
+    is_number,
     json_type,
+    mark,
+    normalize_draft4,
+    ref_key,
     short_json,
+    unmark,
 )
+from ._refs import RefIndex, UnresolvedRef
 
-MAX_WALK = 64  # structural nesting we follow before declaring a schema unreasonable
-MAX_BRANCHES = 64  # anyOf branches produced by distributing combinators
-MAX_MERGE_STEPS = 500
 MAX_NODES = 50_000  # total subschemas compiled for one document (merging can multiply them)
 
 FIX_ANY = 'give it a type, e.g. {"type": "string"}, or list its allowed values with "enum"'
@@ -73,68 +72,15 @@ class Change:
         return f"{self.path}: {self.action}" + (" [hint only]" if self.lossy else "")
 
 
-class _Unsat(Exception):
-    """allOf parts contradict each other."""
-
-
-def _assertions(schema: dict[str, Any]) -> set[str]:
-    return {k for k in schema if k in ASSERTION_KEYWORDS}
-
-
-def _ref_key(schema: dict[str, Any]) -> str | None:
-    for key in REF_KEYWORDS:
-        if key in schema:
-            return key
-    return None
-
-
-def _mark(schema: Any, path: str, frozen: bool) -> Any:
-    if isinstance(schema, dict):
-        return {**schema, SRC: (path, frozen)}
-    return schema
-
-
-def _mark_children(key: str, value: Any, path: str, frozen: bool) -> Any:
-    """Tag the subschemas under ``key`` with their own paths before they are moved around."""
-    if key in SUBSCHEMA_KEYS or (key == "items" and isinstance(value, dict)):
-        return _mark(value, child(path, key, frozen=frozen), frozen)
-    if key == "items" and isinstance(value, list):
-        return [_mark(v, child(path, key, i, frozen=frozen), frozen) for i, v in enumerate(value)]
-    if key in SUBSCHEMA_MAP_KEYS and isinstance(value, dict):
-        return {n: _mark(v, child(path, key, n, frozen=frozen), frozen) for n, v in value.items()}
-    if key in SUBSCHEMA_LIST_KEYS and isinstance(value, list):
-        return [_mark(v, child(path, key, i, frozen=frozen), frozen) for i, v in enumerate(value)]
-    return value
-
-
 def _is_any(schema: Any) -> bool:
     """Absent, ``true`` or annotations only: accepts every value."""
     return (
-        schema is MISSING
-        or schema is True
-        or (isinstance(schema, dict) and not _assertions(schema))
+        schema is MISSING or schema is True or (isinstance(schema, dict) and not assertions(schema))
     )
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _normalize_draft4(schema: dict[str, Any]) -> dict[str, Any]:
-    """Draft 4 wrote ``exclusiveMaximum: true`` next to ``maximum``; later drafts use a number."""
-    out = schema
-    for bound, flag in (("maximum", "exclusiveMaximum"), ("minimum", "exclusiveMinimum")):
-        value = out.get(flag)
-        if isinstance(value, bool):
-            out = dict(out)
-            del out[flag]
-            if value and _is_number(out.get(bound)):
-                out[flag] = out.pop(bound)
-    return out
 
 
 class Compiler:
@@ -142,23 +88,17 @@ class Compiler:
 
     def __init__(self, doc: Any) -> None:
         self.doc = doc
+        self.refs = RefIndex(doc)
         self.errors: list[SchemaError] = []
         self.changes: list[Change] = []
         self.defs: dict[str, Schema] = {}
-        self._def_names: dict[str, str] = {}
-        self._used_names: set[str] = set()
-        self._pending: list[tuple[str, str]] = []
-        self._unsat: set[int] = set()
+        # Errors that mean "no value can match", by id; the value keeps each error alive, so
+        # its id cannot be reused by a later error after an anyOf branch's errors are dropped.
+        self._unsat: dict[int, SchemaError] = {}
         # (ref target, where it was inlined) for the allOf merges enclosing the current node:
         # inlining the same target at the same place again would never end.
         self._merging: list[tuple[str, str]] = []
-        self._last_merge_refs: set[tuple[str, str]] = set()
         self._budget = MAX_NODES
-        self._ids: dict[str, str] = {}  # absolute or raw $id -> pointer
-        self._anchors: dict[tuple[str, str], str] = {}  # (resource pointer, anchor) -> pointer
-        self._resources: list[tuple[str, str]] = []  # (pointer, base uri), longest first
-        self._root_uri = ""
-        self._index()
 
     # --- bookkeeping -----------------------------------------------------------------------
 
@@ -169,7 +109,7 @@ class Compiler:
         err = SchemaError(reason, path=path, fix=fix)
         self.errors.append(err)
         if unsat:
-            self._unsat.add(id(err))
+            self._unsat[id(err)] = err
         return {}
 
     def change(self, path: str, action: str, lossy: bool = False) -> None:
@@ -177,123 +117,17 @@ class Compiler:
 
     def run(self) -> Schema:
         root = self.node(self.doc, "#", 0)
-        while self._pending:
-            ptr, name = self._pending.pop(0)
-            self.defs[name] = self.node(get_pointer(self.doc, ptr), ptr, 0)
+        pending = self.refs.pending
+        while pending:
+            ptr, name = pending.popleft()
+            self.defs[name] = self.node(self.refs.target(ptr), ptr, 0)
         return root
-
-    # --- $id / $anchor index and $ref resolution ---------------------------------------------
-
-    def _index(self) -> None:
-        if not isinstance(self.doc, dict):
-            return
-        root_id = self.doc.get("$id", self.doc.get("id"))
-        if isinstance(root_id, str) and not root_id.startswith("#"):
-            self._root_uri = root_id.split("#")[0]
-            self._ids[self._root_uri] = "#"
-        stack: list[tuple[Any, str, str, str, int]] = [(self.doc, "#", self._root_uri, "#", 0)]
-        skip = {"enum", "const", "default", "examples", "example"}
-        while stack:
-            node, ptr, base, resource, depth = stack.pop()
-            if depth > MAX_WALK:
-                continue
-            if isinstance(node, dict):
-                sid = node.get("$id")
-                if isinstance(sid, str) and ptr != "#":
-                    if sid.startswith("#"):
-                        self._anchors[(resource, sid[1:])] = ptr
-                    else:
-                        uri = sid.split("#")[0]
-                        base = urljoin(base, uri) if base else uri
-                        resource = ptr
-                        self._ids.setdefault(uri, ptr)
-                        self._ids.setdefault(base, ptr)
-                        self._resources.append((ptr, base))
-                anchor = node.get("$anchor")
-                if isinstance(anchor, str):
-                    self._anchors[(resource, anchor)] = ptr
-                for key, value in node.items():
-                    if key not in skip and isinstance(value, (dict, list)):
-                        stack.append((value, child(ptr, key), base, resource, depth + 1))
-            elif isinstance(node, list):
-                for i, value in enumerate(node):
-                    if isinstance(value, (dict, list)):
-                        stack.append((value, child(ptr, i), base, resource, depth + 1))
-        self._resources.sort(key=lambda r: len(r[0]), reverse=True)
-
-    def _resource_of(self, path: str) -> tuple[str, str]:
-        for ptr, base in self._resources:
-            if path == ptr or path.startswith(ptr + "/"):
-                return ptr, base
-        return "#", self._root_uri
-
-    def resolve(self, ref: str, path: str) -> str | None:
-        """Turn a ``$ref`` into a pointer inside this document, or record why it cannot be."""
-        resource, base = self._resource_of(path)
-        uri, _, frag = ref.partition("#")
-        if uri:
-            target = self._ids.get(uri)
-            if target is None and base:
-                target = self._ids.get(urljoin(base, uri))
-            if target is None:
-                self.error(
-                    path,
-                    f"$ref {ref!r} points outside this schema (remote references are not followed)",
-                    "bundle it: copy the referenced schema under $defs and refer to it as "
-                    '"#/$defs/<Name>"',
-                )
-                return None
-            resource = target
-        frag = unquote(frag)
-        if frag == "":
-            ptr = resource
-        elif frag.startswith("/"):
-            ptr = ("" if resource == "#" else resource) + frag
-            if not ptr.startswith("#"):
-                ptr = "#" + ptr
-        else:
-            found = self._anchors.get((resource, frag))
-            if found is None:
-                self.error(path, f"$ref {ref!r}: no $anchor named {frag!r}", "fix the reference")
-                return None
-            ptr = found
-        if get_pointer(self.doc, ptr) is MISSING:
-            self.error(
-                path,
-                f"$ref {ref!r} does not resolve to anything in this schema",
-                "fix the reference or add the missing definition",
-            )
-            return None
-        return ptr
-
-    def def_name(self, ptr: str) -> str | None:
-        """The ``$defs`` name for the subschema at ``ptr`` (None for the root), queued once."""
-        if ptr == "#":
-            return None
-        if ptr in self._def_names:
-            return self._def_names[ptr]
-        segments = ptr.split("/")[1:]
-        if len(segments) >= 2 and segments[-2] in ("$defs", "definitions"):
-            base = segments[-1]
-        else:
-            base = "_".join(segments)
-        base = re.sub(r"[^A-Za-z0-9_.-]", "_", base.replace("~1", "/").replace("~0", "~"))[:60]
-        base = base or "def"
-        name, n = base, 2
-        while name in self._used_names:
-            name, n = f"{base}_{n}", n + 1
-        self._used_names.add(name)
-        self._def_names[ptr] = name
-        self._pending.append((ptr, name))
-        return name
 
     # --- the walk ----------------------------------------------------------------------------
 
     def node(self, schema: Any, path: str, depth: int, frozen: bool = False) -> Schema:
         """Compile one subschema."""
-        if isinstance(schema, dict) and SRC in schema:
-            path, frozen = schema[SRC]
-            schema = {k: v for k, v in schema.items() if k != SRC}
+        schema, path, frozen = unmark(schema, path, frozen)
         self._budget -= 1
         if self._budget == 0:
             return self.error(
@@ -309,7 +143,7 @@ class Compiler:
                 f"schema is nested more than {MAX_WALK} levels deep",
                 "flatten it, or move repeated parts into $defs",
             )
-        if schema is True or (isinstance(schema, dict) and not _assertions(schema)):
+        if schema is True or (isinstance(schema, dict) and not assertions(schema)):
             return self.error(
                 path, "this schema accepts any value, which strict mode cannot express", FIX_ANY
             )
@@ -326,11 +160,11 @@ class Compiler:
                 f"a schema must be an object or a boolean, not {type(schema).__name__}",
                 "fix the schema document",
             )
-        schema = _normalize_draft4(schema)
+        schema = normalize_draft4(schema)
 
-        ref_key = _ref_key(schema)
-        if ref_key is not None:
-            return self._ref(schema, ref_key, path, depth, frozen)
+        key = ref_key(schema)
+        if key is not None:
+            return self._ref(schema, key, path, depth, frozen)
 
         if "allOf" in schema:
             items = schema["allOf"]
@@ -339,9 +173,9 @@ class Compiler:
                 isinstance(items, list)
                 and len(items) == 1
                 and isinstance(items[0], dict)
-                and _ref_key(items[0]) is not None
-                and _assertions(items[0]) == {_ref_key(items[0])}
-                and not _assertions(rest)
+                and ref_key(items[0]) is not None
+                and assertions(items[0]) == {ref_key(items[0])}
+                and not assertions(rest)
             ):
                 # ``allOf: [{$ref}]`` + annotations is the old spelling of "$ref with a
                 # description"; keep it a reference so recursive models stay finite.
@@ -355,31 +189,32 @@ class Compiler:
                     },
                 }
                 return self.node(
-                    _mark(inner, child(path, "allOf", 0, frozen=frozen), frozen), path, depth + 1
+                    mark(inner, child(path, "allOf", 0, frozen=frozen), frozen), path, depth + 1
                 )
             return self._merged([(schema, path, frozen)], path, depth)
 
         has_any, has_one = "anyOf" in schema, "oneOf" in schema
         if has_any or has_one:
-            siblings = _assertions(schema) - {"anyOf", "oneOf", "nullable"}
+            siblings = assertions(schema) - {"anyOf", "oneOf", "nullable"}
             if siblings or (has_any and has_one):
                 return self._merged([(schema, path, frozen)], path, depth)
             return self._union(schema, path, depth, frozen)
         return self._typed(schema, path, depth, frozen)
 
-    def _merged(self, parts: list[tuple[Any, str, bool]], path: str, depth: int) -> Schema:
+    def _merged(self, parts: list[Part], path: str, depth: int) -> Schema:
+        """Compile ``allOf(parts)`` as the one schema ``_allof`` merges them into."""
         try:
-            merged = self.merge(parts, path)
-        except _Unsat as exc:
+            merged = merge_all_of(parts, path, self.refs, self._merging, self.change)
+        except MergeError as exc:
+            return self.error(exc.path, exc.reason, exc.fix)
+        except Unsatisfiable as exc:
             return self.error(
                 path,
                 f"allOf parts contradict each other: {exc}",
                 "remove the conflicting constraint",
                 unsat=True,
             )
-        if merged is None:
-            return {}
-        if merged is False:
+        if merged.schema is False:
             return self.error(
                 path,
                 "allOf contains `false`: no value can match",
@@ -391,10 +226,10 @@ class Compiler:
             "combinators merged into one schema (allOf inlined / siblings "
             "distributed into anyOf branches)",
         )
-        refs = sorted(self._last_merge_refs)
+        refs = sorted(merged.refs)
         self._merging.extend(refs)
         try:
-            return self.node({**merged, SRC: (path, True)}, path, depth + 1)
+            return self.node({**merged.schema, SRC: (path, True)}, path, depth + 1)
         finally:
             del self._merging[len(self._merging) - len(refs) :]
 
@@ -411,281 +246,19 @@ class Compiler:
         rest = {k: v for k, v in schema.items() if k != key}
         if key == "$dynamicRef" and not ref.startswith("#/"):
             ref = "#"  # a dynamic anchor in a single document refers to its root here
-        if _assertions(rest):
+        if assertions(rest):
             # 2019-09+: keywords beside $ref apply too, i.e. allOf[$ref, rest].
             return self._merged([(schema, path, frozen)], path, depth)
-        ptr = self.resolve(ref, path)
-        if ptr is None:
-            return {}
-        name = self.def_name(ptr)
+        try:
+            ptr = self.refs.resolve(ref, path)
+        except UnresolvedRef as exc:
+            return self.error(path, exc.reason, exc.fix)
+        name = self.refs.def_name(ptr)
         out: Schema = {"$ref": "#" if name is None else f"#/$defs/{name}", PATH: path}
         siblings = self._annotations(rest, path)
         if siblings:
             out[SIB] = siblings
         return out
-
-    # --- allOf merge -------------------------------------------------------------------------
-
-    def merge(self, parts: list[tuple[Any, str, bool]], path: str) -> Any:
-        """One schema equal to ``allOf(parts)``, with no allOf or $ref at its top.
-
-        Returns ``False`` when a part is ``false`` and None after recording an error. Top-level
-        anyOf/oneOf in the parts are distributed: ``A and (B or C)`` = ``(A and B) or (A and C)``.
-        """
-        flat: list[tuple[dict[str, Any], str, bool]] = []
-        work = list(parts)
-        seen_refs: set[tuple[str, str]] = set()
-        steps = 0
-        while work:
-            steps += 1
-            if steps > MAX_MERGE_STEPS:
-                self.error(path, "allOf is too large to merge", "simplify the schema")
-                return None
-            sch, p, fz = work.pop(0)
-            if isinstance(sch, dict) and SRC in sch:
-                p, fz = sch[SRC]
-                sch = {k: v for k, v in sch.items() if k != SRC}
-            if sch is True:
-                continue
-            if sch is False:
-                return False
-            if not isinstance(sch, dict):
-                self.error(p, "a schema must be an object or a boolean", "fix the schema")
-                return None
-            sch = _normalize_draft4(sch)
-            key = _ref_key(sch)
-            if key is not None:
-                ref = sch[key]
-                sch = {k: v for k, v in sch.items() if k != key}
-                if not isinstance(ref, str):
-                    self.error(p, f"{key} must be a string", "fix the reference")
-                    return None
-                ptr = self.resolve(ref, p)
-                if ptr is None:
-                    return None
-                work.insert(0, (sch, p, fz))
-                if (ptr, p) in self._merging:
-                    self.error(
-                        p,
-                        f"$ref {ref!r} is recursive inside allOf (or beside other "
-                        "keywords); such a schema cannot be merged into one",
-                        "move the recursive reference into a property of its own, without allOf",
-                    )
-                    return None
-                # A and A = A: expanding a reference twice adds nothing (also ends cycles).
-                if ptr not in {r for r, _ in seen_refs}:
-                    seen_refs.add((ptr, p))
-                    work.insert(0, (get_pointer(self.doc, ptr), ptr, False))
-                continue
-            if "allOf" in sch:
-                items = sch["allOf"]
-                rest = {k: v for k, v in sch.items() if k != "allOf"}
-                if not isinstance(items, list):
-                    self.error(p, "allOf must be a list", "fix the schema")
-                    return None
-                work[0:0] = [(rest, p, fz)] + [
-                    (it, child(p, "allOf", i, frozen=fz), fz) for i, it in enumerate(items)
-                ]
-                continue
-            flat.append((sch, p, fz))
-        self._last_merge_refs = seen_refs
-
-        choices: list[list[tuple[Any, str, bool]]] = []
-        base: list[tuple[dict[str, Any], str, bool]] = []
-        for sch, p, fz in flat:
-            for key in ("anyOf", "oneOf"):
-                if key not in sch:
-                    continue
-                items = sch[key]
-                if not isinstance(items, list) or not items:
-                    self.error(
-                        child(p, key, frozen=fz),
-                        f"{key} must be a non-empty list",
-                        "fix the schema",
-                    )
-                    return None
-                if key == "oneOf":
-                    self.change(p, "oneOf rewritten as anyOf")
-                choices.append(
-                    [(it, child(p, key, i, frozen=fz), fz) for i, it in enumerate(items)]
-                )
-            base.append(
-                (
-                    {k: v for k, v in sch.items() if k not in ("anyOf", "oneOf", "discriminator")},
-                    p,
-                    fz,
-                )
-            )
-
-        if choices:
-            count = math.prod(len(c) for c in choices)
-            if count > MAX_BRANCHES:
-                self.error(
-                    path,
-                    f"combining these anyOf/oneOf lists gives {count} alternatives "
-                    f"(limit {MAX_BRANCHES})",
-                    "simplify the alternatives",
-                )
-                return None
-            outer = {
-                k: v for s, _, _ in base for k, v in s.items() if k in ("title", "description")
-            }
-            plain = [
-                ({k: v for k, v in s.items() if k not in ("title", "description")}, p, fz)
-                for s, p, fz in base
-            ]
-            branches = [
-                {"allOf": [_mark(s, p, fz) for s, p, fz in [*plain, *combo]], SRC: (path, True)}
-                for combo in product(*choices)
-            ]
-            return {**outer, "anyOf": branches}
-        return self._merge_dicts(base, path)
-
-    def _merge_dicts(self, base: list[tuple[dict[str, Any], str, bool]], path: str) -> Any:
-        values: dict[str, list[tuple[Any, str, bool]]] = {}
-        for sch, p, fz in base:
-            for key, value in sch.items():
-                values.setdefault(key, []).append((_mark_children(key, value, p, fz), p, fz))
-        out: dict[str, Any] = {}
-        skip = {
-            "$defs",
-            "definitions",
-            "$schema",
-            "$id",
-            "id",
-            "$anchor",
-            "$comment",
-            "discriminator",
-            "$dynamicAnchor",
-            "$recursiveAnchor",
-        }
-        for key, entries in values.items():
-            if key in skip:
-                continue
-            vals = [v for v, _, _ in entries]
-            if len(vals) == 1 or key in ("title", "description", "default", "examples", "example"):
-                out[key] = vals[0]
-            elif key == "type":
-                out[key] = self._merge_types(vals)
-            elif key == "properties":
-                names: dict[str, list[Any]] = {}
-                for v in vals:
-                    if isinstance(v, dict):
-                        for n, sub in v.items():
-                            names.setdefault(n, []).append(sub)
-                out[key] = {n: self._all_of(subs, path) for n, subs in names.items()}
-            elif key == "items" and all(isinstance(v, (dict, bool)) for v in vals):
-                out[key] = self._all_of(vals, path)
-            elif key == "required":
-                out[key] = list(dict.fromkeys(r for v in vals if isinstance(v, list) for r in v))
-            elif key == "additionalProperties":
-                schemas = [v for v in vals if v is not False and v is not True and v != {}]
-                out[key] = schemas[0] if schemas else not any(v is False for v in vals)
-            elif key == "enum":
-                out[key] = self._merge_enum(vals)
-            elif key in (
-                "minimum",
-                "exclusiveMinimum",
-                "minLength",
-                "minItems",
-                "minProperties",
-                "minContains",
-            ):
-                out[key] = max(vals) if all(_is_number(v) for v in vals) else vals[0]
-            elif key in (
-                "maximum",
-                "exclusiveMaximum",
-                "maxLength",
-                "maxItems",
-                "maxProperties",
-                "maxContains",
-            ):
-                out[key] = min(vals) if all(_is_number(v) for v in vals) else vals[0]
-            elif key == "multipleOf":
-                out[key] = self._merge_multiple(vals)
-            elif key == "uniqueItems":
-                out[key] = any(v is True for v in vals)
-            elif key == "nullable":
-                out[key] = all(v is True for v in vals)
-            elif len({canon(v) for v in vals}) == 1:
-                out[key] = vals[0]
-            else:
-                raise _Unsat(f"different values for {key!r} cannot be combined")
-        # A closed part forbids the keys the other parts add; with every property required in
-        # strict mode that would make the merged object impossible, so refuse it explicitly.
-        merged_names = (
-            set(out.get("properties", {})) if isinstance(out.get("properties"), dict) else set()
-        )
-        for sch, p, _ in base:
-            if sch.get("additionalProperties") is False:
-                declared = sch.get("properties")
-                own: dict[str, Any] = declared if isinstance(declared, dict) else {}
-                extra = sorted(merged_names - set(own))
-                if extra:
-                    raise _Unsat(
-                        f"the part at {p} is closed (additionalProperties: false) but other "
-                        f"parts add {extra}"
-                    )
-        return out
-
-    def _all_of(self, subs: list[Any], path: str) -> Any:
-        unique = list({canon(s): s for s in subs}.values())
-        if len(unique) == 1:
-            return unique[0]
-        return {"allOf": unique, SRC: (path, True)}
-
-    @staticmethod
-    def _merge_types(vals: list[Any]) -> Any:
-        result: set[str] | None = None
-        for v in vals:
-            names = (
-                {v}
-                if isinstance(v, str)
-                else {t for t in v if isinstance(t, str)}
-                if isinstance(v, list)
-                else set()
-            )
-            if "number" in names:
-                names.add("integer")
-            result = names if result is None else result & names
-        if result is None:
-            return vals[0]
-        # number & integer: an integer satisfies both, so keep integer alone unless number is
-        # allowed by every part.
-        if (
-            "integer" in result
-            and "number" in result
-            and any((v == "integer" or (isinstance(v, list) and "number" not in v)) for v in vals)
-        ):
-            result.discard("number")
-        if not result:
-            raise _Unsat(f"no type satisfies all of {vals}")
-        ordered = [
-            t
-            for t in ("object", "array", "string", "number", "integer", "boolean", "null")
-            if t in result
-        ]
-        return ordered[0] if len(ordered) == 1 else ordered
-
-    @staticmethod
-    def _merge_enum(vals: list[Any]) -> list[Any]:
-        lists = [v for v in vals if isinstance(v, list)]
-        if not lists:
-            return list(vals[0]) if isinstance(vals[0], list) else []
-        keep = [
-            x for x in lists[0] if all(canon(x) in {canon(y) for y in other} for other in lists[1:])
-        ]
-        if not keep:
-            raise _Unsat("the enum lists have no value in common")
-        return keep
-
-    @staticmethod
-    def _merge_multiple(vals: list[Any]) -> Any:
-        if len(set(vals)) == 1:
-            return vals[0]
-        if all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in vals):
-            return math.lcm(*vals)
-        raise _Unsat(f"multipleOf values {vals} cannot be combined")
 
     # --- unions ------------------------------------------------------------------------------
 
@@ -893,9 +466,9 @@ class Compiler:
         if kind in ("number", "integer"):
             out: Schema = {"type": kind}
             for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-                if _is_number(schema.get(key)):
+                if is_number(schema.get(key)):
                     out[key] = schema[key]
-            if _is_number(schema.get("multipleOf")) and schema["multipleOf"] > 0:
+            if is_number(schema.get("multipleOf")) and schema["multipleOf"] > 0:
                 out["multipleOf"] = schema["multipleOf"]
             return out
         if kind == "array":

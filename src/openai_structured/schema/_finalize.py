@@ -43,14 +43,13 @@ def _ref_name(ref: str) -> str:
     return "#" if ref == "#" else ref[len("#/$defs/") :]
 
 
-def root_node(comp: Compiler, root: Schema, seen: set[str] | None = None) -> Schema | None:
+def root_node(comp: Compiler, root: Schema, seen: set[str]) -> Schema | None:
     """The pass-1 node that becomes the root, or None after recording why it cannot be one.
 
     ``seen`` collects the definitions the root is reached through by plain ``$ref``s: they are
     the root, so references to them become ``#`` instead of a second copy.
     """
     node = root
-    seen = set() if seen is None else seen
     annotations: dict[str, Any] = {}
     while "$ref" in node:
         ref = node["$ref"]
@@ -110,10 +109,10 @@ class Finalizer:
         self.aliases: set[str] = set()
 
     def run(
-        self, root: Schema, aliases: set[str] | None = None
+        self, root: Schema, aliases: set[str]
     ) -> tuple[Schema, dict[str, frozenset[str]]] | None:
         self.pre_root = root
-        self.aliases = {_ref_name(a) for a in aliases or ()}
+        self.aliases = {_ref_name(a) for a in aliases}
         try:
             out = self.fin(root, "#", 0, "#")
             while self.queue:

@@ -23,6 +23,7 @@ checked for this module in 2026):
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Final
 
 Schema = dict[str, Any]
@@ -39,32 +40,8 @@ MAX_ENUM_VALUES: Final = 1000
 LARGE_ENUM: Final = 250
 LARGE_ENUM_CHARS: Final = 15_000
 
-# Keywords a strict schema may contain (what we emit and what tests check against).
-STRICT_KEYWORDS: Final = frozenset(
-    {
-        "type",
-        "properties",
-        "required",
-        "additionalProperties",
-        "items",
-        "anyOf",
-        "enum",
-        "const",
-        "$ref",
-        "$defs",
-        "description",
-        "title",
-        "pattern",
-        "format",
-        "minimum",
-        "maximum",
-        "exclusiveMinimum",
-        "exclusiveMaximum",
-        "multipleOf",
-        "minItems",
-        "maxItems",
-    }
-)
+# Our own limit, not OpenAI's: structural nesting we follow before calling a schema unreasonable.
+MAX_WALK: Final = 64
 
 OBJECT_KEYWORDS: Final = frozenset(
     {
@@ -188,6 +165,52 @@ SRC: Final = "\x00src"  # input-side copy: (path, frozen) of where it came from
 OPT: Final = "\x00opt"  # output object: names of properties that were optional
 SIB: Final = "\x00sib"  # output $ref: annotations that stood beside it
 PATH: Final = "\x00path"  # output node: input path, for errors found after compilation
+
+
+def assertions(schema: Schema) -> set[str]:
+    """The keywords of ``schema`` that constrain values (none: it accepts anything)."""
+    return {k for k in schema if k in ASSERTION_KEYWORDS}
+
+
+def ref_key(schema: Schema) -> str | None:
+    """Which reference keyword ``schema`` uses, if any."""
+    for key in REF_KEYWORDS:
+        if key in schema:
+            return key
+    return None
+
+
+def is_number(value: Any) -> bool:
+    """A finite JSON number (booleans are not numbers in JSON Schema)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def normalize_draft4(schema: Schema) -> Schema:
+    """Draft 4 wrote ``exclusiveMaximum: true`` next to ``maximum``; later drafts use a number."""
+    out = schema
+    for bound, flag in (("maximum", "exclusiveMaximum"), ("minimum", "exclusiveMinimum")):
+        value = out.get(flag)
+        if isinstance(value, bool):
+            out = dict(out)
+            del out[flag]
+            if value and is_number(out.get(bound)):
+                out[flag] = out.pop(bound)
+    return out
+
+
+def mark(schema: Any, path: str, frozen: bool) -> Any:
+    """Tag a subschema with where it came from before merging moves it elsewhere."""
+    if isinstance(schema, dict):
+        return {**schema, SRC: (path, frozen)}
+    return schema
+
+
+def unmark(schema: Any, path: str, frozen: bool) -> tuple[Any, str, bool]:
+    """The subschema without its :func:`mark`, and the (path, frozen) it reports errors at."""
+    if isinstance(schema, dict) and SRC in schema:
+        path, frozen = schema[SRC]
+        schema = {k: v for k, v in schema.items() if k != SRC}
+    return schema, path, frozen
 
 
 def esc(segment: object) -> str:

@@ -2,13 +2,14 @@
 JSON parser, validation by path, and the stream decoder that composes them (SPEC §2.4, §8).
 
 Nothing here does I/O: feed bytes or text, get events. The sync and async client loops around
-:class:`StreamDecoder` are a few lines each.
+:class:`StreamDecoder` are a few lines each. The decoder is a state machine
+(:class:`StreamState`: RECEIVING, DONE, CLOSED, ERROR; the table is in :mod:`.decoder`).
 """
 
 from __future__ import annotations
 
 from .buffer import StreamBuffer, StreamConfig
-from .decoder import StreamDecoder
+from .decoder import StreamDecoder, StreamState, StreamStateError
 from .events import (
     Finished,
     ItemCompleted,
@@ -44,6 +45,8 @@ __all__ = [
     "StreamEvent",
     "StreamProtocolError",
     "StreamServerError",
+    "StreamState",
+    "StreamStateError",
     "ValueCompleted",
     "partial_model",
     "value_validator",

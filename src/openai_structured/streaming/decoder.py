@@ -12,32 +12,62 @@ bytes from the SDK's streaming response and do::
 and wrap a transport exception with ``errors.interrupted(exc, content=decoder.content,
 results=decoder.results)``.
 
-Per fed chunk: SSE framing (C bytes methods), one ``jiter`` decode per event (the same as a bare
-SDK loop), the text deltas joined once, and one incremental-parser call over that text. So the
-JSON work is per chunk, not per delta, and total work is linear in the response.
+States (:class:`StreamState`, read ``decoder.state``), h11-style:
+
+=========  ============================  ============================  ========================
+state      ``feed(data)``                ``close()``                   entered when
+=========  ============================  ============================  ========================
+RECEIVING  decodes; returns the events   the last events and           the start
+           completed                     ``Finished``, or the
+                                         outcome's typed error;
+                                         -> CLOSED
+DONE       ignores the bytes (nothing    as in RECEIVING; -> CLOSED    the server said the end:
+           after the end counts);                                      ``[DONE]``,
+           returns ``[]``                                              ``response.completed``
+                                                                       or ``.incomplete``
+CLOSED     ``StreamStateError``          ``StreamStateError``          ``close()`` returned or
+           (feed after close)            (close called twice)          raised an outcome error
+ERROR      ``StreamStateError`` naming   raises the first error        any error while decoding
+           the first error               again                         (in ``feed``, or in
+                                                                       ``close`` for the last
+                                                                       event)
+=========  ============================  ============================  ========================
+
+ERROR is terminal and never produces ``Finished``. It is entered on a malformed event
+(``StreamProtocolError``), a server error event or ``response.failed``
+(``StreamServerError``), the parser giving up (``StreamParseError``), a buffer overflow
+(``BufferOverflowError``), and anything unexpected raised while decoding; ``decoder.error`` is
+that first error. A value that fails validation is *not* a protocol error: the stream is intact
+and the answer is simply wrong, like a refusal or a cut-off. The decoder stays in RECEIVING (then
+DONE), reads the rest of the answer for its usage and id without parsing it, and ``close()``
+raises the ``ValidationError`` carrying them (as a non-streaming call's error does).
+
+Per fed chunk: SSE framing (C bytes methods), one ``jiter`` decode per event (of the content
+token alone once the chat envelope is learnt, see :class:`~.protocol.ChatProtocol`), the text
+deltas joined once, and one incremental-parser call over that text. So the
+JSON work is per chunk, not per delta, and total work is linear in the response. Held text is
+counted in UTF-8 bytes by :class:`~.buffer.RetainedText`, the same accounting as ``StreamBuffer``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import enum
 from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
 
+from .._logging import NULL_SINK, LogSink, OnLog
+from .._outcome import NO_LIMIT, Answer, OutputLimit, check_answer, invalid_json_error
 from ..errors import (
-    BufferOverflowError,
-    ContentFilterError,
     EmptyResponseError,
-    InvalidResponseFormatError,
-    RefusalError,
     StreamInterruptedError,
     StreamParseError,
-    TokenLimitError,
+    StreamStateError,
     ValidationError,
 )
-from ..events import NULL_SINK, LogSink, OnLog
-from .buffer import StreamConfig, as_sink
+from .buffer import RetainedText, StreamConfig, as_sink
 from .events import (
     Finished,
     ItemCompleted,
@@ -48,19 +78,34 @@ from .events import (
     ValueCompleted,
 )
 from .json_parser import JSONStreamParser, ParsedItem, ParsedValue, PathItem
-from .protocol import make_protocol
+from .protocol import Protocol, make_protocol
 from .sse import SSEDecoder
 from .validation import ItemValidators, OutputType, value_validator
 
-__all__ = ["ItemValidator", "StreamDecoder"]
+__all__ = ["ItemValidator", "StreamDecoder", "StreamState", "StreamStateError"]
 
 ItemValidator = Callable[[tuple[PathItem, ...], Any], tuple[Any, ValidationError | None]]
 """``(path, raw) -> (item, error_or_None)``: validates one array element."""
 
 
-def _location(text: str, pos: int) -> tuple[int, int]:
-    line = text.count("\n", 0, pos) + 1
-    return line, pos - (text.rfind("\n", 0, pos) + 1) + 1
+class StreamState(enum.Enum):
+    """Where a :class:`StreamDecoder` is (the table in this module's docstring)."""
+
+    RECEIVING = "receiving"
+    """Reading the answer."""
+    DONE = "done"
+    """The server said the stream is over; anything fed after that is ignored."""
+    CLOSED = "closed"
+    """``close()`` ran: the outcome was delivered (``Finished`` or its typed error)."""
+    ERROR = "error"
+    """The stream failed (``decoder.error``); terminal, no ``Finished``."""
+
+
+# Module constants: the per-feed state check is one attribute read and an identity test.
+_RECEIVING = StreamState.RECEIVING
+_DONE = StreamState.DONE
+_CLOSED = StreamState.CLOSED
+_ERROR = StreamState.ERROR
 
 
 class StreamDecoder:
@@ -74,7 +119,8 @@ class StreamDecoder:
     ``partials``/``items`` switch those events on (both off cost nothing).
 
     :meth:`feed` and :meth:`close` raise the library's typed errors; ``content`` and ``results``
-    are attached to every :class:`~openai_structured.errors.StreamInterruptedError`.
+    are attached to every :class:`~openai_structured.errors.StreamInterruptedError`. ``state``
+    is a :class:`StreamState`; ``error`` the first error once it is ``ERROR``.
     """
 
     def __init__(
@@ -88,10 +134,13 @@ class StreamDecoder:
         config: StreamConfig | None = None,
         log: LogSink | OnLog | None = None,
         item_validator: ItemValidator | None = None,
+        protocol: Protocol | None = None,
+        limit: OutputLimit = NO_LIMIT,
     ) -> None:
         self.config = config if config is not None else StreamConfig()
-        self.api = api
-        self._proto = make_protocol(api)
+        self._proto = protocol if protocol is not None else make_protocol(api)
+        self.api = self._proto.api
+        self._limit = limit
         self._sse = SSEDecoder()
         self._parser = JSONStreamParser(items=items, max_parse_errors=self.config.max_parse_errors)
         if validate is None and output_type is not None:
@@ -109,15 +158,21 @@ class StreamDecoder:
         self.items = items
         self._log: LogSink = as_sink(log) if log is not None else NULL_SINK
         self._logging = bool(self._log)  # checked per chunk: a plain bool is cheapest
+        self.state = _RECEIVING
+        self.error: BaseException | None = None
         self.results: list[Any] = []
-        self._pieces: list[str] = []  # answer text retained (see _retain)
-        self._base = 0  # absolute offset of _pieces[0]
-        self._retained = 0  # characters in _pieces
-        self._refusal_sent = False
-        self._closed = False
-        self._logged_size = False
-        self.cleanup_attempts = 0
-        self._cleanup_threshold = self.config.cleanup_threshold
+        self._held = RetainedText(self.config, self._parser, self._log)  # the answer text
+        self._refusal_pieces = 0  # refusal deltas already sent as RefusalDelta
+        self._refusal_sent = False  # the whole Refusal was sent
+        # A value that failed validation: the rest of the answer is read for its usage and
+        # id only, and close() raises this (the error of a call carries them too).
+        self._failed: ValidationError | None = None
+        # Bound once: the hot path runs per transport read.
+        self._feed_sse = self._sse.feed_data
+        self._feed_protocol = self._proto.process
+        self._feed_parser = self._parser.feed
+        self._hold = self._held.add
+        self._deltas = self._proto.content
 
     # --- what the stream said so far ---------------------------------------------------------
 
@@ -125,9 +180,7 @@ class StreamDecoder:
     def content(self) -> str:
         """The answer text received and still held (all of it unless cleanup dropped the text
         of completed values past ``cleanup_threshold``)."""
-        if len(self._pieces) > 1:
-            self._pieces = ["".join(self._pieces)]
-        return self._pieces[0] if self._pieces else ""
+        return self._held.text
 
     @property
     def refusal(self) -> str:
@@ -161,6 +214,11 @@ class StreamDecoder:
         return self._parser.parse_errors
 
     @property
+    def cleanup_attempts(self) -> int:
+        """Cleanups of the held text so far (see :class:`~.buffer.RetainedText`)."""
+        return self._held.attempts
+
+    @property
     def parser(self) -> JSONStreamParser:
         """The incremental parser (its live ``value``, ``snapshot()``, counters)."""
         return self._parser
@@ -169,109 +227,138 @@ class StreamDecoder:
 
     def feed(self, data: bytes) -> list[StreamEvent]:
         """Consume raw bytes of the response body; return the events they completed."""
-        if self._closed:
-            raise RuntimeError("StreamDecoder.feed() after close()")
-        sse = self._sse
-        if (
-            data[-2:] == b"\n\n"
-            and data[:6] == b"data: "
-            and data.count(b"\n") == 2
-            and not sse._pending
-            and not sse._cr
-            and b"\r" not in data
-        ):
-            # One whole ``data:`` event per read: what HTTP clients hand over when they keep
-            # up with the server, so it skips the general SSE path.
-            return self._process([data[6:-2]], len(data))
-        payloads = sse.feed_data(data)
-        if not payloads:
-            return []
-        return self._process(payloads, len(data))
-
-    def _process(self, payloads: list[bytes], nbytes: int) -> list[StreamEvent]:
-        # The hot path: one call per fed chunk, kept flat on purpose (per-call overhead counts
-        # when the transport hands over one small SSE event at a time).
-        proto = self._proto
-        content = proto.content
-        refusal_count = len(proto.refusal)
+        # The hot path, one call per transport read: kept flat on purpose (per-call overhead
+        # counts when the transport hands over one small SSE event at a time).
+        if self.state is not _RECEIVING:
+            return self._refused()
         try:
-            proto.process(payloads)
-        except StreamInterruptedError as exc:
-            # Parse what arrived before the bad event, so the error carries those results.
-            text = self._take(content)
-            if text:
-                with contextlib.suppress(Exception):  # the protocol error is the one to report
-                    self._parse(text, [])
-            raise self._enrich(exc) from None
-        events: list[StreamEvent] = []
-        if len(proto.refusal) != refusal_count or (proto.refusal_done and not self._refusal_sent):
-            self._refusal_events(refusal_count, events)
-        if content:
-            text = content[0] if len(content) == 1 else "".join(content)
-            content.clear()
-            self._pieces.append(text)
-            self._retained += len(text)
-            self._parse(text, events)
-        else:
-            text = ""
+            payloads = self._feed_sse(data)
+            if not payloads:
+                return []
+            content = self._deltas
+            try:
+                other = self._feed_protocol(payloads)
+            except StreamInterruptedError as exc:
+                raise self._protocol_failed(exc) from None
+            events: list[StreamEvent] = []
+            if other:
+                self._other(events)
+            if not content:
+                text = ""
+            elif self._failed is not None:
+                content.clear()  # after a failed value only the usage and id still matter
+                text = ""
+            else:
+                text = content[0] if len(content) == 1 else "".join(content)
+                content.clear()
+                self._hold(text)
+                parser = self._parser
+                errors = parser.parse_errors
+                try:
+                    parsed = self._feed_parser(text)
+                except StreamParseError as exc:
+                    raise self._gave_up(exc) from None
+                if parsed:
+                    self._completed(parsed, events)
+                if parser.parse_errors != errors and self._logging:
+                    self._log.emit(
+                        "parse.attempt",
+                        "warning",
+                        outcome="error",
+                        errors=parser.parse_errors,
+                        error=str(parser.last_error),
+                    )
+                if self.partials and parser.value_start is not None:
+                    events.append(PartialUpdate(parser.position, parser, self._model))
+                held = self._held
+                if held.size >= held.watch:
+                    held.settle()
+            if self._logging:
+                self._log.emit(
+                    "stream.chunk",
+                    "debug",
+                    bytes=len(data),
+                    events=len(payloads),
+                    chars=len(text),
+                    emitted=len(events),
+                )
+            return events
+        except Exception as exc:
+            self._fail(exc)
+            raise
+
+    def _refused(self) -> list[StreamEvent]:
+        state = self.state
+        if state is _DONE:
+            return []  # the server already said the end: what follows does not count
+        if state is _CLOSED:
+            raise StreamStateError(
+                "StreamDecoder.feed() after close(): this stream is over; decode another "
+                "response with a new StreamDecoder.",
+                state=state,
+            )
+        error = self.error
+        raise StreamStateError(
+            f"StreamDecoder.feed() after the stream failed with {type(error).__name__}: "
+            f"{error}. A failed stream accepts no more data.",
+            state=state,
+            error=error,
+        ) from error
+
+    def _sse_tail(self, data: bytes) -> list[bytes]:
+        """The SSE step of :meth:`feed` once :meth:`close` began: the last event, if any."""
+        return [event.data for event in self._sse.close()]
+
+    def _fail(self, exc: BaseException) -> None:
+        """Enter ERROR; the first error is the one kept."""
+        if self.state is not _ERROR:
+            self.state = _ERROR
+            self.error = exc
+
+    def _protocol_failed(self, exc: StreamInterruptedError) -> StreamInterruptedError:
+        """A bad event: parse what arrived before it, so the error carries those results."""
+        text = self._take(self._deltas)
+        if text:
+            with contextlib.suppress(Exception):  # the protocol error is the one to report
+                parsed = self._feed_parser(text)
+                if parsed:
+                    self._completed(parsed, [])
+        return self._enrich(exc)
+
+    def _gave_up(self, exc: StreamParseError) -> StreamParseError:
         if self._logging:
             self._log.emit(
-                "stream.chunk",
-                "debug",
-                bytes=nbytes,
-                events=len(payloads),
-                chars=len(text),
-                emitted=len(events),
+                "parse.attempt",
+                "error",
+                outcome="gave_up",
+                errors=exc.attempts,
+                error=str(exc.last_error),
             )
-        return events
+        self._enrich(exc)
+        return exc
 
-    def _refusal_events(self, refusal_count: int, events: list[StreamEvent]) -> None:
+    def _other(self, events: list[StreamEvent]) -> None:
+        """The protocol saw more than text deltas: refusal events, the end of the stream."""
         proto = self._proto
-        if len(proto.refusal) > refusal_count:
-            events.append(RefusalDelta("".join(proto.refusal[refusal_count:])))
+        refusal = proto.refusal
+        sent = self._refusal_pieces
+        if len(refusal) > sent:
+            events.append(RefusalDelta("".join(refusal[sent:])))
+            self._refusal_pieces = len(refusal)
         if proto.refusal_done and not self._refusal_sent:
             self._refusal_sent = True
-            events.append(Refusal("".join(proto.refusal)))
+            events.append(Refusal("".join(refusal)))
+        if proto.done:
+            self.state = _DONE
 
     def _take(self, content: list[str]) -> str:
-        """Move the new deltas into the retained text; return them joined."""
+        """Move the new deltas into the held text; return them joined."""
         if not content:
             return ""
         text = "".join(content)
         content.clear()
-        self._pieces.append(text)
-        self._retained += len(text)
+        self._held.add(text)
         return text
-
-    def _parse(self, text: str, events: list[StreamEvent]) -> None:
-        parser = self._parser
-        errors = parser.parse_errors
-        try:
-            parsed = parser.feed(text)
-        except StreamParseError as exc:
-            if self._logging:
-                self._log.emit(
-                    "parse.attempt",
-                    "error",
-                    outcome="gave_up",
-                    errors=exc.attempts,
-                    error=str(exc.last_error),
-                )
-            raise self._enrich(exc) from None
-        if parsed:
-            self._completed(parsed, events)
-        if parser.parse_errors != errors and self._logging:
-            self._log.emit(
-                "parse.attempt",
-                "warning",
-                outcome="error",
-                errors=parser.parse_errors,
-                error=str(parser.last_error),
-            )
-        if self.partials and parser.value_start is not None:
-            events.append(PartialUpdate(parser.position, parser, self._model))
-        if self._retained > self._cleanup_threshold:
-            self._retain()
 
     def _completed(self, parsed: list[ParsedValue | ParsedItem], events: list[StreamEvent]) -> None:
         """Turn the parser's completed values and items into validated events."""
@@ -285,64 +372,23 @@ class StreamDecoder:
                     events.append(ItemCompleted(ev.path, ev.value, ev.value))
                 continue
             raw = ev.value
-            if ev.end - ev.start > self.config.max_buffer_size:
-                # Same verdict whatever the chunking: a value that arrived within one read is
-                # as much too big as one that grew over many.
-                raise self._overflow(ev.end - ev.start)
+            self._held.value_completed(ev.start, ev.end)  # overflows if it alone is too big
             if self._validate is not None:
                 try:
                     value = self._validate(raw)
                 except ValidationError as exc:
                     if exc.content is None:
-                        exc.content = self._text(ev.start, ev.end)
-                    if exc.response_id is None:
-                        exc.response_id = self.response_id
+                        exc.content = self._held.slice(ev.start, ev.end)
                     if self._logging:
                         self._log.emit("validation", "error", ok=False, errors=exc.errors())
-                    raise
+                    self._failed = exc
+                    return
                 if self._logging:
                     self._log.emit("validation", "debug", ok=True, index=len(self.results))
             else:
                 value = raw
             events.append(ValueCompleted(value, raw, len(self.results)))
             self.results.append(value)
-
-    def _retain(self) -> None:
-        """Bound memory: drop the text of completed values; overflow if one value is too big."""
-        parser = self._parser
-        config = self.config
-        keep_from = parser.value_start if parser.value_start is not None else parser.position
-        if keep_from > self._base:
-            self.cleanup_attempts += 1
-            kept = "".join(self._pieces)[keep_from - self._base :]
-            freed = self._retained - len(kept)
-            self._pieces = [kept] if kept else []
-            self._base = keep_from
-            self._retained = len(kept)
-            if self._logging:
-                self._log.emit("cleanup.stats", "debug", freed=freed, size=self._retained)
-        if self._retained >= config.log_size_threshold and not self._logged_size:
-            self._logged_size = True
-            if self._logging:
-                self._log.emit(
-                    "buffer.size", "info", size=self._retained, threshold=config.log_size_threshold
-                )
-        if self._retained > config.max_buffer_size:
-            raise self._overflow(self._retained)
-
-    def _overflow(self, size: int) -> BufferOverflowError:
-        limit = self.config.max_buffer_size
-        return BufferOverflowError(
-            f"Stream buffer overflow: one JSON value passed {limit} characters "
-            "(StreamConfig.max_buffer_size). Raise the limit if such large answers are expected.",
-            size=size,
-            limit=limit,
-        )
-
-    def _text(self, start: int, end: int) -> str | None:
-        if start < self._base:
-            return None
-        return self.content[start - self._base : end - self._base]
 
     def _enrich(self, exc: StreamInterruptedError) -> StreamInterruptedError:
         exc.content = self.content
@@ -353,84 +399,61 @@ class StreamDecoder:
 
     def close(self) -> list[StreamEvent]:
         """End of the response body: return the last events and :class:`Finished`, or raise
-        the outcome's typed error (refusal, cut-off, content filter, empty, not JSON, dropped)."""
-        if self._closed:
-            raise RuntimeError("StreamDecoder.close() called twice")
-        self._closed = True
+        the outcome's typed error (refusal, cut-off, content filter, empty, not JSON, dropped).
+        In state ERROR it raises the stream's first error again."""
+        state = self.state
+        if state is _ERROR:
+            assert self.error is not None
+            raise self.error
+        if state is _CLOSED:
+            raise StreamStateError("StreamDecoder.close() called twice", state=state)
         events: list[StreamEvent] = []
-        tail = [event.data for event in self._sse.close()]
-        if tail:
-            events = self._process(tail, 0)
         parser = self._parser
-        parser.close()
+        if state is _RECEIVING:
+            # The SSE decoder's last event (one that lacks only its blank line) goes through
+            # feed's path like any other; feed enters ERROR itself if it fails.
+            self._feed_sse = self._sse_tail
+            events = self.feed(b"")
+        self.state = _CLOSED
+        try:
+            parsed = parser.close()
+            if parsed:
+                self._completed(parsed, events)
+        except Exception as exc:
+            self._fail(exc)
+            raise
         proto = self._proto
         content = self.content
-        rid = proto.response_id
-        if not proto.finished:
-            raise self._enrich(
-                StreamInterruptedError(
-                    "The stream ended before the model finished (the connection closed without "
-                    "a finish reason or end event). The text received is in .content and the "
-                    "values completed so far in .results."
-                )
-            )
-        if proto.refusal:
-            refusal = "".join(proto.refusal)
-            raise RefusalError(
-                f"The model refused: {refusal}",
-                refusal=refusal,
-                response_id=rid,
-                content=content or None,
-            )
-        finish = proto.finish_reason
-        if finish == "length":
-            reason = proto.incomplete_reason or "length"
-            raise TokenLimitError(
-                f"The answer was cut off at the output token limit ({reason}) after "
-                f"{len(content)} characters. Raise max_output_tokens or ask for less; the "
-                "partial text is in .content.",
-                content=content,
-                usage=proto.usage,
-                response_id=rid,
-            )
-        if finish == "content_filter":
-            raise ContentFilterError(
-                "The provider's content filter stopped the answer.",
-                response_id=rid,
-                content=content or None,
-            )
+        answer = Answer(
+            proto.response_id,
+            content,
+            "".join(proto.refusal) or None,
+            proto.finish_reason,
+            proto.usage,
+            incomplete_reason=proto.incomplete_reason,
+            finished=proto.finished,
+        )
+        failed = self._failed
+        if failed is not None:
+            failed.response_id = failed.response_id or proto.response_id
+            failed.usage = failed.usage or proto.usage
+            raise failed
+        try:
+            check_answer(answer, self._limit)
+        except StreamInterruptedError as exc:
+            raise self._enrich(exc) from None
+        except EmptyResponseError:
+            # Empty is the table's last verdict, so every other check passed. The held text
+            # can be empty only because cleanup dropped completed values: not an empty answer.
+            if not self.results and not self._held.base:
+                raise
         if not self.results:
-            if not content.strip():
-                raise EmptyResponseError("The model returned no content.", response_id=rid)
-            raise self._not_json(content)
+            raise invalid_json_error(content, response_id=proto.response_id, usage=proto.usage)
+        finish = proto.finish_reason
+        rid = proto.response_id
         if parser.truncated and self._log:
             self._log.emit(
                 "parse.attempt", "warning", outcome="truncated", errors=parser.parse_errors
             )
         events.append(Finished(self.results[-1], proto.usage, finish, rid, tuple(self.results)))
         return events
-
-    def _not_json(self, content: str) -> InvalidResponseFormatError:
-        parser = self._parser
-        error = parser.first_error
-        rid = self._proto.response_id
-        if error is not None:
-            pos = error.pos - self._base
-            why = f"{error.msg}"
-        elif parser.truncated:
-            pos = len(content)
-            why = "the answer ends inside a JSON value"
-        else:
-            pos = 0
-            why = "no JSON object or array found"
-        line, column = _location(content, max(pos, 0))
-        excerpt = content[max(0, pos - 20) : pos + 20]
-        return InvalidResponseFormatError(
-            f"The model's answer is not valid JSON: {why} at line {line} column {column} "
-            f"(char {pos}), near {excerpt!r}. The raw text is in .content.",
-            response_id=rid,
-            content=content,
-            position=pos,
-            line=line,
-            column=column,
-        )

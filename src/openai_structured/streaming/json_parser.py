@@ -8,8 +8,10 @@ costs nothing per chunk.
 Why it is fast and linear whatever the chunking:
 
 * Nothing is ever re-scanned from the start of the buffer. The parser is a state machine with an
-  explicit stack (no recursion, so no depth limit), and it only keeps the unfinished *token* at a
-  chunk boundary (part of a string, number or literal), never the text of the value.
+  explicit stack (no recursion, so no depth limit) and one handler method per state; at a chunk
+  boundary it keeps only the unfinished *token* (part of a string, number or literal), or the
+  text of a container small next to the chunk (see ``_DEFER_FACTOR``), never the text of the
+  value.
 * Runs of string characters, numbers and whitespace are consumed with compiled regexes, and every
   container that *completes inside one chunk* is parsed by the standard library's C scanner
   (``json``'s ``scan_once``) in one call. The Python state machine therefore only walks the few
@@ -78,14 +80,16 @@ _WS_CHARS = " \t\n\r"
 _WS = re.compile(r"[ \t\n\r]*")
 _OPEN = re.compile(r"[{\[]")
 # A string value without escapes or control characters, from just after the opening quote.
-_SIMPLE_STR = re.compile(r'([^"\\\x00-\x1f]*)"')
+_SIMPLE_STR = re.compile(r'(?P<text>[^"\\\x00-\x1f]*)"')
 # A simple key, its colon and the whitespace after it, from the opening quote.
-_KEY_COLON = re.compile(r'"([^"\\\x00-\x1f]*)"[ \t\n\r]*:[ \t\n\r]*')
+_KEY_COLON = re.compile(r'"(?P<key>[^"\\\x00-\x1f]*)"[ \t\n\r]*:[ \t\n\r]*')
 # Raw string content (escapes kept) up to an unescaped quote or a trailing lone backslash.
 _STR_BODY = re.compile(r'(?:[^"\\]+|\\.)*', re.DOTALL)
+# Inside a broken value: everything up to the next quote or bracket.
+_SKIP_PLAIN = re.compile(r'[^"{}\[\]]*')
 # Every character that can belong to a number; the token is validated when it ends.
 _NUM_RUN = re.compile(r"[-+0-9.eE]*")
-_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?P<frac>\.[0-9]+)?(?P<exp>[eE][-+]?[0-9]+)?")
 _LITERALS: dict[str, tuple[str, Any]] = {
     "t": ("true", True),
     "f": ("false", False),
@@ -93,26 +97,32 @@ _LITERALS: dict[str, tuple[str, Any]] = {
 }
 _NUMBER_START = frozenset("-0123456789")
 
+#: Containers may nest this deep: the JSON parsers of the non-streaming path (jiter, pydantic)
+#: stop at the same depth, so a call and a stream judge the same answer alike, and a hostile
+#: answer of 100,000 nested arrays is a parse error, not 100,000 live lists.
+MAX_DEPTH = 201
+
 # Fused patterns: a whole object member or array element whose value is a simple scalar, in one
-# regex call. Numbers only match when a character that cannot continue them follows (so a number
-# at the end of a chunk is left to the resumable path); ints are limited to 4000 digits so that
-# longer ones reach ``int()``'s limit error like json.loads. Groups: string, int, literal, float.
+# regex call; ``m.lastgroup`` says which kind of scalar matched (or ``key``/none: the value
+# needs another path). Numbers only match when a character that cannot continue them follows
+# (so a number at the end of a chunk is left to the resumable path); ints are limited to 4000
+# digits so that longer ones reach ``int()``'s limit error like json.loads.
 _SCALAR = (
-    r'(?:"([^"\\\x00-\x1f]*)"'
-    r'|"((?:[^"\\\x00-\x1f]|\\.)*)"'
-    r"|(-?(?:0|[1-9][0-9]{0,3999}))(?=[^-+0-9.eE])"
-    r"|(true|false|null)"
-    r"|(-?(?:0|[1-9][0-9]*)(?:\.[0-9]+(?:[eE][-+]?[0-9]+)?|[eE][-+]?[0-9]+))(?=[^-+0-9.eE]))"
+    r'(?:"(?P<str>[^"\\\x00-\x1f]*)"'  # a string without escapes
+    r'|"(?P<esc>(?:[^"\\\x00-\x1f]|\\.)*)"'  # a string with escapes (decoded by scanstring)
+    r"|(?P<int>-?(?:0|[1-9][0-9]{0,3999}))(?=[^-+0-9.eE])"
+    r"|(?P<lit>true|false|null)"
+    r"|(?P<float>-?(?:0|[1-9][0-9]*)(?:\.[0-9]+(?:[eE][-+]?[0-9]+)?|[eE][-+]?[0-9]+))"
+    r"(?=[^-+0-9.eE]))"
 )
 _W = r"[ \t\n\r]*"
-_KEY_RE = r'"([^"\\\x00-\x1f]*)"' + _W + ":" + _W
-# Groups: 1 key, 2 plain string, 3 string with escapes, 4 int, 5 literal, 6 float.
+_KEY_RE = r'"(?P<key>[^"\\\x00-\x1f]*)"' + _W + ":" + _W
 _MEMBER_FIRST = re.compile(_W + _KEY_RE + _SCALAR + "?", re.DOTALL)  # after '{'
 _MEMBER_NEXT = re.compile(_W + "," + _W + _KEY_RE + _SCALAR + "?", re.DOTALL)  # after a member
-# Groups: 1 plain string, 2 string with escapes, 3 int, 4 literal, 5 float, 6 container start.
-_ELEMENT_FIRST = re.compile(_W + "(?:" + _SCALAR + "|([{\\[]))", re.DOTALL)  # after '['
-_ELEMENT_NEXT = re.compile(_W + "," + _W + "(?:" + _SCALAR + "|([{\\[]))", re.DOTALL)
-_LITERAL_VALUES: dict[str | None, Any] = {"true": True, "false": False, "null": None}
+# An element: a scalar, or the bracket that opens a container (group ``open``).
+_ELEMENT_FIRST = re.compile(_W + "(?:" + _SCALAR + r"|(?P<open>[{\[]))", re.DOTALL)  # after '['
+_ELEMENT_NEXT = re.compile(_W + "," + _W + "(?:" + _SCALAR + r"|(?P<open>[{\[]))", re.DOTALL)
+_LITERAL_VALUES: dict[str, Any] = {"true": True, "false": False, "null": None}
 
 
 def _reject_constant(name: str) -> NoReturn:
@@ -130,20 +140,25 @@ _scanstring: Callable[[str, int, bool], tuple[str, int]] = json.decoder.scanstri
 _ws_match: Callable[[str, int], Any] = _WS.match
 _num_run: Callable[[str, int], Any] = _NUM_RUN.match
 _str_body: Callable[[str, int], Any] = _STR_BODY.match
+_skip_plain: Callable[[str, int], Any] = _SKIP_PLAIN.match
 _FAST_FAIL_CHARGE = 64  # budget charged per failed fast attempt, on top of the text it scanned
 
-# States of the machine.
+# States of the machine; each has one handler in _HANDLERS (same order), except _DEFERRED,
+# which only ever holds between two feeds.
 _OUTSIDE = 0  # between top-level values
 _VALUE = 1  # a value must start here (after ':' or an array ',', or top level in strict mode)
-_ARR_FIRST = 2  # after '[': a value or ']'
-_OBJ_FIRST = 3  # after '{': a key or '}'
+_OBJ_FIRST = 2  # after '{': a member or '}'
+_OBJ_NEXT = 3  # after a member's value: ',' or '}'
 _KEY = 4  # after ',' in an object: a key
 _COLON = 5  # after a key that needed the slow path: ':'
-_AFTER = 6  # after a value inside a container: ',' or the closing bracket
-_STRING = 7  # inside a string spanning chunks (raw pieces in _raw)
-_NUMBER_ST = 8  # inside a number spanning chunks
-_LITERAL = 9  # inside true/false/null spanning chunks
-_DEFERRED = 10  # a small container spanning chunks: its text is kept, parsed whole when it closes
+_ARR_FIRST = 6  # after '[': an element or ']'
+_ARR_NEXT = 7  # after an element: ',' or ']'
+_IN_STRING = 8  # inside a string spanning chunks (raw pieces in _raw)
+_IN_NUMBER = 9  # inside a number spanning chunks
+_IN_LITERAL = 10  # inside true/false/null spanning chunks
+_SKIP = 11  # inside a broken value: skipping to its end (brackets counted in _depth)
+_SKIP_STRING = 12  # inside a string of a broken value
+_DEFERRED = 13  # a small container spanning chunks: its text is kept, parsed whole when it closes
 
 # A container that does not close inside a chunk but is small (its text so far at most this many
 # times the new text) is kept as text and re-tried whole with the C scanner on the next chunk,
@@ -156,15 +171,14 @@ def _number(token: str) -> Any:
     m = _NUMBER.fullmatch(token)
     if m is None:
         raise ValueError(f"invalid number {token!r}")
-    if m.group(1) is None and m.group(2) is None:
+    if m["frac"] is None and m["exp"] is None:
         return int(token)  # may raise ValueError past the int digit limit, like json.loads
     return float(token)
 
 
 def _deep_copy(value: Any) -> Any:
-    """Copy nested dicts/lists without recursion (values can be nested arbitrarily deep)."""
-    if type(value) is not dict and type(value) is not list:
-        return value
+    """Copy a dict or list and the dicts/lists inside it, without recursion (values can be
+    nested arbitrarily deep)."""
     root: Any = {} if type(value) is dict else []
     todo: list[tuple[Any, Any]] = [(value, root)]
     while todo:
@@ -249,11 +263,12 @@ class JSONStreamParser:
     """Incremental JSON parser: :meth:`feed` text in any chunks, get completed values and items.
 
     ``lenient=True`` (model output): only ``{`` and ``[`` start a top-level value; any other text
-    before, between or after values (``Here is the JSON:``, markdown fences) is skipped and
-    counted in :attr:`skipped`. A syntax error inside a value discards that whole value (no
-    fragment of it is ever returned), increments :attr:`parse_errors` and the parser resumes at
-    the next ``{`` or ``[`` at or after the offending character. Reaching ``max_parse_errors``
-    errors raises :class:`~openai_structured.errors.StreamParseError`.
+    before, between or after values (``Here is the JSON:``, markdown fences, whitespace) is
+    skipped and counted in :attr:`skipped`. A syntax error inside a value discards that whole
+    value: the parser counts it in :attr:`parse_errors`, skips to the bracket that closes the
+    broken value (brackets inside strings do not count) and resumes after it, so no fragment of
+    a broken value is ever returned (``[3[4]]`` gives nothing, not ``[4]``). Reaching
+    ``max_parse_errors`` errors raises :class:`~openai_structured.errors.StreamParseError`.
 
     ``lenient=False`` (strict JSON text): top-level values may be any JSON value, separated by
     whitespace only, and the first error raises :class:`JSONParseError`.
@@ -261,21 +276,23 @@ class JSONStreamParser:
     ``items=True`` makes :meth:`feed` also return a :class:`ParsedItem` for every array element at
     any depth as it closes (children before their parents). Off by default because it costs one
     small tuple per element.
+
+    The machine has one handler per state (``_outside``, ``_value``, ``_obj_first``, ...): each
+    consumes what it can from the chunk and returns where it stopped and the next state.
     """
 
     __slots__ = (
         "_budget",
         "_defer_limit",
         "_deferred",
+        "_depth",
         "_esc",
         "_keys",
         "_lit",
-        "_n",
         "_num",
         "_offset",
         "_paths",
         "_raw",
-        "_resume",
         "_stack",
         "_state",
         "_steps",
@@ -292,7 +309,6 @@ class JSONStreamParser:
         "skipped",
         "truncated",
         "value_start",
-        "values_completed",
     )
 
     def __init__(
@@ -324,14 +340,12 @@ class JSONStreamParser:
         self._lit = ""  # literal spanning chunks: the text received so far
         self._top_scalar = False  # strict mode: the value in progress is a top-level scalar
         self._deferred = ""  # text of a deferred container (state _DEFERRED)
-        self._budget = 0
-        self._defer_limit = 0
-        self._n = 0
-        self._resume = 0
+        self._depth = 0  # state _SKIP: brackets of the broken value still open
+        self._budget = 0  # per chunk: text the fast path may still waste on failed attempts
+        self._defer_limit = 0  # per chunk: the longest container text that may be deferred
         self.value_start: int | None = None
         self.parse_errors = 0
         self.skipped = 0
-        self.values_completed = 0
         self.truncated = False
         self.last_error: JSONParseError | None = None
         self.first_error: JSONParseError | None = None
@@ -342,11 +356,6 @@ class JSONStreamParser:
     def position(self) -> int:
         """Characters consumed so far (absolute offset of the next character)."""
         return self._offset
-
-    @property
-    def in_value(self) -> bool:
-        """True while a top-level value has started and not yet completed."""
-        return self.value_start is not None
 
     @property
     def value(self) -> Any:
@@ -365,7 +374,7 @@ class JSONStreamParser:
 
     def partial_string(self) -> str | None:
         """The decoded text so far of an unfinished string *value* (not key), else None."""
-        if self._state != _STRING or self._str_is_key:
+        if self._state != _IN_STRING or self._str_is_key:
             return None
         return decode_partial_string("".join(self._raw))
 
@@ -403,13 +412,17 @@ class JSONStreamParser:
         value cut off mid-way."""
         out: list[ParseEvent] = []
         if self._state == _DEFERRED:
-            out += self._run("", False)  # parse the kept text token by token to find its end
+            defer, self.defer = self.defer, False
+            try:
+                out += self.feed("")  # parse the kept text token by token to find its end
+            finally:
+                self.defer = defer
         end = self._offset
-        if self._state == _NUMBER_ST:
+        if self._state == _IN_NUMBER:
             try:
                 value = _number("".join(self._num))
             except ValueError as exc:
-                self._error(str(exc), end, out)
+                self._error(str(exc), end)
                 return out
             self._num = []
             if not self._stack:
@@ -423,334 +436,396 @@ class JSONStreamParser:
 
     def feed(self, text: str) -> list[ParseEvent]:
         """Consume ``text``; return the values (and items) that completed in it, in order."""
-        if not text:
-            return []
-        if self._state == _STRING and not self._esc and '"' not in text and "\\" not in text:
+        state = self._state
+        if state == _IN_STRING and not self._esc and '"' not in text and "\\" not in text:
             self._raw.append(text)  # more of a long string: nothing can complete
             self._offset += len(text)
             return []
-        return self._run(text, self.defer)
-
-    def _run(self, text: str, defer: bool) -> list[ParseEvent]:
-        out: list[ParseEvent] = []
-        new = len(text)
-        if self._state == _DEFERRED:
-            # Resume at the start of the kept container, with its text in front.
-            prev = self._deferred
-            self._deferred = ""
-            self._offset -= len(prev)
-            self._state = _VALUE
-            # It cannot close yet: keep it without scanning, if still small enough.
-            if defer and _CLOSERS[prev[0]] not in text and len(prev) + new <= _DEFER_FACTOR * new:
-                self._deferred = prev + text
-                self._state = _DEFERRED
-                self._offset += len(prev) + new
-                return out
-            text = prev + text
+        # Per chunk: the longest container text that may be deferred, and the budget for
+        # failed fast-path attempts.
+        self._defer_limit = _DEFER_FACTOR * len(text) if self.defer else -1
+        if state == _DEFERRED:
+            text = self._undefer(text)
+            state = self._state
         n = len(text)
+        if not n:
+            return []
+        self._budget = 2 * n + 256
+        out: list[ParseEvent] = []
+        handlers = _HANDLERS
         i = 0
-        self._budget = 2 * n + 256  # for failed fast-path attempts in this chunk
-        self._n = n
-        self._defer_limit = _DEFER_FACTOR * new if defer else -1
-        stack = self._stack
-        keys = self._keys
-        items = self.items
-        state = self._state
-        ws_match = _ws_match
         try:
             while i < n:
-                # ------------------------------------------- after '{' / a value / '['
-                if state in (_AFTER, _OBJ_FIRST, _ARR_FIRST):
-                    top = stack[-1]
-                    if type(top) is dict:
-                        # Members whose value is a scalar: one regex call each; a container
-                        # value goes to the C scanner right here.
-                        m = (_MEMBER_NEXT if state == _AFTER else _MEMBER_FIRST).match(text, i)
-                        while m is not None:
-                            kind = m.lastindex
-                            i = m.end()
-                            if kind == 2:
-                                top[m.group(1)] = m.group(2)
-                            elif kind == 4:
-                                top[m.group(1)] = int(m.group(4))
-                            elif kind == 5:
-                                top[m.group(1)] = _LITERAL_VALUES[m.group(5)]
-                            elif kind == 6:
-                                top[m.group(1)] = float(m.group(6))
-                            else:
-                                key = keys[-1] = m.group(1)
-                                if kind == 3:
-                                    try:
-                                        top[key] = _scanstring(text, m.start(3), True)[0]
-                                    except ValueError:
-                                        i = m.start(3) - 1  # let the general path report it
-                                        state = _VALUE
-                                        break
-                                elif i < n and (text[i] == "{" or text[i] == "["):
-                                    state = self._container(text, i, out)
-                                    i = self._resume
-                                    if state != _AFTER:
-                                        break
-                                else:  # the value needs the general path
-                                    state = _VALUE
-                                    break
-                            state = _AFTER
-                            m = _MEMBER_NEXT.match(text, i)
-                    else:
-                        # Elements: scalars by one regex call each, containers by the C scanner.
-                        m = (_ELEMENT_NEXT if state == _AFTER else _ELEMENT_FIRST).match(text, i)
-                        while m is not None:
-                            kind = m.lastindex
-                            if kind == 6:
-                                state = self._container(text, m.start(6), out)
-                                i = self._resume
-                                if state != _AFTER:
-                                    break
-                                m = _ELEMENT_NEXT.match(text, i)
-                                continue
-                            i = m.end()
-                            if kind == 1:
-                                value = m.group(1)
-                            elif kind == 2:
-                                try:
-                                    value = _scanstring(text, m.start(2), True)[0]
-                                except ValueError:
-                                    i = m.start(2) - 1
-                                    state = _VALUE
-                                    break
-                            elif kind == 3:
-                                value = int(m.group(3))
-                            elif kind == 4:
-                                value = _LITERAL_VALUES[m.group(4)]
-                            else:
-                                value = float(m.group(5))
-                            top.append(value)
-                            if items:
-                                out.append(ParsedItem((*self._path_at(-1), len(top) - 1), value))
-                            state = _AFTER
-                            m = _ELEMENT_NEXT.match(text, i)
-                    if state >= 100:
-                        state -= 100  # a container was opened or deferred: go on inside it
-                        continue
-                    if i == n or state == _VALUE:
-                        continue
-                    c = text[i]
-                    if c in _WS_CHARS:
-                        i = ws_match(text, i).end()
-                        if i == n:
-                            break
-                        c = text[i]
-                    if ((c == "}" and type(top) is dict) or (c == "]" and type(top) is list)) and (
-                        state == _AFTER or c == ("}" if state == _OBJ_FIRST else "]")
-                    ):
-                        i += 1
-                        state = self._close_container(i, out)
-                        continue
-                    if state == _AFTER:
-                        if c != ",":
-                            state = self._error(
-                                f"Expecting ',' or a closing bracket, got {c!r}",
-                                self._offset + i,
-                                out,
-                            )
-                            continue
-                        i += 1
-                        state = _KEY if type(top) is dict else _VALUE
-                        continue
-                    state = _KEY if state == _OBJ_FIRST else _VALUE
-                    continue
-                # ---------------------------------------------------------------- VALUE
-                if state <= _VALUE:
-                    c = text[i]
-                    if c in _WS_CHARS:
-                        i = ws_match(text, i).end()
-                        if i == n:
-                            break
-                        c = text[i]
-                    if state == _OUTSIDE:
-                        if self.lenient:
-                            m = _OPEN.search(text, i)
-                            if m is None:
-                                self.skipped += n - i
-                                i = n
-                                break
-                            j = m.start()
-                            self.skipped += j - i
-                            i = j
-                            c = text[i]
-                        self.value_start = self._offset + i
-                    if c == "{" or c == "[":
-                        state = self._container(text, i, out)
-                        i = self._resume
-                        if state >= 100:
-                            state -= 100
-                        continue
-                    if c == '"':
-                        m = _SIMPLE_STR.match(text, i + 1)
-                        if m is not None:
-                            i = m.end()
-                            state = self._attach(m.group(1), i, out)
-                            continue
-                        try:
-                            value, i = _scanstring(text, i + 1, True)
-                        except ValueError:
-                            pass
-                        else:
-                            state = self._attach(value, i, out)
-                            continue
-                        if not stack:
-                            self._top_scalar = True
-                        self._str_is_key = False
-                        self._str_start = self._offset + i
-                        self._raw = []
-                        self._esc = False
-                        i += 1
-                        state = _STRING
-                        continue
-                    if c in _NUMBER_START:
-                        j = _num_run(text, i).end()
-                        if j == n:
-                            if not stack:
-                                self._top_scalar = True
-                            self._num = [text[i:]]
-                            i = n
-                            state = _NUMBER_ST
-                            break
-                        try:
-                            value = _number(text[i:j])
-                        except ValueError as exc:
-                            state = self._error(str(exc), self._offset + i, out)
-                            i = j
-                            continue
-                        i = j
-                        state = self._attach(value, i, out)
-                        continue
-                    lit = _LITERALS.get(c)
-                    if lit is not None:
-                        word, value = lit
-                        if text.startswith(word, i):
-                            i += len(word)
-                            state = self._attach(value, i, out)
-                            continue
-                        if n - i < len(word) and word.startswith(text[i:]):
-                            if not stack:
-                                self._top_scalar = True
-                            self._lit = text[i:]
-                            i = n
-                            state = _LITERAL
-                            break
-                    state = self._error(f"Expecting a value, got {c!r}", self._offset + i, out)
-                    continue
-                # ---------------------------------------------------------------- KEY
-                if state == _KEY:
-                    c = text[i]
-                    if c in _WS_CHARS:
-                        i = ws_match(text, i).end()
-                        if i == n:
-                            break
-                        c = text[i]
-                    if c == '"':
-                        m = _KEY_COLON.match(text, i)
-                        if m is not None:
-                            keys[-1] = m.group(1)
-                            i = m.end()
-                            state = _VALUE
-                            continue
-                        self._str_is_key = True
-                        self._str_start = self._offset + i
-                        self._raw = []
-                        self._esc = False
-                        i += 1
-                        state = _STRING
-                        continue
-                    state = self._error(f"Expecting a key, got {c!r}", self._offset + i, out)
-                    continue
-                # ---------------------------------------------------------------- STRING
-                if state == _STRING:
-                    j = i
-                    if self._esc:
-                        j += 1  # the character after a backslash that ended the last chunk
-                        self._esc = False
-                    if j < n:
-                        j = _str_body(text, j).end()
-                    if j >= n:
-                        self._raw.append(text[i:])
-                        i = n
-                        break
-                    if text[j] == "\\":  # a lone backslash at the very end of the chunk
-                        self._raw.append(text[i:])
-                        self._esc = True
-                        i = n
-                        break
-                    self._raw.append(text[i:j])
-                    i = j + 1
-                    raw = "".join(self._raw)
-                    self._raw = []
-                    try:
-                        value = _scanstring(raw + '"', 0, True)[0]
-                    except json.JSONDecodeError as exc:
-                        state = self._error(exc.msg, self._str_start + 1 + exc.pos, out)
-                        continue
-                    if self._str_is_key:
-                        keys[-1] = value
-                        state = _COLON
-                    else:
-                        state = self._attach(value, i, out)
-                    continue
-                if state == _COLON:
-                    c = text[i]
-                    if c in _WS_CHARS:
-                        i = ws_match(text, i).end()
-                        if i == n:
-                            break
-                        c = text[i]
-                    if c == ":":
-                        i += 1
-                        state = _VALUE
-                        continue
-                    state = self._error(f"Expecting ':', got {c!r}", self._offset + i, out)
-                    continue
-                if state == _NUMBER_ST:
-                    j = _num_run(text, i).end()
-                    self._num.append(text[i:j])
-                    if j == n:
-                        i = n
-                        break
-                    i = j
-                    token = "".join(self._num)
-                    self._num = []
-                    try:
-                        value = _number(token)
-                    except ValueError as exc:
-                        state = self._error(str(exc), self._offset + i - len(token), out)
-                        continue
-                    state = self._attach(value, i, out)
-                    continue
-                # state == _LITERAL
-                word, value = _LITERALS[self._lit[0]]
-                need = len(word) - len(self._lit)
-                piece = text[i : i + need]
-                if word.startswith(piece, len(self._lit)):
-                    i += len(piece)
-                    self._lit += piece
-                    if len(self._lit) == len(word):
-                        self._lit = ""
-                        state = self._attach(value, i, out)
-                    continue
-                state = self._error(f"Invalid literal {self._lit + piece!r}", self._offset + i, out)
+                i, state = handlers[state](self, text, i, out)
+        except StreamParseError:
+            state = self._state  # gave up: _error left the machine skipping the broken value
+            raise
         finally:
             self._state = state
             self._offset += n
         return out
 
+    def _undefer(self, text: str) -> str:
+        """State _DEFERRED and ``text`` arrives: keep deferring the container if it still cannot
+        close and is small (return ""), else return its kept text and ``text`` to parse."""
+        prev = self._deferred
+        if _CLOSERS[prev[0]] not in text and len(prev) + len(text) <= self._defer_limit:
+            self._deferred = prev + text
+            self._offset += len(text)
+            return ""
+        self._deferred = ""
+        self._offset -= len(prev)  # resume at the start of the kept container
+        self._state = _VALUE
+        return prev + text
+
+    # --- state handlers: (text, i, out) -> (where they stopped, the next state) -------------
+
+    def _outside(self, text: str, i: int, out: list[ParseEvent]) -> tuple[int, int]:
+        """Between top-level values: lenient mode skips to the next '{' or '['."""
+        if self.lenient:
+            m = _OPEN.search(text, i)
+            if m is None:
+                self.skipped += len(text) - i
+                return len(text), _OUTSIDE
+            j = m.start()
+            self.skipped += j - i
+            self.value_start = self._offset + j
+            return self._container(text, j, out)
+        i = _ws_match(text, i).end()
+        if i == len(text):
+            return i, _OUTSIDE
+        self.value_start = self._offset + i
+        return self._value(text, i, out)
+
+    def _value(self, text: str, i: int, out: list[ParseEvent]) -> tuple[int, int]:
+        """A value starts here."""
+        c = text[i]
+        if c in _WS_CHARS:
+            i = _ws_match(text, i).end()
+            if i == len(text):
+                return i, _VALUE
+            c = text[i]
+        if c == "{" or c == "[":
+            return self._container(text, i, out)
+        if c == '"':
+            if text.find('"', i + 1) > 0:  # it may end in this chunk
+                m = _SIMPLE_STR.match(text, i + 1)
+                if m is not None:
+                    end = m.end()
+                    return end, self._attach(m["text"], end, out)
+                try:
+                    value, end = _scanstring(text, i + 1, True)
+                except ValueError:
+                    pass  # an error, or a quote that an escape cut: the general path tells
+                else:
+                    return end, self._attach(value, end, out)
+            if not self._stack:
+                self._top_scalar = True
+            # (_raw is empty and _esc False whenever no string is open)
+            self._str_is_key = False
+            self._str_start = self._offset + i
+            return i + 1, _IN_STRING
+        if c in _NUMBER_START:
+            j = _num_run(text, i).end()
+            if j == len(text):
+                if not self._stack:
+                    self._top_scalar = True
+                self._num = [text[i:]]
+                return j, _IN_NUMBER
+            try:
+                value = _number(text[i:j])
+            except ValueError as exc:
+                return j, self._error(str(exc), self._offset + i)
+            return j, self._attach(value, j, out)
+        lit = _LITERALS.get(c)
+        if lit is not None:
+            word, value = lit
+            if text.startswith(word, i):
+                end = i + len(word)
+                return end, self._attach(value, end, out)
+            rest = text[i:]
+            if len(rest) < len(word) and word.startswith(rest):
+                if not self._stack:
+                    self._top_scalar = True
+                self._lit = rest
+                return len(text), _IN_LITERAL
+        return i, self._error(f"Expecting a value, got {c!r}", self._offset + i)
+
+    def _obj_first(self, text: str, i: int, out: list[ParseEvent]) -> tuple[int, int]:
+        """After '{': members, or '}'."""
+        m = _MEMBER_FIRST.match(text, i)
+        if m is not None:
+            return self._members(text, m, out)
+        i = _ws_match(text, i).end()
+        if i == len(text):
+            return i, _OBJ_FIRST
+        if text[i] == "}":
+            return i + 1, self._close(i + 1, out)
+        return i, _KEY
+
+    def _obj_next(self, text: str, i: int, out: list[ParseEvent]) -> tuple[int, int]:
+        """After a member's value: more members, ',' or '}'."""
+        if len(text) - i >= 4:  # the shortest member start is ',"":'
+            m = _MEMBER_NEXT.match(text, i)
+            if m is not None:
+                return self._members(text, m, out)
+        return self._obj_end(text, i, out)
+
+    def _members(self, text: str, m: Any, out: list[ParseEvent]) -> tuple[int, int]:
+        """Members matched by the fused patterns, one regex call each while the value is a
+        scalar; a container value goes to the C scanner right here."""
+        top = self._stack[-1]
+        while True:
+            i = m.end()
+            kind = m.lastgroup
+            if kind == "str":
+                top[m["key"]] = m["str"]
+            elif kind == "int":
+                top[m["key"]] = int(m["int"])
+            elif kind == "lit":
+                top[m["key"]] = _LITERAL_VALUES[m["lit"]]
+            elif kind == "float":
+                top[m["key"]] = float(m["float"])
+            else:
+                key = self._keys[-1] = m["key"]
+                if kind == "esc":
+                    start = m.start("esc")
+                    try:
+                        top[key] = _scanstring(text, start, True)[0]
+                    except ValueError:
+                        return start - 1, _VALUE  # a bad escape: let the general path report it
+                elif i < len(text) and (text[i] == "{" or text[i] == "["):
+                    i, state = self._container(text, i, out)
+                    if state != _OBJ_NEXT:
+                        return i, state  # opened (or deferred): go on inside it
+                else:
+                    return i, _VALUE  # the value needs the general path
+            m = _MEMBER_NEXT.match(text, i)
+            if m is None:
+                return self._obj_end(text, i, out)
+
+    def _obj_end(self, text: str, i: int, out: list[ParseEvent]) -> tuple[int, int]:
+        """',' or '}' after a member's value."""
+        n = len(text)
+        if i < n and text[i] in _WS_CHARS:
+            i = _ws_match(text, i).end()
+        if i == n:
+            return i, _OBJ_NEXT
+        c = text[i]
+        if c == "}":
+            return i + 1, self._close(i + 1, out)
+        if c == ",":
+            i += 1
+            return self._key(text, i, out) if i < n else (i, _KEY)
+        return i, self._error(f"Expecting ',' or '}}', got {c!r}", self._offset + i)
+
+    def _key(self, text: str, i: int, out: list[ParseEvent]) -> tuple[int, int]:
+        """A key must start here."""
+        c = text[i]
+        if c in _WS_CHARS:
+            i = _ws_match(text, i).end()
+            if i == len(text):
+                return i, _KEY
+            c = text[i]
+        if c == '"':
+            if text.find('"', i + 1) > 0:  # it may end in this chunk
+                m = _KEY_COLON.match(text, i)
+                if m is not None:
+                    self._keys[-1] = m["key"]
+                    return m.end(), _VALUE
+            self._str_is_key = True
+            self._str_start = self._offset + i
+            return i + 1, _IN_STRING
+        return i, self._error(f"Expecting a key, got {c!r}", self._offset + i)
+
+    def _colon(self, text: str, i: int, out: list[ParseEvent]) -> tuple[int, int]:
+        """After a key that spanned chunks (or had escapes): ':'."""
+        c = text[i]
+        if c in _WS_CHARS:
+            i = _ws_match(text, i).end()
+            if i == len(text):
+                return i, _COLON
+            c = text[i]
+        if c == ":":
+            i += 1
+            return self._value(text, i, out) if i < len(text) else (i, _VALUE)
+        return i, self._error(f"Expecting ':', got {c!r}", self._offset + i)
+
+    def _arr_first(self, text: str, i: int, out: list[ParseEvent]) -> tuple[int, int]:
+        """After '[': elements, or ']'."""
+        m = _ELEMENT_FIRST.match(text, i)
+        if m is not None:
+            return self._elements(text, m, out)
+        i = _ws_match(text, i).end()
+        if i == len(text):
+            return i, _ARR_FIRST
+        if text[i] == "]":
+            return i + 1, self._close(i + 1, out)
+        return i, _VALUE
+
+    def _arr_next(self, text: str, i: int, out: list[ParseEvent]) -> tuple[int, int]:
+        """After an element: more elements, ',' or ']'."""
+        m = _ELEMENT_NEXT.match(text, i)
+        if m is not None:
+            return self._elements(text, m, out)
+        return self._arr_end(text, i, out)
+
+    def _elements(self, text: str, m: Any, out: list[ParseEvent]) -> tuple[int, int]:
+        """Elements matched by the fused patterns: scalars by one regex call each, containers
+        by the C scanner."""
+        top = self._stack[-1]
+        items = self.items
+        while True:
+            kind = m.lastgroup
+            if kind == "open":
+                i, state = self._container(text, m.start("open"), out)
+                if state != _ARR_NEXT:
+                    return i, state  # opened (or deferred): go on inside it
+            else:
+                i = m.end()
+                if kind == "str":
+                    value = m["str"]
+                elif kind == "int":
+                    value = int(m["int"])
+                elif kind == "lit":
+                    value = _LITERAL_VALUES[m["lit"]]
+                elif kind == "float":
+                    value = float(m["float"])
+                else:  # "esc"
+                    start = m.start("esc")
+                    try:
+                        value = _scanstring(text, start, True)[0]
+                    except ValueError:
+                        return start - 1, _VALUE  # a bad escape: let the general path report it
+                top.append(value)
+                if items:
+                    out.append(ParsedItem((*self._path_at(-1), len(top) - 1), value))
+            m = _ELEMENT_NEXT.match(text, i)
+            if m is None:
+                return self._arr_end(text, i, out)
+
+    def _arr_end(self, text: str, i: int, out: list[ParseEvent]) -> tuple[int, int]:
+        """',' or ']' after an element."""
+        n = len(text)
+        if i < n and text[i] in _WS_CHARS:
+            i = _ws_match(text, i).end()
+        if i == n:
+            return i, _ARR_NEXT
+        c = text[i]
+        if c == "]":
+            return i + 1, self._close(i + 1, out)
+        if c == ",":
+            i += 1
+            return self._value(text, i, out) if i < n else (i, _VALUE)
+        return i, self._error(f"Expecting ',' or ']', got {c!r}", self._offset + i)
+
+    def _in_string(self, text: str, i: int, out: list[ParseEvent]) -> tuple[int, int]:
+        """Inside a string spanning chunks: keep its raw pieces; decode it whole when it ends."""
+        n = len(text)
+        j = i
+        if self._esc:
+            j += 1  # the character after a backslash that ended the last chunk
+            self._esc = False
+        q = text.find('"', j)
+        if q < 0 or "\\" in text:  # no end here, or maybe escapes to step over
+            j = _str_body(text, j).end() if j < n else n
+            if j >= n:
+                self._raw.append(text[i:])
+                return n, _IN_STRING
+            if text[j] == "\\":  # a lone backslash at the very end of the chunk
+                self._raw.append(text[i:])
+                self._esc = True
+                return n, _IN_STRING
+        else:
+            j = q
+        j += 1
+        raw = "".join(self._raw) + text[i:j]  # the whole string, its closing quote included
+        self._raw.clear()  # (so it is empty whenever no string is open)
+        try:
+            value = _scanstring(raw, 0, True)[0]
+        except json.JSONDecodeError as exc:
+            return j, self._error(exc.msg, self._str_start + 1 + exc.pos)
+        if self._str_is_key:
+            self._keys[-1] = value
+            if j < n and text[j] == ":":  # usually right after the key
+                j += 1
+                return self._value(text, j, out) if j < n else (j, _VALUE)
+            return j, _COLON
+        return j, self._attach(value, j, out)
+
+    def _in_number(self, text: str, i: int, out: list[ParseEvent]) -> tuple[int, int]:
+        """Inside a number spanning chunks: it ends at the first character that cannot
+        continue it."""
+        j = _num_run(text, i).end()
+        self._num.append(text[i:j])
+        if j == len(text):
+            return j, _IN_NUMBER
+        token = "".join(self._num)
+        self._num = []
+        try:
+            value = _number(token)
+        except ValueError as exc:
+            return j, self._error(str(exc), self._offset + j - len(token))
+        return j, self._attach(value, j, out)
+
+    def _in_literal(self, text: str, i: int, out: list[ParseEvent]) -> tuple[int, int]:
+        """Inside true/false/null spanning chunks."""
+        lit = self._lit
+        word, value = _LITERALS[lit[0]]
+        piece = text[i : i + len(word) - len(lit)]
+        if not word.startswith(piece, len(lit)):
+            return i, self._error(f"Invalid literal {lit + piece!r}", self._offset + i)
+        i += len(piece)
+        if len(lit) + len(piece) < len(word):
+            self._lit = lit + piece
+            return i, _IN_LITERAL
+        self._lit = ""
+        return i, self._attach(value, i, out)
+
+    def _skip(self, text: str, i: int, out: list[ParseEvent]) -> tuple[int, int]:
+        """Inside a broken value: skip to the bracket that closes it (strings skipped whole)."""
+        n = len(text)
+        depth = self._depth
+        while True:
+            i = _skip_plain(text, i).end()
+            if i == n:
+                self._depth = depth
+                return i, _SKIP
+            c = text[i]
+            i += 1
+            if c == '"':
+                self._depth = depth
+                return i, _SKIP_STRING
+            if c == "{" or c == "[":
+                depth += 1
+            else:
+                depth -= 1
+                if depth == 0:
+                    self._depth = 0
+                    return i, _OUTSIDE
+
+    def _skip_string(self, text: str, i: int, out: list[ParseEvent]) -> tuple[int, int]:
+        """Inside a string of a broken value: skip to its closing quote."""
+        if self._esc:
+            i += 1  # the character after a backslash that ended the last chunk
+            self._esc = False
+        n = len(text)
+        if i < n:
+            i = _str_body(text, i).end()
+        if i >= n:
+            return n, _SKIP_STRING
+        if text[i] == "\\":  # a lone backslash at the very end of the chunk
+            self._esc = True
+            return n, _SKIP_STRING
+        return i + 1, _SKIP
+
     # --- transitions -----------------------------------------------------------------------
 
-    def _container(self, text: str, i: int, out: list[ParseEvent]) -> int:
+    def _container(self, text: str, i: int, out: list[ParseEvent]) -> tuple[int, int]:
         """A container starts at ``text[i]``: parse it whole with the C scanner if it completes
-        in this chunk (and the budget allows), else open it. Sets ``_resume``; returns the next
-        state, plus 100 when the container was opened (so loops know to leave)."""
+        in this chunk (and the budget allows), else defer or open it."""
         brace = text[i] == "{"
-        n = self._n
+        n = len(text)
         # Whether the container may simply not have arrived in full yet (then deferring it is
         # worth it): surely so when its closing bracket does not occur in the text at all.
         incomplete = text.find("}" if brace else "]", i) < 0
@@ -770,17 +845,16 @@ class JSONStreamParser:
                 self._budget -= n - i + _FAST_FAIL_CHARGE
                 incomplete = False
             else:
-                self._resume = end
                 if self.items:
                     self._walk(value, out)
-                return self._attach(value, end, out)
+                return end, self._attach(value, end, out)
         if incomplete and n - i <= self._defer_limit:
             self._deferred = text[i:]
-            self._resume = self._n
-            return _DEFERRED + 100
+            return n, _DEFERRED
+        if len(self._stack) >= MAX_DEPTH:
+            return i, self._error(f"JSON nested deeper than {MAX_DEPTH} levels", self._offset + i)
         self._open({} if brace else [])
-        self._resume = i + 1
-        return (_OBJ_FIRST if brace else _ARR_FIRST) + 100
+        return i + 1, (_OBJ_FIRST if brace else _ARR_FIRST)
 
     def _path_at(self, level: int) -> tuple[PathItem, ...]:
         """The path of the open container at ``level`` (negative counts from the innermost)."""
@@ -826,11 +900,12 @@ class JSONStreamParser:
             top.append(value)
             if self.items:
                 out.append(ParsedItem((*self._path_at(-1), len(top) - 1), value))
-        else:
-            top[self._keys[-1]] = value
-        return _AFTER
+            return _ARR_NEXT
+        top[self._keys[-1]] = value
+        return _OBJ_NEXT
 
-    def _close_container(self, i: int, out: list[ParseEvent]) -> int:
+    def _close(self, i: int, out: list[ParseEvent]) -> int:
+        """The innermost container closed just before chunk index ``i``; return the state."""
         stack = self._stack
         container = stack.pop()
         self._keys.pop()
@@ -840,16 +915,18 @@ class JSONStreamParser:
         if not stack:
             self._emit_value(container, self._offset + i, out)
             return _OUTSIDE
-        if self.items and type(stack[-1]) is list:
-            out.append(ParsedItem(path, container))
-        return _AFTER
+        if type(stack[-1]) is list:
+            if self.items:
+                out.append(ParsedItem(path, container))
+            return _ARR_NEXT
+        return _OBJ_NEXT
 
     def _emit_value(self, value: Any, end: int, out: list[ParseEvent]) -> None:
-        start = self.value_start if self.value_start is not None else end
+        start = self.value_start
+        assert start is not None  # set by _outside when the value started
         out.append(ParsedValue(value, start, end))
         self.value_start = None
         self._top_scalar = False
-        self.values_completed += 1
 
     def _walk(self, value: Any, out: list[ParseEvent]) -> None:
         """Item events for the arrays inside a container the fast path parsed in one go,
@@ -867,8 +944,9 @@ class JSONStreamParser:
             del out[mark:]
             _walk_iterative(value, base, out)
 
-    def _error(self, msg: str, pos: int, out: list[ParseEvent]) -> int:
-        """Record a syntax error: strict mode raises, lenient mode discards the value."""
+    def _error(self, msg: str, pos: int) -> int:
+        """A syntax error: strict mode raises; lenient mode discards the value in progress and
+        returns the state that skips the rest of it."""
         err = JSONParseError(msg, pos)
         if not self.lenient:
             raise err
@@ -876,6 +954,9 @@ class JSONStreamParser:
         self.last_error = err
         if self.first_error is None:
             self.first_error = err
+        # Lenient values are containers, so at least one bracket is open here: skip until the
+        # text closes them all (the offending character included, which may be one of them).
+        self._depth = len(self._stack)
         self._stack.clear()
         self._keys.clear()
         self._paths.clear()
@@ -888,7 +969,7 @@ class JSONStreamParser:
         self._top_scalar = False
         self.value_start = None
         if self.max_parse_errors is not None and self.parse_errors >= self.max_parse_errors:
-            self._state = _OUTSIDE
+            self._state = _SKIP
             raise StreamParseError(
                 f"Gave up after {self.parse_errors} JSON syntax errors in the stream; the last "
                 f"one: {err}. The model's output is not JSON: check the prompt and the "
@@ -896,4 +977,23 @@ class JSONStreamParser:
                 attempts=self.parse_errors,
                 last_error=err,
             )
-        return _OUTSIDE
+        return _SKIP
+
+
+_Handler = Callable[[JSONStreamParser, str, int, list[ParseEvent]], tuple[int, int]]
+# Indexed by state (see the state constants; _DEFERRED needs none: it is never entered mid-chunk).
+_HANDLERS: tuple[_Handler, ...] = (
+    JSONStreamParser._outside,
+    JSONStreamParser._value,
+    JSONStreamParser._obj_first,
+    JSONStreamParser._obj_next,
+    JSONStreamParser._key,
+    JSONStreamParser._colon,
+    JSONStreamParser._arr_first,
+    JSONStreamParser._arr_next,
+    JSONStreamParser._in_string,
+    JSONStreamParser._in_number,
+    JSONStreamParser._in_literal,
+    JSONStreamParser._skip,
+    JSONStreamParser._skip_string,
+)

@@ -87,10 +87,33 @@ class SSEDecoder:
         return region.split(b"\n\n") if region is not None else []
 
     def feed_data(self, data: bytes) -> list[bytes]:
-        """Consume ``data``; return the data of each event completed by it, in order."""
-        region = self._region(data)
-        if region is None:
-            return []
+        """Consume ``data``; return the data of each event completed by it, in order.
+
+        One whole event per read (what HTTP clients hand over when they keep up with the
+        server: ``data: {...}`` or ``event: x`` + ``data: {...}``, then the blank line, nothing
+        carried over) is recognised first, in a few C calls.
+        """
+        n = len(data) - 2
+        if (
+            data.find(b"\n") == n  # one line, then the blank line: one whole event
+            and data[-1] == 10
+            and data.startswith(b"data: ")
+            and not self._pending
+            and not self._cr
+            and data.find(b"\r") < 0
+        ):
+            return [data[6:n]] if n > 6 else []  # (an empty data field dispatches nothing)
+        if not self._pending and not self._cr and data[-2:] == b"\n\n" and b"\r" not in data:
+            if data[:7] == b"event: " and data.count(b"\n") == 3:
+                k = data.find(b"\ndata: ")
+                if k > 0:
+                    return [data[k + 7 : -2]] if len(data) > k + 9 else []
+            region = data[:-2]  # whole events, nothing carried over
+        else:
+            complete = self._region(data)
+            if complete is None:
+                return []
+            region = complete
         # The usual shape, events of one ``data: `` line each, is cut in one C call: it holds
         # when every newline belongs to a blank line followed by ``data: ``.
         if region.startswith(b"data: "):

@@ -15,20 +15,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from functools import lru_cache
 from typing import Annotated, Any, Literal, Union
 
 import pydantic
-from pydantic import BaseModel, TypeAdapter, ValidationInfo, ValidatorFunctionWrapHandler
+import typing_extensions
+from pydantic import BaseModel, RootModel, ValidationInfo, ValidatorFunctionWrapHandler
 
 from .._validation import (
     ResultValidator,
     jsonschema_errors,
     jsonschema_validator,
     pydantic_errors,
+    type_adapter,
     validation_error,
 )
 from ..errors import ValidationError
@@ -42,7 +44,8 @@ __all__ = [
     "value_validator",
 ]
 
-OutputType = type[BaseModel] | Mapping[str, Any]
+#: A type pydantic's ``TypeAdapter`` takes (model, dataclass, TypedDict...) or a JSON Schema dict.
+OutputType = Any
 Validator = Callable[[Any], Any]
 
 
@@ -51,13 +54,14 @@ def _dotted(loc: Sequence[Any]) -> str:
 
 
 def value_validator(output: OutputType) -> Validator:
-    """A callable validating one whole parsed value against ``output`` (model class or JSON
-    Schema dict); it returns the typed result and raises :class:`ValidationError`."""
-    if isinstance(output, type) and issubclass(output, BaseModel):
-        return ResultValidator(output_schema=output).validate_value
+    """A callable validating one whole parsed value against ``output`` (a type pydantic can
+    validate, or a JSON Schema dict); it returns the typed result and raises
+    :class:`ValidationError`."""
     if isinstance(output, Mapping):
         return ResultValidator(schema=output).validate_value
-    raise TypeError(f"expected a pydantic model class or a JSON Schema dict, not {output!r}")
+    if output is None:
+        raise TypeError("expected a type or a JSON Schema dict, not None")
+    return ResultValidator(output_schema=output).validate_value
 
 
 # --- resolving item types by path ------------------------------------------------------------
@@ -102,6 +106,8 @@ def _step_type(tp: Any, key: PathItem) -> Any:
         if tp is Any:
             return Any
         return _NOT_FOUND
+    if isinstance(tp, type) and issubclass(tp, RootModel):
+        return _step_type(tp.model_fields["root"].annotation, key)
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         for name, field in tp.model_fields.items():
             alias = field.validation_alias if isinstance(field.validation_alias, str) else None
@@ -111,6 +117,11 @@ def _step_type(tp: Any, key: PathItem) -> Any:
                 # keep the field's constraints (they apply to the items' container)
                 return Annotated.__class_getitem__((field.annotation, *field.metadata))  # type: ignore[attr-defined]
         return _NOT_FOUND
+    if isinstance(tp, type) and (
+        dataclasses.is_dataclass(tp) or typing_extensions.is_typeddict(tp)
+    ):
+        hints = typing.get_type_hints(tp, include_extras=True)
+        return hints.get(key, _NOT_FOUND)
     if origin in (dict, Mapping, typing.Mapping):
         return args[1] if len(args) == 2 else Any
     if tp is Any:
@@ -166,11 +177,6 @@ def _deref(root: Mapping[str, Any], schema: Any) -> Any:
                 return _NOT_FOUND
         schema = target
     return _NOT_FOUND
-
-
-@lru_cache(maxsize=512)
-def _adapter(tp: Any) -> TypeAdapter[Any]:
-    return TypeAdapter(tp)
 
 
 class ItemValidators:
@@ -237,11 +243,7 @@ class ItemValidators:
                 return None
         if tp is Any:
             return None
-        try:
-            adapter = _adapter(tp)
-        except TypeError:  # unhashable type: build without the cache
-            adapter = TypeAdapter(tp)
-        validate = adapter.validate_python
+        validate = type_adapter(tp).validate_python
 
         def check_model(where: tuple[PathItem, ...], value: Any) -> Any:
             try:

@@ -1,0 +1,265 @@
+"""The two OpenAI APIs, one object each: everything that differs between Chat Completions and
+the Responses API lives here, the way :mod:`.servers` holds what differs between servers.
+
+An :class:`ApiSpec` knows its endpoint on an SDK client, how a request is built (prompt form,
+where the schema goes, which sampling parameters it takes, how streaming is asked for), which
+field carries the output-token limit, how a finished response is read into an :class:`Answer`,
+and which stream protocol decodes its events. Adding an API (or a request feature such as tool
+calls) means changing this module, not ``if api == ...`` branches across the code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ._outcome import Answer, usage_dict
+from .errors import APIResponseError, OpenAIClientError
+from .streaming.protocol import ChatProtocol, Protocol, ResponsesProtocol
+
+if TYPE_CHECKING:  # the registry and the server profiles read the API names from here
+    from .registry import ModelCapabilities
+    from .servers import ServerProfile
+
+__all__ = ["APIS", "API_NAMES", "ApiSpec", "ChatCompletionsApi", "ResponsesApi", "get_api"]
+
+
+class ApiSpec:
+    """One OpenAI API. Instances are stateless singletons (see :data:`APIS`)."""
+
+    #: The name users pass as ``api=``.
+    name: ClassVar[str]
+    #: The name people know it by, for messages.
+    title: ClassVar[str]
+    #: The request field that carries the schema (for reports such as ``--dry-run``).
+    format_field: ClassVar[str]
+    #: Sampling parameters this API takes, in the order they are documented.
+    sampling_parameters: ClassVar[tuple[str, ...]]
+    #: Parameters the API does not have: giving one is an error before sending.
+    rejected_parameters: ClassVar[tuple[str, ...]] = ()
+    #: The sans-I/O decoder of this API's stream events.
+    protocol: ClassVar[type[Protocol]]
+
+    def endpoint(self, client: Any) -> Any:
+        """The SDK resource whose ``create()`` sends a request (``with_streaming_response`` too)."""
+        raise NotImplementedError
+
+    def supported_by(self, profile: ServerProfile) -> bool:
+        return True
+
+    def token_parameter(self, capabilities: ModelCapabilities) -> str:
+        """The request field for the output-token limit of this model on this API."""
+        raise NotImplementedError
+
+    def request(
+        self,
+        *,
+        messages: Sequence[Mapping[str, Any]],
+        response_format: tuple[ServerProfile, str, dict[str, Any], bool],
+        given: Mapping[str, Any],
+        stream: bool,
+    ) -> dict[str, Any]:
+        """The request fields besides ``model``, the token limit and pass-through extras."""
+        raise NotImplementedError
+
+    def answer(self, response: Any) -> Answer:
+        """What a finished (non-streamed) response said."""
+        raise NotImplementedError
+
+    def check_parameters(self, given: Mapping[str, Any]) -> None:
+        for name in self.rejected_parameters:
+            if given.get(name) is not None:
+                other = next(a for a in APIS.values() if a is not self).name
+                raise OpenAIClientError(
+                    f"Parameter '{name}' is not supported by the {self.title} API.\n"
+                    f"Use api={other!r} to send it, or leave it out."
+                )
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} api={self.name!r}>"
+
+
+class ChatCompletionsApi(ApiSpec):
+    """Chat Completions: ``client.chat.completions``, ``messages``, ``response_format``."""
+
+    name = "chat"
+    title = "Chat Completions"
+    format_field = "response_format"
+    sampling_parameters = (
+        "temperature",
+        "top_p",
+        "frequency_penalty",
+        "presence_penalty",
+        "reasoning_effort",
+    )
+    protocol = ChatProtocol
+
+    def endpoint(self, client: Any) -> Any:
+        return client.chat.completions
+
+    def token_parameter(self, capabilities: ModelCapabilities) -> str:
+        return capabilities.chat_token_parameter
+
+    def request(
+        self,
+        *,
+        messages: Sequence[Mapping[str, Any]],
+        response_format: tuple[ServerProfile, str, dict[str, Any], bool],
+        given: Mapping[str, Any],
+        stream: bool,
+    ) -> dict[str, Any]:
+        profile, name, schema, strict = response_format
+        kwargs: dict[str, Any] = {
+            "messages": [dict(m) for m in messages],
+            "response_format": profile.chat_response_format(name, schema, strict),
+        }
+        for key in self.sampling_parameters:
+            if key in given:
+                kwargs[key] = given[key]
+        if stream:
+            kwargs["stream"] = True
+            kwargs["stream_options"] = {"include_usage": True}
+        return kwargs
+
+    def answer(self, response: Any) -> Answer:
+        usage = usage_dict(response.usage)
+        choices = response.choices or []
+        if not choices:
+            return Answer(response.id, None, None, None, usage)
+        choice = choices[0]
+        message = choice.message
+        return Answer(
+            response.id,
+            message.content if message is not None else None,
+            getattr(message, "refusal", None) if message is not None else None,
+            choice.finish_reason,
+            usage,
+        )
+
+
+_INCOMPLETE_TO_FINISH = {"max_output_tokens": "length", "content_filter": "content_filter"}
+
+
+class ResponsesApi(ApiSpec):
+    """Responses: ``client.responses``, ``input``, ``text.format``."""
+
+    name = "responses"
+    title = "Responses"
+    format_field = "text"
+    sampling_parameters = ("temperature", "top_p", "reasoning_effort")
+    rejected_parameters = ("frequency_penalty", "presence_penalty", "seed")
+    protocol = ResponsesProtocol
+
+    def endpoint(self, client: Any) -> Any:
+        return client.responses
+
+    def supported_by(self, profile: ServerProfile) -> bool:
+        return profile.supports_responses_api
+
+    def token_parameter(self, capabilities: ModelCapabilities) -> str:
+        return "max_output_tokens"
+
+    def request(
+        self,
+        *,
+        messages: Sequence[Mapping[str, Any]],
+        response_format: tuple[ServerProfile, str, dict[str, Any], bool],
+        given: Mapping[str, Any],
+        stream: bool,
+    ) -> dict[str, Any]:
+        profile, name, schema, strict = response_format
+        kwargs: dict[str, Any] = {
+            "input": [_responses_message(m) for m in messages],
+            "text": profile.responses_text_format(name, schema, strict),
+        }
+        for key in ("temperature", "top_p"):  # reasoning_effort goes into ``reasoning``
+            if key in given:
+                kwargs[key] = given[key]
+        if "reasoning_effort" in given:
+            kwargs["reasoning"] = {"effort": given["reasoning_effort"]}
+        if stream:
+            kwargs["stream"] = True
+        return kwargs
+
+    def answer(self, response: Any) -> Answer:
+        texts: list[str] = []
+        refusals: list[str] = []
+        for item in response.output or []:
+            if getattr(item, "type", None) != "message":
+                continue
+            for part in item.content or []:
+                kind = getattr(part, "type", None)
+                if kind == "output_text":
+                    texts.append(part.text)
+                elif kind == "refusal":
+                    refusals.append(part.refusal)
+        usage = usage_dict(response.usage)
+        status = response.status
+        finish: str | None = "stop"
+        reason: str | None = None
+        if status == "incomplete":
+            reason = getattr(response.incomplete_details, "reason", None)
+            finish = _INCOMPLETE_TO_FINISH.get(reason or "", "length")
+        elif status == "failed":
+            error = response.error
+            message = getattr(error, "message", None) or "the response failed"
+            code = getattr(error, "code", None)
+            raise APIResponseError(
+                f"The Responses API reported a failed response ({code}): {message}",
+                response_id=response.id,
+                content="".join(texts) or None,
+                usage=usage,
+            )
+        elif status not in (None, "completed"):
+            finish = status
+        return Answer(
+            response.id,
+            "".join(texts) if texts else None,
+            "".join(refusals) if refusals else None,
+            finish,
+            usage,
+            incomplete_reason=reason,
+        )
+
+
+def _responses_message(message: Mapping[str, Any]) -> dict[str, Any]:
+    """A Chat Completions message in the Responses API's input form."""
+    content = message.get("content")
+    if isinstance(content, list):
+        output_role = message.get("role") == "assistant"
+        content = [_responses_part(part, output_role) for part in content]
+    out = {k: v for k, v in message.items() if k != "content"}
+    out["content"] = content
+    return out
+
+
+def _responses_part(part: Any, output_role: bool) -> Any:
+    if not isinstance(part, Mapping):
+        return part
+    kind = part.get("type")
+    if kind == "text":
+        return {"type": "output_text" if output_role else "input_text", "text": part.get("text")}
+    if kind == "image_url":
+        image = part.get("image_url")
+        url = image.get("url") if isinstance(image, Mapping) else image
+        converted: dict[str, Any] = {"type": "input_image", "image_url": url}
+        if isinstance(image, Mapping) and "detail" in image:
+            converted["detail"] = image["detail"]
+        return converted
+    return dict(part)
+
+
+#: Every API by the name users pass as ``api=``.
+APIS: dict[str, ApiSpec] = {api.name: api for api in (ChatCompletionsApi(), ResponsesApi())}
+API_NAMES = tuple(APIS)
+
+
+def get_api(name: str | ApiSpec) -> ApiSpec:
+    """The API called ``name`` (``"chat"`` or ``"responses"``)."""
+    if isinstance(name, ApiSpec):
+        return name
+    try:
+        return APIS[name]
+    except (KeyError, TypeError):
+        known = " or ".join(repr(n) for n in APIS)
+        raise ValueError(f"api must be {known}, not {name!r}.") from None
