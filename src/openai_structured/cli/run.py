@@ -313,6 +313,22 @@ _SERVER_NAMES = sorted([*PROFILES, *PROFILE_ALIASES])
     help=f"Server profile when the URL does not tell: {', '.join(PROFILES)}.",
 )
 @click.option(
+    "--template-timeout",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help="Longest the template may take to render (default 10; 0: no limit).",
+)
+@click.option(
+    "--template-limit",
+    "template_limits",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Change a render limit: max_output_size (default 20000000), max_build_size, "
+    "max_loop_iterations (1000000), max_range (100000), max_int_digits (4300), timeout. "
+    "Repeatable.",
+)
+@click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
@@ -370,6 +386,8 @@ def _run(
     *,
     secrets: Secrets,
     template: str,
+    template_timeout: float | None,
+    template_limits: Sequence[str],
     schema: str,
     files: tuple[str, ...],
     dirs: tuple[str, ...],
@@ -406,6 +424,7 @@ def _run(
     from ..templates import (
         DEFAULT_MAX_FILE_SIZE,
         DEFAULT_MAX_TOTAL_SIZE,
+        DEFAULT_RENDER_LIMITS,
         PathPolicy,
         render_template,
     )
@@ -439,7 +458,10 @@ def _run(
         recursive=recursive, policy=policy,
     )  # fmt: skip
     check_template_file(template, policy.max_file_size)
-    rendered = render_template(Path(template), variables)
+    limits = DEFAULT_RENDER_LIMITS.with_specs(template_limits)
+    if template_timeout is not None:
+        limits = limits.replace(timeout=template_timeout or None)
+    rendered = render_template(Path(template), variables, limits=limits)
     if system_prompt_file is not None:
         system_prompt = read_system_prompt_file(system_prompt_file, policy)
     if system_prompt is None:

@@ -10,12 +10,16 @@ Typical use (what ``ostruct run`` does)::
     rendered = render_template(Path("prompt.j2"), variables)
     rendered.system_prompt, rendered.text                 # kept apart
 
-Everything raised derives from :class:`TemplateError` (an ``OpenAIClientError``).
+Every render is bounded by :class:`RenderLimits` (a deadline, output size, loop iterations,
+integer size; ``render_template(..., limits=RenderLimits(timeout=30))``). Everything raised
+derives from :class:`TemplateError` (an ``OpenAIClientError``); going over a limit is a
+:class:`TemplateLimitError`.
 """
 
 from __future__ import annotations
 
 from ._environment import TemplateEnvironment, create_environment
+from ._limits import DEFAULT_RENDER_LIMITS, MAX_DATA_DEPTH, MAX_DATA_INT_DIGITS, RenderLimits
 from ._render import RenderedTemplate, render_template
 from .errors import (
     BinaryFileError,
@@ -23,10 +27,12 @@ from .errors import (
     TemplateDataError,
     TemplateError,
     TemplateInputError,
+    TemplateLimitError,
     TemplateNotFoundError,
     TemplateRenderError,
     TemplateSecurityError,
     TemplateSyntaxError,
+    TemplateTimeoutError,
     TemplateUndefinedError,
 )
 from .files import (
@@ -48,20 +54,26 @@ from .security import DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_TOTAL_SIZE, PathPolicy
 __all__ = [
     "DEFAULT_MAX_FILE_SIZE",
     "DEFAULT_MAX_TOTAL_SIZE",
+    "DEFAULT_RENDER_LIMITS",
+    "MAX_DATA_DEPTH",
+    "MAX_DATA_INT_DIGITS",
     "BinaryFileError",
     "FileInfo",
     "FileInfoList",
     "FileTooLargeError",
     "PathPolicy",
+    "RenderLimits",
     "RenderedTemplate",
     "TemplateDataError",
     "TemplateEnvironment",
     "TemplateError",
     "TemplateInputError",
+    "TemplateLimitError",
     "TemplateNotFoundError",
     "TemplateRenderError",
     "TemplateSecurityError",
     "TemplateSyntaxError",
+    "TemplateTimeoutError",
     "TemplateUndefinedError",
     "collect_directory",
     "collect_file",

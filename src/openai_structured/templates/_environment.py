@@ -12,32 +12,65 @@ Why each piece is here:
   sent to a paid model.
 * The loader is confined to the template's own directory: ``include``/``import`` cannot climb
   out with ``..``, absolute names or symlinks.
-* ``*`` and ``**`` are checked so that ``"x" * 10**10`` or ``9 ** 9 ** 9`` cannot exhaust memory.
+* Every operation that can build something big is bounded by the render's
+  :class:`~._limits.RenderLimits`: operators (``+ - * / // % **``) and ``~``, calls (string
+  methods such as ``ljust`` or ``replace`` are wrapped when they are looked up, so they are
+  checked however they are called), every filter, list and dict literals, ``range`` and every
+  ``{% for %}`` loop. The code generator is extended for the last three (and ``~``), since
+  Jinja compiles them to plain Python the sandbox never sees. Output is joined by a checked
+  ``concat``, so the rendered text, ``{% set %}`` blocks and macro output are bounded too, and
+  the render's deadline is checked at all of these points.
 """
 
 from __future__ import annotations
 
-import numbers
 import os
-from collections.abc import Callable, Mapping
-from typing import Any
+import types
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, cast
 
-from jinja2 import BaseLoader, Environment, FileSystemLoader, StrictUndefined, Undefined
+from jinja2 import BaseLoader, Environment, FileSystemLoader, StrictUndefined, Undefined, nodes
+from jinja2.compiler import CodeGenerator, Frame, optimizeconst
+from jinja2.environment import Template
 from jinja2.exceptions import UndefinedError
-from jinja2.runtime import Context
+from jinja2.runtime import Context, LoopContext, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
+from markupsafe import Markup
 
+from ._guards import (
+    FEW_BITS,
+    GROWING,
+    GUARDED_METHODS,
+    NUMBERS,
+    check_result,
+    checked_binop,
+    digits_of,
+    guard_filters,
+    guard_method,
+    guarded_format,
+    guarded_range,
+    text_of,
+)
+from ._limits import (
+    _STATE,
+    CLOCK_MASK,
+    DEFAULT_RENDER_LIMITS,
+    RenderLimits,
+    RenderState,
+    activate,
+    active_state,
+    current_state,
+    is_container,
+)
 from .errors import TemplateNotFoundError, TemplateSecurityError, TemplateUndefinedError
 from .filters import DATA_FILTERS, DATA_GLOBALS, TEXT_FILTERS
 from .security import is_safe_template_attribute
 
 __all__ = ["TemplateEnvironment", "create_environment"]
 
-# Results larger than this from ``*`` on strings/lists are refused (characters or items).
-MAX_REPEAT = 10_000_000
-# Exponents larger than this are refused: big-integer powers can take minutes.
-MAX_EXPONENT = 10_000
+_SMALL = 1 << FEW_BITS
+_PRINTED_AS_IS = frozenset({str, int, float, bool, type(None), Markup})
 
 
 class _UndefinedName(StrictUndefined):
@@ -126,10 +159,122 @@ class _ConfinedLoader(FileSystemLoader):
         return source, filename, uptodate
 
 
-class TemplateEnvironment(ImmutableSandboxedEnvironment):
-    """The sandboxed environment with this project's filters, globals and stricter checks."""
+class _CountedLoop:
+    """A loop's iterable that counts every iteration against the render's limits.
 
-    intercepted_binops = frozenset({"*", "**"})
+    It keeps ``len()`` when the iterable has one, so ``loop.length`` and ``loop.last`` work as
+    before.
+    """
+
+    __slots__ = ("_items", "_state")
+
+    def __init__(self, items: Any, state: RenderState) -> None:
+        self._items = items
+        self._state = state
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[Any]:
+        state = self._state
+        limit = state.limits.max_loop_iterations
+        for item in self._items:
+            state.iterations += 1  # iterate(), inlined: this runs for every iteration
+            state.ops += 1
+            if state.iterations > limit or not state.ops & CLOCK_MASK:
+                state.ops -= 1
+                state.iterations -= 1
+                state.iterate()
+            yield item
+
+
+class _LimitedCodeGenerator(CodeGenerator):
+    """Jinja's code generator, routing the constructs it compiles to plain Python (loops,
+    ``~``, literals) through the environment's guards."""
+
+    def visit_Template(self, node: nodes.Template, frame: Frame | None = None) -> None:
+        for loop in list(node.find_all(nodes.For)):
+            guard = nodes.EnvironmentAttribute("guard_loop", lineno=loop.iter.lineno)
+            loop.iter = nodes.Call(guard, [loop.iter], [], None, None, lineno=loop.iter.lineno)
+        super().visit_Template(node, frame)
+
+    @optimizeconst
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        if frame.eval_ctx.volatile:
+            join = "(markup_join if context.eval_ctx.volatile else str_join)"
+        elif frame.eval_ctx.autoescape:
+            join = "markup_join"
+        else:
+            join = "str_join"
+        self.write(f"environment.guard_concat({join}, (")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+    def visit_List(self, node: nodes.List, frame: Frame) -> None:
+        self.write("environment.guard_literal(")
+        super().visit_List(node, frame)
+        self.write(")")
+
+    def visit_Dict(self, node: nodes.Dict, frame: Frame) -> None:
+        self.write("environment.guard_literal(")
+        super().visit_Dict(node, frame)
+        self.write(")")
+
+    def visit_Tuple(self, node: nodes.Tuple, frame: Frame) -> None:
+        if node.ctx != "load":  # an assignment target such as {% for a, b in ... %}
+            super().visit_Tuple(node, frame)
+            return
+        self.write("environment.guard_literal(")
+        super().visit_Tuple(node, frame)
+        self.write(")")
+
+
+class _LimitedTemplate(Template):
+    """A template whose :meth:`render` runs under the environment's limits (unless a render
+    with its own limits, such as :func:`~._render.render_template`, is already running)."""
+
+    def render(self, *args: Any, **kwargs: Any) -> str:
+        """Render under the limits; see :meth:`jinja2.Template.render`."""
+        limits = cast("TemplateEnvironment", self.environment).limits
+        with activate(limits):
+            return super().render(*args, **kwargs)
+
+    def generate(self, *args: Any, **kwargs: Any) -> Iterator[str]:
+        """Yield the output piece by piece, each piece produced under the limits."""
+        state = active_state() or RenderState(cast("TemplateEnvironment", self.environment).limits)
+        pieces = super().generate(*args, **kwargs)
+        total = 0
+        while True:
+            token = _STATE.set(state)
+            try:
+                piece = next(pieces)
+                total += len(piece)
+                state.check_size(total, "the template's output")
+            except StopIteration:
+                return
+            finally:
+                _STATE.reset(token)
+            yield piece
+
+
+class TemplateEnvironment(ImmutableSandboxedEnvironment):
+    """The sandboxed environment with this project's filters, globals and stricter checks.
+
+    ``limits`` (default :data:`~._limits.DEFAULT_RENDER_LIMITS`) bound every render that does
+    not bring its own (``render_template(..., limits=...)`` does).
+    """
+
+    intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
+    code_generator_class = _LimitedCodeGenerator
+    template_class = _LimitedTemplate
+
+    def __init__(self, *args: Any, limits: RenderLimits | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.limits = limits if limits is not None else DEFAULT_RENDER_LIMITS
+        self.finalize = self.finalize_value
+        self.globals["range"] = guarded_range
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         """Jinja's immutable-sandbox rules plus :func:`is_safe_template_attribute`."""
@@ -177,39 +322,124 @@ class TemplateEnvironment(ImmutableSandboxedEnvironment):
         return value
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        """``*`` and ``**`` with limits on result size; other operators as usual."""
+        """Every arithmetic operator, with the size and integer limits checked first."""
+        native = self.binop_table[operator]
         if (
-            operator == "**"
-            and isinstance(right, numbers.Integral)
+            type(left) in NUMBERS
+            and type(right) in NUMBERS
             and (
-                abs(int(right)) > MAX_EXPONENT
-                and isinstance(left, (int, float, complex))
-                and left not in (0, 1, -1)
+                operator not in GROWING
+                or (operator == "*" and abs(left) < _SMALL and abs(right) < _SMALL)
             )
         ):
-            raise TemplateSecurityError(
-                f"exponent {right} is too large (limit {MAX_EXPONENT}) for template arithmetic."
-            )
-        if operator == "*":
-            for seq, count in ((left, right), (right, left)):
-                if (
-                    isinstance(seq, (str, list, tuple))
-                    and isinstance(count, int)
-                    and len(seq) * count > MAX_REPEAT
-                ):
-                    raise TemplateSecurityError(
-                        f"repeating a {type(seq).__name__} {count} times would make "
-                        f"{len(seq) * count} items (limit {MAX_REPEAT})."
-                    )
-        return super().call_binop(context, operator, left, right)
+            # + - / // % and small * on plain numbers (most arithmetic in templates): only
+            # an integer result can be too big, and then only a little at a time.
+            result = native(left, right)
+            if type(result) is int and result.bit_length() > FEW_BITS:
+                self._state().check_digits(digits_of(result.bit_length()), "this result")
+            return result
+        return checked_binop(self._state(), operator, left, right, native)
+
+    def wrap_str_format(self, value: Any) -> Callable[..., Any] | None:
+        """Sandboxed ``format``; ``ljust``, ``replace``, ``join``, ... wrapped in size checks.
+
+        Jinja calls this for every attribute it looks up, so a method is guarded however it is
+        called later (directly, stored in a variable or passed to a filter).
+        """
+        if not isinstance(value, (types.MethodType, types.BuiltinMethodType)):
+            return None
+        owner = getattr(value, "__self__", None)
+        name = value.__name__
+        if isinstance(owner, str) and name in ("format", "format_map"):
+            return guarded_format(self, value)
+        if isinstance(owner, (str, bytes)) and name in GUARDED_METHODS:
+            return guard_method(value)
+        return None
+
+    def call(
+        __self,  # named like Jinja's, so a template may pass any keyword argument
+        __context: Context,
+        __obj: Any,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        """Call from template code: counted, and its result checked against the limits."""
+        state = __self._state()
+        state.tick()
+        if isinstance(__obj, LoopContext) and args:  # loop(children) in a recursive loop
+            args = (__self.guard_loop(args[0]), *args[1:])
+        result = super().call(__context, __obj, *args, **kwargs)
+        if isinstance(__obj, Macro):
+            state.check_size(len(result), "a macro's output")  # already counted by concat()
+        elif isinstance(result, (str, bytes, list, tuple, dict, set, frozenset)):
+            name = getattr(__obj, "__name__", None) or type(__obj).__name__
+            check_result(state, result, f"the result of {name}()")
+        return result
+
+    # -- hooks called by the generated code (see _LimitedCodeGenerator) --
+
+    def guard_loop(self, iterable: Any) -> Any:
+        """The iterable of a ``{% for %}`` loop, counting each iteration."""
+        return _CountedLoop(iterable, self._state())
+
+    def guard_concat(self, join: Callable[[Iterable[Any]], str], parts: tuple[Any, ...]) -> str:
+        """``a ~ b ~ c``: each part's text measured before it is joined."""
+        state = self._state()
+        state.tick()
+        texts = [
+            p if isinstance(p, str) or hasattr(p, "__html__") else text_of(state, p, "~")
+            for p in parts
+        ]
+        state.check_size(sum(len(t) for t in texts if isinstance(t, str)), "joining with ~")
+        result = join(texts)
+        state.add_built(len(result), "~")
+        return result
+
+    def guard_literal(self, value: Any) -> Any:
+        """A list, tuple or dict literal: measured with everything it holds."""
+        state = self._state()
+        state.check_size(state.data_size(value), f"this {type(value).__name__} literal")
+        state.add_built(len(value), "a literal", items=True)
+        return value
+
+    def concat(self, pieces: Iterable[str]) -> str:
+        """Join output (the render, ``{% set %}`` blocks, macros), refusing it over the limit.
+
+        The pieces are collected first (references to strings that exist already: every new
+        one was checked when it was made) and measured before the one big join.
+        """
+        state = active_state()
+        collected = pieces if isinstance(pieces, list) else list(pieces)
+        if state is None:
+            return "".join(collected)
+        total = sum(map(len, collected))
+        state.check_size(total, "the template's output")
+        state.add_built(total, "the template's output")
+        return "".join(collected)
+
+    def finalize_value(self, value: Any) -> Any:
+        """What ``{{ value }}`` prints: a list or dict is measured before it becomes text."""
+        if type(value) in _PRINTED_AS_IS or not is_container(value):
+            return value
+        state = self._state()
+        text = text_of(state, value, "printing this value")
+        state.add_built(len(text), "printing a value")
+        return text
+
+    def _state(self) -> RenderState:
+        return current_state(self.limits)
 
 
-def create_environment(base_dir: str | os.PathLike[str] | None = None) -> TemplateEnvironment:
+def create_environment(
+    base_dir: str | os.PathLike[str] | None = None, *, limits: RenderLimits | None = None
+) -> TemplateEnvironment:
     """A fresh sandboxed environment; ``include``/``import`` resolve inside ``base_dir`` only.
 
     Without ``base_dir`` the template has no directory and ``include``/``import`` fail with
     :class:`TemplateNotFoundError`. Output is not HTML-escaped (prompts are not HTML) and the
-    template's final newline is kept.
+    template's final newline is kept. ``limits`` bound its renders (default
+    :data:`~._limits.DEFAULT_RENDER_LIMITS`); every filter is wrapped to respect them, so a
+    filter added to ``env.filters`` later is not.
     """
     loader: BaseLoader
     if base_dir is None:
@@ -217,6 +447,7 @@ def create_environment(base_dir: str | os.PathLike[str] | None = None) -> Templa
     else:
         loader = _ConfinedLoader(os.path.abspath(os.fspath(base_dir)))
     env = TemplateEnvironment(
+        limits=limits,
         loader=loader,
         undefined=_UndefinedName,
         autoescape=False,
@@ -226,5 +457,6 @@ def create_environment(base_dir: str | os.PathLike[str] | None = None) -> Templa
     env.globals.pop("lipsum", None)  # a lorem-ipsum generator has no use in prompts
     env.filters.update(DATA_FILTERS)
     env.filters.update(TEXT_FILTERS)
+    guard_filters(env.filters)
     env.globals.update(DATA_GLOBALS)
     return env

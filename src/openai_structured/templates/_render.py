@@ -12,6 +12,7 @@ import jinja2
 from jinja2.exceptions import SecurityError
 
 from ._environment import TemplateEnvironment, create_environment
+from ._limits import RenderLimits, activate
 from .errors import (
     TemplateError,
     TemplateNotFoundError,
@@ -50,6 +51,7 @@ def render_template(
     *,
     base_dir: str | os.PathLike[str] | None = None,
     environment: TemplateEnvironment | None = None,
+    limits: RenderLimits | None = None,
 ) -> RenderedTemplate:
     """Render a template in the sandbox; every failure is a :class:`TemplateError`.
 
@@ -58,6 +60,12 @@ def render_template(
     unless one is given. Front matter is split off first; its ``system_prompt`` value, if any,
     is rendered with the same variables. Error locations are lines of the original file,
     front matter included.
+
+    ``limits`` (default: the environment's, normally
+    :data:`~._limits.DEFAULT_RENDER_LIMITS`) bound the whole call, body and ``system_prompt``
+    together: its deadline, output size, loop iterations and integer sizes. Going over one
+    raises :class:`~.errors.TemplateLimitError` (:class:`~.errors.TemplateTimeoutError` for
+    the deadline) naming the limit and how to raise it.
     """
     variables = dict(variables or {})
     if isinstance(source_or_path, str):
@@ -70,15 +78,16 @@ def render_template(
             base_dir = os.path.dirname(os.path.abspath(path))
     env = environment if environment is not None else create_environment(base_dir)
     front_matter, body, offset = split_front_matter(source, filename)
-    text = _render(env, body, variables, filename, offset)
     system_prompt = front_matter.get("system_prompt")
-    if system_prompt is not None:
-        if not isinstance(system_prompt, str):
-            raise TemplateSyntaxError(
-                f"front matter: system_prompt must be text, got {type(system_prompt).__name__}.",
-                filename=filename,
-            )
-        system_prompt = _render(env, system_prompt, variables, f"{filename} (system_prompt)", 0)
+    if system_prompt is not None and not isinstance(system_prompt, str):
+        raise TemplateSyntaxError(
+            f"front matter: system_prompt must be text, got {type(system_prompt).__name__}.",
+            filename=filename,
+        )
+    with activate(limits if limits is not None else env.limits):
+        text = _render(env, body, variables, filename, offset)
+        if system_prompt is not None:
+            system_prompt = _render(env, system_prompt, variables, f"{filename} (system_prompt)", 0)
     return RenderedTemplate(text, front_matter, system_prompt, filename)
 
 
@@ -117,7 +126,8 @@ def _render(
             exc.available = sorted(variables)
             exc.message = f"{exc.message}; available variables: {names}"
             exc.args = (exc.message,)
-        raise exc.at(where, line).with_traceback(None) from None
+        # Without a template line (the output as a whole went over a limit), name the file.
+        raise exc.at(where or filename, line).with_traceback(None) from None
     except jinja2.TemplateSyntaxError as exc:
         where, line = fix(exc.lineno, exc.filename or filename)
         raise TemplateSyntaxError(

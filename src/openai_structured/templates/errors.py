@@ -21,10 +21,12 @@ __all__ = [
     "TemplateDataError",
     "TemplateError",
     "TemplateInputError",
+    "TemplateLimitError",
     "TemplateNotFoundError",
     "TemplateRenderError",
     "TemplateSecurityError",
     "TemplateSyntaxError",
+    "TemplateTimeoutError",
     "TemplateUndefinedError",
 ]
 
@@ -121,7 +123,8 @@ class TemplateSecurityError(TemplateError):
     """The template or an input tried something the sandbox refuses.
 
     Raised for attribute access to Python internals (``__class__``, ``__globals__``, ...), for
-    paths outside the allowed directories (``path`` is set then) and for resource abuse.
+    paths outside the allowed directories (``path`` is set then) and, as its subclass
+    :class:`TemplateLimitError`, for going over a render limit.
     """
 
     def __init__(
@@ -134,6 +137,31 @@ class TemplateSecurityError(TemplateError):
     ) -> None:
         self.path = path
         super().__init__(message, filename=filename, lineno=lineno)
+
+
+class TemplateLimitError(TemplateSecurityError):
+    """A render went over one of its :class:`~._limits.RenderLimits`.
+
+    ``limit`` is the name of the field (``max_output_size``, ``max_loop_iterations``, ...) and
+    ``value`` its value in this render; the message says what went over and how to raise it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        limit: str,
+        value: Any,
+        filename: str | None = None,
+        lineno: int | None = None,
+    ) -> None:
+        self.limit = limit
+        self.value = value
+        super().__init__(message, filename=filename, lineno=lineno)
+
+
+class TemplateTimeoutError(TemplateLimitError):
+    """The render was still running when its deadline (``RenderLimits.timeout``) passed."""
 
 
 class TemplateInputError(TemplateError, ValueError):

@@ -22,6 +22,7 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, Any
 
+from ._limits import DataLimitError, loads_bounded
 from .errors import BinaryFileError, TemplateInputError
 from .security import PathPolicy
 
@@ -93,10 +94,16 @@ def parse_value_spec(spec: str, *, option: str = "-V") -> tuple[str, str]:
 
 
 def parse_json_spec(spec: str, *, option: str = "-J") -> tuple[str, Any]:
-    """Split ``name=json`` (``-J``) and parse the JSON, naming the position of a syntax error."""
+    """Split ``name=json`` (``-J``) and parse the JSON, naming the position of a syntax error.
+
+    Nesting deeper than :data:`~._limits.MAX_DATA_DEPTH` levels and integers of more than
+    :data:`~._limits.MAX_DATA_INT_DIGITS` digits are refused too.
+    """
     name, text = _split_spec(spec, option, "'cfg={\"limit\": 3}'")
     try:
-        return name, json.loads(text)
+        return name, loads_bounded(text)
+    except DataLimitError as exc:
+        raise TemplateInputError(f"{option} {name}: {exc}.") from None
     except json.JSONDecodeError as exc:
         raise TemplateInputError(
             f"{option} {name}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg} "

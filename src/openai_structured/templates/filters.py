@@ -23,6 +23,8 @@ Shared rules, so that every filter behaves the same way on imperfect data:
   not converted (convert first with ``map('float')``).
 * **Mixed types** that cannot be ordered (``sort_by`` over ``3`` and ``"4"``) raise
   :class:`~.errors.TemplateDataError` naming both values.
+* **Render limits** apply here too (:mod:`._limits`): tables, JSON and text are measured
+  before they are built, and long loops over records check the render's deadline.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from ._guards import text_of
+from ._limits import DataLimitError, current_state, loads_bounded
 from .errors import TemplateDataError, TemplateSecurityError
 from .security import is_safe_template_attribute
 
@@ -152,6 +156,7 @@ def _keys_hint(items: list[Any]) -> str:
 def _values(items: list[Any], key: Any, filter_name: str) -> list[Any]:
     """``key`` looked up in every item, with the typo guard applied."""
     values = [lookup(item, key, filter_name) for item in items]
+    current_state().tick_many(len(items))
     if items and all(v is MISSING for v in values):
         raise TemplateDataError(
             f"{filter_name}: no item has the key {key!r}; {_keys_hint(items)}.",
@@ -277,12 +282,16 @@ def unique(items: Iterable[Any], key: Any = None) -> list[Any]:
     seen_hashable: set[Any] = set()
     seen_other: list[Any] = []
     result: list[Any] = []
+    # Unhashable values are compared one by one: quadratic, so each step counts for the
+    # deadline.
+    state = current_state()
     for k, record in zip(keys, records, strict=True):
         try:
             if k in seen_hashable:
                 continue
             seen_hashable.add(k)
         except TypeError:
+            state.tick_many(len(seen_other))
             if k in seen_other:
                 continue
             seen_other.append(k)
@@ -376,7 +385,9 @@ def _distinct_key(value: Any) -> Any:
         hash(value)
         return (0, value)
     except TypeError:
-        return (1, json.dumps(value, sort_keys=True, default=repr))
+        state = current_state()
+        state.check_size(state.json_size(value), "summarize: a list or dict value as JSON")
+        return (1, json.dumps(value, sort_keys=True, default=repr, ensure_ascii=False))
 
 
 def summarize(data: Iterable[Any]) -> dict[str, Any]:
@@ -489,7 +500,9 @@ _ALIGNMENTS.update({"center": "center", "centre": "center", "c": "center"})
 
 def _format_cell(value: Any) -> str:
     """One value as table-cell text: None empty, floats short, containers as compact JSON."""
-    if value is None or value is MISSING:
+    if isinstance(value, str):
+        text = value
+    elif value is None or value is MISSING:
         text = ""
     elif isinstance(value, float):
         if math.isfinite(value) and 1e-4 <= abs(value) < 1e15:
@@ -497,11 +510,13 @@ def _format_cell(value: Any) -> str:
         else:
             text = repr(value)
     elif isinstance(value, (Mapping, list, tuple)):
+        state = current_state()
+        state.check_size(state.json_size(value), "a table cell")
         text = json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
     elif hasattr(type(value), "_template_attributes") and hasattr(value, "path"):
         text = str(value.path)  # a FileInfo in a cell: its path, not its whole content
     else:
-        text = str(value)
+        text = text_of(current_state(), value, "a table cell")
     # A cell must stay on one line and must not close itself.
     return text.replace("\r\n", " ").replace("\n", " ").replace("|", "\\|")
 
@@ -519,9 +534,18 @@ def _as_list(value: Any, what: str, filter_name: str) -> list[Any]:
 def _render_table(
     headers: list[Any], rows: list[list[Any]], alignments: list[str], explicit: bool
 ) -> str:
+    state = current_state()
     head = [_format_cell(h) for h in headers]
-    body = [[_format_cell(c) for c in row] for row in rows]
+    body: list[list[str]] = []
+    cells = sum(map(len, head))
+    for row in rows:
+        body.append([_format_cell(c) for c in row])
+        cells += sum(map(len, body[-1]))
+        state.check_size(cells, "the table's cells")
+    state.tick_many(len(body))
     widths = [max([3, len(h), *(len(r[i]) for r in body)]) for i, h in enumerate(head)]
+    # Every cell is padded to its column's width: one long cell widens every row.
+    state.check_size((sum(widths) + 3 * len(widths) + 2) * (len(body) + 2), "this table")
 
     def line(cells: list[str]) -> str:
         padded = []
@@ -715,8 +739,11 @@ def to_json(value: Any, indent: int | None = 2) -> str:
     """``value`` as JSON, pretty by default, non-ASCII kept and nothing HTML-escaped.
 
     Files serialize as ``{"path", "content"}``; a value JSON cannot represent raises
-    :class:`TemplateDataError` naming its type.
+    :class:`TemplateDataError` naming its type. The JSON's size is checked against the render
+    limit before it is written.
     """
+    state = current_state()
+    state.check_size(state.json_size(value, indent), "to_json")
     try:
         return json.dumps(value, indent=indent, ensure_ascii=False, default=_json_default)
     except (TypeError, ValueError) as exc:
@@ -728,31 +755,39 @@ def to_json(value: Any, indent: int | None = 2) -> str:
 
 
 def from_json(text: Any) -> Any:
-    """Parse a JSON string (or a file's content), naming the position of a syntax error."""
-    source = str(text)
+    """Parse a JSON string (or a file's content), naming the position of a syntax error.
+
+    Nesting deeper than :data:`~._limits.MAX_DATA_DEPTH` levels and integers of more than
+    :data:`~._limits.MAX_DATA_INT_DIGITS` digits raise :class:`TemplateDataError` too.
+    """
+    source = text_of(current_state(), text, "from_json")
     try:
-        return json.loads(source)
+        return loads_bounded(source)
     except json.JSONDecodeError as exc:
         raise TemplateDataError(
             f"from_json: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}.",
             filter="from_json",
             value=source[:200],
         ) from None
+    except DataLimitError as exc:
+        raise TemplateDataError(
+            f"from_json: {exc}.", filter="from_json", value=source[:200]
+        ) from None
 
 
 def word_count(text: Any) -> int:
     """Number of whitespace-separated words."""
-    return len(str(text).split())
+    return len(text_of(current_state(), text, "word_count").split())
 
 
 def char_count(text: Any) -> int:
     """Number of characters (not bytes)."""
-    return len(str(text))
+    return len(text_of(current_state(), text, "char_count"))
 
 
 def dedent(text: Any) -> str:
     """Remove the common leading indentation of all lines."""
-    return textwrap.dedent(str(text))
+    return textwrap.dedent(text_of(current_state(), text, "dedent"))
 
 
 DATA_FILTERS: dict[str, Callable[..., Any]] = {

@@ -23,7 +23,9 @@ Supported (one flat mapping, keys at column 0):
 * blank lines and ``#`` comment lines.
 
 Anything else (nested mappings, ``- item`` lists, anchors, tags) is refused with a
-:class:`~.errors.TemplateSyntaxError` naming the line, rather than guessed at. PyYAML is not a
+:class:`~.errors.TemplateSyntaxError` naming the line, rather than guessed at; so are JSON
+values nested deeper than :data:`~._limits.MAX_DATA_DEPTH` levels and integers of more than
+:data:`~._limits.MAX_DATA_INT_DIGITS` digits. PyYAML is not a
 dependency, and a safe subset means front matter can never construct Python objects.
 """
 
@@ -33,6 +35,7 @@ import json
 import re
 from typing import Any
 
+from ._limits import DataLimitError, check_int_text, loads_bounded
 from .errors import TemplateSyntaxError
 
 __all__ = ["split_front_matter"]
@@ -208,13 +211,15 @@ def _scalar(raw: str, filename: str | None, index: int) -> Any:
         return inner.replace("''", "'")
     if raw.startswith(("[", "{")):
         try:
-            return json.loads(raw)
+            return loads_bounded(raw)
         except json.JSONDecodeError as exc:
             raise _error(
                 f"lists and maps must be written as JSON ({exc.msg} at column {exc.colno}).",
                 filename,
                 index,
             ) from None
+        except DataLimitError as exc:
+            raise _error(f"{exc}.", filename, index) from None
     if raw.startswith(("&", "*", "!", "%", "@", "`")):
         raise _error(
             f"values starting with {raw[0]!r} are not supported; quote the value.",
@@ -227,7 +232,10 @@ def _scalar(raw: str, filename: str | None, index: int) -> Any:
     if raw in _CONSTANTS:
         return _CONSTANTS[raw]
     if _INT.match(raw):
-        return int(raw.replace("_", ""))
+        try:
+            return check_int_text(raw.replace("_", ""))
+        except DataLimitError as exc:
+            raise _error(f"{exc}.", filename, index) from None
     if _FLOAT.match(raw) and any(c.isdigit() for c in raw):
         return float(raw.replace("_", ""))
     return raw
