@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ._outcome import Answer, usage_dict
+import jiter
+
+from ._outcome import Answer
 from .errors import APIResponseError, OpenAIClientError
 from .streaming.protocol import ChatProtocol, Protocol, ResponsesProtocol
 
@@ -62,8 +64,22 @@ class ApiSpec:
         """The request fields besides ``model``, the token limit and pass-through extras."""
         raise NotImplementedError
 
-    def answer(self, response: Any) -> Answer:
-        """What a finished (non-streamed) response said."""
+    def read_answer(self, body: bytes) -> Answer:
+        """What a finished (non-streamed) response body said."""
+        try:
+            obj = jiter.from_json(body)
+        except ValueError:
+            obj = None
+        if not isinstance(obj, dict):
+            raise APIResponseError(
+                f"The server's {self.title} response is not a JSON object: "
+                f"{body[:200].decode('utf-8', 'replace')!r}. Check the base URL points at an "
+                "OpenAI-compatible API."
+            )
+        return self.answer(obj)
+
+    def answer(self, response: Mapping[str, Any]) -> Answer:
+        """What a finished response (its JSON object) said."""
         raise NotImplementedError
 
     def check_parameters(self, given: Mapping[str, Any]) -> None:
@@ -121,18 +137,19 @@ class ChatCompletionsApi(ApiSpec):
             kwargs["stream_options"] = {"include_usage": True}
         return kwargs
 
-    def answer(self, response: Any) -> Answer:
-        usage = usage_dict(response.usage)
-        choices = response.choices or []
-        if not choices:
-            return Answer(response.id, None, None, None, usage)
+    def answer(self, response: Mapping[str, Any]) -> Answer:
+        usage = _dict(response.get("usage"))
+        rid = _text(response.get("id"))
+        choices = response.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            return Answer(rid, None, None, None, usage)
         choice = choices[0]
-        message = choice.message
+        message = _dict(choice.get("message")) or {}
         return Answer(
-            response.id,
-            message.content if message is not None else None,
-            getattr(message, "refusal", None) if message is not None else None,
-            choice.finish_reason,
+            rid,
+            _text(message.get("content")),
+            _text(message.get("refusal")),
+            _text(choice.get("finish_reason")),
             usage,
         )
 
@@ -181,45 +198,56 @@ class ResponsesApi(ApiSpec):
             kwargs["stream"] = True
         return kwargs
 
-    def answer(self, response: Any) -> Answer:
+    def answer(self, response: Mapping[str, Any]) -> Answer:
         texts: list[str] = []
         refusals: list[str] = []
-        for item in response.output or []:
-            if getattr(item, "type", None) != "message":
+        output = response.get("output")
+        for item in output if isinstance(output, list) else []:
+            if not isinstance(item, dict) or item.get("type") != "message":
                 continue
-            for part in item.content or []:
-                kind = getattr(part, "type", None)
-                if kind == "output_text":
-                    texts.append(part.text)
-                elif kind == "refusal":
-                    refusals.append(part.refusal)
-        usage = usage_dict(response.usage)
-        status = response.status
+            parts = item.get("content")
+            for part in parts if isinstance(parts, list) else []:
+                if not isinstance(part, dict):
+                    continue
+                if part.get("type") == "output_text" and isinstance(part.get("text"), str):
+                    texts.append(part["text"])
+                elif part.get("type") == "refusal" and isinstance(part.get("refusal"), str):
+                    refusals.append(part["refusal"])
+        usage = _dict(response.get("usage"))
+        rid = _text(response.get("id"))
+        status = response.get("status")
         finish: str | None = "stop"
         reason: str | None = None
         if status == "incomplete":
-            reason = getattr(response.incomplete_details, "reason", None)
+            reason = _text((_dict(response.get("incomplete_details")) or {}).get("reason"))
             finish = _INCOMPLETE_TO_FINISH.get(reason or "", "length")
         elif status == "failed":
-            error = response.error
-            message = getattr(error, "message", None) or "the response failed"
-            code = getattr(error, "code", None)
+            error = _dict(response.get("error")) or {}
+            message = _text(error.get("message")) or "the response failed"
             raise APIResponseError(
-                f"The Responses API reported a failed response ({code}): {message}",
-                response_id=response.id,
+                f"The Responses API reported a failed response ({error.get('code')}): {message}",
+                response_id=rid,
                 content="".join(texts) or None,
                 usage=usage,
             )
         elif status not in (None, "completed"):
-            finish = status
+            finish = _text(status)
         return Answer(
-            response.id,
+            rid,
             "".join(texts) if texts else None,
             "".join(refusals) if refusals else None,
             finish,
             usage,
             incomplete_reason=reason,
         )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _dict(value: Any) -> dict[str, Any] | None:
+    return value if isinstance(value, dict) else None
 
 
 def _responses_message(message: Mapping[str, Any]) -> dict[str, Any]:

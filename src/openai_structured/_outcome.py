@@ -24,7 +24,7 @@ from .errors import (
     TokenLimitError,
 )
 
-__all__ = ["Answer", "OutputLimit", "check_answer", "invalid_json_error", "usage_dict"]
+__all__ = ["Answer", "OutputLimit", "check_answer", "invalid_json_error"]
 
 
 @dataclass(frozen=True)
@@ -56,16 +56,6 @@ class Answer:
     incomplete_reason: str | None = None
     #: False when a stream ended without a finish reason or end event (dropped connection).
     finished: bool = True
-
-
-def usage_dict(usage: Any) -> dict[str, Any] | None:
-    """The usage as a plain dict (the SDK gives a pydantic object, streams a dict)."""
-    if usage is None:
-        return None
-    if isinstance(usage, Mapping):
-        return dict(usage)
-    dumped: dict[str, Any] = usage.model_dump(exclude_none=True)
-    return dumped
 
 
 def check_answer(answer: Answer, limit: OutputLimit = NO_LIMIT) -> None:

@@ -22,6 +22,7 @@ import openai
 from ._clients import PendingClient
 from ._logging import LogSink, redact_text
 from ._request import PreparedCall
+from ._transport import Deadline
 from .errors import OpenAIClientError, StreamServerError, ValidationError, interrupted
 from .streaming import StreamConfig, StreamDecoder, StreamEvent, ValueCompleted
 from .streaming.decoder import ItemValidator
@@ -76,6 +77,7 @@ class StreamRun:
             item_validator=item_validator,
         )
         self.request: Any = None
+        self.deadline = Deadline(call.kwargs.get("timeout"))
         self.started = time.perf_counter()
         self.chunks = 0
 
@@ -120,7 +122,10 @@ class StreamRun:
 
     def feed(self, chunk: bytes) -> list[StreamEvent]:
         self.chunks += 1
-        return self.decoder.feed(chunk)
+        events = self.decoder.feed(chunk)
+        if self.deadline.at is not None and self.deadline.passed():
+            raise self.deadline.error(self.request)
+        return events
 
     def close(self) -> list[StreamEvent]:
         try:

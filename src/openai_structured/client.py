@@ -31,6 +31,7 @@ from ._stream import (
     stream_options,
     values,
 )
+from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Deadline, aread_body, read_body
 from .errors import APIResponseError
 from .registry import TOKEN_PARAMETERS
 from .servers import ServerProfile, profile_for
@@ -70,7 +71,10 @@ class CallOptions(TypedDict, total=False):
     max_output_tokens: int | None
     max_completion_tokens: int | None
     max_tokens: int | None
+    #: Total seconds for the answer to arrive (a deadline, not a per-read timeout).
     timeout: float | None
+    #: Largest non-streamed response body read (default 16 MiB); streams use stream_config.
+    max_response_bytes: int | None
     on_log: OnLog | None
     api: Literal["chat", "responses"]
     validate_schema: bool
@@ -101,6 +105,7 @@ _OWN = frozenset(
         "validate_schema",
         "strict",
         "server",
+        "max_response_bytes",
     }
 )
 #: The sampling and token parameters, checked against the model's rules before sending.
@@ -155,10 +160,19 @@ def _log_start(log: LogSink, call: PreparedCall) -> None:
     )
 
 
-def _finish_call(call: PreparedCall, response: Any, log: LogSink, started: float) -> Any:
+def _body_bounds(options: Mapping[str, Any]) -> tuple[Deadline, int]:
+    limit = options.get("max_response_bytes")
+    if limit is None:
+        limit = DEFAULT_MAX_RESPONSE_BYTES
+    elif isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise TypeError(f"max_response_bytes= must be a positive integer, got {limit!r}.")
+    return Deadline(options.get("timeout")), limit
+
+
+def _finish_call(call: PreparedCall, body: bytes, log: LogSink, started: float) -> Any:
     """Shared tail of the sync and async calls: the outcome table, validation, the log."""
     try:
-        answer = call.api.answer(response)
+        answer = call.api.read_answer(body)
         check_answer(answer, call.limit)
         result = _validate(call, answer)
     except Exception as exc:
@@ -227,18 +241,21 @@ def _call(
         profile_for(client, options.get("server")), model, output_schema, schema, options,
         stream=False,
     )  # fmt: skip
+    deadline, limit = _body_bounds(options)
     log = _sink(client, options.get("on_log"), asynchronous=False)
     try:
         if log:
             _log_start(log, call)
         started = time.perf_counter()
         try:
-            response = call.api.endpoint(client).create(**call.kwargs)
+            endpoint = call.api.endpoint(client).with_streaming_response
+            with endpoint.create(**call.kwargs) as raw:
+                body = read_body(raw, deadline, limit)
         except Exception as exc:
             if log:
                 log.emit("error", "error", stage="request", error=exc)
             raise
-        return _finish_call(call, response, log, started)
+        return _finish_call(call, body, log, started)
     finally:
         log.close()
 
@@ -288,19 +305,22 @@ async def _async_call(
         profile_for(client, options.get("server")), model, output_schema, schema, options,
         stream=False,
     )  # fmt: skip
+    deadline, limit = _body_bounds(options)
     log = _sink(client, options.get("on_log"), asynchronous=True)
     if log:
         _log_start(log, call)
     started = time.perf_counter()
     try:
-        response = await call.api.endpoint(client).create(**call.kwargs)
+        endpoint = call.api.endpoint(client).with_streaming_response
+        async with endpoint.create(**call.kwargs) as raw:
+            body = await aread_body(raw, deadline, limit)
     except Exception as exc:
         if log:
             log.emit("error", "error", stage="request", error=exc)
             await log.flush()
         raise
     try:
-        return _finish_call(call, response, log, started)
+        return _finish_call(call, body, log, started)
     finally:
         await log.flush()
 

@@ -333,7 +333,7 @@ _SERVER_NAMES = sorted([*PROFILES, *PROFILE_ALIASES])
     type=click.FloatRange(min=0, min_open=True),
     default=None,
     metavar="SECONDS",
-    help="Request timeout.",
+    help="Total seconds for the answer, streamed or not (a deadline, not a per-read timeout).",
 )
 @click.option(
     "--max-retries",
