@@ -138,7 +138,7 @@ class StreamRun:
                 "stream.end",
                 latency_s=time.perf_counter() - self.started,
                 chunks=self.chunks,
-                values=len(self.decoder.results),
+                values=self.decoder.values_completed,
                 usage=self.decoder.usage,
                 response_id=self.decoder.response_id,
             )

@@ -20,6 +20,7 @@ from typing import Any
 from .._logging import NULL_SINK, LogSink, OnLog
 from ..errors import BufferOverflowError, StreamParseError, ValidationError
 from .json_parser import JSONStreamParser, ParsedValue
+from .sse import event_limit
 from .validation import OutputType, Validator, value_validator
 
 __all__ = ["RetainedText", "StreamBuffer", "StreamConfig", "as_sink", "utf8_len"]
@@ -50,6 +51,12 @@ class StreamConfig:
     max_cleanup_attempts: int = 3
     max_parse_errors: int = 5
     log_size_threshold: int = 100 * KiB
+
+    @property
+    def max_event_size(self) -> int:
+        """The most bytes of one server-sent event: ``4 * max_buffer_size + 64 KiB`` (an
+        event's data is the text JSON-escaped plus its envelope; see :mod:`.sse`)."""
+        return event_limit(self.max_buffer_size)
 
     def __post_init__(self) -> None:
         for name in (

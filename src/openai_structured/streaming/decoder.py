@@ -47,6 +47,28 @@ token alone once the chat envelope is learnt, see :class:`~.protocol.ChatProtoco
 deltas joined once, and one incremental-parser call over that text. So the
 JSON work is per chunk, not per delta, and total work is linear in the response. Held text is
 counted in UTF-8 bytes by :class:`~.buffer.RetainedText`, the same accounting as ``StreamBuffer``.
+
+Memory, bounded by ``StreamConfig.max_buffer_size`` (call it M) end to end; past each bound
+:class:`~openai_structured.errors.BufferOverflowError` and the decoder enters ERROR:
+
+* SSE: one event, held until its blank line or dispatched, at most ``StreamConfig.max_event_size`` =
+  ``4 * M + 64 KiB`` bytes (an event's data is the text JSON-escaped plus its envelope); an
+  event or a line that never ends overflows as soon as it passes that, whatever the chunking
+  (:mod:`.sse`).
+* The answer text held: the value in progress, at most M bytes (:class:`~.buffer.RetainedText`).
+* The refusal: at most M bytes of refusal text in all.
+* Responses final events (``response.output_text.done``, ``response.content_part.done``,
+  ``response.output_item.done``, ``response.completed``/``.incomplete``), which repeat the whole
+  text: one bounded ``jiter`` decode each, nothing of their text kept
+  (:class:`~.protocol.ResponsesProtocol`).
+* Completed values: every value is delivered once as ``ValueCompleted`` (its ``index`` counts
+  all of them); ``results`` (hence ``Finished.results`` and the errors' ``.results``) keeps the
+  latest ones while their cost, text length + 64 bytes each, stays within M + 64 KiB. Past it
+  the oldest are let go (down to half that), never the last value, which is ``Finished.result``;
+  ``values_completed`` counts all values and ``results_dropped`` those let go.
+
+So a hostile answer costs at most a small multiple of M (the SSE event bound and one decode of
+it, plus M of text, M of refusal and M + 64 KiB of values), never its own size.
 """
 
 from __future__ import annotations
@@ -61,13 +83,14 @@ from pydantic import BaseModel
 from .._logging import NULL_SINK, LogSink, OnLog
 from .._outcome import NO_LIMIT, Answer, OutputLimit, check_answer, invalid_json_error
 from ..errors import (
+    BufferOverflowError,
     EmptyResponseError,
     StreamInterruptedError,
     StreamParseError,
     StreamStateError,
     ValidationError,
 )
-from .buffer import RetainedText, StreamConfig, as_sink
+from .buffer import RetainedText, StreamConfig, as_sink, utf8_len
 from .events import (
     Finished,
     ItemCompleted,
@@ -83,6 +106,11 @@ from .sse import SSEDecoder
 from .validation import ItemValidators, OutputType, value_validator
 
 __all__ = ["ItemValidator", "StreamDecoder", "StreamState", "StreamStateError"]
+
+_VALUE_OVERHEAD = 64
+"""Bytes counted per kept value on top of its text length (the Python objects' overhead)."""
+_RESULTS_ALLOWANCE = 64 * 1024
+"""Cost of kept values allowed on top of ``max_buffer_size`` (small configs keep a few)."""
 
 ItemValidator = Callable[[tuple[PathItem, ...], Any], tuple[Any, ValidationError | None]]
 """``(path, raw) -> (item, error_or_None)``: validates one array element."""
@@ -141,7 +169,7 @@ class StreamDecoder:
         self._proto = protocol if protocol is not None else make_protocol(api)
         self.api = self._proto.api
         self._limit = limit
-        self._sse = SSEDecoder()
+        self._sse = SSEDecoder(self.config.max_event_size)
         self._parser = JSONStreamParser(items=items, max_parse_errors=self.config.max_parse_errors)
         if validate is None and output_type is not None:
             validate = value_validator(output_type)
@@ -160,7 +188,12 @@ class StreamDecoder:
         self._logging = bool(self._log)  # checked per chunk: a plain bool is cheapest
         self.state = _RECEIVING
         self.error: BaseException | None = None
-        self.results: list[Any] = []
+        self.results: list[Any] = []  # the completed values still kept (see "Memory")
+        self.values_completed = 0  # every value completed, kept or not
+        self.results_dropped = 0  # the oldest values let go to bound memory
+        self._results_cost = 0  # the kept values' cost: text length + _VALUE_OVERHEAD each
+        self._results_costs: list[int] = []  # cost of each kept value
+        self._refusal_bytes = 0  # UTF-8 bytes of refusal text held
         self._held = RetainedText(self.config, self._parser, self._log)  # the answer text
         self._refusal_pieces = 0  # refusal deltas already sent as RefusalDelta
         self._refusal_sent = False  # the whole Refusal was sent
@@ -343,7 +376,19 @@ class StreamDecoder:
         refusal = proto.refusal
         sent = self._refusal_pieces
         if len(refusal) > sent:
-            events.append(RefusalDelta("".join(refusal[sent:])))
+            new = "".join(refusal[sent:])
+            self._refusal_bytes += utf8_len(new)
+            limit = self.config.max_buffer_size
+            if self._refusal_bytes > limit:
+                size = self._refusal_bytes
+                refusal.clear()  # release it: the stream is over (ERROR)
+                raise BufferOverflowError(
+                    f"Stream buffer overflow: the refusal needs {size} bytes (UTF-8), more "
+                    f"than StreamConfig.max_buffer_size ({limit} bytes).",
+                    size=size,
+                    limit=limit,
+                )
+            events.append(RefusalDelta(new))
             self._refusal_pieces = len(refusal)
         if proto.refusal_done and not self._refusal_sent:
             self._refusal_sent = True
@@ -384,11 +429,32 @@ class StreamDecoder:
                     self._failed = exc
                     return
                 if self._logging:
-                    self._log.emit("validation", "debug", ok=True, index=len(self.results))
+                    self._log.emit("validation", "debug", ok=True, index=self.values_completed)
             else:
                 value = raw
-            events.append(ValueCompleted(value, raw, len(self.results)))
-            self.results.append(value)
+            events.append(ValueCompleted(value, raw, self.values_completed))
+            self.values_completed += 1
+            self._keep(value, ev.end - ev.start)
+
+    def _keep(self, value: Any, length: int) -> None:
+        """Keep ``value`` in :attr:`results`; past ``max_buffer_size + 64 KiB`` of kept values,
+        let the oldest go (down to half that, so dropping is amortised O(1)), never the last."""
+        cost = length + _VALUE_OVERHEAD
+        self.results.append(value)
+        self._results_costs.append(cost)
+        self._results_cost += cost
+        limit = self.config.max_buffer_size + _RESULTS_ALLOWANCE
+        if self._results_cost > limit and len(self.results) > 1:
+            costs = self._results_costs
+            total = self._results_cost
+            k = 0
+            while k < len(costs) - 1 and total > limit // 2:
+                total -= costs[k]
+                k += 1
+            del self.results[:k]
+            del costs[:k]
+            self._results_cost = total
+            self.results_dropped += k
 
     def _enrich(self, exc: StreamInterruptedError) -> StreamInterruptedError:
         exc.content = self.content
@@ -445,9 +511,9 @@ class StreamDecoder:
         except EmptyResponseError:
             # Empty is the table's last verdict, so every other check passed. The held text
             # can be empty only because cleanup dropped completed values: not an empty answer.
-            if not self.results and not self._held.base:
+            if not self.values_completed and not self._held.base:
                 raise
-        if not self.results:
+        if not self.values_completed:
             raise invalid_json_error(content, response_id=proto.response_id, usage=proto.usage)
         finish = proto.finish_reason
         rid = proto.response_id

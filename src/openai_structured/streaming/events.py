@@ -151,7 +151,8 @@ class Refusal:
 @dataclass(frozen=True, slots=True)
 class Finished:
     """The stream ended normally. ``result`` is the last validated value (usually the only
-    one); ``results`` all of them."""
+    one); ``results`` the values still kept (the most recent ones within the stream's memory
+    budget, see ``StreamDecoder.results``)."""
 
     result: Any
     usage: dict[str, Any] | None = None

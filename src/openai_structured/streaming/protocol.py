@@ -17,7 +17,6 @@ delta would corrupt the JSON being streamed.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -97,8 +96,28 @@ class Protocol:
         raise NotImplementedError
 
 
-# The value of the delta's "content" key: one JSON string token, from its opening quote.
-_STRING_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+def _string_token_end(data: bytes, start: int) -> int:
+    """End of the JSON string token opening at ``data[start]`` (after its closing quote), or -1.
+
+    A scan with ``bytes.find`` for quotes, counting the backslashes before each: linear time and
+    constant memory (a regex such as ``"(?:[^"\\]|\\.)*"`` keeps state per character, some
+    100 bytes each, so a 4 MiB token would cost hundreds of MB; possessive quantifiers need 3.11).
+    """
+    if data[start : start + 1] != b'"':
+        return -1
+    i = start + 1
+    while True:
+        q = data.find(b'"', i)
+        if q < 0:
+            return -1
+        k = q
+        while data[k - 1] == 92:  # a backslash (the opening quote stops the scan)
+            k -= 1
+        if not (q - k) & 1:  # an even run of backslashes: the quote is not escaped
+            return q + 1
+        i = q + 1
+
+
 # Put in place of a learnt envelope's content to check it (see ChatProtocol._learn).
 _PROBE_TEXT = "\x00openai-structured envelope probe\x01"
 _PROBE = b'"\\u0000openai-structured envelope probe\\u0001"'
@@ -195,11 +214,11 @@ class ChatProtocol(Protocol):
         start = k + 10
         while payload[start : start + 1] in (b" ", b"\t", b"\n", b"\r"):
             start += 1
-        m = _STRING_TOKEN.match(payload, start)
-        if m is None:
+        end = _string_token_end(payload, start)
+        if end < 0:
             return
         head = payload[:start]
-        tail = payload[m.end() :]
+        tail = payload[end:]
         try:
             choice = _from_json(head + _PROBE + tail)["choices"][0]
             ok = (
@@ -275,7 +294,15 @@ _INCOMPLETE_TO_FINISH = {"max_output_tokens": "length", "content_filter": "conte
 
 
 class ResponsesProtocol(Protocol):
-    """Responses API events (``response.*`` and ``error``)."""
+    """Responses API events (``response.*`` and ``error``).
+
+    The final events repeat the whole answer: ``response.output_text.done``,
+    ``response.content_part.done`` and ``response.output_item.done`` its text, the terminal
+    ``response.completed``/``.incomplete`` the whole response object. Each costs one ``jiter``
+    decode (the fast path's decode is handed to :meth:`_careful`, never done twice), bounded by
+    the SSE event limit (``4 * max_buffer_size + 64 KiB``, see :mod:`.sse`); only the id, usage
+    and finish reason are kept from them, never their text (the deltas already gave it).
+    """
 
     __slots__ = ()
     api = "responses"
@@ -286,6 +313,7 @@ class ResponsesProtocol(Protocol):
         append = self.content.append
         other = False
         for payload in payloads:
+            obj = None
             try:
                 obj = _from_json(payload)
                 if obj["type"] != "response.output_text.delta":
@@ -295,7 +323,7 @@ class ResponsesProtocol(Protocol):
                     raise TypeError
             except (ValueError, LookupError, TypeError):
                 other = True
-                self._careful(payload)
+                self._careful(payload, obj)  # the parse above is reused: one per event
                 if self.done:
                     break  # the rest of this read comes after the end: it does not count
                 continue
@@ -303,16 +331,18 @@ class ResponsesProtocol(Protocol):
                 append(text)
         return other
 
-    def _careful(self, payload: bytes) -> None:
+    def _careful(self, payload: bytes, obj: Any = None) -> None:
+        """One event off the fast path; ``obj`` is its data already decoded, if it was."""
         if self.done or not payload.strip():
             return
-        if payload.strip() == DONE:
-            self.done = True
-            return
-        try:
-            obj = _from_json(payload)
-        except ValueError as exc:
-            raise _malformed(payload, f"data is not JSON: {exc}") from None
+        if obj is None:
+            if payload.strip() == DONE:
+                self.done = True
+                return
+            try:
+                obj = _from_json(payload)
+            except ValueError as exc:
+                raise _malformed(payload, f"data is not JSON: {exc}") from None
         if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
             raise _malformed(payload, "data is not a Responses event object with a 'type'")
         kind: str = obj["type"]

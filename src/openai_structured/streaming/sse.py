@@ -10,13 +10,41 @@ one-line event (``data: {...}`` or ``event: x`` + ``data: {...}``) is recognised
 per-line loop. Text is only split into lines for unusual events. An unfinished event at the end
 of a chunk is kept as a list of pieces and joined once, so one event split into many tiny chunks
 still costs linear time.
+
+Memory: an event is held until its blank line arrives, so the decoder takes a limit,
+``max_event_size`` (bytes of one event's field lines, line ends normalised, the blank line not
+counted; an unfinished one may also hold its last line's end). An unfinished event past it (a
+line that never ends is one) raises :class:`~openai_structured.errors.BufferOverflowError` as
+soon as the bytes held pass it, and so does a complete event larger than it, whatever the
+chunking; the held bytes are released first.
+The stream decoder derives the limit from ``StreamConfig.max_buffer_size`` with
+:func:`event_limit`: ``4 * max_buffer_size + 64 KiB``. An event's data is the answer text
+JSON-escaped inside an event envelope (quotes and backslashes double, control and non-ASCII
+characters may become ``\\uXXXX``), so a delta or final event (Responses ``*.done``,
+``response.completed``) repeating a value that fits ``max_buffer_size`` fits this limit unless
+most of its characters need escaping; 64 KiB is room for the envelope (ids, usage, metadata).
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
-__all__ = ["DONE", "SSEDecoder", "SSEEvent"]
+from ..errors import BufferOverflowError
+
+__all__ = ["DEFAULT_MAX_EVENT_SIZE", "DONE", "SSEDecoder", "SSEEvent", "event_limit"]
+
+_ENVELOPE = 64 * 1024  # bytes of event envelope allowed around the escaped text
+
+
+def event_limit(max_buffer_size: int) -> int:
+    """The most bytes of one SSE event for a stream holding at most ``max_buffer_size`` bytes of
+    answer text: ``4 * max_buffer_size + 64 KiB`` (see the module docstring)."""
+    return 4 * max_buffer_size + _ENVELOPE
+
+
+DEFAULT_MAX_EVENT_SIZE = event_limit(1024 * 1024)
+"""The limit for the default ``StreamConfig`` (``max_buffer_size`` 1 MiB): 4 MiB + 64 KiB."""
 
 DONE = b"[DONE]"
 """The data of the OpenAI end-of-stream sentinel event."""
@@ -41,12 +69,26 @@ class SSEDecoder:
 
     :meth:`feed_data` is the hot path used by the stream decoder: it returns only the ``data`` of
     each event (the OpenAI APIs repeat the event type inside the JSON), without building objects.
+
+    ``max_event_size``: the most bytes of one event, held or dispatched (module docstring);
+    None for no limit.
     """
 
-    __slots__ = ("_cr", "_pending", "last_event_id", "retry")
+    __slots__ = ("_cr", "_limit", "_pending", "_size", "last_event_id", "max_event_size", "retry")
 
-    def __init__(self) -> None:
+    def __init__(self, max_event_size: int | None = DEFAULT_MAX_EVENT_SIZE) -> None:
+        if max_event_size is not None and (
+            isinstance(max_event_size, bool)
+            or not isinstance(max_event_size, int)
+            or max_event_size < 1
+        ):
+            raise ValueError(
+                f"max_event_size must be a positive int or None, not {max_event_size!r}"
+            )
+        self.max_event_size = max_event_size
+        self._limit = max_event_size if max_event_size is not None else sys.maxsize
         self._pending: list[bytes] = []  # bytes of an unfinished event (line ends normalised)
+        self._size = 0  # bytes in _pending
         self._cr = False  # the last chunk ended with '\r' (maybe the first half of '\r\n')
         self.last_event_id: str | None = None
         self.retry: int | None = None
@@ -55,6 +97,8 @@ class SSEDecoder:
         """Normalise line ends; return the bytes of the complete events in ``data`` (without
         the final blank line), keeping the unfinished rest for the next call."""
         if not self._pending and not self._cr and data[-2:] == b"\n\n" and b"\r" not in data:
+            if len(data) > self._limit:
+                self._check(data[:-2])
             return data[:-2]  # the usual read: whole events, nothing carried over
         if self._cr:
             self._cr = False
@@ -70,17 +114,50 @@ class SSEDecoder:
         if pending:
             if b"\n\n" not in data and not (data[:1] == b"\n" and pending[-1][-1:] == b"\n"):
                 pending.append(data)
+                self._size += len(data)
+                if self._size > self._limit + 1:  # (+1: the end of its last line)
+                    raise self._overflow(self._size)
                 return None
             pending.append(data)
             data = b"".join(pending)
             pending.clear()
+            self._size = 0
         k = data.rfind(b"\n\n")
         if k < 0:
+            if len(data) > self._limit + 1:
+                raise self._overflow(len(data))
             pending.append(data)
+            self._size = len(data)
             return None
         if k + 2 < len(data):
-            pending.append(data[k + 2 :])
+            rest = data[k + 2 :]
+            if len(rest) > self._limit + 1:
+                raise self._overflow(len(rest))
+            pending.append(rest)
+            self._size = len(rest)
+        if k > self._limit:
+            self._check(data[:k])
         return data[:k]
+
+    def _check(self, region: bytes) -> None:
+        """Overflow if one of the complete events in ``region`` is larger than the limit."""
+        for block in region.split(b"\n\n"):
+            if len(block) > self._limit:
+                raise self._overflow(len(block))
+
+    def _overflow(self, size: int) -> BufferOverflowError:
+        """Release what is held; the error for an event of ``size`` bytes past the limit."""
+        self._pending.clear()
+        self._size = 0
+        self._cr = False
+        return BufferOverflowError(
+            f"Stream buffer overflow: one server-sent event needs more than {self._limit} bytes "
+            f"(at least {size}), the limit for an event (4 x StreamConfig.max_buffer_size + "
+            "64 KiB for a stream). An event that never ends, or a value far larger than the "
+            "buffer, was sent; raise max_buffer_size if answers this large are expected.",
+            size=size,
+            limit=self._limit,
+        )
 
     def _blocks(self, data: bytes) -> list[bytes]:
         region = self._region(data)
@@ -101,9 +178,12 @@ class SSEDecoder:
             and not self._pending
             and not self._cr
             and data.find(b"\r") < 0
+            and n <= self._limit
         ):
             return [data[6:n]] if n > 6 else []  # (an empty data field dispatches nothing)
         if not self._pending and not self._cr and data[-2:] == b"\n\n" and b"\r" not in data:
+            if n > self._limit:
+                self._check(data[:-2])
             if data[:7] == b"event: " and data.count(b"\n") == 3:
                 k = data.find(b"\ndata: ")
                 if k > 0:
@@ -160,6 +240,7 @@ class SSEDecoder:
             return []
         data = b"".join(self._pending)
         self._pending.clear()
+        self._size = 0
         k = data.rfind(b"\n")
         if k < 0:
             return []
