@@ -292,7 +292,6 @@ class JSONStreamParser:
         "_keys",
         "_lit",
         "_num",
-        "_offset",
         "_paths",
         "_raw",
         "_stack",
@@ -308,6 +307,7 @@ class JSONStreamParser:
         "lenient",
         "max_parse_errors",
         "parse_errors",
+        "position",
         "skipped",
         "truncated",
         "value_start",
@@ -333,7 +333,7 @@ class JSONStreamParser:
         self._steps: list[PathItem] = []
         self._paths: list[tuple[PathItem, ...] | None] = []
         self._state = _OUTSIDE
-        self._offset = 0  # absolute offset of the current chunk's first character
+        self.position = 0  # absolute offset of the current chunk's first character
         self._raw: list[str] = []  # raw pieces of a string spanning chunks
         self._esc = False  # that string's raw text ends with an unpaired backslash
         self._str_is_key = False
@@ -353,11 +353,6 @@ class JSONStreamParser:
         self.first_error: JSONParseError | None = None
 
     # --- inspection ------------------------------------------------------------------------
-
-    @property
-    def position(self) -> int:
-        """Characters consumed so far (absolute offset of the next character)."""
-        return self._offset
 
     @property
     def value(self) -> Any:
@@ -419,7 +414,7 @@ class JSONStreamParser:
                 out += self.feed("")  # parse the kept text token by token to find its end
             finally:
                 self.defer = defer
-        end = self._offset
+        end = self.position
         if self._state == _IN_NUMBER:
             try:
                 value = _number("".join(self._num))
@@ -441,7 +436,7 @@ class JSONStreamParser:
         state = self._state
         if state == _IN_STRING and not self._esc and '"' not in text and "\\" not in text:
             self._raw.append(text)  # more of a long string: nothing can complete
-            self._offset += len(text)
+            self.position += len(text)
             return []
         # Per chunk: the longest container text that may be deferred, and the budget for
         # failed fast-path attempts.
@@ -464,7 +459,7 @@ class JSONStreamParser:
             raise
         finally:
             self._state = state
-            self._offset += n
+            self.position += n
         return out
 
     def _undefer(self, text: str) -> str:
@@ -473,10 +468,10 @@ class JSONStreamParser:
         prev = self._deferred
         if _CLOSERS[prev[0]] not in text and len(prev) + len(text) <= self._defer_limit:
             self._deferred = prev + text
-            self._offset += len(text)
+            self.position += len(text)
             return ""
         self._deferred = ""
-        self._offset -= len(prev)  # resume at the start of the kept container
+        self.position -= len(prev)  # resume at the start of the kept container
         self._state = _VALUE
         return prev + text
 
@@ -491,12 +486,12 @@ class JSONStreamParser:
                 return len(text), _OUTSIDE
             j = m.start()
             self.skipped += j - i
-            self.value_start = self._offset + j
+            self.value_start = self.position + j
             return self._container(text, j, out)
         i = _ws_match(text, i).end()
         if i == len(text):
             return i, _OUTSIDE
-        self.value_start = self._offset + i
+        self.value_start = self.position + i
         return self._value(text, i, out)
 
     def _value(self, text: str, i: int, out: list[ParseEvent]) -> tuple[int, int]:
@@ -525,7 +520,7 @@ class JSONStreamParser:
                 self._top_scalar = True
             # (_raw is empty and _esc False whenever no string is open)
             self._str_is_key = False
-            self._str_start = self._offset + i
+            self._str_start = self.position + i
             return i + 1, _IN_STRING
         if c in _NUMBER_START:
             j = _num_run(text, i).end()
@@ -537,7 +532,7 @@ class JSONStreamParser:
             try:
                 value = _number(text[i:j])
             except ValueError as exc:
-                return j, self._error(str(exc), self._offset + i)
+                return j, self._error(str(exc), self.position + i)
             return j, self._attach(value, j, out)
         lit = _LITERALS.get(c)
         if lit is not None:
@@ -551,7 +546,7 @@ class JSONStreamParser:
                     self._top_scalar = True
                 self._lit = rest
                 return len(text), _IN_LITERAL
-        return i, self._error(f"Expecting a value, got {c!r}", self._offset + i)
+        return i, self._error(f"Expecting a value, got {c!r}", self.position + i)
 
     def _obj_first(self, text: str, i: int, out: list[ParseEvent]) -> tuple[int, int]:
         """After '{': members, or '}'."""
@@ -619,7 +614,7 @@ class JSONStreamParser:
         if c == ",":
             i += 1
             return self._key(text, i, out) if i < n else (i, _KEY)
-        return i, self._error(f"Expecting ',' or '}}', got {c!r}", self._offset + i)
+        return i, self._error(f"Expecting ',' or '}}', got {c!r}", self.position + i)
 
     def _key(self, text: str, i: int, out: list[ParseEvent]) -> tuple[int, int]:
         """A key must start here."""
@@ -636,9 +631,9 @@ class JSONStreamParser:
                     self._keys[-1] = m["key"]
                     return m.end(), _VALUE
             self._str_is_key = True
-            self._str_start = self._offset + i
+            self._str_start = self.position + i
             return i + 1, _IN_STRING
-        return i, self._error(f"Expecting a key, got {c!r}", self._offset + i)
+        return i, self._error(f"Expecting a key, got {c!r}", self.position + i)
 
     def _colon(self, text: str, i: int, out: list[ParseEvent]) -> tuple[int, int]:
         """After a key that spanned chunks (or had escapes): ':'."""
@@ -651,7 +646,7 @@ class JSONStreamParser:
         if c == ":":
             i += 1
             return self._value(text, i, out) if i < len(text) else (i, _VALUE)
-        return i, self._error(f"Expecting ':', got {c!r}", self._offset + i)
+        return i, self._error(f"Expecting ':', got {c!r}", self.position + i)
 
     def _arr_first(self, text: str, i: int, out: list[ParseEvent]) -> tuple[int, int]:
         """After '[': elements, or ']'."""
@@ -719,7 +714,7 @@ class JSONStreamParser:
         if c == ",":
             i += 1
             return self._value(text, i, out) if i < n else (i, _VALUE)
-        return i, self._error(f"Expecting ',' or ']', got {c!r}", self._offset + i)
+        return i, self._error(f"Expecting ',' or ']', got {c!r}", self.position + i)
 
     def _in_string(self, text: str, i: int, out: list[ParseEvent]) -> tuple[int, int]:
         """Inside a string spanning chunks: keep its raw pieces; decode it whole when it ends."""
@@ -767,7 +762,7 @@ class JSONStreamParser:
         try:
             value = _number(token)
         except ValueError as exc:
-            return j, self._error(str(exc), self._offset + j - len(token))
+            return j, self._error(str(exc), self.position + j - len(token))
         return j, self._attach(value, j, out)
 
     def _in_literal(self, text: str, i: int, out: list[ParseEvent]) -> tuple[int, int]:
@@ -776,7 +771,7 @@ class JSONStreamParser:
         word, value = _LITERALS[lit[0]]
         piece = text[i : i + len(word) - len(lit)]
         if not word.startswith(piece, len(lit)):
-            return i, self._error(f"Invalid literal {lit + piece!r}", self._offset + i)
+            return i, self._error(f"Invalid literal {lit + piece!r}", self.position + i)
         i += len(piece)
         if len(lit) + len(piece) < len(word):
             self._lit = lit + piece
@@ -854,7 +849,7 @@ class JSONStreamParser:
             self._deferred = text[i:]
             return n, _DEFERRED
         if len(self._stack) >= MAX_DEPTH:
-            return i, self._error(f"JSON nested deeper than {MAX_DEPTH} levels", self._offset + i)
+            return i, self._error(f"JSON nested deeper than {MAX_DEPTH} levels", self.position + i)
         self._open({} if brace else [])
         return i + 1, (_OBJ_FIRST if brace else _ARR_FIRST)
 
@@ -895,7 +890,7 @@ class JSONStreamParser:
         """A value completed at chunk index ``i``: store it in its parent; return the state."""
         stack = self._stack
         if not stack:
-            self._emit_value(value, self._offset + i, out)
+            self._emit_value(value, self.position + i, out)
             return _OUTSIDE
         top = stack[-1]
         if type(top) is list:
@@ -915,7 +910,7 @@ class JSONStreamParser:
         self._paths.pop()
         self._steps.pop()
         if not stack:
-            self._emit_value(container, self._offset + i, out)
+            self._emit_value(container, self.position + i, out)
             return _OUTSIDE
         if type(stack[-1]) is list:
             if self.items:
