@@ -21,6 +21,7 @@ from .streaming.protocol import ChatProtocol, Protocol, ResponsesProtocol
 
 if TYPE_CHECKING:  # the registry and the server profiles read the API names from here
     from .registry import ModelCapabilities
+    from .schema import CompiledSchema
     from .servers import ServerProfile
 
 __all__ = ["APIS", "API_NAMES", "ApiSpec", "ChatCompletionsApi", "ResponsesApi", "get_api"]
@@ -57,7 +58,8 @@ class ApiSpec:
         self,
         *,
         messages: Sequence[Mapping[str, Any]],
-        response_format: tuple[ServerProfile, str, dict[str, Any], bool],
+        profile: ServerProfile,
+        compiled: CompiledSchema,
         given: Mapping[str, Any],
         stream: bool,
     ) -> dict[str, Any]:
@@ -120,14 +122,16 @@ class ChatCompletionsApi(ApiSpec):
         self,
         *,
         messages: Sequence[Mapping[str, Any]],
-        response_format: tuple[ServerProfile, str, dict[str, Any], bool],
+        profile: ServerProfile,
+        compiled: CompiledSchema,
         given: Mapping[str, Any],
         stream: bool,
     ) -> dict[str, Any]:
-        profile, name, schema, strict = response_format
         kwargs: dict[str, Any] = {
             "messages": [dict(m) for m in messages],
-            "response_format": profile.chat_response_format(name, schema, strict),
+            "response_format": profile.chat_response_format(
+                compiled.name, compiled.schema, compiled.strict
+            ),
         }
         for key in self.sampling_parameters:
             if key in given:
@@ -180,14 +184,14 @@ class ResponsesApi(ApiSpec):
         self,
         *,
         messages: Sequence[Mapping[str, Any]],
-        response_format: tuple[ServerProfile, str, dict[str, Any], bool],
+        profile: ServerProfile,
+        compiled: CompiledSchema,
         given: Mapping[str, Any],
         stream: bool,
     ) -> dict[str, Any]:
-        profile, name, schema, strict = response_format
         kwargs: dict[str, Any] = {
             "input": [_responses_message(m) for m in messages],
-            "text": profile.responses_text_format(name, schema, strict),
+            "text": profile.responses_text_format(compiled.name, compiled.schema, compiled.strict),
         }
         for key in ("temperature", "top_p"):  # reasoning_effort goes into ``reasoning``
             if key in given:

@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import openai
+
 from .errors import NoProviderError
 from .servers import PROFILE_HEADER, ServerProfile, get_profile
 
@@ -73,7 +75,6 @@ def provider_from_env(
 
 def default_client(*, asynchronous: bool) -> Any:
     """Build an SDK client from the environment, or explain how to configure one."""
-    import openai
 
     provider = provider_from_env()
     if provider == "openai":
@@ -140,7 +141,6 @@ def check_client(client: Any, *, asynchronous: bool) -> Any:
     that says what to pass, before anything fails deeper with an ``AttributeError``."""
     if client is None:
         return None
-    import openai
 
     sync_kind = isinstance(client, openai.OpenAI)
     async_kind = isinstance(client, openai.AsyncOpenAI)

@@ -56,6 +56,9 @@ class Answer:
     incomplete_reason: str | None = None
     #: False when a stream ended without a finish reason or end event (dropped connection).
     finished: bool = True
+    #: False when ``content`` is only the tail of the answer (a stream dropped the text of
+    #: completed values to bound memory): then an empty ``content`` is not an empty answer.
+    content_complete: bool = True
 
 
 def check_answer(answer: Answer, limit: OutputLimit = NO_LIMIT) -> None:
@@ -96,7 +99,7 @@ def check_answer(answer: Answer, limit: OutputLimit = NO_LIMIT) -> None:
             content=content or None,
             usage=usage,
         )
-    if content is None or not content.strip():
+    if answer.content_complete and (content is None or not content.strip()):
         raise EmptyResponseError(
             "The model returned an empty answer. Check that the prompt asks for the data and "
             "that the server supports structured output.",

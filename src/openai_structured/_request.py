@@ -111,7 +111,8 @@ def prepare_call(
     kwargs.update(
         spec.request(
             messages=chat_messages,
-            response_format=(profile, compiled.name, compiled.schema, compiled.strict),
+            profile=profile,
+            compiled=compiled,
             given=given,
             stream=stream,
         )

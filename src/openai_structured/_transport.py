@@ -21,7 +21,7 @@ import openai
 
 from .errors import BufferOverflowError
 
-__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "Deadline", "aread_body", "read_body"]
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "BodyReader", "Deadline", "aread_body", "read_body"]
 
 DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 
@@ -48,38 +48,48 @@ class Deadline:
         return err
 
 
-def _too_big(limit: int) -> BufferOverflowError:
-    return BufferOverflowError(
-        f"The response body passed max_response_bytes={limit} bytes before it ended; reading "
-        "stopped there. Raise max_response_bytes= if such large answers are expected.",
-        size=limit + 1,
-        limit=limit,
-    )
+class BodyReader:
+    """The bounds of one body, fed chunk by chunk (sans-I/O: the sync and async loops below
+    differ only in how they get the next chunk)."""
+
+    __slots__ = ("_chunks", "_deadline", "_limit", "_request", "_size")
+
+    def __init__(self, deadline: Deadline, limit: int, request: Any) -> None:
+        self._deadline = deadline
+        self._limit = limit
+        self._request = request
+        self._chunks: list[bytes] = []
+        self._size = 0
+
+    def feed(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if self._size > self._limit:
+            raise BufferOverflowError(
+                f"The response body passed max_response_bytes={self._limit} bytes before it "
+                "ended; reading stopped there. Raise max_response_bytes= if such large answers "
+                "are expected.",
+                size=self._size,
+                limit=self._limit,
+            )
+        self._chunks.append(chunk)
+        if self._deadline.at is not None and self._deadline.passed():
+            raise self._deadline.error(self._request)
+
+    def body(self) -> bytes:
+        return b"".join(self._chunks)
 
 
 def read_body(raw: Any, deadline: Deadline, limit: int) -> bytes:
     """The whole body of ``raw`` (the SDK's streaming response), within the bounds."""
-    chunks: list[bytes] = []
-    size = 0
+    reader = BodyReader(deadline, limit, raw.http_response.request)
     for chunk in raw.iter_bytes():
-        size += len(chunk)
-        if size > limit:
-            raise _too_big(limit)
-        chunks.append(chunk)
-        if deadline.at is not None and deadline.passed():
-            raise deadline.error(raw.http_response.request)
-    return b"".join(chunks)
+        reader.feed(chunk)
+    return reader.body()
 
 
 async def aread_body(raw: Any, deadline: Deadline, limit: int) -> bytes:
     """The async twin of :func:`read_body`."""
-    chunks: list[bytes] = []
-    size = 0
+    reader = BodyReader(deadline, limit, raw.http_response.request)
     async for chunk in raw.iter_bytes():
-        size += len(chunk)
-        if size > limit:
-            raise _too_big(limit)
-        chunks.append(chunk)
-        if deadline.at is not None and deadline.passed():
-            raise deadline.error(raw.http_response.request)
-    return b"".join(chunks)
+        reader.feed(chunk)
+    return reader.body()

@@ -19,6 +19,7 @@ import referencing.exceptions
 
 from ._outcome import invalid_json_error
 from .errors import SchemaError, ValidationError
+from .schema._checks import invalid_keywords
 
 __all__ = [
     "ResultValidator",
@@ -110,14 +111,10 @@ _NO_RETRIEVAL: referencing.Registry[Any] = referencing.Registry(retrieve=_refuse
 @lru_cache(maxsize=256)
 def _cached_validator(schema_json: str) -> jsonschema.protocols.Validator:
     schema = json.loads(schema_json)
+    invalid = invalid_keywords(schema)  # the compiler's own check, for direct users too
+    if invalid:
+        raise invalid[0]
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    try:
-        cls.check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        where = "#" + "".join(f"/{p}" for p in exc.absolute_path)
-        raise SchemaError(
-            f"not a valid JSON Schema: {exc.message}", path=where, fix="correct this keyword"
-        ) from None
     validator: jsonschema.protocols.Validator = cls(schema, registry=_NO_RETRIEVAL)
     return validator
 

@@ -89,11 +89,9 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
-from urllib.parse import urljoin
-
-import jsonschema
 
 from ..errors import SchemaError
+from ._checks import invalid_keywords, outside_references
 from ._compiler import Change, Compiler
 from ._finalize import ROOT_FIX, Finalizer, root_node
 from ._keywords import Schema, copy_json
@@ -311,110 +309,13 @@ def _dump(doc: Any) -> str:
 # --- compilation -----------------------------------------------------------------------------
 
 
-def _outside_references(doc: Any) -> list[SchemaError]:
-    """A ``SchemaError`` for each ``$ref`` that points outside ``doc``: such references are never
-    fetched (no network, no files), so the schema cannot be used as written."""
-    ids: set[str] = set()
-    refs: list[tuple[str, str]] = []
-    stack: list[tuple[Any, str]] = [(doc, "#")]
-    while stack:
-        node, ptr = stack.pop()
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key == "$id" and isinstance(value, str):
-                    ids.add(value.split("#", 1)[0])
-                elif key in ("$ref", "$dynamicRef") and isinstance(value, str):
-                    refs.append((ptr, value))
-                if isinstance(value, (dict, list)):
-                    stack.append((value, f"{ptr}/{str(key).replace('~', '~0').replace('/', '~1')}"))
-        elif isinstance(node, list):
-            stack.extend((item, f"{ptr}/{i}") for i, item in enumerate(node))
-    root_id = doc.get("$id") if isinstance(doc, dict) else None
-    root = root_id if isinstance(root_id, str) else ""
-    errors = []
-    for ptr, ref in refs:
-        target = ref.split("#", 1)[0]
-        if not target or target in ids or urljoin(root, target) in {urljoin(root, i) for i in ids}:
-            continue
-        errors.append(
-            SchemaError(
-                f"$ref {ref!r} points outside this schema; references are never fetched "
-                "(no network, no files)",
-                path=ptr,
-                fix="inline the referenced schema under $defs and refer to it as #/$defs/...",
-            )
-        )
-    return errors
-
-
-#: Without ``$schema``, a schema valid under one of these drafts is taken as written for it.
-_OLDER_DRAFTS = (
-    jsonschema.Draft201909Validator,
-    jsonschema.Draft7Validator,
-    jsonschema.Draft6Validator,
-    jsonschema.Draft4Validator,
-    jsonschema.Draft3Validator,
-)
-
-
-def _valid_under(cls: Any, doc: Any) -> bool:
-    try:
-        cls.check_schema(doc)
-    except jsonschema.SchemaError:
-        return False
-    return True
-
-
-def _invalid_keywords(doc: Any) -> list[SchemaError]:
-    """The schema checked against its metaschema (the draft its ``$schema`` names, else
-    2020-12) and for text that cannot be sent: a keyword with an invalid value (``pattern:
-    "(["``, ``required: "a"``, ``minimum: "x"``) is a SchemaError here, before any request,
-    not a ``jsonschema`` exception when the answer is validated."""
-    try:
-        json.dumps(doc, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError as exc:
-        return [
-            SchemaError(
-                f"the schema holds text that is not valid Unicode ({exc.reason}: a lone "
-                "surrogate such as '\\ud800')",
-                fix="remove or replace that character",
-            )
-        ]
-    except (ValueError, RecursionError):
-        return [SchemaError("the schema is nested too deeply to process", fix="flatten it")]
-    if not isinstance(doc, dict):
-        return []
-    cls = jsonschema.validators.validator_for(doc, default=jsonschema.Draft202012Validator)
-    try:
-        cls.check_schema(doc)
-    except jsonschema.SchemaError as exc:
-        if "$schema" not in doc and any(_valid_under(old, doc) for old in _OLDER_DRAFTS):
-            return []  # written for an older draft (boolean exclusiveMaximum, type: any...)
-        where = "#" + "".join(
-            "/" + str(p).replace("~", "~0").replace("/", "~1") for p in exc.absolute_path
-        )
-        keyword = str(exc.absolute_path[-1]) if exc.absolute_path else ""
-        return [
-            SchemaError(
-                f"not a valid JSON Schema: {exc.message}",
-                path=where,
-                fix=f"correct the value of {keyword!r} (see the JSON Schema specification)"
-                if keyword
-                else "correct the schema (see the JSON Schema specification)",
-            )
-        ]
-    except RecursionError:
-        return [SchemaError("the schema is nested too deeply to process", fix="flatten it")]
-    return []
-
-
 def _compile_document(doc: Any, name: str, strict: bool) -> _Outcome:
     """Compile one JSON document (already a plain JSON tree)."""
-    invalid = _invalid_keywords(doc)
+    invalid = invalid_keywords(doc)
     if invalid:
         return _Outcome(None, tuple(invalid), (), name)
     if not strict:
-        outside = _outside_references(doc)
+        outside = outside_references(doc)
         if outside:
             return _Outcome(None, tuple(outside), (), name)
         original = doc if isinstance(doc, dict) else {}

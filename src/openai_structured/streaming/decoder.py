@@ -84,7 +84,6 @@ from .._logging import NULL_SINK, LogSink, OnLog
 from .._outcome import NO_LIMIT, Answer, OutputLimit, check_answer, invalid_json_error
 from ..errors import (
     BufferOverflowError,
-    EmptyResponseError,
     StreamInterruptedError,
     StreamParseError,
     StreamStateError,
@@ -498,6 +497,7 @@ class StreamDecoder:
             proto.usage,
             incomplete_reason=proto.incomplete_reason,
             finished=proto.finished,
+            content_complete=not self._held.base,
         )
         failed = self._failed
         if failed is not None:
@@ -508,11 +508,6 @@ class StreamDecoder:
             check_answer(answer, self._limit)
         except StreamInterruptedError as exc:
             raise self._enrich(exc) from None
-        except EmptyResponseError:
-            # Empty is the table's last verdict, so every other check passed. The held text
-            # can be empty only because cleanup dropped completed values: not an empty answer.
-            if not self.values_completed and not self._held.base:
-                raise
         if not self.values_completed:
             raise invalid_json_error(content, response_id=proto.response_id, usage=proto.usage)
         finish = proto.finish_reason

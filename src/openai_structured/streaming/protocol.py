@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 _from_json = jiter.from_json
+_NOTHING: Any = object()  # an event that carries nothing (see Protocol._event)
 _EXCERPT = 200  # bytes of a bad event quoted in the error
 
 
@@ -88,6 +89,20 @@ class Protocol:
     def finished(self) -> bool:
         """The model finished (a finish reason or terminal event arrived)."""
         return self.done or self.finish_reason is not None
+
+    def _event(self, payload: bytes) -> Any:
+        """The decoded data of an event off the fast path, or ``_NOTHING`` for one that carries
+        nothing: blank, ``[DONE]`` (which ends the stream) or anything after the end (the SDK
+        stops reading there too). Data that is not JSON is a malformed event."""
+        if self.done or not payload.strip():
+            return _NOTHING
+        if payload.strip() == DONE:
+            self.done = True
+            return _NOTHING
+        try:
+            return _from_json(payload)
+        except ValueError as exc:
+            raise _malformed(payload, f"data is not JSON: {exc}") from None
 
     def process(self, payloads: list[bytes]) -> bool:  # pragma: no cover - abstract
         """Consume the data of SSE events, in order. Return True when something other than
@@ -240,15 +255,9 @@ class ChatProtocol(Protocol):
             self.refusal_done = True
 
     def _careful(self, payload: bytes) -> None:
-        if self.done or not payload.strip():
-            return  # nothing after [DONE] counts (the SDK stops reading there too)
-        if payload.strip() == DONE:
-            self.done = True
+        obj = self._event(payload)
+        if obj is _NOTHING:
             return
-        try:
-            obj = _from_json(payload)
-        except ValueError as exc:
-            raise _malformed(payload, f"data is not JSON: {exc}") from None
         if not isinstance(obj, dict):
             raise _malformed(payload, "data is not a JSON object")
         error = obj.get("error")
@@ -333,16 +342,12 @@ class ResponsesProtocol(Protocol):
 
     def _careful(self, payload: bytes, obj: Any = None) -> None:
         """One event off the fast path; ``obj`` is its data already decoded, if it was."""
-        if self.done or not payload.strip():
+        if self.done:
             return
         if obj is None:
-            if payload.strip() == DONE:
-                self.done = True
+            obj = self._event(payload)
+            if obj is _NOTHING:
                 return
-            try:
-                obj = _from_json(payload)
-            except ValueError as exc:
-                raise _malformed(payload, f"data is not JSON: {exc}") from None
         if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
             raise _malformed(payload, "data is not a Responses event object with a 'type'")
         kind: str = obj["type"]

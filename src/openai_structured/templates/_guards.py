@@ -153,27 +153,26 @@ def _printf_specs(fmt: str) -> Iterator[tuple[str | None, str, str | None, str]]
             key, i = fmt[i + 1 : j - 1], j
         while i < n and fmt[i] in "-+ #0":
             i += 1
-        start = i
-        if i < n and fmt[i] == "*":
-            i += 1
-        else:
-            while i < n and fmt[i].isdigit():
-                i += 1
+        start, i = i, _number_end(fmt, i)
         width = fmt[start:i]
         precision = None
         if i < n and fmt[i] == ".":
-            i += 1
-            start = i
-            if i < n and fmt[i] == "*":
-                i += 1
-            else:
-                while i < n and fmt[i].isdigit():
-                    i += 1
+            start, i = i + 1, _number_end(fmt, i + 1)
             precision = fmt[start:i]
         while i < n and fmt[i] in "hlL":
             i += 1
         yield key, width, precision, fmt[i : i + 1]
         i += 1
+
+
+def _number_end(fmt: str, i: int) -> int:
+    """The end of a width or precision at ``i``: ``*`` or a run of digits."""
+    n = len(fmt)
+    if i < n and fmt[i] == "*":
+        return i + 1
+    while i < n and fmt[i].isdigit():
+        i += 1
+    return i
 
 
 @functools.lru_cache(maxsize=256)
