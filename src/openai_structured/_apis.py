@@ -15,16 +15,25 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import jiter
 
-from ._outcome import Answer
+from ._outcome import Answer, RawToolCall
 from .errors import APIResponseError, OpenAIClientError
 from .streaming.protocol import ChatProtocol, Protocol, ResponsesProtocol
 
 if TYPE_CHECKING:  # the registry and the server profiles read the API names from here
+    from ._tools import FunctionTool, ToolSet
     from .registry import ModelCapabilities
     from .schema import CompiledSchema
     from .servers import ServerProfile
 
-__all__ = ["APIS", "API_NAMES", "ApiSpec", "ChatCompletionsApi", "ResponsesApi", "get_api"]
+__all__ = [
+    "APIS",
+    "API_NAMES",
+    "ApiSpec",
+    "ChatCompletionsApi",
+    "Feedback",
+    "ResponsesApi",
+    "get_api",
+]
 
 
 class ApiSpec:
@@ -59,15 +68,38 @@ class ApiSpec:
         *,
         messages: Sequence[Mapping[str, Any]],
         profile: ServerProfile,
-        compiled: CompiledSchema,
+        compiled: CompiledSchema | None,
         given: Mapping[str, Any],
         stream: bool,
+        tools: ToolSet | None = None,
     ) -> dict[str, Any]:
-        """The request fields besides ``model``, the token limit and pass-through extras."""
+        """The request fields besides ``model``, the token limit and pass-through extras.
+        ``compiled`` None: no output schema (a tools-only request)."""
+        raise NotImplementedError
+
+    def tool_entry(self, tool: FunctionTool) -> dict[str, Any]:
+        """A function tool in this API's form."""
+        raise NotImplementedError
+
+    def _tools(self, tools: ToolSet) -> list[Any]:
+        return [
+            dict(entry) if isinstance(entry, Mapping) else self.tool_entry(entry)
+            for entry in tools.entries
+        ]
+
+    def reask(
+        self, kwargs: Mapping[str, Any], answer: Answer, feedback: Feedback
+    ) -> dict[str, Any]:
+        """The request kwargs of the next attempt: the conversation so far, the model's answer
+        and the feedback on it as the next turn."""
         raise NotImplementedError
 
     def read_answer(self, body: bytes) -> Answer:
-        """What a finished (non-streamed) response body said."""
+        """What a finished (non-streamed) response body said (its first choice)."""
+        return self.read_answers(body)[0]
+
+    def read_answers(self, body: bytes) -> list[Answer]:
+        """What a finished response body said, one :class:`Answer` per choice."""
         try:
             obj = jiter.from_json(body)
         except ValueError:
@@ -78,10 +110,14 @@ class ApiSpec:
                 f"{body[:200].decode('utf-8', 'replace')!r}. Check the base URL points at an "
                 "OpenAI-compatible API."
             )
-        return self.answer(obj)
+        return self.answers(obj)
 
     def answer(self, response: Mapping[str, Any]) -> Answer:
-        """What a finished response (its JSON object) said."""
+        """What a finished response (its JSON object) said (its first choice)."""
+        return self.answers(response)[0]
+
+    def answers(self, response: Mapping[str, Any]) -> list[Answer]:
+        """What a finished response said, one :class:`Answer` per choice (at least one)."""
         raise NotImplementedError
 
     def check_parameters(self, given: Mapping[str, Any]) -> None:
@@ -123,16 +159,18 @@ class ChatCompletionsApi(ApiSpec):
         *,
         messages: Sequence[Mapping[str, Any]],
         profile: ServerProfile,
-        compiled: CompiledSchema,
+        compiled: CompiledSchema | None,
         given: Mapping[str, Any],
         stream: bool,
+        tools: ToolSet | None = None,
     ) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {
-            "messages": [dict(m) for m in messages],
-            "response_format": profile.chat_response_format(
+        kwargs: dict[str, Any] = {"messages": [dict(m) for m in messages]}
+        if compiled is not None:
+            kwargs["response_format"] = profile.chat_response_format(
                 compiled.name, compiled.schema, compiled.strict
-            ),
-        }
+            )
+        if tools is not None:
+            kwargs["tools"] = self._tools(tools)
         for key in self.sampling_parameters:
             if key in given:
                 kwargs[key] = given[key]
@@ -141,21 +179,85 @@ class ChatCompletionsApi(ApiSpec):
             kwargs["stream_options"] = {"include_usage": True}
         return kwargs
 
-    def answer(self, response: Mapping[str, Any]) -> Answer:
+    def tool_entry(self, tool: FunctionTool) -> dict[str, Any]:
+        function: dict[str, Any] = {"name": tool.name}
+        if tool.description is not None:
+            function["description"] = tool.description
+        function["parameters"] = tool.parameters
+        function["strict"] = tool.strict
+        return {"type": "function", "function": function}
+
+    def answers(self, response: Mapping[str, Any]) -> list[Answer]:
         usage = _dict(response.get("usage"))
         rid = _text(response.get("id"))
         choices = response.get("choices")
-        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-            return Answer(rid, None, None, None, usage)
-        choice = choices[0]
+        if not isinstance(choices, list) or not choices:
+            return [Answer(rid, None, None, None, usage)]
+        ordered = sorted(
+            (c for c in choices if isinstance(c, dict)),
+            key=lambda c: c["index"] if isinstance(c.get("index"), int) else 0,
+        )
+        return [self._choice(choice, rid, usage) for choice in ordered] or [
+            Answer(rid, None, None, None, usage)
+        ]
+
+    @staticmethod
+    def _choice(choice: Mapping[str, Any], rid: str | None, usage: Any) -> Answer:
         message = _dict(choice.get("message")) or {}
+        calls = []
+        given = message.get("tool_calls")
+        for index, call in enumerate(given if isinstance(given, list) else []):
+            function = _dict(call.get("function")) if isinstance(call, dict) else None
+            if function is None:
+                continue  # not a function call (a custom tool): nothing of ours to parse
+            calls.append(
+                RawToolCall(
+                    index,
+                    _text(call.get("id")),
+                    _text(function.get("name")) or "",
+                    _text(function.get("arguments")) or "",
+                )
+            )
         return Answer(
             rid,
             _text(message.get("content")),
             _text(message.get("refusal")),
             _text(choice.get("finish_reason")),
             usage,
+            tool_calls=tuple(calls),
         )
+
+    def reask(
+        self, kwargs: Mapping[str, Any], answer: Answer, feedback: Feedback
+    ) -> dict[str, Any]:
+        turn: list[dict[str, Any]] = []
+        if answer.tool_calls:
+            turn.append(
+                {
+                    "role": "assistant",
+                    "content": answer.content,
+                    "tool_calls": [
+                        {
+                            "id": call.id or f"call_{call.index}",
+                            "type": "function",
+                            "function": {"name": call.name, "arguments": call.arguments},
+                        }
+                        for call in answer.tool_calls
+                    ],
+                }
+            )
+            turn += [
+                {
+                    "role": "tool",
+                    "tool_call_id": call.id or f"call_{call.index}",
+                    "content": feedback.for_call(call),
+                }
+                for call in answer.tool_calls
+            ]
+        else:
+            turn.append({"role": "assistant", "content": answer.content or ""})
+            turn.append({"role": "user", "content": feedback.text})
+        return {**kwargs, "messages": [*kwargs["messages"], *turn]}
 
 
 _INCOMPLETE_TO_FINISH = {"max_output_tokens": "length", "content_filter": "content_filter"}
@@ -168,7 +270,7 @@ class ResponsesApi(ApiSpec):
     title = "Responses"
     format_field = "text"
     sampling_parameters = ("temperature", "top_p", "reasoning_effort")
-    rejected_parameters = ("frequency_penalty", "presence_penalty", "seed")
+    rejected_parameters = ("frequency_penalty", "presence_penalty", "seed", "n")
     protocol = ResponsesProtocol
 
     def endpoint(self, client: Any) -> Any:
@@ -185,14 +287,18 @@ class ResponsesApi(ApiSpec):
         *,
         messages: Sequence[Mapping[str, Any]],
         profile: ServerProfile,
-        compiled: CompiledSchema,
+        compiled: CompiledSchema | None,
         given: Mapping[str, Any],
         stream: bool,
+        tools: ToolSet | None = None,
     ) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {
-            "input": [_responses_message(m) for m in messages],
-            "text": profile.responses_text_format(compiled.name, compiled.schema, compiled.strict),
-        }
+        kwargs: dict[str, Any] = {"input": [_responses_message(m) for m in messages]}
+        if compiled is not None:
+            kwargs["text"] = profile.responses_text_format(
+                compiled.name, compiled.schema, compiled.strict
+            )
+        if tools is not None:
+            kwargs["tools"] = self._tools(tools)
         for key in ("temperature", "top_p"):  # reasoning_effort goes into ``reasoning``
             if key in given:
                 kwargs[key] = given[key]
@@ -202,11 +308,53 @@ class ResponsesApi(ApiSpec):
             kwargs["stream"] = True
         return kwargs
 
-    def answer(self, response: Mapping[str, Any]) -> Answer:
+    def tool_entry(self, tool: FunctionTool) -> dict[str, Any]:
+        entry: dict[str, Any] = {"type": "function", "name": tool.name}
+        if tool.description is not None:
+            entry["description"] = tool.description
+        entry["parameters"] = tool.parameters
+        entry["strict"] = tool.strict
+        return entry
+
+    def reask(
+        self, kwargs: Mapping[str, Any], answer: Answer, feedback: Feedback
+    ) -> dict[str, Any]:
+        turn: list[dict[str, Any]] = []
+        if answer.tool_calls:
+            for call in answer.tool_calls:
+                turn.append(
+                    {
+                        "type": "function_call",
+                        "call_id": call.id,
+                        "name": call.name,
+                        "arguments": call.arguments,
+                    }
+                )
+            turn += [
+                {"type": "function_call_output", "call_id": c.id, "output": feedback.for_call(c)}
+                for c in answer.tool_calls
+            ]
+        else:
+            turn.append({"role": "assistant", "content": answer.content or ""})
+            turn.append({"role": "user", "content": feedback.text})
+        return {**kwargs, "input": [*kwargs["input"], *turn]}
+
+    def answers(self, response: Mapping[str, Any]) -> list[Answer]:
         texts: list[str] = []
         refusals: list[str] = []
+        calls: list[RawToolCall] = []
         output = response.get("output")
         for item in output if isinstance(output, list) else []:
+            if isinstance(item, dict) and item.get("type") == "function_call":
+                calls.append(
+                    RawToolCall(
+                        len(calls),
+                        _text(item.get("call_id")) or _text(item.get("id")),
+                        _text(item.get("name")) or "",
+                        _text(item.get("arguments")) or "",
+                    )
+                )
+                continue
             if not isinstance(item, dict) or item.get("type") != "message":
                 continue
             parts = item.get("content")
@@ -236,14 +384,30 @@ class ResponsesApi(ApiSpec):
             )
         elif status not in (None, "completed"):
             finish = _text(status)
-        return Answer(
-            rid,
-            "".join(texts) if texts else None,
-            "".join(refusals) if refusals else None,
-            finish,
-            usage,
-            incomplete_reason=reason,
-        )
+        return [
+            Answer(
+                rid,
+                "".join(texts) if texts else None,
+                "".join(refusals) if refusals else None,
+                finish,
+                usage,
+                incomplete_reason=reason,
+                tool_calls=tuple(calls),
+            )
+        ]
+
+
+class Feedback:
+    """What the next attempt tells the model about its failed answer (see :mod:`._reask`):
+    ``text`` for a content answer, and per tool call the words for that call."""
+
+    def __init__(self, text: str, calls: Mapping[int, str] | None = None, other: str = "") -> None:
+        self.text = text
+        self._calls = dict(calls or {})
+        self._other = other or text
+
+    def for_call(self, call: RawToolCall) -> str:
+        return self._calls.get(call.index, self._other)
 
 
 def _text(value: Any) -> str | None:

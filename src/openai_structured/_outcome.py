@@ -13,18 +13,42 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import (
+    APIResponseError,
     ContentFilterError,
     EmptyResponseError,
     InvalidResponseFormatError,
+    NoToolCallError,
     RefusalError,
     StreamInterruptedError,
     TokenLimitError,
 )
 
-__all__ = ["Answer", "OutputLimit", "check_answer", "invalid_json_error"]
+if TYPE_CHECKING:
+    from ._tools import ToolSet
+    from ._validation import ResultValidator
+
+__all__ = [
+    "Answer",
+    "OutputLimit",
+    "RawToolCall",
+    "check_answer",
+    "invalid_json_error",
+    "no_tool_call_error",
+    "resolve",
+]
+
+
+@dataclass(frozen=True)
+class RawToolCall:
+    """A tool call as the API reported it, before its arguments are parsed."""
+
+    index: int
+    id: str | None
+    name: str
+    arguments: str
 
 
 @dataclass(frozen=True)
@@ -59,6 +83,8 @@ class Answer:
     #: False when ``content`` is only the tail of the answer (a stream dropped the text of
     #: completed values to bound memory): then an empty ``content`` is not an empty answer.
     content_complete: bool = True
+    #: The function calls the model made, in the answer's order.
+    tool_calls: tuple[RawToolCall, ...] = ()
 
 
 def check_answer(answer: Answer, limit: OutputLimit = NO_LIMIT) -> None:
@@ -99,6 +125,8 @@ def check_answer(answer: Answer, limit: OutputLimit = NO_LIMIT) -> None:
             content=content or None,
             usage=usage,
         )
+    if answer.tool_calls:
+        return
     if answer.content_complete and (content is None or not content.strip()):
         raise EmptyResponseError(
             "The model returned an empty answer. Check that the prompt asks for the data and "
@@ -107,6 +135,44 @@ def check_answer(answer: Answer, limit: OutputLimit = NO_LIMIT) -> None:
             content=content,
             usage=usage,
         )
+
+
+def resolve(
+    answer: Answer,
+    limit: OutputLimit,
+    *,
+    validator: ResultValidator | None,
+    tools: ToolSet | None,
+) -> Any:
+    """The result of a whole (non-streamed) answer, or its typed error: the outcome table, then
+    the tool calls (``list[ToolCall]``) or the content validated."""
+    check_answer(answer, limit)
+    usage = answer.usage
+    if answer.tool_calls:
+        if tools is None:
+            from ._tools import ToolSet
+
+            tools = ToolSet((), {})
+        return tools.calls(answer.tool_calls, response_id=answer.response_id, usage=usage)
+    if validator is None:
+        raise no_tool_call_error(answer, tools)
+    try:
+        return validator.validate_json(answer.content or "", response_id=answer.response_id)
+    except APIResponseError as exc:  # not JSON, or not the schema: the usage was paid for
+        exc.usage = dict(usage) if usage is not None else None
+        raise
+
+
+def no_tool_call_error(answer: Answer, tools: ToolSet | None) -> NoToolCallError:
+    names = ", ".join(repr(n) for n in (tools.functions if tools else ()))
+    return NoToolCallError(
+        f"The model answered with text instead of calling a tool ({names or 'no function tools'}"
+        "). Pass tool_choice='required' (or name a tool), or give output_schema= as well to "
+        "accept a structured answer. The text is in .content.",
+        response_id=answer.response_id,
+        content=answer.content,
+        usage=answer.usage,
+    )
 
 
 def _cut_off_message(answer: Answer, limit: OutputLimit) -> str:

@@ -15,6 +15,7 @@ import pydantic
 
 from ._apis import ApiSpec, get_api
 from ._outcome import OutputLimit
+from ._tools import ToolSet, prepare_tools
 from ._validation import ResultValidator, is_model_class
 from .errors import OpenAIClientError, TokenParameterError
 from .registry import TOKEN_PARAMETERS
@@ -38,13 +39,17 @@ class PreparedCall:
     api: ApiSpec
     model: str
     kwargs: dict[str, Any]
-    validator: ResultValidator
-    compiled: CompiledSchema
+    #: None for a tools-only request (no output schema: the answer must be tool calls).
+    validator: ResultValidator | None
+    compiled: CompiledSchema | None
     #: The caller's type (pydantic model, dataclass, TypedDict, ...) or JSON Schema dict.
-    output: OutputType | Mapping[str, Any]
+    output: OutputType | Mapping[str, Any] | None
     stream: bool
     #: The output-token limit the request runs under (for the words of a cut-off).
     limit: OutputLimit
+    tools: ToolSet | None = None
+    #: Choices asked for (``n``); a call returns one result per choice when it is above 1.
+    n: int = 1
 
 
 def prepare_call(
@@ -63,6 +68,8 @@ def prepare_call(
     timeout: float | None = None,
     params: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
+    tools: Sequence[Any] | None = None,
+    n: int | None = None,
 ) -> PreparedCall:
     """Check the arguments and build the keyword arguments for the SDK's ``create()``.
 
@@ -73,12 +80,13 @@ def prepare_call(
     spec = get_api(api)
     if not isinstance(model, str) or not model:
         raise TypeError("model= must be a model name such as 'gpt-4o'.")
-    output = _output(output_schema, schema)
+    output = _output(output_schema, schema, tools_given=tools is not None)
+    choices = _choices(n, stream)
     chat_messages = _messages(system_prompt, user_prompt, messages)
     given = {k: v for k, v in (params or {}).items() if v is not None}
 
     caps = profile.capabilities(model)
-    spec.check_parameters({**given, **(extra or {})})
+    spec.check_parameters({**given, **(extra or {}), "n": n if choices > 1 else None})
     # Token-parameter conflicts, unsupported parameters, ranges/enums and the output limit.
     caps.validate_parameters(given)
     token_limit = _token_limit(given)
@@ -99,12 +107,20 @@ def prepare_call(
             f"The {profile.name} server has no {spec.title} API. Use api='chat' with it."
         )
     use_strict = profile.strict_schema if strict is None else strict
-    compiled = compile_schema(output, strict=use_strict)
-    validator = ResultValidator(
-        output_schema=output_schema,
-        schema=schema,
-        validate_schema=validate_schema,
-        restore=compiled.restore if compiled.needs_restore else None,
+    compiled: CompiledSchema | None = None
+    validator: ResultValidator | None = None
+    if output is not None:
+        compiled = compile_schema(output, strict=use_strict)
+        validator = ResultValidator(
+            output_schema=output_schema,
+            schema=schema,
+            validate_schema=validate_schema,
+            restore=compiled.restore if compiled.needs_restore else None,
+        )
+    toolset = (
+        prepare_tools(tools, strict=use_strict, validate_schema=validate_schema)
+        if tools is not None
+        else None
     )
 
     kwargs: dict[str, Any] = {"model": model}
@@ -115,8 +131,11 @@ def prepare_call(
             compiled=compiled,
             given=given,
             stream=stream,
+            tools=toolset,
         )
     )
+    if choices > 1:
+        kwargs["n"] = choices
     parameter = spec.token_parameter(caps)
     if token_limit is not None:
         kwargs[parameter] = token_limit
@@ -142,10 +161,28 @@ def prepare_call(
             requested=token_limit,
             model_limit=None if caps.permissive_profile else caps.max_output_tokens,
         ),
+        tools=toolset,
+        n=choices,
     )
 
 
-def _output(output_schema: OutputType | None, schema: Mapping[str, Any] | None) -> Any:
+def _choices(n: Any, stream: bool) -> int:
+    if n is None:
+        return 1
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise TypeError(f"n= must be a positive integer (the number of choices), got {n!r}.")
+    if n > 1 and stream:
+        raise OpenAIClientError(
+            f"n={n} is not supported on streams: a stream decodes one answer, and would pay for "
+            f"{n}. Use openai_structured_call(..., n={n}) for one result per choice, or start "
+            f"{n} streams."
+        )
+    return n
+
+
+def _output(
+    output_schema: OutputType | None, schema: Mapping[str, Any] | None, *, tools_given: bool
+) -> Any:
     if output_schema is not None and schema is not None:
         raise TypeError(
             "Give either output_schema= (a pydantic model or another type pydantic can "
@@ -174,9 +211,11 @@ def _output(output_schema: OutputType | None, schema: Mapping[str, Any] | None) 
                 "For a pydantic model use output_schema=."
             )
         return schema
+    if tools_given:
+        return None  # tools only: the answer is a list of tool calls
     raise TypeError(
         "Give the shape of the answer: output_schema= (a pydantic model class) or schema= "
-        "(a JSON Schema dict)."
+        "(a JSON Schema dict), or tools= for an answer made of tool calls."
     )
 
 

@@ -12,23 +12,47 @@ was received so far.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 import openai
 
+from ._call import attach_attempts
 from ._clients import PendingClient
 from ._logging import LogSink, redact_text
+from ._reask import RETRYABLE, Budget, exhausted, feedback
 from ._request import PreparedCall
 from ._transport import Deadline
-from .errors import OpenAIClientError, StreamServerError, ValidationError, interrupted
-from .streaming import StreamConfig, StreamDecoder, StreamEvent, ValueCompleted
+from ._usage import StructuredResult, result_of
+from .errors import (
+    APIResponseError,
+    OpenAIClientError,
+    StreamServerError,
+    ValidationError,
+    interrupted,
+)
+from .streaming import (
+    Finished,
+    Retrying,
+    StreamConfig,
+    StreamDecoder,
+    StreamEvent,
+    ToolCallCompleted,
+    ValueCompleted,
+)
 from .streaming.decoder import ItemValidator
 from .streaming.validation import ItemValidators
 
-__all__ = ["AsyncEventStream", "EventStream", "StreamRun"]
+__all__ = [
+    "AsyncEventStream",
+    "AsyncValueStream",
+    "EventStream",
+    "StreamRun",
+    "ValueStream",
+]
 
 E = TypeVar("E")
 
@@ -37,7 +61,9 @@ import httpx2 as _http  # noqa: E402
 
 
 class StreamRun:
-    """One stream's shared state: the decoder, the log, and the mapping of failures."""
+    """One stream's shared state: the attempts (a re-ask starts a new decoder), the log, and the
+    mapping of failures. :meth:`close` ends an attempt: its events, then either the end
+    (``Finished`` with the summary) or a :class:`Retrying` and ``again`` set."""
 
     def __init__(
         self,
@@ -47,12 +73,36 @@ class StreamRun:
         partials: bool,
         items: bool,
         config: StreamConfig | None,
+        retries: int = 0,
+        budget: Budget | None = None,
+        on_summary: Callable[[StructuredResult[Any]], None] | None = None,
     ) -> None:
         self.call = call
         self.log = log
+        self.partials = partials
+        self.items = items
+        self.config = config
+        self.retries = retries
+        self.budget = budget if budget is not None else Budget(None, call.model, None)
+        self.on_summary = on_summary
+        self.kwargs: dict[str, Any] = call.kwargs
+        self.errors: list[APIResponseError] = []  # each failed attempt's error
+        self.usages: list[dict[str, Any] | None] = []
+        self.response_ids: list[str | None] = []
+        self.summary: StructuredResult[Any] | None = None
+        self.again = False  # the attempt failed validation and a re-ask is to be sent
+        self._recorded = False
+        self.decoder = self._decoder()
+        self.request: Any = None
+        self.deadline = Deadline(call.kwargs.get("timeout"))
+        self.started = time.perf_counter()
+        self.chunks = 0
+
+    def _decoder(self) -> StreamDecoder:
+        call = self.call
         compiled = call.compiled
         item_validator: ItemValidator | None = None
-        if items:
+        if self.items and compiled is not None:
             by_path = ItemValidators(call.output)
             if compiled.needs_restore:
 
@@ -65,27 +115,44 @@ class StreamRun:
 
             else:
                 item_validator = by_path.validate
-        self.decoder = StreamDecoder(
+        validator = call.validator
+        return StreamDecoder(
             protocol=call.api.protocol(),
             limit=call.limit,
-            validate=call.validator.validate_value,
+            validate=validator.validate_value if validator is not None else None,
             output_type=call.output,
-            partials=partials,
-            items=items,
-            config=config,
-            log=log if log else None,
+            partials=self.partials,
+            items=self.items and compiled is not None,
+            config=self.config,
+            log=self.log if self.log else None,
             item_validator=item_validator,
+            tools=call.tools,
+            parse_content=validator is not None,
         )
-        self.request: Any = None
-        self.deadline = Deadline(call.kwargs.get("timeout"))
-        self.started = time.perf_counter()
-        self.chunks = 0
 
     def streaming_create(self, client: Any) -> Any:
+        self.budget.check(self.kwargs, self.errors)
         if self.log:
             self.log.emit("stream.start", model=self.call.model, api=self.call.api.name)
         endpoint = self.call.api.endpoint(client)
-        return endpoint.with_streaming_response.create(**self.call.kwargs)
+        return endpoint.with_streaming_response.create(**self.kwargs)
+
+    def record(self) -> None:
+        """Count this attempt's usage and id (once per attempt)."""
+        if not self._recorded:
+            self._recorded = True
+            decoder = self.decoder
+            self.usages.append(decoder.usage)
+            self.response_ids.append(decoder.response_id)
+            self.budget.add(decoder.usage)
+
+    def report(self, value: Any) -> StructuredResult[Any]:
+        """The summary of the stream so far (every attempt), handed to ``on_summary`` once."""
+        summary = result_of(value, self.call.model, self.usages, self.response_ids)
+        if self.on_summary is not None:
+            self.on_summary(summary)
+            self.on_summary = None
+        return summary
 
     def failure(self, exc: Exception) -> BaseException:
         """The exception to raise for ``exc``: ours pass through, transport/API failures become
@@ -114,6 +181,8 @@ class StreamRun:
         error = interrupted(sdk, content=decoder.content, results=decoder.results)
         error.__cause__ = sdk
         self._log_error(error)
+        self.record()
+        self.report(None)
         return error
 
     def _log_error(self, error: BaseException) -> None:
@@ -128,11 +197,35 @@ class StreamRun:
         return events
 
     def close(self) -> list[StreamEvent]:
+        """End of an attempt's body. A failure the model can fix, with re-asks left, returns the
+        attempt's last events and a :class:`Retrying` (``again`` is then set and the next
+        request is ready); otherwise the last events and ``Finished``, or the typed error."""
+        self.again = False
+        decoder = self.decoder
         try:
-            events = self.decoder.close()
+            try:
+                events = decoder.close()
+            finally:
+                self.record()
+        except RETRYABLE as exc:
+            if len(self.errors) < self.retries and decoder.answer is not None:
+                return self._retry(exc, decoder.answer)
+            self.errors.append(exc)
+            final = exhausted(self.errors)
+            self._log_error(final)
+            self.report(None)
+            if final is exc:
+                raise
+            raise final from None
         except Exception as exc:
+            attach_attempts(exc, self.errors)
             self._log_error(exc)
+            self.report(None)
             raise
+        last = events[-1]
+        if type(last) is Finished:
+            self.summary = self.report(last.result)
+            events[-1] = dataclasses.replace(last, summary=self.summary)
         if self.log:
             self.log.emit(
                 "stream.end",
@@ -141,26 +234,50 @@ class StreamRun:
                 values=self.decoder.values_completed,
                 usage=self.decoder.usage,
                 response_id=self.decoder.response_id,
+                attempts=len(self.usages),
             )
         return events
+
+    def _retry(self, exc: APIResponseError, answer: Any) -> list[StreamEvent]:
+        self.errors.append(exc)
+        attempt = len(self.errors)
+        if self.log:
+            self.log.emit(
+                "retry",
+                "warning",
+                reason="validation",
+                attempt=attempt,
+                max_validation_retries=self.retries,
+                response_id=answer.response_id,
+                error=exc,
+            )
+        self.kwargs = self.call.api.reask(self.kwargs, answer, feedback(exc, answer))
+        errors = tuple(exc.errors()) if isinstance(exc, ValidationError) else ()
+        self.decoder = self._decoder()
+        self._recorded = False
+        self.again = True
+        return [Retrying(attempt, exc, errors)]
 
 
 def iterate(client: Any, run: StreamRun) -> Iterator[StreamEvent]:
     """The sync loop: bytes from the SDK into the decoder."""
     try:
-        try:
-            with run.streaming_create(client) as response:
-                run.request = response.http_response.request
-                for chunk in response.iter_bytes():
-                    yield from run.feed(chunk)
-                    if run.decoder.done:
-                        break
-        except Exception as exc:
-            error = run.failure(exc)
-            if error is exc:
-                raise
-            raise error from error.__cause__
-        yield from run.close()
+        while True:
+            try:
+                with run.streaming_create(client) as response:
+                    run.request = response.http_response.request
+                    for chunk in response.iter_bytes():
+                        yield from run.feed(chunk)
+                        if run.decoder.done:
+                            break
+            except Exception as exc:
+                error = run.failure(exc)
+                if error is exc:
+                    raise
+                raise error from error.__cause__
+            yield from run.close()
+            if not run.again:
+                break
     finally:
         run.log.close()
 
@@ -170,42 +287,108 @@ async def aiterate(client: Any, run: StreamRun) -> AsyncIterator[StreamEvent]:
     if isinstance(client, PendingClient):
         client = await asyncio.to_thread(client.build)
         run.log.add_secret(getattr(client, "api_key", None))
-    try:
-        async with run.streaming_create(client) as response:
-            run.request = response.http_response.request
-            async for chunk in response.iter_bytes():
-                for event in run.feed(chunk):
-                    yield event
-                if run.log:
-                    await run.log.flush()
-                if run.decoder.done:
-                    break
-    except Exception as exc:
-        if run.log:
-            await run.log.flush()
-        error = run.failure(exc)
-        if error is exc:
-            raise
-        raise error from error.__cause__
-    try:
-        for event in run.close():
-            yield event
-    finally:
-        if run.log:
-            await run.log.flush()
+    while True:
+        try:
+            async with run.streaming_create(client) as response:
+                run.request = response.http_response.request
+                async for chunk in response.iter_bytes():
+                    for event in run.feed(chunk):
+                        yield event
+                    if run.log:
+                        await run.log.flush()
+                    if run.decoder.done:
+                        break
+        except Exception as exc:
+            if run.log:
+                await run.log.flush()
+            error = run.failure(exc)
+            if error is exc:
+                raise
+            raise error from error.__cause__
+        try:
+            for event in run.close():
+                yield event
+        finally:
+            if run.log:
+                await run.log.flush()
+        if not run.again:
+            break
 
 
 def values(events: Iterator[StreamEvent]) -> Iterator[Any]:
-    """Just the validated top-level values of an event stream."""
+    """Just the validated top-level values (and tool calls) of an event stream."""
     for event in events:
-        if type(event) is ValueCompleted:
-            yield event.value
+        kind = type(event)
+        if kind is ValueCompleted:
+            yield event.value  # type: ignore[union-attr]
+        elif kind is ToolCallCompleted:
+            yield event.call  # type: ignore[union-attr]
 
 
 async def avalues(events: AsyncIterator[StreamEvent]) -> AsyncIterator[Any]:
     async for event in events:
-        if type(event) is ValueCompleted:
-            yield event.value
+        kind = type(event)
+        if kind is ValueCompleted:
+            yield event.value  # type: ignore[union-attr]
+        elif kind is ToolCallCompleted:
+            yield event.call  # type: ignore[union-attr]
+
+
+class ValueStream(Iterator[Any]):
+    """The validated values (and ``ToolCall`` objects) of a stream, as they close. Once it is
+    exhausted, ``summary`` is the :class:`StructuredResult`: usage and cost of every attempt."""
+
+    def __init__(self, run: StreamRun, values: Iterator[Any]) -> None:
+        self._run = run
+        self._values = values
+
+    def __repr__(self) -> str:
+        call = self._run.call
+        return redact_text(f"{type(self).__name__}(model={call.model!r}, api={call.api.name!r})")
+
+    @property
+    def summary(self) -> StructuredResult[Any] | None:
+        """None until the stream finished."""
+        return self._run.summary
+
+    def __iter__(self) -> ValueStream:
+        return self
+
+    def __next__(self) -> Any:
+        return next(self._values)
+
+    def close(self) -> None:
+        close = getattr(self._values, "close", None)
+        if close is not None:
+            close()
+
+
+class AsyncValueStream(AsyncIterator[Any]):
+    """The async twin of :class:`ValueStream`."""
+
+    def __init__(self, run: StreamRun, values: AsyncIterator[Any]) -> None:
+        self._run = run
+        self._values = values
+
+    def __repr__(self) -> str:
+        call = self._run.call
+        return redact_text(f"{type(self).__name__}(model={call.model!r}, api={call.api.name!r})")
+
+    @property
+    def summary(self) -> StructuredResult[Any] | None:
+        """None until the stream finished."""
+        return self._run.summary
+
+    def __aiter__(self) -> AsyncValueStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        return await self._values.__anext__()
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._values, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 class EventStream(Generic[E]):
@@ -226,7 +409,13 @@ class EventStream(Generic[E]):
 
     @property
     def decoder(self) -> StreamDecoder:
+        """The decoder of the current attempt."""
         return self._run.decoder
+
+    @property
+    def summary(self) -> StructuredResult[Any] | None:
+        """Usage and cost of every attempt (a :class:`StructuredResult`); None until the end."""
+        return self._run.summary
 
     def __iter__(self) -> Iterator[E]:
         return self._events
@@ -264,7 +453,13 @@ class AsyncEventStream(Generic[E]):
 
     @property
     def decoder(self) -> StreamDecoder:
+        """The decoder of the current attempt."""
         return self._run.decoder
+
+    @property
+    def summary(self) -> StructuredResult[Any] | None:
+        """Usage and cost of every attempt (a :class:`StructuredResult`); None until the end."""
+        return self._run.summary
 
     def __aiter__(self) -> AsyncIterator[E]:
         return self._events

@@ -11,28 +11,32 @@ The seed's model helpers (``supports_structured_output``, ``get_context_window_l
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypeVar, overload
 
 from typing_extensions import TypedDict, Unpack
 
+from ._call import CallRun, attach_attempts
 from ._clients import PendingClient, check_client, default_client, pending_default_client
 from ._logging import LogSink, OnLog, redact_text
-from ._outcome import Answer, check_answer
+from ._reask import Budget, check_retries
 from ._request import SAMPLING_PARAMETERS, OutputType, PreparedCall, prepare_call
 from ._stream import (
     AsyncEventStream,
+    AsyncValueStream,
     EventStream,
     StreamRun,
+    ValueStream,
     aiterate,
     avalues,
     iterate,
     stream_options,
     values,
 )
+from ._tools import ToolCall
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Deadline, aread_body, read_body
-from .errors import APIResponseError
+from ._usage import StructuredResult, UsageTotals
+from .errors import OpenAIClientError
 from .registry import TOKEN_PARAMETERS
 from .servers import ServerProfile, profile_for
 from .streaming import StreamConfig, StreamEvent
@@ -44,11 +48,13 @@ __all__ = [
     "StreamOptions",
     "StructuredClient",
     "async_openai_structured_call",
+    "async_openai_structured_call_result",
     "async_openai_structured_events",
     "async_openai_structured_stream",
     "get_context_window_limit",
     "get_default_token_limit",
     "openai_structured_call",
+    "openai_structured_call_result",
     "openai_structured_events",
     "openai_structured_stream",
     "supports_structured_output",
@@ -82,6 +88,15 @@ class CallOptions(TypedDict, total=False):
     strict: bool | None
     #: Server profile name ("openai", "azure", "compatible", "vllm", "ollama", "llama.cpp").
     server: str | ServerProfile | None
+    #: Choices to ask for; a call returns one result per choice when above 1 (calls only).
+    n: int | None
+    #: Re-asks after an answer fails validation (the errors are sent back to the model).
+    max_validation_retries: int | None
+    #: A token budget across every attempt: a request that would pass it is not sent.
+    max_total_tokens: int | None
+    # Tools (besides tools= itself), passed through to the API unchanged:
+    tool_choice: str | Mapping[str, Any] | None
+    parallel_tool_calls: bool | None
     # Passed through to the SDK unchanged:
     seed: int | None
     stop: str | list[str] | None
@@ -106,6 +121,10 @@ _OWN = frozenset(
         "strict",
         "server",
         "max_response_bytes",
+        "tools",
+        "n",
+        "max_validation_retries",
+        "max_total_tokens",
     }
 )
 #: The sampling and token parameters, checked against the model's rules before sending.
@@ -137,8 +156,14 @@ def _prepare(
         strict=options.get("strict"),
         timeout=options.get("timeout"),
         params=params,
-        extra=extra,
+        extra={k: v for k, v in extra.items() if v is not None or k not in _TOOL_OPTIONS},
+        tools=options.get("tools"),
+        n=options.get("n"),
     )
+
+
+#: Sent as given when set; not sent when None.
+_TOOL_OPTIONS = frozenset({"tool_choice", "parallel_tool_calls"})
 
 
 def _sink(client: Any, on_log: OnLog | None, *, asynchronous: bool) -> LogSink:
@@ -169,64 +194,16 @@ def _body_bounds(options: Mapping[str, Any]) -> tuple[Deadline, int]:
     return Deadline(options.get("timeout")), limit
 
 
-def _finish_call(call: PreparedCall, body: bytes, log: LogSink, started: float) -> Any:
-    """Shared tail of the sync and async calls: the outcome table, validation, the log."""
-    try:
-        answer = call.api.read_answer(body)
-        check_answer(answer, call.limit)
-        result = _validate(call, answer)
-    except Exception as exc:
-        if log:
-            log.emit("validation", "error", ok=False, error=exc)
-            log.emit("error", "error", stage="decode", error=exc)
-        raise
-    if log:
-        log.emit("validation", ok=True, response_id=answer.response_id)
-        log.emit(
-            "request.end",
-            latency_s=time.perf_counter() - started,
-            response_id=answer.response_id,
-            usage=answer.usage,
+def _call_run(call: PreparedCall, options: Mapping[str, Any], log: LogSink) -> CallRun:
+    retries = check_retries(options.get("max_validation_retries"))
+    if retries and call.n > 1:
+        raise OpenAIClientError(
+            f"max_validation_retries works with n=1: with n={call.n} each re-ask would pay for "
+            f"{call.n} answers again. Ask for one choice, or catch the choice's error "
+            "(.choice_index, .choice_results)."
         )
-    return result
-
-
-def _validate(call: PreparedCall, answer: Answer) -> Any:
-    try:
-        return call.validator.validate_json(answer.content or "", response_id=answer.response_id)
-    except APIResponseError as exc:  # not JSON, or not the schema: the usage was paid for
-        exc.usage = answer.usage
-        raise
-
-
-@overload
-def openai_structured_call(
-    *,
-    client: Any = ...,
-    model: str,
-    output_schema: type[T],
-    schema: None = ...,
-    **options: Unpack[CallOptions],
-) -> T: ...
-@overload
-def openai_structured_call(
-    *,
-    client: Any = ...,
-    model: str,
-    output_schema: None = ...,
-    schema: Mapping[str, Any],
-    **options: Unpack[CallOptions],
-) -> dict[str, Any]: ...
-def openai_structured_call(
-    *,
-    client: Any = None,
-    model: str,
-    output_schema: OutputType | None = None,
-    schema: Mapping[str, Any] | None = None,
-    **options: Unpack[CallOptions],
-) -> Any:
-    """One validated result: a ``output_schema`` instance, or a dict matching ``schema``."""
-    return _call(client, model, output_schema, schema, options)
+    budget = Budget(options.get("max_total_tokens"), call.model, call.limit.requested)
+    return CallRun(call, log, retries=retries, budget=budget)
 
 
 def _call(
@@ -235,7 +212,8 @@ def _call(
     output_schema: OutputType | None,
     schema: Mapping[str, Any] | None,
     options: Mapping[str, Any],
-) -> Any:
+    totals: UsageTotals | None = None,
+) -> StructuredResult[Any]:
     client = check_client(client, asynchronous=False) or default_client(asynchronous=False)
     call = _prepare(
         profile_for(client, options.get("server")), model, output_schema, schema, options,
@@ -243,51 +221,28 @@ def _call(
     )  # fmt: skip
     deadline, limit = _body_bounds(options)
     log = _sink(client, options.get("on_log"), asynchronous=False)
+    run: CallRun | None = None
     try:
+        run = _call_run(call, options, log)
         if log:
             _log_start(log, call)
-        started = time.perf_counter()
-        try:
-            endpoint = call.api.endpoint(client).with_streaming_response
-            with endpoint.create(**call.kwargs) as raw:
-                body = read_body(raw, deadline, limit)
-        except Exception as exc:
-            if log:
-                log.emit("error", "error", stage="request", error=exc)
-            raise
-        return _finish_call(call, body, log, started)
+        endpoint = call.api.endpoint(client).with_streaming_response
+        while True:
+            kwargs = run.request()
+            try:
+                with endpoint.create(**kwargs) as raw:
+                    body = read_body(raw, deadline, limit)
+            except Exception as exc:
+                attach_attempts(exc, run.errors)
+                if log:
+                    log.emit("error", "error", stage="request", error=exc)
+                raise
+            if run.receive(body):
+                return run.result()
     finally:
+        if totals is not None and run is not None and run.usages:
+            totals.add(run.result())
         log.close()
-
-
-@overload
-async def async_openai_structured_call(
-    *,
-    client: Any = ...,
-    model: str,
-    output_schema: type[T],
-    schema: None = ...,
-    **options: Unpack[CallOptions],
-) -> T: ...
-@overload
-async def async_openai_structured_call(
-    *,
-    client: Any = ...,
-    model: str,
-    output_schema: None = ...,
-    schema: Mapping[str, Any],
-    **options: Unpack[CallOptions],
-) -> dict[str, Any]: ...
-async def async_openai_structured_call(
-    *,
-    client: Any = None,
-    model: str,
-    output_schema: OutputType | None = None,
-    schema: Mapping[str, Any] | None = None,
-    **options: Unpack[CallOptions],
-) -> Any:
-    """The async twin of :func:`openai_structured_call`."""
-    return await _async_call(client, model, output_schema, schema, options)
 
 
 async def _async_call(
@@ -296,7 +251,8 @@ async def _async_call(
     output_schema: OutputType | None,
     schema: Mapping[str, Any] | None,
     options: Mapping[str, Any],
-) -> Any:
+    totals: UsageTotals | None = None,
+) -> StructuredResult[Any]:
     client = check_client(client, asynchronous=True)
     if client is None:
         # Off the event loop: the embedded model's server may have to start (~2 s).
@@ -307,31 +263,205 @@ async def _async_call(
     )  # fmt: skip
     deadline, limit = _body_bounds(options)
     log = _sink(client, options.get("on_log"), asynchronous=True)
-    if log:
-        _log_start(log, call)
-    started = time.perf_counter()
+    run: CallRun | None = None
     try:
-        endpoint = call.api.endpoint(client).with_streaming_response
-        async with endpoint.create(**call.kwargs) as raw:
-            body = await aread_body(raw, deadline, limit)
-    except Exception as exc:
+        run = _call_run(call, options, log)
         if log:
-            log.emit("error", "error", stage="request", error=exc)
-            await log.flush()
-        raise
-    try:
-        return _finish_call(call, body, log, started)
+            _log_start(log, call)
+        endpoint = call.api.endpoint(client).with_streaming_response
+        while True:
+            kwargs = run.request()
+            try:
+                async with endpoint.create(**kwargs) as raw:
+                    body = await aread_body(raw, deadline, limit)
+            except Exception as exc:
+                attach_attempts(exc, run.errors)
+                if log:
+                    log.emit("error", "error", stage="request", error=exc)
+                raise
+            finally:
+                await log.flush()
+            if run.receive(body):
+                return run.result()
     finally:
+        if totals is not None and run is not None and run.usages:
+            totals.add(run.result())
         await log.flush()
 
 
+# --- calls -------------------------------------------------------------------------------------
+
+
+@overload
+def openai_structured_call(
+    *,
+    client: Any = ...,
+    model: str,
+    output_schema: type[T],
+    schema: None = ...,
+    tools: None = ...,
+    **options: Unpack[CallOptions],
+) -> T: ...
+@overload
+def openai_structured_call(
+    *,
+    client: Any = ...,
+    model: str,
+    output_schema: None = ...,
+    schema: Mapping[str, Any],
+    tools: None = ...,
+    **options: Unpack[CallOptions],
+) -> dict[str, Any]: ...
+@overload
+def openai_structured_call(
+    *,
+    client: Any = ...,
+    model: str,
+    output_schema: None = ...,
+    schema: None = ...,
+    tools: Sequence[Any],
+    **options: Unpack[CallOptions],
+) -> list[ToolCall]: ...
+@overload
+def openai_structured_call(
+    *,
+    client: Any = ...,
+    model: str,
+    output_schema: type[T],
+    schema: None = ...,
+    tools: Sequence[Any],
+    **options: Unpack[CallOptions],
+) -> T | list[ToolCall]: ...
+@overload
+def openai_structured_call(
+    *,
+    client: Any = ...,
+    model: str,
+    output_schema: OutputType | None = ...,
+    schema: Mapping[str, Any] | None = ...,
+    tools: Sequence[Any] | None = ...,
+    **options: Unpack[CallOptions],
+) -> Any: ...
+def openai_structured_call(
+    *,
+    client: Any = None,
+    model: str,
+    output_schema: OutputType | None = None,
+    schema: Mapping[str, Any] | None = None,
+    tools: Sequence[Any] | None = None,
+    **options: Unpack[CallOptions],
+) -> Any:
+    """One validated result: an ``output_schema`` instance, or a dict matching ``schema``.
+
+    With ``tools=``: a ``list[ToolCall]`` when the model calls tools (always, without a
+    schema). With ``n > 1``: a list with one result per choice.
+    """
+    return _call(client, model, output_schema, schema, {**options, "tools": tools}).value
+
+
+def openai_structured_call_result(
+    *,
+    client: Any = None,
+    model: str,
+    output_schema: OutputType | None = None,
+    schema: Mapping[str, Any] | None = None,
+    tools: Sequence[Any] | None = None,
+    **options: Unpack[CallOptions],
+) -> StructuredResult[Any]:
+    """:func:`openai_structured_call` with what it cost: a :class:`StructuredResult` (``value``,
+    ``usage`` summed over every attempt, estimated ``cost``, ``response_ids``, ``attempts``)."""
+    return _call(client, model, output_schema, schema, {**options, "tools": tools})
+
+
+@overload
+async def async_openai_structured_call(
+    *,
+    client: Any = ...,
+    model: str,
+    output_schema: type[T],
+    schema: None = ...,
+    tools: None = ...,
+    **options: Unpack[CallOptions],
+) -> T: ...
+@overload
+async def async_openai_structured_call(
+    *,
+    client: Any = ...,
+    model: str,
+    output_schema: None = ...,
+    schema: Mapping[str, Any],
+    tools: None = ...,
+    **options: Unpack[CallOptions],
+) -> dict[str, Any]: ...
+@overload
+async def async_openai_structured_call(
+    *,
+    client: Any = ...,
+    model: str,
+    output_schema: None = ...,
+    schema: None = ...,
+    tools: Sequence[Any],
+    **options: Unpack[CallOptions],
+) -> list[ToolCall]: ...
+@overload
+async def async_openai_structured_call(
+    *,
+    client: Any = ...,
+    model: str,
+    output_schema: type[T],
+    schema: None = ...,
+    tools: Sequence[Any],
+    **options: Unpack[CallOptions],
+) -> T | list[ToolCall]: ...
+@overload
+async def async_openai_structured_call(
+    *,
+    client: Any = ...,
+    model: str,
+    output_schema: OutputType | None = ...,
+    schema: Mapping[str, Any] | None = ...,
+    tools: Sequence[Any] | None = ...,
+    **options: Unpack[CallOptions],
+) -> Any: ...
+async def async_openai_structured_call(
+    *,
+    client: Any = None,
+    model: str,
+    output_schema: OutputType | None = None,
+    schema: Mapping[str, Any] | None = None,
+    tools: Sequence[Any] | None = None,
+    **options: Unpack[CallOptions],
+) -> Any:
+    """The async twin of :func:`openai_structured_call`."""
+    opts = {**options, "tools": tools}
+    return (await _async_call(client, model, output_schema, schema, opts)).value
+
+
+async def async_openai_structured_call_result(
+    *,
+    client: Any = None,
+    model: str,
+    output_schema: OutputType | None = None,
+    schema: Mapping[str, Any] | None = None,
+    tools: Sequence[Any] | None = None,
+    **options: Unpack[CallOptions],
+) -> StructuredResult[Any]:
+    """The async twin of :func:`openai_structured_call_result`."""
+    return await _async_call(client, model, output_schema, schema, {**options, "tools": tools})
+
+
 class StructuredClient:
-    """Object style: holds a client and default options; same behaviour as the functions."""
+    """Object style: holds a client and default options; same behaviour as the functions.
+
+    ``totals`` (a :class:`UsageTotals`) adds up every call and stream made through it: calls,
+    attempts, token usage and estimated cost, failed calls included (their tokens were paid).
+    """
 
     def __init__(self, client: Any = None, **defaults: Unpack[CallOptions]) -> None:
         client = check_client(client, asynchronous=False)
         self.client = client if client is not None else default_client(asynchronous=False)
         self.defaults: dict[str, Any] = dict(defaults)
+        self.totals = UsageTotals()
 
     def __repr__(self) -> str:
         # A base URL can carry a secret (user:password@host, ?key=...): shown redacted.
@@ -345,10 +475,26 @@ class StructuredClient:
         *,
         output_schema: OutputType | None = None,
         schema: Mapping[str, Any] | None = None,
+        tools: Sequence[Any] | None = None,
         **options: Unpack[CallOptions],
     ) -> Any:
         """One validated result (see :func:`openai_structured_call`)."""
-        return _call(self.client, model, output_schema, schema, {**self.defaults, **options})
+        return self.complete_result(
+            model, output_schema=output_schema, schema=schema, tools=tools, **options
+        ).value
+
+    def complete_result(
+        self,
+        model: str,
+        *,
+        output_schema: OutputType | None = None,
+        schema: Mapping[str, Any] | None = None,
+        tools: Sequence[Any] | None = None,
+        **options: Unpack[CallOptions],
+    ) -> StructuredResult[Any]:
+        """The result with its usage and cost (see :func:`openai_structured_call_result`)."""
+        merged = {**self.defaults, **options, "tools": tools}
+        return _call(self.client, model, output_schema, schema, merged, self.totals)
 
     def stream(
         self,
@@ -356,20 +502,22 @@ class StructuredClient:
         *,
         output_schema: OutputType | None = None,
         schema: Mapping[str, Any] | None = None,
+        tools: Sequence[Any] | None = None,
         **options: Unpack[StreamOptions],
-    ) -> Iterator[Any]:
+    ) -> ValueStream:
         """Each validated top-level value (see :func:`openai_structured_stream`)."""
-        merged = {**self.defaults, **options}
-        return _values(self.client, model, output_schema, schema, merged)
+        merged = {**self.defaults, **options, "tools": tools}
+        return _values(self.client, model, output_schema, schema, merged, self.totals)
 
 
 class AsyncStructuredClient:
-    """Async object style (see :class:`StructuredClient`)."""
+    """Async object style (see :class:`StructuredClient`, ``totals`` included)."""
 
     def __init__(self, client: Any = None, **defaults: Unpack[CallOptions]) -> None:
         client = check_client(client, asynchronous=True)
         self.client = client if client is not None else default_client(asynchronous=True)
         self.defaults: dict[str, Any] = dict(defaults)
+        self.totals = UsageTotals()
 
     def __repr__(self) -> str:
         # A base URL can carry a secret (user:password@host, ?key=...): shown redacted.
@@ -383,11 +531,27 @@ class AsyncStructuredClient:
         *,
         output_schema: OutputType | None = None,
         schema: Mapping[str, Any] | None = None,
+        tools: Sequence[Any] | None = None,
         **options: Unpack[CallOptions],
     ) -> Any:
         """One validated result (see :func:`async_openai_structured_call`)."""
-        merged = {**self.defaults, **options}
-        return await _async_call(self.client, model, output_schema, schema, merged)
+        result = await self.complete_result(
+            model, output_schema=output_schema, schema=schema, tools=tools, **options
+        )
+        return result.value
+
+    async def complete_result(
+        self,
+        model: str,
+        *,
+        output_schema: OutputType | None = None,
+        schema: Mapping[str, Any] | None = None,
+        tools: Sequence[Any] | None = None,
+        **options: Unpack[CallOptions],
+    ) -> StructuredResult[Any]:
+        """The result with its usage and cost (see :func:`openai_structured_call_result`)."""
+        merged = {**self.defaults, **options, "tools": tools}
+        return await _async_call(self.client, model, output_schema, schema, merged, self.totals)
 
     def stream(
         self,
@@ -395,11 +559,12 @@ class AsyncStructuredClient:
         *,
         output_schema: OutputType | None = None,
         schema: Mapping[str, Any] | None = None,
+        tools: Sequence[Any] | None = None,
         **options: Unpack[StreamOptions],
-    ) -> AsyncIterator[Any]:
+    ) -> AsyncValueStream:
         """Each validated top-level value (see :func:`async_openai_structured_stream`)."""
-        merged = {**self.defaults, **options}
-        return _avalues(self.client, model, output_schema, schema, merged)
+        merged = {**self.defaults, **options, "tools": tools}
+        return _avalues(self.client, model, output_schema, schema, merged, self.totals)
 
 
 # --- streams -----------------------------------------------------------------------------------
@@ -421,6 +586,7 @@ def _start_stream(
     asynchronous: bool,
     partials: bool,
     items: bool,
+    totals: UsageTotals | None = None,
 ) -> tuple[Any, StreamRun]:
     client = check_client(client, asynchronous=asynchronous)
     if client is None:
@@ -434,10 +600,16 @@ def _start_stream(
     else:
         profile = profile_for(client, server)
     call = _prepare(profile, model, output_schema, schema, rest, stream=True)
+    retries = check_retries(rest.get("max_validation_retries"))
+    budget = Budget(rest.get("max_total_tokens"), call.model, call.limit.requested)
     log = _sink(client, rest.get("on_log"), asynchronous=asynchronous)
     if log:
         _log_start(log, call)
-    return client, StreamRun(call, log, partials=partials, items=items, config=config)
+    run = StreamRun(
+        call, log, partials=partials, items=items, config=config, retries=retries,
+        budget=budget, on_summary=totals.add if totals is not None else None,
+    )  # fmt: skip
+    return client, run
 
 
 def _values(
@@ -446,12 +618,13 @@ def _values(
     output_schema: OutputType | None,
     schema: Mapping[str, Any] | None,
     options: Mapping[str, Any],
-) -> Iterator[Any]:
+    totals: UsageTotals | None = None,
+) -> ValueStream:
     client, run = _start_stream(
         client, model, output_schema, schema, options, asynchronous=False, partials=False,
-        items=False,
+        items=False, totals=totals,
     )  # fmt: skip
-    return values(iterate(client, run))
+    return ValueStream(run, values(iterate(client, run)))
 
 
 def _avalues(
@@ -460,12 +633,13 @@ def _avalues(
     output_schema: OutputType | None,
     schema: Mapping[str, Any] | None,
     options: Mapping[str, Any],
-) -> AsyncIterator[Any]:
+    totals: UsageTotals | None = None,
+) -> AsyncValueStream:
     client, run = _start_stream(
         client, model, output_schema, schema, options, asynchronous=True, partials=False,
-        items=False,
+        items=False, totals=totals,
     )  # fmt: skip
-    return avalues(aiterate(client, run))
+    return AsyncValueStream(run, avalues(aiterate(client, run)))
 
 
 def openai_structured_stream(
@@ -474,13 +648,16 @@ def openai_structured_stream(
     model: str,
     output_schema: OutputType | None = None,
     schema: Mapping[str, Any] | None = None,
+    tools: Sequence[Any] | None = None,
     **options: Unpack[StreamOptions],
-) -> Iterator[Any]:
-    """Yield each complete top-level value as soon as it closes, validated.
+) -> ValueStream:
+    """Yield each complete top-level value as soon as it closes, validated (and, with
+    ``tools=``, each :class:`ToolCall` as soon as its arguments close).
 
     The request is checked (and the schema compiled) when this is called, before iterating.
+    Once the stream is exhausted its ``summary`` has the usage and cost of every attempt.
     """
-    return _values(client, model, output_schema, schema, options)
+    return _values(client, model, output_schema, schema, {**options, "tools": tools})
 
 
 def async_openai_structured_stream(
@@ -489,10 +666,11 @@ def async_openai_structured_stream(
     model: str,
     output_schema: OutputType | None = None,
     schema: Mapping[str, Any] | None = None,
+    tools: Sequence[Any] | None = None,
     **options: Unpack[StreamOptions],
-) -> AsyncIterator[Any]:
+) -> AsyncValueStream:
     """The async twin of :func:`openai_structured_stream` (use ``async for``)."""
-    return _avalues(client, model, output_schema, schema, options)
+    return _avalues(client, model, output_schema, schema, {**options, "tools": tools})
 
 
 def openai_structured_events(
@@ -501,18 +679,20 @@ def openai_structured_events(
     model: str,
     output_schema: OutputType | None = None,
     schema: Mapping[str, Any] | None = None,
+    tools: Sequence[Any] | None = None,
     partials: bool = True,
     items: bool = True,
     **options: Unpack[StreamOptions],
 ) -> EventStream[StreamEvent]:
     """A stream of typed events: ``PartialUpdate``, ``ItemCompleted``, ``ValueCompleted``,
-    ``RefusalDelta``/``Refusal`` and a final ``Finished`` with the result and usage.
+    ``RefusalDelta``/``Refusal``, ``ToolCallPartial``/``ToolCallCompleted``, ``Retrying`` and
+    a final ``Finished`` with the result, usage and ``summary``.
 
     Use as ``with openai_structured_events(...) as stream: for event in stream: ...``.
     """
     client, run = _start_stream(
-        client, model, output_schema, schema, options, asynchronous=False, partials=partials,
-        items=items,
+        client, model, output_schema, schema, {**options, "tools": tools},
+        asynchronous=False, partials=partials, items=items,
     )  # fmt: skip
     return EventStream(iterate(client, run), run)
 
@@ -523,13 +703,14 @@ def async_openai_structured_events(
     model: str,
     output_schema: OutputType | None = None,
     schema: Mapping[str, Any] | None = None,
+    tools: Sequence[Any] | None = None,
     partials: bool = True,
     items: bool = True,
     **options: Unpack[StreamOptions],
 ) -> AsyncEventStream[StreamEvent]:
     """The async twin of :func:`openai_structured_events` (``async with`` / ``async for``)."""
     client, run = _start_stream(
-        client, model, output_schema, schema, options, asynchronous=True, partials=partials,
-        items=items,
+        client, model, output_schema, schema, {**options, "tools": tools},
+        asynchronous=True, partials=partials, items=items,
     )  # fmt: skip
     return AsyncEventStream(aiterate(client, run), run)

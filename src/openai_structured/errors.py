@@ -10,12 +10,15 @@ Everything the library raises itself derives from :class:`OpenAIClientError`::
     ├── NoProviderError
     ├── TokenParameterError                    (also ValueError)
     ├── TokenLimitError                        (also ValueError)
+    │   └── TokenBudgetError
     ├── SchemaError                            (also ValueError)
     ├── APIResponseError
     │   ├── InvalidResponseFormatError
     │   ├── EmptyResponseError
     │   ├── RefusalError
     │   ├── ContentFilterError
+    │   ├── NoToolCallError
+    │   ├── UnknownToolError
     │   └── ValidationError                    (also ValueError)
     ├── StreamStateError                       (also RuntimeError)
     ├── StreamBufferError
@@ -30,6 +33,10 @@ are re-raised as a class that is *both* :class:`StreamInterruptedError` and the 
 :func:`interrupted`). Every error about an answer (the ``APIResponseError`` family and a cut-off
 ``TokenLimitError``) carries ``response_id``, ``content`` and ``usage``, whichever path (call,
 value stream, event stream) raised it: one outcome table decides them all (``_outcome.py``).
+
+With ``n > 1`` the error of a failing choice also carries ``choice_index`` and
+``choice_results`` (the results of the choices that succeeded, by index). After
+``max_validation_retries`` re-asks, ``attempts`` holds every attempt's error, oldest first.
 
 Errors that the seed documented as ``ValueError`` (limits, versions, schema, validation) are also
 ``ValueError`` subclasses so that ``except ValueError`` keeps working.
@@ -52,6 +59,7 @@ __all__ = [
     "ModelNotSupportedError",
     "ModelVersionError",
     "NoProviderError",
+    "NoToolCallError",
     "OpenAIClientError",
     "RefusalError",
     "SchemaError",
@@ -61,8 +69,10 @@ __all__ = [
     "StreamProtocolError",
     "StreamServerError",
     "StreamStateError",
+    "TokenBudgetError",
     "TokenLimitError",
     "TokenParameterError",
+    "UnknownToolError",
     "ValidationError",
     "VersionTooOldError",
     "interrupted",
@@ -75,6 +85,10 @@ class OpenAIClientError(Exception):
     Its message is redacted (API keys, tokens, credentials: see ``redact_text``), so a key that
     a server or a file echoes back never reaches ``str(exc)``, a log or a traceback.
     """
+
+    #: With ``n > 1``: which choice failed, and the results of the choices that did not.
+    choice_index: int | None = None
+    choice_results: dict[int, Any] | None = None
 
     def __init__(self, *args: object) -> None:
         super().__init__(*(redact_text(a) if isinstance(a, str) else a for a in args))
@@ -123,6 +137,9 @@ class TokenLimitError(OpenAIClientError, ValueError):
     partial text the model produced and ``usage`` the token usage, so nothing is lost.
     """
 
+    #: After validation re-asks: the earlier attempts' errors, oldest first.
+    attempts: tuple[OpenAIClientError, ...] = ()
+
     def __init__(
         self,
         message: str,
@@ -139,6 +156,31 @@ class TokenLimitError(OpenAIClientError, ValueError):
         self.content = content
         self.usage = dict(usage) if usage is not None else None
         self.response_id = response_id
+
+
+class TokenBudgetError(TokenLimitError):
+    """``max_total_tokens`` would be exceeded by the next request, so it was not sent.
+
+    ``budget`` is the limit, ``spent`` the tokens the earlier attempts used, ``needed`` the
+    estimate for the request not sent; ``usage`` the earlier attempts' usage summed and
+    ``attempts`` their errors. The last attempt's error is the ``__cause__``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        budget: int,
+        spent: int,
+        needed: int,
+        usage: Mapping[str, Any] | None = None,
+        attempts: Sequence[OpenAIClientError] = (),
+    ) -> None:
+        super().__init__(message, requested_tokens=spent + needed, usage=usage)
+        self.budget = budget
+        self.spent = spent
+        self.needed = needed
+        self.attempts = tuple(attempts)
 
 
 # --- schemas ---------------------------------------------------------------------------------
@@ -162,6 +204,9 @@ class SchemaError(OpenAIClientError, ValueError):
 
 class APIResponseError(OpenAIClientError):
     """The API answered, but not with something we can turn into the result."""
+
+    #: After validation re-asks: every attempt's error, oldest first (this one last).
+    attempts: tuple[OpenAIClientError, ...] = ()
 
     def __init__(
         self,
@@ -221,11 +266,37 @@ class ContentFilterError(APIResponseError):
     """The provider's content filter stopped the answer."""
 
 
+class NoToolCallError(APIResponseError):
+    """Tools were given without an output schema, and the model answered with text instead of
+    calling one; the text is in ``content``."""
+
+
+class UnknownToolError(APIResponseError):
+    """The model called a tool that was not given: ``tool_name`` is what it called, ``known``
+    the names of the function tools of the request."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        tool_name: str,
+        known: Sequence[str] = (),
+        response_id: str | None = None,
+        content: str | None = None,
+        usage: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, response_id=response_id, content=content, usage=usage)
+        self.tool_name = tool_name
+        self.known = tuple(known)
+
+
 class ValidationError(APIResponseError, ValueError):
     """The content is JSON but does not match the schema.
 
     ``errors()`` lists one entry per failing field, pydantic style: ``loc`` (a tuple path),
-    ``path`` (dotted, e.g. ``items.3.price``), ``msg``, ``type`` and ``input``.
+    ``path`` (dotted, e.g. ``items.3.price``), ``msg``, ``type`` and ``input``. For a tool
+    call's arguments ``tool_name`` names the tool (and each entry has ``tool``); after re-asks
+    each entry has ``attempt`` (1, 2, ...) and the list covers every attempt.
     """
 
     def __init__(
@@ -236,9 +307,11 @@ class ValidationError(APIResponseError, ValueError):
         response_id: str | None = None,
         content: str | None = None,
         usage: Mapping[str, Any] | None = None,
+        tool_name: str | None = None,
     ) -> None:
         super().__init__(message, response_id=response_id, content=content, usage=usage)
         self._errors = [dict(e) for e in errors]
+        self.tool_name = tool_name
 
     def errors(self) -> list[dict[str, Any]]:
         return [dict(e) for e in self._errors]

@@ -81,6 +81,7 @@ def dry_run_report(
     ]
     lines += _section("system prompt", system_prompt if system_prompt is not None else "(none)")
     lines += _section("user prompt", user_prompt)
+    assert call.compiled is not None  # ostruct always sends a schema
     lines += _section(
         f"schema as sent ({format_key}, {'strict' if call.compiled.strict else 'not strict'})",
         json.dumps(schema_sent, indent=2, ensure_ascii=False),

@@ -16,8 +16,11 @@ from .events import (
     PartialUpdate,
     Refusal,
     RefusalDelta,
+    Retrying,
     StalePartialError,
     StreamEvent,
+    ToolCallCompleted,
+    ToolCallPartial,
     ValueCompleted,
 )
 from .json_parser import JSONParseError, JSONStreamParser, ParsedItem, ParsedValue
@@ -36,6 +39,7 @@ __all__ = [
     "PartialUpdate",
     "Refusal",
     "RefusalDelta",
+    "Retrying",
     "SSEDecoder",
     "SSEEvent",
     "StalePartialError",
@@ -47,6 +51,8 @@ __all__ = [
     "StreamServerError",
     "StreamState",
     "StreamStateError",
+    "ToolCallCompleted",
+    "ToolCallPartial",
     "ValueCompleted",
     "partial_model",
     "value_validator",

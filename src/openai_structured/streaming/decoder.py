@@ -81,8 +81,18 @@ from typing import Any
 from pydantic import BaseModel
 
 from .._logging import NULL_SINK, LogSink, OnLog
-from .._outcome import NO_LIMIT, Answer, OutputLimit, check_answer, invalid_json_error
+from .._outcome import (
+    NO_LIMIT,
+    Answer,
+    OutputLimit,
+    RawToolCall,
+    check_answer,
+    invalid_json_error,
+    no_tool_call_error,
+)
+from .._tools import FunctionTool, ToolCall, ToolSet
 from ..errors import (
+    APIResponseError,
     BufferOverflowError,
     StreamInterruptedError,
     StreamParseError,
@@ -97,6 +107,8 @@ from .events import (
     Refusal,
     RefusalDelta,
     StreamEvent,
+    ToolCallCompleted,
+    ToolCallPartial,
     ValueCompleted,
 )
 from .json_parser import JSONStreamParser, ParsedItem, ParsedValue, PathItem
@@ -135,6 +147,24 @@ _CLOSED = StreamState.CLOSED
 _ERROR = StreamState.ERROR
 
 
+class _Call:
+    """One streamed function call: its arguments so far, parsed as they arrive."""
+
+    __slots__ = ("call", "id", "index", "name", "parser", "pieces", "tool")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.id: str | None = None
+        self.name = ""
+        self.pieces: list[str] = []
+        self.parser = JSONStreamParser(max_parse_errors=None)
+        self.tool: FunctionTool | None = None
+        self.call: ToolCall | None = None  # set when the arguments closed and validated
+
+    def raw(self) -> RawToolCall:
+        return RawToolCall(self.index, self.id, self.name, "".join(self.pieces))
+
+
 class StreamDecoder:
     """Decode one streamed answer: :meth:`feed` raw SSE bytes, then :meth:`close`.
 
@@ -143,7 +173,10 @@ class StreamDecoder:
     (default: built from ``output_type``, else values are returned as parsed).
     ``output_type`` (pydantic model class or JSON Schema dict): types array items and
     ``PartialUpdate.as_model()``. ``item_validator`` replaces the path-based item validation.
-    ``partials``/``items`` switch those events on (both off cost nothing).
+    ``partials``/``items`` switch those events on (both off cost nothing). ``tools``: the
+    request's function tools; their calls are decoded as they stream (``ToolCallPartial``,
+    ``ToolCallCompleted``) and ``parse_content=False`` (a tools-only request) holds any text
+    without parsing it, for the error that says a tool call was expected.
 
     :meth:`feed` and :meth:`close` raise the library's typed errors; ``content`` and ``results``
     are attached to every :class:`~openai_structured.errors.StreamInterruptedError`. ``state``
@@ -163,6 +196,8 @@ class StreamDecoder:
         item_validator: ItemValidator | None = None,
         protocol: Protocol | None = None,
         limit: OutputLimit = NO_LIMIT,
+        tools: ToolSet | None = None,
+        parse_content: bool = True,
     ) -> None:
         self.config = config if config is not None else StreamConfig()
         self._proto = protocol if protocol is not None else make_protocol(api)
@@ -196,9 +231,17 @@ class StreamDecoder:
         self._held = RetainedText(self.config, self._parser, self._log)  # the answer text
         self._refusal_pieces = 0  # refusal deltas already sent as RefusalDelta
         self._refusal_sent = False  # the whole Refusal was sent
-        # A value that failed validation: the rest of the answer is read for its usage and
-        # id only, and close() raises this (the error of a call carries them too).
-        self._failed: ValidationError | None = None
+        # A value (or tool call) that failed validation: the rest of the answer is read for its
+        # usage and id only, and close() raises this (the error of a call carries them too).
+        self._failed: APIResponseError | None = None
+        # Content deltas are not parsed: after a failure, or in a tools-only stream.
+        self._skip = not parse_content
+        self._tools = tools
+        self._calls: dict[int, _Call] = {}  # function calls by index, in order of arrival
+        self._call_bytes = 0  # UTF-8 bytes of argument text held, all calls together
+        self.tool_calls: list[ToolCall] = []  # calls whose arguments closed and validated
+        #: The answer as decided by close() (for a re-ask of a failed one).
+        self.answer: Answer | None = None
         # Bound once: the hot path runs per transport read.
         self._feed_sse = self._sse.feed_data
         self._feed_protocol = self._proto.process
@@ -277,9 +320,8 @@ class StreamDecoder:
                 self._other(events)
             if not content:
                 text = ""
-            elif self._failed is not None:
-                content.clear()  # after a failed value only the usage and id still matter
-                text = ""
+            elif self._skip:
+                text = self._skipped(content)
             else:
                 text = content[0] if len(content) == 1 else "".join(content)
                 content.clear()
@@ -318,6 +360,20 @@ class StreamDecoder:
         except Exception as exc:
             self._fail(exc)
             raise
+
+    def _skipped(self, content: list[str]) -> str:
+        """Deltas not parsed: after a failure only the usage and id still matter; in a
+        tools-only stream the text is kept for the error (a tool call was expected)."""
+        if self._failed is None:
+            self._hold("".join(content))
+        content.clear()
+        return ""
+
+    def _failure(self, exc: APIResponseError) -> None:
+        """The answer is wrong (not the stream): stop parsing, read on for usage and id."""
+        if self._failed is None:
+            self._failed = exc
+            self._skip = True
 
     def _refused(self) -> list[StreamEvent]:
         state = self.state
@@ -392,8 +448,87 @@ class StreamDecoder:
         if proto.refusal_done and not self._refusal_sent:
             self._refusal_sent = True
             events.append(Refusal("".join(refusal)))
+        if proto.tool_deltas:
+            self._tool_deltas(events)
         if proto.done:
             self.state = _DONE
+
+    def _tool_deltas(self, events: list[StreamEvent]) -> None:
+        """Pieces of function calls: each call's arguments go through its own incremental
+        parser; a call is validated and delivered as soon as its arguments close."""
+        deltas = self._proto.tool_deltas
+        limit = self.config.max_buffer_size
+        touched: dict[int, _Call] = {}
+        for index, ident, name, text in deltas:
+            state = self._calls.get(index)
+            if state is None:
+                state = self._calls[index] = _Call(index)
+            if ident and not state.id:
+                state.id = ident
+            if name and name != state.name:
+                state.name += name
+            if not text:
+                continue
+            self._call_bytes += utf8_len(text)
+            if self._call_bytes > limit:
+                raise BufferOverflowError(
+                    f"Stream buffer overflow: the tool calls' arguments need more than "
+                    f"{limit} bytes (UTF-8), StreamConfig.max_buffer_size.",
+                    size=self._call_bytes,
+                    limit=limit,
+                )
+            state.pieces.append(text)
+            if self._failed is not None or state.call is not None:
+                continue
+            if state.tool is None and self._tools is not None:
+                try:
+                    state.tool = self._tools.tool(state.name, response_id=self.response_id)
+                except APIResponseError as exc:
+                    self._failure(exc)
+                    continue
+            parsed = state.parser.feed(text)
+            if parsed:
+                self._call_closed(state, parsed[0], events)
+            elif self.partials:
+                touched[index] = state
+        deltas.clear()
+        # One partial per call per fed chunk, after all of the chunk's deltas (so it is fresh).
+        for state in touched.values():
+            parser = state.parser
+            if state.call is None and state.tool is not None and self._failed is None:
+                events.append(
+                    ToolCallPartial(
+                        parser.position, parser, state.tool.model, state.index, state.id,
+                        state.name,
+                    )
+                )  # fmt: skip
+
+    def _call_closed(self, state: _Call, parsed: Any, events: list[StreamEvent]) -> None:
+        """A call's arguments closed: the whole text must be that one JSON value."""
+        raw = state.raw()
+        text = raw.arguments
+        if state.parser.parse_errors or text[: parsed.start].strip() or text[parsed.end :].strip():
+            self._failure(self._bad_arguments(raw))
+            return
+        tool = state.tool
+        assert tool is not None
+        try:
+            arguments = tool.validate_value(parsed.value, raw, response_id=self.response_id)
+        except APIResponseError as exc:
+            if self._logging:
+                self._log.emit("validation", "error", ok=False, tool=raw.name, errors=str(exc))
+            self._failure(exc)
+            return
+        state.call = ToolCall(raw.index, raw.id, raw.name, arguments, text)
+        self.tool_calls.append(state.call)
+        events.append(ToolCallCompleted(state.call))
+
+    def _bad_arguments(self, raw: RawToolCall) -> APIResponseError:
+        return invalid_json_error(
+            raw.arguments,
+            response_id=self.response_id,
+            what=f"The arguments of the call to tool {raw.name!r} (call {raw.index})",
+        )
 
     def _take(self, content: list[str]) -> str:
         """Move the new deltas into the held text; return them joined."""
@@ -425,7 +560,7 @@ class StreamDecoder:
                         exc.content = self._held.slice(ev.start, ev.end)
                     if self._logging:
                         self._log.emit("validation", "error", ok=False, errors=exc.errors())
-                    self._failed = exc
+                    self._failure(exc)
                     return
                 if self._logging:
                     self._log.emit("validation", "debug", ok=True, index=self.values_completed)
@@ -489,7 +624,8 @@ class StreamDecoder:
             raise
         proto = self._proto
         content = self.content
-        answer = Answer(
+        calls = [state.raw() for state in self._calls.values()]
+        answer = self.answer = Answer(
             proto.response_id,
             content,
             "".join(proto.refusal) or None,
@@ -498,6 +634,7 @@ class StreamDecoder:
             incomplete_reason=proto.incomplete_reason,
             finished=proto.finished,
             content_complete=not self._held.base,
+            tool_calls=tuple(calls),
         )
         failed = self._failed
         if failed is not None:
@@ -508,13 +645,54 @@ class StreamDecoder:
             check_answer(answer, self._limit)
         except StreamInterruptedError as exc:
             raise self._enrich(exc) from None
-        if not self.values_completed:
-            raise invalid_json_error(content, response_id=proto.response_id, usage=proto.usage)
-        finish = proto.finish_reason
         rid = proto.response_id
+        if calls and not self.values_completed:
+            return [*events, *self._finish_calls(), self._finished(self.tool_calls)]
+        if not self.values_completed:
+            if self._skip:  # a tools-only stream that answered with text
+                raise no_tool_call_error(answer, self._tools)
+            raise invalid_json_error(content, response_id=rid, usage=proto.usage)
         if parser.truncated and self._log:
             self._log.emit(
                 "parse.attempt", "warning", outcome="truncated", errors=parser.parse_errors
             )
-        events.append(Finished(self.results[-1], proto.usage, finish, rid, tuple(self.results)))
+        events += self._finish_calls()
+        events.append(self._finished(self.results[-1]))
+        return events
+
+    def _finished(self, result: Any) -> Finished:
+        proto = self._proto
+        return Finished(
+            result,
+            proto.usage,
+            proto.finish_reason,
+            proto.response_id,
+            tuple(self.results),
+            tuple(self.tool_calls),
+        )
+
+    def _finish_calls(self) -> list[StreamEvent]:
+        """At the end: every call's arguments must have closed, with nothing after them."""
+        events: list[StreamEvent] = []
+        proto = self._proto
+        for state in self._calls.values():
+            if state.call is None:
+                # A top-level scalar closes only at the end of its text.
+                parsed = [p for p in state.parser.close() if isinstance(p, ParsedValue)]
+                if parsed and state.tool is not None:
+                    self._call_closed(state, parsed[0], events)
+                if self._tools is None:
+                    try:
+                        ToolSet((), {}).tool(state.name, response_id=proto.response_id)
+                    except APIResponseError as exc:
+                        self._failure(exc)
+                elif state.call is None and self._failed is None:
+                    self._failure(self._bad_arguments(state.raw()))
+            elif "".join(state.pieces)[len(state.call.raw_arguments) :].strip():
+                self._failure(self._bad_arguments(state.raw()))
+            if self._failed is not None:
+                failed = self._failed
+                failed.usage = failed.usage or proto.usage
+                failed.response_id = failed.response_id or proto.response_id
+                raise failed
         return events

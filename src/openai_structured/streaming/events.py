@@ -13,6 +13,11 @@ ItemCompleted      one per array element at any depth, only with ``items=True``;
 ValueCompleted     one per top-level value; the value is validated once (O(value size)).
 RefusalDelta       one per fed chunk that carried refusal text.
 Refusal            once, when the refusal is complete (the stream then ends in RefusalError).
+ToolCallPartial    like PartialUpdate, for a function call's arguments (at most one per call
+                   per fed chunk, only with ``partials=True``).
+ToolCallCompleted  one per function call, when its arguments close; validated once.
+Retrying           once per re-ask (``max_validation_retries``): the attempt that failed and
+                   its errors; the next attempt's events follow.
 Finished           once, from ``close()``, with the result, usage and finish reason.
 =================  ==========================================================================
 """
@@ -22,12 +27,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ValidationError
+from ..errors import OpenAIClientError, ValidationError
 from .json_parser import PathItem
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
+    from .._tools import ToolCall
+    from .._usage import StructuredResult
     from .json_parser import JSONStreamParser
 
 __all__ = [
@@ -36,8 +43,11 @@ __all__ = [
     "PartialUpdate",
     "Refusal",
     "RefusalDelta",
+    "Retrying",
     "StalePartialError",
     "StreamEvent",
+    "ToolCallCompleted",
+    "ToolCallPartial",
     "ValueCompleted",
 ]
 
@@ -46,17 +56,8 @@ class StalePartialError(RuntimeError):
     """A :class:`PartialUpdate` was read after the stream moved on past it."""
 
 
-class PartialUpdate:
-    """The value so far, after one chunk of the stream.
-
-    The parser builds the value *in place*, so this event holds no copy: read it (``value``,
-    ``snapshot()``, ``as_model()``) when you receive it. ``snapshot()``, ``as_model()`` and
-    ``path`` raise :class:`StalePartialError` once the stream has consumed more text, rather
-    than silently showing a later state; to keep a partial, keep its ``snapshot()``.
-
-    Immutable like the other events, but a plain slotted class rather than a frozen dataclass:
-    it is created once per chunk, and a frozen dataclass costs three times as much to build.
-    """
+class _LivePartial:
+    """A view of a value the parser is building (see :class:`PartialUpdate`)."""
 
     __slots__ = ("_model", "_parser", "_position")
 
@@ -68,24 +69,24 @@ class PartialUpdate:
         self._model = model
 
     def __repr__(self) -> str:
-        return f"PartialUpdate(position={self._position})"
+        return f"{type(self).__name__}(position={self._position})"
 
     @property
     def position(self) -> int:
-        """Characters of the answer consumed when this was emitted."""
+        """Characters of the text consumed when this was emitted."""
         return self._position
 
     @property
     def path(self) -> tuple[PathItem, ...]:
-        """Where the answer is being written: the innermost open container."""
+        """Where the value is being written: the innermost open container."""
         self._check()
         return self._parser.path
 
     def _check(self) -> None:
         if self._parser.position != self._position:
             raise StalePartialError(
-                "This PartialUpdate is stale: the stream has moved on. Call snapshot() or "
-                "as_model() when the event arrives, and keep that copy."
+                f"This {type(self).__name__} is stale: the stream has moved on. Call "
+                "snapshot() or as_model() when the event arrives, and keep that copy."
             )
 
     @property
@@ -99,8 +100,8 @@ class PartialUpdate:
         return self._parser.snapshot()
 
     def as_model(self) -> BaseModel:
-        """The value so far as the all-optional twin of the output model (every field may be
-        None; a field whose partial value does not validate yet is None)."""
+        """The value so far as the all-optional twin of the model (every field may be None; a
+        field whose partial value does not validate yet is None)."""
         if self._model is None:
             raise TypeError(
                 "as_model() needs a pydantic output model; with a JSON Schema use snapshot()"
@@ -109,6 +110,65 @@ class PartialUpdate:
 
         data = self.snapshot()
         return partial_model(self._model).model_validate(data if isinstance(data, dict) else {})
+
+
+class PartialUpdate(_LivePartial):
+    """The value so far, after one chunk of the stream.
+
+    The parser builds the value *in place*, so this event holds no copy: read it (``value``,
+    ``snapshot()``, ``as_model()``) when you receive it. ``snapshot()``, ``as_model()`` and
+    ``path`` raise :class:`StalePartialError` once the stream has consumed more text, rather
+    than silently showing a later state; to keep a partial, keep its ``snapshot()``.
+
+    Immutable like the other events, but a plain slotted class rather than a frozen dataclass:
+    it is created once per chunk, and a frozen dataclass costs three times as much to build.
+    """
+
+    __slots__ = ()
+
+
+class ToolCallPartial(_LivePartial):
+    """A function call's arguments so far (``index``, ``id``, ``name`` of the call), after one
+    chunk: ``value``/``snapshot()``/``as_model()`` as for :class:`PartialUpdate` (``as_model()``
+    needs a model tool), with the same cost and staleness rules."""
+
+    __slots__ = ("id", "index", "name")
+
+    def __init__(
+        self,
+        position: int,
+        parser: JSONStreamParser,
+        model: type[BaseModel] | None,
+        index: int,
+        id: str | None,
+        name: str,
+    ) -> None:
+        super().__init__(position, parser, model)
+        self.index = index
+        self.id = id
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"ToolCallPartial(index={self.index}, name={self.name!r}, position={self.position})"
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallCompleted:
+    """A function call's arguments closed and validated: ``call`` is the :class:`ToolCall`."""
+
+    call: ToolCall
+
+
+@dataclass(frozen=True, slots=True)
+class Retrying:
+    """An attempt failed validation and the conversation is sent again
+    (``max_validation_retries``): ``attempt`` is the failed attempt's number (1, 2, ...),
+    ``error`` its error and ``errors`` its field errors (empty when it was not JSON). Discard
+    what that attempt's events said; the next attempt's events follow."""
+
+    attempt: int
+    error: OpenAIClientError
+    errors: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,14 +211,29 @@ class Refusal:
 @dataclass(frozen=True, slots=True)
 class Finished:
     """The stream ended normally. ``result`` is the last validated value (usually the only
-    one); ``results`` the values still kept (the most recent ones within the stream's memory
-    budget, see ``StreamDecoder.results``)."""
+    one), or the list of :class:`ToolCall` when the model called tools instead of answering;
+    ``results`` the values still kept (the most recent ones within the stream's memory budget,
+    see ``StreamDecoder.results``); ``tool_calls`` the calls made; ``usage`` this response's;
+    ``summary`` (from the entry points) the :class:`StructuredResult` with usage and cost summed
+    over every attempt."""
 
     result: Any
     usage: dict[str, Any] | None = None
     finish_reason: str | None = None
     response_id: str | None = None
     results: tuple[Any, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
+    summary: StructuredResult[Any] | None = None
 
 
-StreamEvent = PartialUpdate | ItemCompleted | ValueCompleted | RefusalDelta | Refusal | Finished
+StreamEvent = (
+    PartialUpdate
+    | ItemCompleted
+    | ValueCompleted
+    | RefusalDelta
+    | Refusal
+    | ToolCallPartial
+    | ToolCallCompleted
+    | Retrying
+    | Finished
+)

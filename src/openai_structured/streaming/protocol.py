@@ -70,6 +70,7 @@ class Protocol:
         "refusal",
         "refusal_done",
         "response_id",
+        "tool_deltas",
         "usage",
     )
 
@@ -84,6 +85,8 @@ class Protocol:
         self.usage: dict[str, Any] | None = None
         self.response_id: str | None = None
         self.done = False  # the server said the stream is over ([DONE] or a terminal event)
+        # Function-call deltas, in order: (call index, id or None, name or None, argument text).
+        self.tool_deltas: list[tuple[int, str | None, str | None, str]] = []
 
     @property
     def finished(self) -> bool:
@@ -247,6 +250,24 @@ class ChatProtocol(Protocol):
             self._head = head
             self._tail = tail
 
+    def _tool_calls(self, calls: Any, payload: bytes) -> None:
+        """``delta.tool_calls``: pieces of function calls, each naming its call's ``index``."""
+        if not isinstance(calls, list):
+            raise _malformed(payload, "delta.tool_calls is not a list")
+        for call in calls:
+            index = call.get("index") if isinstance(call, dict) else None
+            if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+                raise _malformed(payload, "a tool call delta without an integer index")
+            function = call.get("function") or {}
+            if not isinstance(function, dict):
+                raise _malformed(payload, "a tool call's function is not an object")
+            ident, name, arguments = call.get("id"), function.get("name"), function.get("arguments")
+            if arguments is None:
+                arguments = ""
+            if not all(isinstance(v, str) for v in (ident or "", name or "", arguments)):
+                raise _malformed(payload, "a tool call's id, name or arguments is not a string")
+            self.tool_deltas.append((index, ident or None, name or None, arguments))
+
     def _finish(self, finish: Any, payload: bytes) -> None:
         if not isinstance(finish, str):
             raise _malformed(payload, "finish_reason is not a string")
@@ -283,6 +304,9 @@ class ChatProtocol(Protocol):
                 raise _malformed(payload, "delta is not an object")
             _append_text(delta, "content", self.content, payload)
             _append_text(delta, "refusal", self.refusal, payload)
+            calls = delta.get("tool_calls")
+            if calls is not None:
+                self._tool_calls(calls, payload)
             finish = choice.get("finish_reason")
             if finish is not None:
                 self._finish(finish, payload)
@@ -313,8 +337,12 @@ class ResponsesProtocol(Protocol):
     and finish reason are kept from them, never their text (the deltas already gave it).
     """
 
-    __slots__ = ()
+    __slots__ = ("_calls",)
     api = "responses"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._calls: dict[Any, int] = {}  # function call item -> call index (0, 1, ...)
 
     def process(self, payloads: list[bytes]) -> bool:
         if self.done:
@@ -368,6 +396,13 @@ class ResponsesProtocol(Protocol):
             return
         if kind == "error":
             raise _server_error(obj, "during the stream")
+        if kind.startswith("response.function_call_arguments.") or (
+            kind == "response.output_item.added"
+            and isinstance(obj.get("item"), dict)
+            and obj["item"].get("type") == "function_call"
+        ):
+            self._function_call(kind, obj, payload)
+            return
         response = obj.get("response")
         if not kind.startswith("response.") or not isinstance(response, dict):
             return  # other event families (tool calls, reasoning summaries, ...) carry no answer
@@ -390,6 +425,36 @@ class ResponsesProtocol(Protocol):
             raise _server_error(response.get("error") or {}, "and the response failed")
         if self.done and self.refusal:
             self.refusal_done = True
+
+    def _function_call(self, kind: str, obj: dict[str, Any], payload: bytes) -> None:
+        """A function call's start (``output_item.added``) or a piece of its arguments; the
+        ``.done`` event repeats them and is not needed."""
+        if kind == "response.output_item.added":
+            item = obj["item"]
+            key = item.get("id") or obj.get("output_index")
+            index = self._calls.get(key)
+            if index is None:
+                index = len(set(self._calls.values()))  # calls are numbered 0, 1, ...
+                self._calls[key] = index
+            self._calls.setdefault(obj.get("output_index"), index)
+            ident, name = item.get("call_id") or item.get("id"), item.get("name")
+            arguments = item.get("arguments") or ""
+            if not all(isinstance(v, str) for v in (ident or "", name or "", arguments)):
+                raise _malformed(payload, "a function call's id, name or arguments is not a string")
+            self.tool_deltas.append((index, ident or None, name or None, arguments))
+            return
+        if kind != "response.function_call_arguments.delta":
+            return
+        delta = obj.get("delta")
+        if not isinstance(delta, str):
+            raise _malformed(payload, f"{kind} without a string 'delta'")
+        found = self._calls.get(obj.get("item_id"))
+        if found is None:
+            found = self._calls.get(obj.get("output_index"))
+        if found is None:
+            raise _malformed(payload, "arguments for a function call that was never announced")
+        if delta:
+            self.tool_deltas.append((found, None, None, delta))
 
 
 #: The protocol of each API, by the name users pass as ``api=``.

@@ -1,9 +1,10 @@
 """What the fake server answers: scripted replies and faults.
 
-A `Reply` describes what the model said (content or refusal, how it finished, usage, how the
-stream is cut into deltas); it is endpoint-neutral, so the same reply works for Chat
-Completions and Responses, streaming or not. A `Fault` describes what goes wrong around or
-instead of a reply (HTTP error, delay, disconnect, malformed SSE, in-stream error).
+A `Reply` describes what the model said (content or refusal, tool calls, how it finished,
+usage, how the stream is cut into deltas); it is endpoint-neutral, so the same reply works for
+Chat Completions and Responses, streaming or not. `Choices` holds several replies answering
+one request (Chat Completions' `n`). A `Fault` describes what goes wrong around or instead of
+a reply (HTTP error, delay, disconnect, malformed SSE, in-stream error).
 """
 
 from __future__ import annotations
@@ -17,17 +18,20 @@ from typing import Any, Literal, TypedDict
 from typing_extensions import Unpack
 
 __all__ = [
+    "Choices",
     "Fault",
     "FinishReason",
     "MalformedKind",
     "Reply",
     "ReplyOptions",
     "ScriptItem",
+    "ToolCallReply",
     "Usage",
     "item_from_dict",
+    "reply_from_dict",
 ]
 
-FinishReason = Literal["stop", "length", "content_filter"]
+FinishReason = Literal["stop", "length", "content_filter", "tool_calls"]
 MalformedKind = Literal["garbage", "invalid_json", "truncated"]
 
 DEFAULT_CHUNK_SIZE = 4
@@ -48,14 +52,56 @@ class Usage:
         return self.prompt_tokens + self.completion_tokens
 
 
-class ReplyOptions(TypedDict, total=False):
-    """Options every `Reply` builder accepts."""
+class _OptionsWithoutId(TypedDict, total=False):
+    """`ReplyOptions` but `id` (`Reply.tool_call`'s `id` is the call's: set the response's
+    with `with_options(id=...)`)."""
 
     usage: Usage | None
     model: str | None
-    id: str | None
     chunk_size: int
     chunks: Sequence[str] | None
+
+
+class ReplyOptions(_OptionsWithoutId, total=False):
+    """Options every `Reply` builder accepts."""
+
+    id: str | None
+
+
+@dataclass(frozen=True)
+class ToolCallReply:
+    """One function call the model makes (Chat `tool_calls[i]`, a Responses `function_call`).
+
+    `arguments` is the arguments JSON text when it is a `str`, sent exactly as given (it may be
+    invalid or truncated on purpose); any other value is serialised as compact JSON. `id` None
+    lets the server number calls (`call_1`, `call_2`, ...: unique per server).
+    """
+
+    name: str
+    arguments: Any
+    id: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"a tool call needs a non-empty name, got {self.name!r}")
+        if self.id is not None and not isinstance(self.id, str):
+            raise TypeError(f"a tool call id must be a str or None, got {self.id!r}")
+
+    @property
+    def arguments_text(self) -> str:
+        """The arguments exactly as sent: the string itself, else compact JSON."""
+        if isinstance(self.arguments, str):
+            return self.arguments
+        return _dumps(self.arguments, None)
+
+
+class _DefaultContent(str):
+    """The type of `Reply.content`'s default: "" normally, None for a reply with tool calls."""
+
+    __slots__ = ()
+
+
+_DEFAULT_CONTENT = _DefaultContent("")
 
 
 @dataclass(frozen=True)
@@ -63,14 +109,18 @@ class Reply:
     """One model answer, rendered for whichever endpoint and mode the request asked for.
 
     `content` is the assistant text (any string: JSON, not JSON, several values, empty) or
-    None; `refusal_text` makes it a refusal. `finish_reason` "length" is a cut-off (Responses:
-    status incomplete, reason max_output_tokens), "content_filter" a filtered answer.
-    Streams split the text into `chunk_size`-character deltas, or exactly into `chunks`.
-    `usage` None means: estimate from the request and reply sizes. `model` None echoes the
-    request's model; `id` None lets the server number responses.
+    None; `refusal_text` makes it a refusal. `tool_calls` are function calls made after the
+    text (content defaults to None, no text, when there are any). `finish_reason` "length" is
+    a cut-off (Responses: status incomplete, reason max_output_tokens), "content_filter" a
+    filtered answer; "stop" (or "tool_calls") with tool calls is Chat's "tool_calls".
+    Streams split the text into `chunk_size`-character deltas, or exactly into `chunks`
+    (`chunks` covers the text only: tool call arguments always go in `chunk_size` pieces);
+    `interleave_tool_calls` streams the calls' arguments round-robin instead of one call
+    after the other. `usage` None means: estimate from the request and reply sizes. `model`
+    None echoes the request's model; `id` None lets the server number responses.
     """
 
-    content: str | None = ""
+    content: str | None = _DEFAULT_CONTENT
     refusal_text: str | None = None
     finish_reason: FinishReason = "stop"
     usage: Usage | None = None
@@ -78,10 +128,19 @@ class Reply:
     id: str | None = None
     chunk_size: int = DEFAULT_CHUNK_SIZE
     chunks: Sequence[str] | None = None
+    tool_calls: tuple[ToolCallReply, ...] = ()
+    interleave_tool_calls: bool = False
 
     def __post_init__(self) -> None:
         if self.chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1, got {self.chunk_size}")
+        calls = tuple(self.tool_calls)
+        for call in calls:
+            if not isinstance(call, ToolCallReply):
+                raise TypeError(f"tool_calls holds ToolCallReply items, got {type(call).__name__}")
+        object.__setattr__(self, "tool_calls", calls)
+        if type(self.content) is _DefaultContent:
+            object.__setattr__(self, "content", None if calls else "")
         if self.chunks is not None:
             chunks = tuple(self.chunks)
             object.__setattr__(self, "chunks", chunks)
@@ -132,6 +191,54 @@ class Reply:
         """Stopped by the content filter, after `partial` text if given (else no content)."""
         return cls(content=partial, finish_reason="content_filter", **options)
 
+    @classmethod
+    def tools(
+        cls,
+        *calls: ToolCallReply,
+        content: str | None = None,
+        interleave: bool = False,
+        finish_reason: FinishReason = "stop",
+        **options: Unpack[ReplyOptions],
+    ) -> Reply:
+        """The model calls these tools (in parallel when several), after `content` if given.
+
+        `interleave=True` streams the calls' arguments round-robin, so a client must put them
+        back together by index. `finish_reason="length"` is a cut-off (pass the truncated
+        argument text as a string).
+        """
+        if not calls:
+            raise ValueError("Reply.tools needs at least one ToolCallReply")
+        return cls(
+            content=content,
+            finish_reason=finish_reason,
+            tool_calls=calls,
+            interleave_tool_calls=interleave,
+            **options,
+        )
+
+    @classmethod
+    def tool_call(
+        cls,
+        name: str,
+        arguments: Any,
+        *,
+        id: str | None = None,
+        finish_reason: FinishReason = "stop",
+        **options: Unpack[_OptionsWithoutId],
+    ) -> Reply:
+        """The model calls one tool: `arguments` is raw JSON text (str) or a value to serialise.
+
+        `id` is the call's id (None: numbered by the server); to set the response id, use
+        `.with_options(id=...)`.
+        """
+        call = ToolCallReply(name, arguments, id)
+        return cls.tools(call, finish_reason=finish_reason, **options)
+
+    @staticmethod
+    def choices(*replies: Reply) -> Choices:
+        """Several answers to one request (Chat Completions' `n`), choice i being `replies[i]`."""
+        return Choices(replies)
+
     # -- modifiers ------------------------------------------------------------------------
 
     def with_options(self, **options: Unpack[ReplyOptions]) -> Reply:
@@ -165,12 +272,52 @@ class Reply:
         return self.content or ""
 
     def pieces(self) -> Sequence[str]:
-        """The deltas a stream sends, in order."""
+        """The text deltas a stream sends, in order (tool call arguments: `argument_pieces`)."""
         if self.chunks is not None:
             return [c for c in self.chunks if c]
-        text = self.streamed_text
-        n = self.chunk_size
-        return [text[i : i + n] for i in range(0, len(text), n)]
+        return _split(self.streamed_text, self.chunk_size)
+
+    @property
+    def chat_finish_reason(self) -> str:
+        """The Chat `finish_reason`: "tool_calls" for a finished reply with tool calls."""
+        if self.finish_reason == "stop" and self.tool_calls:
+            return "tool_calls"
+        return self.finish_reason
+
+    def argument_pieces(self, index: int) -> list[str]:
+        """The argument deltas a stream sends for tool call `index` (`chunk_size` characters)."""
+        return _split(self.tool_calls[index].arguments_text, self.chunk_size)
+
+    @property
+    def output_text_size(self) -> int:
+        """Characters the model produced: text plus every call's arguments (for usage)."""
+        return len(self.streamed_text) + sum(len(c.arguments_text) for c in self.tool_calls)
+
+
+def _split(text: str, n: int) -> list[str]:
+    return [text[i : i + n] for i in range(0, len(text), n)]
+
+
+@dataclass(frozen=True)
+class Choices:
+    """Several answers to one Chat Completions request (`n`): choice i is `replies[i]`.
+
+    Each choice is rendered like a lone reply (content, refusal, tool calls, finish reason);
+    the completion's id and model come from the first reply, its usage sums the choices'
+    completion tokens (prompt tokens counted once, from the first). The Responses API has no
+    `n`: a Responses request that gets `Choices` is answered HTTP 400.
+    """
+
+    replies: Sequence[Reply]
+
+    def __post_init__(self) -> None:
+        replies = tuple(self.replies)
+        if not replies:
+            raise ValueError("Choices needs at least one Reply")
+        for reply in replies:
+            if not isinstance(reply, Reply):
+                raise TypeError(f"Choices holds Reply items, got {type(reply).__name__}")
+        object.__setattr__(self, "replies", replies)
 
 
 def _dumps(value: Any, indent: int | None) -> str:
@@ -261,11 +408,11 @@ class Fault:
     ) -> Fault:
         """Close the connection abruptly part-way.
 
-        Streams: after `after_events` SSE events (all kinds counted), or after
-        `after_deltas` content deltas, or after `after_bytes` bytes of the SSE body (which may
-        cut an event in half). Non-streaming requests: after `after_bytes` bytes of the JSON
-        body, or before any response at all when no count is given. `reset=True` sends a TCP
-        RST instead of a clean FIN.
+        Streams: after `after_events` SSE events (all kinds counted), or after `after_deltas`
+        deltas (text or tool call arguments), or after `after_bytes` bytes of the SSE body
+        (which may cut an event in half). Non-streaming requests: after `after_bytes` bytes of
+        the JSON body, or before any response at all when no count is given. `reset=True` sends
+        a TCP RST instead of a clean FIN.
         """
         given = [x for x in (after_events, after_deltas, after_bytes) if x is not None]
         if len(given) > 1:
@@ -285,7 +432,7 @@ class Fault:
     def malformed_sse(
         cls, kind: MalformedKind = "garbage", *, after_deltas: int = 1, reply: Reply | None = None
     ) -> Fault:
-        """Corrupt a stream after `after_deltas` content deltas.
+        """Corrupt a stream after `after_deltas` deltas (text or tool call arguments).
 
         "garbage": a line that is not SSE (decoders ignore it; the stream goes on).
         "invalid_json": an event whose data is not JSON (the stream goes on after it).
@@ -349,23 +496,51 @@ class Fault:
         return self.http_status is not None
 
 
-ScriptItem = Reply | Fault
+ScriptItem = Reply | Fault | Choices
 
 
 # -- JSON script form (for the command line and the control endpoints) ---------------------
 
-_REPLY_KEYS = {"usage", "model", "id", "chunk_size", "chunks", "finish_reason"}
+_REPLY_KEYS = {
+    "usage",
+    "model",
+    "id",
+    "chunk_size",
+    "chunks",
+    "finish_reason",
+    "interleave_tool_calls",
+}
+
+
+def _tool_call_from_dict(data: Any) -> ToolCallReply:
+    if not isinstance(data, Mapping):
+        raise TypeError(f"a tool call is an object with name/arguments/id, got {data!r}")
+    unknown = set(data) - {"name", "arguments", "id"}
+    if unknown:
+        raise ValueError(f"unknown tool call keys {sorted(unknown)}")
+    return ToolCallReply(data["name"], data.get("arguments", {}), data.get("id"))
 
 
 def reply_from_dict(data: Mapping[str, Any]) -> Reply:
-    """Build a Reply from its JSON form, e.g. {"json": {...}, "chunk_size": 4}."""
+    """Build a Reply from its JSON form, e.g. {"json": {...}, "chunk_size": 4}.
+
+    Tool calls: {"tool_calls": [{"name": "f", "arguments": {...} or "raw text", "id": ...}],
+    "interleave_tool_calls": true}, with or without text.
+    """
     opts: dict[str, Any] = {k: data[k] for k in _REPLY_KEYS if k in data}
     if isinstance(opts.get("usage"), Mapping):
         opts["usage"] = Usage(**opts["usage"])
+    if "tool_calls" in data:
+        calls = data["tool_calls"]
+        if not isinstance(calls, list):
+            raise TypeError("tool_calls is a list of tool calls")
+        opts["tool_calls"] = tuple(_tool_call_from_dict(c) for c in calls)
     kinds = [k for k in ("json", "text", "content", "refusal", "file") if k in data]
     if len(kinds) > 1:
         raise ValueError(f"a reply has one of json/text/content/refusal/file, got {kinds}")
-    kind = kinds[0] if kinds else "content"
+    if not kinds:
+        return Reply(**opts)  # content "" (None when there are tool calls)
+    kind = kinds[0]
     if kind == "json":
         return Reply(content=_dumps(data["json"], data.get("indent")), **opts)
     if kind == "refusal":
@@ -373,18 +548,23 @@ def reply_from_dict(data: Mapping[str, Any]) -> Reply:
     if kind == "file":
         with open(data["file"], encoding="utf-8") as f:
             return Reply(content=f.read(), **opts)
-    content = data.get(kind, "")
+    content = data[kind]
     return Reply(content=None if content is None else str(content), **opts)
 
 
 def item_from_dict(data: Mapping[str, Any]) -> ScriptItem:
-    """Build a Reply or, when the dict has a "fault" key, a Fault from its JSON form.
+    """Build a Reply, a Fault (the dict has a "fault" key) or Choices ("choices") from JSON.
 
     Faults: {"fault": "status", "status": 429, "retry_after": 1},
     {"fault": "disconnect", "after_deltas": 3}, {"fault": "delay", "seconds": 1},
     {"fault": "malformed_sse", "kind": "invalid_json"}, {"fault": "stream_error"};
-    any of them may carry "reply": {...}.
+    any of them may carry "reply": {...}. Choices: {"choices": [REPLY, REPLY, ...]}.
     """
+    if "choices" in data and "fault" not in data:
+        replies = data["choices"]
+        if not isinstance(replies, list):
+            raise TypeError("choices is a list of replies")
+        return Choices(tuple(reply_from_dict(r) for r in replies))
     if "fault" not in data:
         return reply_from_dict(data)
     params = {k: v for k, v in data.items() if k != "fault"}

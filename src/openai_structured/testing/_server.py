@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import io
 import itertools
 import json
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from typing_extensions import Self
 
 from . import _render as render
-from ._script import Fault, Reply, ScriptItem, item_from_dict, reply_from_dict
+from ._script import Choices, Fault, Reply, ScriptItem, item_from_dict, reply_from_dict
 from ._sse import LAST_CHUNK, batches, chunk
 
 if TYPE_CHECKING:
@@ -264,6 +265,29 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(record.json, Mapping):
             self._send_json(400, render.error_body(400, "The request body is not a JSON object."))
             return
+        if isinstance(item, Choices):
+            if endpoint == "responses":
+                message = (
+                    "Unknown parameter: 'n'. The Responses API has no `n` (several choices), "
+                    "but FakeOpenAIServer was scripted with Choices for this request."
+                )
+                body = render.error_body(400, message, error_code="unknown_parameter", param="n")
+                self._send_json(400, body)
+                return
+            replies = tuple(owner._with_call_ids(r)[0] for r in item.replies)
+            ctx = render.RenderContext(
+                request=record.json,
+                request_size=len(record.body),
+                response_id=replies[0].id or owner._new_id("chatcmpl-"),
+                item_id=owner._new_id("msg_"),
+                created=int(time.time()),
+            )
+            choices = Choices(replies)
+            if record.stream:
+                self._stream(endpoint, ctx, choices, None)
+            else:
+                self._complete(endpoint, ctx, choices, None)
+            return
         fault = item if isinstance(item, Fault) else None
         reply = item if isinstance(item, Reply) else None
         if fault is not None:
@@ -274,12 +298,14 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_error_fault(fault)
                 return
         assert reply is not None
+        reply, tool_item_ids = owner._with_call_ids(reply)
         ctx = render.RenderContext(
             request=record.json,
             request_size=len(record.body),
             response_id=reply.id or owner._new_id("chatcmpl-" if endpoint == "chat" else "resp_"),
             item_id=owner._new_id("msg_"),
             created=int(time.time()),
+            tool_item_ids=tool_item_ids,
         )
         if record.stream:
             self._stream(endpoint, ctx, reply, fault)
@@ -292,7 +318,7 @@ class _Handler(BaseHTTPRequestHandler):
         self,
         endpoint: Literal["chat", "responses"],
         ctx: render.RenderContext,
-        reply: Reply,
+        reply: Reply | Choices,
         fault: Fault | None,
     ) -> None:
         if fault is not None and fault.stream_error_message is not None:
@@ -304,6 +330,7 @@ class _Handler(BaseHTTPRequestHandler):
         if endpoint == "chat":
             payload = render.chat_completion(ctx, reply)
         else:
+            assert isinstance(reply, Reply)
             payload = render.response_object(ctx, reply)
         data = json.dumps(payload).encode()
         if fault is not None and _disconnects(fault):
@@ -320,12 +347,13 @@ class _Handler(BaseHTTPRequestHandler):
         self,
         endpoint: Literal["chat", "responses"],
         ctx: render.RenderContext,
-        reply: Reply,
+        reply: Reply | Choices,
         fault: Fault | None,
     ) -> None:
         if endpoint == "chat":
             rendered = render.chat_stream(ctx, reply)
         else:
+            assert isinstance(reply, Reply)
             rendered = render.responses_stream(ctx, reply)
         events = rendered.events
         abort = False
@@ -345,6 +373,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if endpoint == "chat":
                     error = render.chat_stream_error(fault.stream_error_message, fault.error_code)
                 else:
+                    assert isinstance(reply, Reply)
                     error = render.responses_stream_error(
                         ctx, reply, i, fault.stream_error_message, fault.error_code
                     )
@@ -492,6 +521,7 @@ class FakeOpenAIServer:
         self._errors: list[BaseException] = []
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
+        self._call_numbers = itertools.count(1)
         self._stopping = threading.Event()
         self._connections: dict[socket.socket, threading.Thread] = {}
         self._httpd: _HTTPServer | None = None
@@ -635,10 +665,10 @@ class FakeOpenAIServer:
     # -- scripting -----------------------------------------------------------------------
 
     def queue(self, *items: ScriptItem) -> Self:
-        """Append replies/faults; each POST request consumes the oldest one."""
+        """Append replies/faults/choices; each POST request consumes the oldest one."""
         for item in items:
-            if not isinstance(item, (Reply, Fault)):
-                raise TypeError(f"expected a Reply or a Fault, got {type(item).__name__}")
+            if not isinstance(item, (Reply, Fault, Choices)):
+                raise TypeError(f"expected a Reply, a Fault or Choices, got {type(item).__name__}")
         with self._lock:
             self._script.extend(items)
         return self
@@ -691,6 +721,22 @@ class FakeOpenAIServer:
 
     def _new_id(self, prefix: str) -> str:
         return f"{prefix}fake{next(self._ids):06d}"
+
+    def _with_call_ids(self, reply: Reply) -> tuple[Reply, tuple[str, ...]]:
+        """`reply` with an id on every tool call, and the calls' Responses item ids.
+
+        Calls are numbered per server, in the order they are answered: a call without an id
+        gets `call_<n>`, and its Responses item is `fc_<n>` either way.
+        """
+        if not reply.tool_calls:
+            return reply, ()
+        calls = []
+        item_ids = []
+        for call in reply.tool_calls:
+            n = next(self._call_numbers)
+            calls.append(call if call.id is not None else dataclasses.replace(call, id=f"call_{n}"))
+            item_ids.append(f"fc_{n}")
+        return dataclasses.replace(reply, tool_calls=tuple(calls)), tuple(item_ids)
 
     def _connection_opened(self, sock: socket.socket, handler: threading.Thread) -> None:
         with self._lock:
