@@ -21,7 +21,7 @@ from typing import Any
 
 from ._logging import LogSink
 from ._outcome import Answer, resolve
-from ._reask import RETRYABLE, Budget, exhausted, feedback
+from ._reask import RETRYABLE, Budget, exhausted, reask
 from ._request import PreparedCall
 from ._usage import StructuredResult, result_of
 from .errors import APIResponseError, OpenAIClientError, TokenLimitError
@@ -102,18 +102,10 @@ class CallRun:
 
     def _retry(self, exc: APIResponseError, answer: Answer) -> None:
         self.errors.append(exc)
-        attempt = len(self.errors)
-        if self.log:
-            self.log.emit(
-                "retry",
-                "warning",
-                reason="validation",
-                attempt=attempt,
-                max_validation_retries=self.retries,
-                response_id=answer.response_id,
-                error=exc,
-            )
-        self.kwargs = self.call.api.reask(self.kwargs, answer, feedback(exc, answer))
+        self.kwargs = reask(
+            self.call.api, self.kwargs, answer, exc,
+            attempt=len(self.errors), retries=self.retries, log=self.log,
+        )  # fmt: skip
 
     def _choices(self, answers: list[Answer]) -> list[Any]:
         """``n > 1``: one result per choice, in choice order; a failing choice raises its error

@@ -16,7 +16,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._apis import Feedback
+from ._apis import ApiSpec, Feedback
+from ._logging import LogSink
 from ._outcome import Answer
 from ._usage import TokenUsage
 from .errors import (
@@ -30,7 +31,7 @@ from .errors import (
 )
 from .tokens import count_message_tokens
 
-__all__ = ["RETRYABLE", "Budget", "check_retries", "exhausted", "feedback"]
+__all__ = ["RETRYABLE", "Budget", "check_retries", "exhausted", "feedback", "reask"]
 
 #: The failures a re-ask may fix.
 RETRYABLE: tuple[type[APIResponseError], ...] = (
@@ -101,6 +102,31 @@ def feedback(error: APIResponseError, answer: Answer) -> Feedback:
         calls,
         other="Not run: another call in the same answer was rejected. Make all the calls again.",
     )
+
+
+def reask(
+    api: ApiSpec,
+    kwargs: Mapping[str, Any],
+    answer: Answer,
+    error: APIResponseError,
+    *,
+    attempt: int,
+    retries: int,
+    log: LogSink,
+) -> dict[str, Any]:
+    """The next attempt's request after ``error`` (attempt ``attempt`` failed), logged as a
+    ``retry`` event."""
+    if log:
+        log.emit(
+            "retry",
+            "warning",
+            reason="validation",
+            attempt=attempt,
+            max_validation_retries=retries,
+            response_id=answer.response_id,
+            error=error,
+        )
+    return api.reask(kwargs, answer, feedback(error, answer))
 
 
 def exhausted(errors: Sequence[APIResponseError]) -> APIResponseError:

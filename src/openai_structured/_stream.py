@@ -23,7 +23,8 @@ import openai
 from ._call import attach_attempts
 from ._clients import PendingClient
 from ._logging import LogSink, redact_text
-from ._reask import RETRYABLE, Budget, exhausted, feedback
+from ._outcome import Answer
+from ._reask import RETRYABLE, Budget, exhausted, reask
 from ._request import PreparedCall
 from ._transport import Deadline
 from ._usage import StructuredResult, result_of
@@ -238,20 +239,13 @@ class StreamRun:
             )
         return events
 
-    def _retry(self, exc: APIResponseError, answer: Any) -> list[StreamEvent]:
+    def _retry(self, exc: APIResponseError, answer: Answer) -> list[StreamEvent]:
         self.errors.append(exc)
         attempt = len(self.errors)
-        if self.log:
-            self.log.emit(
-                "retry",
-                "warning",
-                reason="validation",
-                attempt=attempt,
-                max_validation_retries=self.retries,
-                response_id=answer.response_id,
-                error=exc,
-            )
-        self.kwargs = self.call.api.reask(self.kwargs, answer, feedback(exc, answer))
+        self.kwargs = reask(
+            self.call.api, self.kwargs, answer, exc,
+            attempt=attempt, retries=self.retries, log=self.log,
+        )  # fmt: skip
         errors = tuple(exc.errors()) if isinstance(exc, ValidationError) else ()
         self.decoder = self._decoder()
         self._recorded = False
@@ -334,22 +328,35 @@ async def avalues(events: AsyncIterator[StreamEvent]) -> AsyncIterator[Any]:
             yield event.call  # type: ignore[union-attr]
 
 
-class ValueStream(Iterator[Any]):
+class _RunView:
+    """What the four stream objects share: the run behind them, a redacted repr, the current
+    attempt's decoder and the summary."""
+
+    _run: StreamRun
+
+    def __repr__(self) -> str:
+        call = self._run.call  # no secret in it, but what a repr shows is always redacted
+        return redact_text(f"{type(self).__name__}(model={call.model!r}, api={call.api.name!r})")
+
+    @property
+    def decoder(self) -> StreamDecoder:
+        """The decoder of the current attempt: text so far (``.content``), completed values
+        (``.results``), usage, the partial object (``.parser.snapshot()``)."""
+        return self._run.decoder
+
+    @property
+    def summary(self) -> StructuredResult[Any] | None:
+        """Usage and cost of every attempt (a :class:`StructuredResult`); None until the end."""
+        return self._run.summary
+
+
+class ValueStream(_RunView, Iterator[Any]):
     """The validated values (and ``ToolCall`` objects) of a stream, as they close. Once it is
     exhausted, ``summary`` is the :class:`StructuredResult`: usage and cost of every attempt."""
 
     def __init__(self, run: StreamRun, values: Iterator[Any]) -> None:
         self._run = run
         self._values = values
-
-    def __repr__(self) -> str:
-        call = self._run.call
-        return redact_text(f"{type(self).__name__}(model={call.model!r}, api={call.api.name!r})")
-
-    @property
-    def summary(self) -> StructuredResult[Any] | None:
-        """None until the stream finished."""
-        return self._run.summary
 
     def __iter__(self) -> ValueStream:
         return self
@@ -363,21 +370,12 @@ class ValueStream(Iterator[Any]):
             close()
 
 
-class AsyncValueStream(AsyncIterator[Any]):
+class AsyncValueStream(_RunView, AsyncIterator[Any]):
     """The async twin of :class:`ValueStream`."""
 
     def __init__(self, run: StreamRun, values: AsyncIterator[Any]) -> None:
         self._run = run
         self._values = values
-
-    def __repr__(self) -> str:
-        call = self._run.call
-        return redact_text(f"{type(self).__name__}(model={call.model!r}, api={call.api.name!r})")
-
-    @property
-    def summary(self) -> StructuredResult[Any] | None:
-        """None until the stream finished."""
-        return self._run.summary
 
     def __aiter__(self) -> AsyncValueStream:
         return self
@@ -391,7 +389,7 @@ class AsyncValueStream(AsyncIterator[Any]):
             await aclose()
 
 
-class EventStream(Generic[E]):
+class EventStream(_RunView, Generic[E]):
     """A structured stream's events (sync): use it in a ``with`` block and iterate.
 
     Leaving the block closes the HTTP response, also when you stop early. ``decoder`` gives the
@@ -402,20 +400,6 @@ class EventStream(Generic[E]):
     def __init__(self, events: Iterator[E], run: StreamRun) -> None:
         self._events = events
         self._run = run
-
-    def __repr__(self) -> str:
-        call = self._run.call  # no secret in it, but what a repr shows is always redacted
-        return redact_text(f"{type(self).__name__}(model={call.model!r}, api={call.api.name!r})")
-
-    @property
-    def decoder(self) -> StreamDecoder:
-        """The decoder of the current attempt."""
-        return self._run.decoder
-
-    @property
-    def summary(self) -> StructuredResult[Any] | None:
-        """Usage and cost of every attempt (a :class:`StructuredResult`); None until the end."""
-        return self._run.summary
 
     def __iter__(self) -> Iterator[E]:
         return self._events
@@ -440,26 +424,12 @@ class EventStream(Generic[E]):
             close()
 
 
-class AsyncEventStream(Generic[E]):
+class AsyncEventStream(_RunView, Generic[E]):
     """The async twin of :class:`EventStream`: ``async with`` and ``async for``."""
 
     def __init__(self, events: AsyncIterator[E], run: StreamRun) -> None:
         self._events = events
         self._run = run
-
-    def __repr__(self) -> str:
-        call = self._run.call  # no secret in it, but what a repr shows is always redacted
-        return redact_text(f"{type(self).__name__}(model={call.model!r}, api={call.api.name!r})")
-
-    @property
-    def decoder(self) -> StreamDecoder:
-        """The decoder of the current attempt."""
-        return self._run.decoder
-
-    @property
-    def summary(self) -> StructuredResult[Any] | None:
-        """Usage and cost of every attempt (a :class:`StructuredResult`); None until the end."""
-        return self._run.summary
 
     def __aiter__(self) -> AsyncIterator[E]:
         return self._events

@@ -66,9 +66,11 @@ Memory, bounded by ``StreamConfig.max_buffer_size`` (call it M) end to end; past
   latest ones while their cost, text length + 64 bytes each, stays within M + 64 KiB. Past it
   the oldest are let go (down to half that), never the last value, which is ``Finished.result``;
   ``values_completed`` counts all values and ``results_dropped`` those let go.
+* Function calls: their arguments' text, ids and names, plus 1 KiB per call, at most M in all.
 
 So a hostile answer costs at most a small multiple of M (the SSE event bound and one decode of
-it, plus M of text, M of refusal and M + 64 KiB of values), never its own size.
+it, plus M of text, M of refusal, M of tool calls and M + 64 KiB of values), never its own
+size.
 """
 
 from __future__ import annotations
@@ -123,6 +125,10 @@ _VALUE_OVERHEAD = 64
 _RESULTS_ALLOWANCE = 64 * 1024
 """Cost of kept values allowed on top of ``max_buffer_size`` (small configs keep a few)."""
 
+_CALL_OVERHEAD = 1024
+"""Bytes counted per function call on top of its text (its parser and bookkeeping), so that a
+stream announcing calls without end overflows like one that sends text without end."""
+
 ItemValidator = Callable[[tuple[PathItem, ...], Any], tuple[Any, ValidationError | None]]
 """``(path, raw) -> (item, error_or_None)``: validates one array element."""
 
@@ -145,6 +151,10 @@ _RECEIVING = StreamState.RECEIVING
 _DONE = StreamState.DONE
 _CLOSED = StreamState.CLOSED
 _ERROR = StreamState.ERROR
+
+
+def _by_index(call: ToolCall) -> int:
+    return call.index
 
 
 class _Call:
@@ -463,20 +473,23 @@ class StreamDecoder:
             state = self._calls.get(index)
             if state is None:
                 state = self._calls[index] = _Call(index)
+                self._call_bytes += _CALL_OVERHEAD
             if ident and not state.id:
                 state.id = ident
+                self._call_bytes += len(ident)
             if name and name != state.name:
                 state.name += name
-            if not text:
-                continue
+                self._call_bytes += len(name)
             self._call_bytes += utf8_len(text)
             if self._call_bytes > limit:
                 raise BufferOverflowError(
-                    f"Stream buffer overflow: the tool calls' arguments need more than "
-                    f"{limit} bytes (UTF-8), StreamConfig.max_buffer_size.",
+                    f"Stream buffer overflow: the tool calls need more than {limit} bytes "
+                    "(arguments in UTF-8, plus 1 KiB per call), StreamConfig.max_buffer_size.",
                     size=self._call_bytes,
                     limit=limit,
                 )
+            if not text:
+                continue
             state.pieces.append(text)
             if self._failed is not None or state.call is not None:
                 continue
@@ -647,7 +660,8 @@ class StreamDecoder:
             raise self._enrich(exc) from None
         rid = proto.response_id
         if calls and not self.values_completed:
-            return [*events, *self._finish_calls(), self._finished(self.tool_calls)]
+            events += self._finish_calls()
+            return [*events, self._finished(sorted(self.tool_calls, key=_by_index))]
         if not self.values_completed:
             if self._skip:  # a tools-only stream that answered with text
                 raise no_tool_call_error(answer, self._tools)
@@ -668,7 +682,7 @@ class StreamDecoder:
             proto.finish_reason,
             proto.response_id,
             tuple(self.results),
-            tuple(self.tool_calls),
+            tuple(sorted(self.tool_calls, key=_by_index)),
         )
 
     def _finish_calls(self) -> list[StreamEvent]:
