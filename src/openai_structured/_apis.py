@@ -235,7 +235,7 @@ class ChatCompletionsApi(ApiSpec):
             turn.append(
                 {
                     "role": "assistant",
-                    "content": answer.content,
+                    "content": answer.content or None,
                     "tool_calls": [
                         {
                             "id": call.id or f"call_{call.index}",

@@ -90,12 +90,12 @@ def feedback(error: APIResponseError, answer: Answer) -> Feedback:
             f"Your previous answer was rejected. {words}\n"
             "Answer again with the complete, corrected JSON and nothing else."
         )
-    tool = getattr(error, "tool_name", None)
-    bad = [c.index for c in answer.tool_calls if c.name == tool] or [0]
+    index = error.tool_call_index
+    if index is None:  # not about one call (text where a call was required): every call
+        return Feedback(words, other=f"Error: {words}")
     calls = {
         index: f"Error: the call was rejected. {words}\nCall the tool again with corrected "
         "arguments."
-        for index in bad[:1]
     }
     return Feedback(
         words,

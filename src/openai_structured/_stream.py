@@ -148,9 +148,10 @@ class StreamRun:
             self.budget.add(decoder.usage)
 
     def report(self, value: Any) -> StructuredResult[Any]:
-        """The summary of the stream so far (every attempt), handed to ``on_summary`` once."""
+        """The summary of the stream so far (every attempt), handed to ``on_summary`` once
+        when a request was made."""
         summary = result_of(value, self.call.model, self.usages, self.response_ids)
-        if self.on_summary is not None:
+        if self.on_summary is not None and self.usages:
             self.on_summary(summary)
             self.on_summary = None
         return summary
@@ -165,6 +166,9 @@ class StreamRun:
         elif isinstance(exc, OpenAIClientError):
             error: BaseException = exc
             self._log_error(error)
+            if self.request is not None:  # this attempt's request was answered
+                self.record()
+            self.report(None)  # e.g. the token budget stopped a re-ask: what was spent counts
             return error
         elif isinstance(exc, _http.TimeoutException):
             sdk = openai.APITimeoutError(request=exc.request)
@@ -249,6 +253,7 @@ class StreamRun:
         errors = tuple(exc.errors()) if isinstance(exc, ValidationError) else ()
         self.decoder = self._decoder()
         self._recorded = False
+        self.request = None
         self.again = True
         return [Retrying(attempt, exc, errors)]
 
@@ -309,23 +314,49 @@ async def aiterate(client: Any, run: StreamRun) -> AsyncIterator[StreamEvent]:
             break
 
 
-def values(events: Iterator[StreamEvent]) -> Iterator[Any]:
+class _Values:
+    """Picks the values (and tool calls) out of a stream's events. With re-asks possible, an
+    attempt's values are held until it ends well (``Finished``) and dropped at ``Retrying``,
+    so only the values of the attempt that validated are yielded."""
+
+    __slots__ = ("held", "hold")
+
+    def __init__(self, hold: bool) -> None:
+        self.hold = hold
+        self.held: list[Any] = []
+
+    def take(self, event: StreamEvent) -> list[Any]:
+        kind = type(event)
+        if kind is ValueCompleted:
+            value = event.value  # type: ignore[union-attr]
+        elif kind is ToolCallCompleted:
+            value = event.call  # type: ignore[union-attr]
+        elif kind is Retrying:
+            self.held.clear()
+            return []
+        elif kind is Finished and self.held:
+            out, self.held = self.held, []
+            return out
+        else:
+            return []
+        if self.hold:
+            self.held.append(value)
+            return []
+        return [value]
+
+
+def values(events: Iterator[StreamEvent], *, hold: bool = False) -> Iterator[Any]:
     """Just the validated top-level values (and tool calls) of an event stream."""
+    picker = _Values(hold)
     for event in events:
-        kind = type(event)
-        if kind is ValueCompleted:
-            yield event.value  # type: ignore[union-attr]
-        elif kind is ToolCallCompleted:
-            yield event.call  # type: ignore[union-attr]
+        yield from picker.take(event)
 
 
-async def avalues(events: AsyncIterator[StreamEvent]) -> AsyncIterator[Any]:
+async def avalues(events: AsyncIterator[StreamEvent], *, hold: bool = False) -> AsyncIterator[Any]:
+    picker = _Values(hold)
     async for event in events:
-        kind = type(event)
-        if kind is ValueCompleted:
-            yield event.value  # type: ignore[union-attr]
-        elif kind is ToolCallCompleted:
-            yield event.call  # type: ignore[union-attr]
+        for value in picker.take(event):
+            yield value
 
 
 class _RunView:

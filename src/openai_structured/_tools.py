@@ -120,21 +120,23 @@ class ToolSet:
         response_id: str | None = None,
         usage: Mapping[str, Any] | None = None,
     ) -> ToolCall:
-        """Parse and validate one call's arguments."""
-        tool = self.tool(raw.name, response_id=response_id, usage=usage)
+        """Parse and validate one call's arguments; a failure names the call
+        (``tool_call_index``)."""
         try:
-            value = jiter.from_json(raw.arguments.encode())
-        except ValueError:
-            raise invalid_json_error(
-                raw.arguments,
-                response_id=response_id,
-                usage=usage,
-                what=f"The arguments of the call to tool {raw.name!r} (call {raw.index})",
-            ) from None
-        try:
+            tool = self.tool(raw.name, response_id=response_id, usage=usage)
+            try:
+                value = jiter.from_json(raw.arguments.encode())
+            except ValueError:
+                raise invalid_json_error(
+                    raw.arguments,
+                    response_id=response_id,
+                    usage=usage,
+                    what=f"The arguments of the call to tool {raw.name!r} (call {raw.index})",
+                ) from None
             arguments = tool.validate_value(value, raw, response_id=response_id)
         except APIResponseError as exc:
             exc.usage = dict(usage) if usage is not None else None
+            exc.tool_call_index = raw.index
             raise
         return ToolCall(raw.index, raw.id, raw.name, arguments, raw.arguments)
 

@@ -624,7 +624,7 @@ def _values(
         client, model, output_schema, schema, options, asynchronous=False, partials=False,
         items=False, totals=totals,
     )  # fmt: skip
-    return ValueStream(run, values(iterate(client, run)))
+    return ValueStream(run, values(iterate(client, run), hold=run.retries > 0))
 
 
 def _avalues(
@@ -639,7 +639,7 @@ def _avalues(
         client, model, output_schema, schema, options, asynchronous=True, partials=False,
         items=False, totals=totals,
     )  # fmt: skip
-    return AsyncValueStream(run, avalues(aiterate(client, run)))
+    return AsyncValueStream(run, avalues(aiterate(client, run), hold=run.retries > 0))
 
 
 def openai_structured_stream(

@@ -207,6 +207,8 @@ class APIResponseError(OpenAIClientError):
 
     #: After validation re-asks: every attempt's error, oldest first (this one last).
     attempts: tuple[OpenAIClientError, ...] = ()
+    #: For a tool call's failure: the call's ``index`` in the answer.
+    tool_call_index: int | None = None
 
     def __init__(
         self,

@@ -379,8 +379,11 @@ class StreamDecoder:
         content.clear()
         return ""
 
-    def _failure(self, exc: APIResponseError) -> None:
-        """The answer is wrong (not the stream): stop parsing, read on for usage and id."""
+    def _failure(self, exc: APIResponseError, call: int | None = None) -> None:
+        """The answer is wrong (not the stream): stop parsing, read on for usage and id.
+        ``call``: the index of the tool call that failed."""
+        if call is not None:
+            exc.tool_call_index = call
         if self._failed is None:
             self._failed = exc
             self._skip = True
@@ -497,7 +500,7 @@ class StreamDecoder:
                 try:
                     state.tool = self._tools.tool(state.name, response_id=self.response_id)
                 except APIResponseError as exc:
-                    self._failure(exc)
+                    self._failure(exc, index)
                     continue
             parsed = state.parser.feed(text)
             if parsed:
@@ -521,7 +524,7 @@ class StreamDecoder:
         raw = state.raw()
         text = raw.arguments
         if state.parser.parse_errors or text[: parsed.start].strip() or text[parsed.end :].strip():
-            self._failure(self._bad_arguments(raw))
+            self._failure(self._bad_arguments(raw), raw.index)
             return
         tool = state.tool
         assert tool is not None
@@ -530,7 +533,7 @@ class StreamDecoder:
         except APIResponseError as exc:
             if self._logging:
                 self._log.emit("validation", "error", ok=False, tool=raw.name, errors=str(exc))
-            self._failure(exc)
+            self._failure(exc, raw.index)
             return
         state.call = ToolCall(raw.index, raw.id, raw.name, arguments, text)
         self.tool_calls.append(state.call)
@@ -699,11 +702,11 @@ class StreamDecoder:
                     try:
                         ToolSet((), {}).tool(state.name, response_id=proto.response_id)
                     except APIResponseError as exc:
-                        self._failure(exc)
+                        self._failure(exc, state.index)
                 elif state.call is None and self._failed is None:
-                    self._failure(self._bad_arguments(state.raw()))
+                    self._failure(self._bad_arguments(state.raw()), state.index)
             elif "".join(state.pieces)[len(state.call.raw_arguments) :].strip():
-                self._failure(self._bad_arguments(state.raw()))
+                self._failure(self._bad_arguments(state.raw()), state.index)
             if self._failed is not None:
                 failed = self._failed
                 failed.usage = failed.usage or proto.usage
