@@ -109,11 +109,13 @@ def check_answer(answer: Answer, limit: OutputLimit = NO_LIMIT) -> None:
             usage=usage,
         )
     if answer.finish_reason == "length":
+        if not content and answer.tool_calls:  # cut off in a call: its arguments are the text
+            content = answer.tool_calls[-1].arguments
         raise TokenLimitError(
             _cut_off_message(answer, limit),
             requested_tokens=limit.requested,
             model_limit=limit.model_limit,
-            content=content,
+            content=content or None,
             usage=usage,
             response_id=rid,
         )

@@ -250,6 +250,7 @@ class StreamDecoder:
         self._calls: dict[int, _Call] = {}  # function calls by index, in order of arrival
         self._call_bytes = 0  # UTF-8 bytes of argument text held, all calls together
         self.tool_calls: list[ToolCall] = []  # calls whose arguments closed and validated
+        self._bad_call: _Call | None = None  # the call whose arguments were not one JSON value
         #: The answer as decided by close() (for a re-ask of a failed one).
         self.answer: Answer | None = None
         # Bound once: the hot path runs per transport read.
@@ -524,6 +525,8 @@ class StreamDecoder:
         raw = state.raw()
         text = raw.arguments
         if state.parser.parse_errors or text[: parsed.start].strip() or text[parsed.end :].strip():
+            if self._failed is None:
+                self._bad_call = state  # its error is made at close, with all of its text
             self._failure(self._bad_arguments(raw), raw.index)
             return
         tool = state.tool
@@ -653,6 +656,9 @@ class StreamDecoder:
             tool_calls=tuple(calls),
         )
         failed = self._failed
+        if failed is not None and self._bad_call is not None:
+            failed = self._bad_arguments(self._bad_call.raw())
+            failed.tool_call_index = self._bad_call.index
         if failed is not None:
             failed.response_id = failed.response_id or proto.response_id
             failed.usage = failed.usage or proto.usage
@@ -662,7 +668,7 @@ class StreamDecoder:
         except StreamInterruptedError as exc:
             raise self._enrich(exc) from None
         rid = proto.response_id
-        if calls and not self.values_completed:
+        if calls:  # the model called tools: the calls are the result (as for a call)
             events += self._finish_calls()
             return [*events, self._finished(sorted(self.tool_calls, key=_by_index))]
         if not self.values_completed:
