@@ -150,7 +150,7 @@ class StreamRun:
     def report(self, value: Any) -> StructuredResult[Any]:
         """The summary of the stream so far (every attempt), handed to ``on_summary`` once
         when a request was made."""
-        summary = result_of(value, self.call.model, self.usages, self.response_ids)
+        summary = self.summary = result_of(value, self.call.model, self.usages, self.response_ids)
         if self.on_summary is not None and self.usages:
             self.on_summary(summary)
             self.on_summary = None
@@ -377,7 +377,8 @@ class _RunView:
 
     @property
     def summary(self) -> StructuredResult[Any] | None:
-        """Usage and cost of every attempt (a :class:`StructuredResult`); None until the end."""
+        """Usage and cost of every attempt (a :class:`StructuredResult`); None until the stream
+        ended (its ``value`` is None when it failed)."""
         return self._run.summary
 
 

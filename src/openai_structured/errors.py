@@ -205,7 +205,8 @@ class SchemaError(OpenAIClientError, ValueError):
 class APIResponseError(OpenAIClientError):
     """The API answered, but not with something we can turn into the result."""
 
-    #: After validation re-asks: every attempt's error, oldest first (this one last).
+    #: After validation re-asks: the failed attempts' errors, oldest first (when the retries
+    #: ran out, every attempt's; when another outcome ended the call, the ones before it).
     attempts: tuple[OpenAIClientError, ...] = ()
     #: For a tool call's failure: the call's ``index`` in the answer.
     tool_call_index: int | None = None

@@ -163,6 +163,11 @@ def describe(exc: BaseException) -> str:
         return f"{_sdk_message(exc)}\nThe stream broke after {received} characters of the answer."
     if isinstance(exc, openai.APIError):
         return _sdk_message(exc)
+    if isinstance(exc, errors.TokenBudgetError):
+        return (
+            f"{exc}\nWith ostruct: raise --max-total-tokens, or lower --max-output-tokens or "
+            "--max-validation-retries (--usage shows what a run spends)."
+        )
     if isinstance(exc, errors.TokenLimitError) and exc.content is not None:
         return (
             f"{exc}\nWith ostruct: raise --max-output-tokens (--verbose prints the partial text)."

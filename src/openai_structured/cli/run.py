@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -18,13 +19,15 @@ import click
 
 from .._apis import API_NAMES
 from .._logging import LogEvent
-from ..errors import OpenAIClientError
+from ..errors import OpenAIClientError, TokenBudgetError
 from ..servers import PROFILE_ALIASES, PROFILES
 from ._client import ClientOptions
 from ._report import CliError, Secrets, report
 from .exit_codes import ExitCode, epilog
 
 if TYPE_CHECKING:
+    from .._usage import StructuredResult, TokenUsage, UsageTotals
+    from ..servers import ServerProfile
     from ..templates import PathPolicy
 
 __all__ = ["DEFAULT_MODEL", "run"]
@@ -111,10 +114,172 @@ def _verbose_logger(
             usage = data.get("usage")
             if isinstance(usage, Mapping):
                 echo(f"[ostruct] {_usage_line(model, usage, priced=priced)}")
+        elif event.type == "retry" and data.get("reason") == "validation":
+            echo(_retry_line(data))
         elif event.type in ("retry", "error"):
             echo(f"[ostruct] {event.type}: {json.dumps(data, default=str)}")
 
     return on_log
+
+
+#: Characters of an error quoted in a --verbose retry line.
+_MAX_ERROR_TEXT = 300
+
+
+def _retry_line(data: Mapping[str, Any]) -> str:
+    """A validation re-ask, readably: which attempt failed, why (the error's first line, and
+    its first detail when that line only announces the list), and that the model is asked again."""
+    lines = [line.strip() for line in str(data.get("error") or "").splitlines() if line.strip()]
+    if not lines:
+        reason = "no error text"
+    elif len(lines) > 1 and lines[0].endswith(":"):
+        reason = f"{lines[0]} {lines[1]}"
+    else:
+        reason = lines[0]
+    if len(reason) > _MAX_ERROR_TEXT:
+        reason = reason[: _MAX_ERROR_TEXT - 3] + "..."
+    attempt, limit = data.get("attempt"), data.get("max_validation_retries")
+    response = data.get("response_id")
+    of = f" of {limit}" if limit is not None else ""
+    source = f" (response {response})" if response else ""
+    return (
+        f"[ostruct] retry {attempt}{of}: attempt {attempt} failed validation{source}; "
+        f"asking again with the errors: {reason}"
+    )
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count:,} {word}" + ("" if count == 1 else "s")
+
+
+def _money(amount: float) -> str:
+    """``$0.0031``, ``$1.50``: up to six decimals, at least two."""
+    text = f"{amount:.6f}".rstrip("0")
+    whole, _, cents = text.partition(".")
+    return f"${whole}.{cents.ljust(2, '0')}"
+
+
+def _totals_line(
+    model: str,
+    usage: TokenUsage,
+    *,
+    attempts: int | None,
+    cost_usd: float | None,
+    unpriced: str | None,
+    scope: str = "",
+) -> str:
+    """The --usage line: requests, tokens (cached and reasoning parts), total, estimated cost."""
+    requests = _plural(usage.requests, "request")
+    if attempts is not None:
+        requests += f" ({_plural(attempts, 'attempt')})"
+    line = (
+        f"ostruct: usage{scope}: {requests}, "
+        f"{usage.prompt_tokens:,} prompt tokens ({usage.cached_tokens:,} cached), "
+        f"{usage.completion_tokens:,} completion tokens ({usage.reasoning_tokens:,} reasoning), "
+        f"{usage.total_tokens:,} total"
+    )
+    if usage.unreported:
+        line += f" ({_plural(usage.unreported, 'response')} without usage figures)"
+    if unpriced is not None:
+        return line + f"; price unknown ({unpriced})"
+    if cost_usd is None:
+        return line + f"; price unknown (no prices for {model})"
+    return line + f"; estimated cost {_money(cost_usd)} ({model} prices from the model registry)"
+
+
+def _price(model: str, usage: TokenUsage) -> float | None:
+    from ..tokens import estimate_cost
+
+    try:
+        cost = estimate_cost(
+            model,
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            cached_input_tokens=min(usage.cached_tokens, usage.prompt_tokens),
+        )
+    except OpenAIClientError:
+        return None
+    return cost.total if cost is not None else None
+
+
+def _unpriced(profile: ServerProfile, model: str) -> str | None:
+    """Why the registry's prices do not apply to ``model`` on this server (None: they do)."""
+    try:
+        permissive = profile.capabilities(model).permissive_profile
+    except OpenAIClientError:  # an unknown model on OpenAI: the call reports it, unsent
+        return None
+    if not permissive:
+        return None
+    if profile.registry == "off":
+        # Such a server may serve any model under an OpenAI name.
+        return f"the {profile.name} profile does not use the registry's prices"
+    return f"no prices for {model}"
+
+
+def _usage_from_error(exc: BaseException) -> tuple[TokenUsage, int | None, bool] | None:
+    """What a failed stream spent, from its error: (usage, attempts, complete?), None when
+    unknown.
+
+    A ``TokenBudgetError`` carries the earlier attempts' usage summed (complete). Any other
+    error carries its own attempt's ``usage``: complete when there were no re-asks, else only
+    the last attempt (the stream's summary is not kept on failure)."""
+    from .._usage import TokenUsage
+
+    usage = getattr(exc, "usage", None)
+    if not isinstance(usage, Mapping):
+        return None
+    if isinstance(exc, TokenBudgetError):
+        names = ("prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens")
+        figures = {
+            name: value
+            for name in (*names, "requests")
+            if isinstance(value := usage.get(name), int)
+        }
+        return TokenUsage(**figures), len(exc.attempts), True
+    if getattr(exc, "attempts", ()):
+        return TokenUsage.from_api(usage), None, False
+    return TokenUsage.from_api(usage), 1, True
+
+
+@dataclass
+class _Spending:
+    """What the run spent, filled in as it goes, for --usage and --verbose."""
+
+    #: Set once a request is about to be sent (None: nothing was, e.g. a dry run).
+    model: str | None = None
+    #: Why no cost is estimated (None: the registry's prices apply).
+    unpriced: str | None = None
+    #: Calls: every attempt of the call, failed ones included.
+    totals: UsageTotals | None = None
+    #: A finished run: the result's usage and cost.
+    result: StructuredResult[Any] | None = None
+
+    def line(self, error: BaseException | None = None) -> str | None:
+        model = self.model
+        if model is None:
+            return None
+        if self.result is not None:
+            result = self.result
+            return _totals_line(
+                model, result.usage, attempts=result.attempts, cost_usd=result.cost_usd,
+                unpriced=self.unpriced,
+            )  # fmt: skip
+        if self.totals is not None and self.totals.calls:
+            totals = self.totals
+            return _totals_line(
+                model, totals.usage, attempts=totals.attempts,
+                cost_usd=None if totals.unpriced else totals.cost_usd, unpriced=self.unpriced,
+            )  # fmt: skip
+        if isinstance(error, TokenBudgetError) and not getattr(error, "usage", None):
+            return "ostruct: usage: nothing was sent (0 tokens)"
+        found = None if self.totals is not None or error is None else _usage_from_error(error)
+        if found is None or not found[0].requests:
+            return "ostruct: usage: no tokens reported (no answer was received)"
+        usage, attempts, complete = found
+        return _totals_line(
+            model, usage, attempts=attempts, cost_usd=_price(model, usage),
+            unpriced=self.unpriced, scope="" if complete else " (last attempt only)",
+        )  # fmt: skip
 
 
 def _collect_variables(
@@ -145,15 +310,21 @@ def _collect_variables(
 
 
 def _result_from_stream(
-    client: Any, model: str, schema: Mapping[str, Any], options: Mapping[str, Any]
-) -> Any:
-    """Run a streaming call; draw the partial object on a terminal; return the final value."""
+    client: Any,
+    model: str,
+    schema: Mapping[str, Any],
+    options: Mapping[str, Any],
+    spending: _Spending | None = None,
+) -> StructuredResult[Any]:
+    """Run a streaming call; draw the partial object on a terminal; return the final value
+    with the usage and cost of every attempt (the ``Finished`` event's summary). When the
+    stream fails, what its attempts spent goes into ``spending``."""
     from ..client import openai_structured_events
     from ..streaming import Finished, PartialUpdate
     from ._progress import LiveObject, stderr_is_tty
 
     live_view = stderr_is_tty()
-    result: Any = None
+    result: StructuredResult[Any] | None = None
     finished = False
     with (
         openai_structured_events(
@@ -161,14 +332,22 @@ def _result_from_stream(
         ) as events,
         LiveObject(enabled=live_view, title=f"{model}: answer so far") as live,
     ):
-        for event in events:
-            if isinstance(event, PartialUpdate):
-                if live.wants_update():
-                    live.update(event.snapshot())
-            elif isinstance(event, Finished):
-                result, finished = event.result, True
+        try:
+            for event in events:
+                if isinstance(event, PartialUpdate):
+                    if live.wants_update():
+                        live.update(event.snapshot())
+                elif isinstance(event, Finished):
+                    result, finished = event.summary, True
+        except BaseException:
+            summary = events.summary
+            if spending is not None and summary is not None and summary.usage.requests:
+                spending.result = summary  # every attempt, the failed one too
+            raise
     if not finished:
         raise RuntimeError("the stream ended without a Finished event")
+    if result is None:
+        raise RuntimeError("the stream's Finished event carries no summary")
     return result
 
 
@@ -342,6 +521,21 @@ _SERVER_NAMES = sorted([*PROFILES, *PROFILE_ALIASES])
     help="Retries on rate limits and server errors (default: the SDK's, 2).",
 )
 @click.option(
+    "--max-validation-retries",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    metavar="N",
+    help="Re-ask up to N times, with the errors, when the answer fails the schema.",
+)
+@click.option(
+    "--max-total-tokens",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Token budget over every attempt: a request that would pass it is not sent (exit 8).",
+)
+@click.option(
     "--stream", is_flag=True, help="Stream; on a terminal, show the object filling in on stderr."
 )
 @click.option(
@@ -365,7 +559,16 @@ _SERVER_NAMES = sorted([*PROFILES, *PROFILE_ALIASES])
     help="JSON indentation; 0 prints one compact line.",
 )
 @click.option(
-    "-v", "--verbose", is_flag=True, help="Log requests and usage to stderr; tracebacks on errors."
+    "--usage",
+    "show_usage",
+    is_flag=True,
+    help="Print the tokens used (every attempt) and the estimated cost to stderr at the end.",
+)
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Log requests, re-asks and usage to stderr (totals at the end); tracebacks on errors.",
 )
 def run(**kwargs: Any) -> None:
     """Render TEMPLATE (Jinja) into a prompt and get JSON matching SCHEMA (a JSON Schema file).
@@ -374,17 +577,28 @@ def run(**kwargs: Any) -> None:
     available to the template as the variable `stdin`.
     """
     secrets = Secrets()
+    spending = _Spending()
+    show_usage = kwargs.pop("show_usage") or kwargs["verbose"]
     try:
-        _run(secrets=secrets, **kwargs)
+        _run(secrets=secrets, spending=spending, **kwargs)
     except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
         raise
     except (Exception, KeyboardInterrupt) as exc:
-        raise SystemExit(int(report(exc, secrets=secrets, verbose=kwargs["verbose"]))) from None
+        code = report(exc, secrets=secrets, verbose=kwargs["verbose"])
+        # Tokens spent on a failed run were paid for too.
+        line = spending.line(exc) if show_usage else None
+        if line is not None:
+            click.echo(secrets.redact(line), err=True)
+        raise SystemExit(int(code)) from None
+    line = spending.line() if show_usage else None
+    if line is not None:
+        click.echo(secrets.redact(line), err=True)
 
 
 def _run(
     *,
     secrets: Secrets,
+    spending: _Spending,
     template: str,
     template_timeout: float | None,
     template_limits: Sequence[str],
@@ -414,6 +628,8 @@ def _run(
     server: str | None,
     timeout: float | None,
     max_retries: int | None,
+    max_validation_retries: int,
+    max_total_tokens: int | None,
     stream: bool,
     dry_run: bool,
     output_file: str | None,
@@ -515,24 +731,30 @@ def _run(
         options["timeout"] = timeout
     if server is not None:
         options["server"] = server
-    if verbose:
-        from ..servers import profile_for
+    if max_validation_retries:
+        options["max_validation_retries"] = max_validation_retries
+    if max_total_tokens is not None:
+        options["max_total_tokens"] = max_total_tokens
+    from ..servers import profile_for
 
-        priced = not profile_for(client, server).capabilities(model_name).permissive_profile
-        options["on_log"] = _verbose_logger(model_name, priced=priced, secrets=secrets)
+    unpriced = _unpriced(profile_for(client, server), model_name)
+    if verbose:
+        options["on_log"] = _verbose_logger(model_name, priced=unpriced is None, secrets=secrets)
+    spending.model, spending.unpriced = model_name, unpriced
 
     if stream:
-        result = _result_from_stream(client, model_name, schema_doc, options)
+        spending.result = _result_from_stream(client, model_name, schema_doc, options, spending)
     else:
-        from ..client import openai_structured_call
+        from ..client import StructuredClient
         from ._progress import spinner, stderr_is_tty
 
+        # The object style for its running totals: they count a failed call's attempts too.
+        calls = StructuredClient(client)
+        spending.totals = calls.totals
         with spinner(f"Waiting for {model_name}...", enabled=stderr_is_tty()):
-            result = openai_structured_call(
-                client=client, model=model_name, schema=schema_doc, **options
-            )
+            spending.result = calls.complete_result(model_name, schema=schema_doc, **options)
 
-    text = to_json(result, indent) + "\n"
+    text = to_json(spending.result.value, indent) + "\n"
     if output_file is not None:
         write_output_file(output_file, text)
         click.echo(f"ostruct: wrote the result to {output_file}", err=True)
