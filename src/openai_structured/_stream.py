@@ -104,18 +104,7 @@ class StreamRun:
         compiled = call.compiled
         item_validator: ItemValidator | None = None
         if self.items and compiled is not None:
-            by_path = ItemValidators(call.output)
-            if compiled.needs_restore:
-
-                def restore_then_validate(
-                    path: tuple[Any, ...], raw: Any
-                ) -> tuple[Any, ValidationError | None]:
-                    return by_path.validate(path, compiled.restore_at(path, raw))
-
-                item_validator = restore_then_validate
-
-            else:
-                item_validator = by_path.validate
+            item_validator = ItemValidators(call.output).validate
         validator = call.validator
         return StreamDecoder(
             protocol=call.api.protocol(),
@@ -129,6 +118,7 @@ class StreamRun:
             item_validator=item_validator,
             tools=call.tools,
             parse_content=validator is not None,
+            declared=compiled if compiled is not None and compiled.needs_restore else None,
         )
 
     def streaming_create(self, client: Any) -> Any:

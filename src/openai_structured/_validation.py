@@ -19,7 +19,8 @@ import referencing.exceptions
 
 from ._outcome import invalid_json_error
 from .errors import SchemaError, ValidationError
-from .schema._checks import invalid_keywords
+from .schema import RestoreError
+from .schema._checks import invalid_keywords, validator_class
 
 __all__ = [
     "ResultValidator",
@@ -114,7 +115,7 @@ def _cached_validator(schema_json: str) -> jsonschema.protocols.Validator:
     invalid = invalid_keywords(schema)  # the compiler's own check, for direct users too
     if invalid:
         raise invalid[0]
-    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    cls = validator_class(schema)  # the draft the compiler read it as
     validator: jsonschema.protocols.Validator = cls(schema, registry=_NO_RETRIEVAL)
     return validator
 
@@ -138,6 +139,15 @@ def jsonschema_errors(
             f"the schema refers to {getattr(exc, 'ref', exc)!r}, which is not inside it "
             "(references are never fetched)",
             fix="inline the referenced schema under $defs and refer to it as #/$defs/...",
+        ) from None
+    except (RecursionError, jsonschema.exceptions.UnknownType) as exc:
+        # A schema that refers to itself without end, or names a type jsonschema lacks: the
+        # answer cannot be checked against it.
+        raise SchemaError(
+            f"the answer cannot be checked against this schema: {type(exc).__name__}: "
+            f"{str(exc)[:200]}",
+            fix="remove the self-reference that does not go into the value (e.g. "
+            '{"not": {"$ref": "#"}}), or give every type a standard name',
         ) from None
     for error in found:
         loc = (*prefix, *error.absolute_path)
@@ -211,7 +221,18 @@ class ResultValidator:
     ) -> Any:
         """Validate an already parsed value (streams parse incrementally)."""
         if self._restore is not None:
-            value = self._restore(value)
+            try:
+                value = self._restore(value)
+            except RestoreError as exc:
+                loc = exc.path
+                error = {
+                    "loc": loc,
+                    "path": _path(loc),
+                    "msg": exc.message,
+                    "type": "restore",
+                    "input": exc.value,
+                }
+                raise validation_error([error], response_id=response_id, content=content) from None
         if self._validate_python is not None:
             try:
                 return self._validate_python(value)

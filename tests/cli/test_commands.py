@@ -57,7 +57,8 @@ def test_schema_check_problems_exit_1_with_path_and_fix(ostruct, workdir):
         json.dumps(
             {
                 "type": "object",
-                "properties": {"m": {"type": "object", "additionalProperties": {"type": "string"}}},
+                "properties": {"m": {"$ref": "https://example.com/other.json"}},
+                "required": ["m"],
             }
         )
     )
@@ -66,6 +67,34 @@ def test_schema_check_problems_exit_1_with_path_and_fix(ostruct, workdir):
     assert out.stdout.startswith("FAILED")
     assert "#/properties/m" in out.stdout
     assert "fix:" in out.stdout
+
+
+def test_schema_check_lists_each_rewrite_as_lossless_or_lossy_and_shows_what_is_sent(
+    ostruct, workdir
+):
+    (workdir / "wide.json").write_text(
+        json.dumps(
+            {
+                "type": "object",
+                "properties": {
+                    "m": {"type": "object", "additionalProperties": {"type": "integer"}},
+                    "n": {"type": "string", "not": {"const": "x"}},
+                },
+                "required": ["m", "n"],
+            }
+        )
+    )
+    out = ostruct("schema", "check", "--show", "wide.json")
+    assert out.code == 0, out.stderr
+    assert out.stdout.startswith("OK: schema")
+    lines = out.stdout.splitlines()
+    assert any("lossless" in line and "#/properties/m" in line for line in lines)
+    assert any("lossy" in line and "#/properties/n" in line for line in lines)
+    strict = json.loads(out.stdout.split("strict schema:\n", 1)[1])
+    m = strict["properties"]["m"]
+    assert m["type"] == "array"
+    assert set(m["items"]["properties"]) == {"key", "value"}
+    assert strict["properties"]["n"] == {"type": "string"}
 
 
 def test_schema_check_unreadable_or_not_json_exits_1(ostruct, workdir):

@@ -94,7 +94,9 @@ def test_dry_run_runs_the_same_preflight_checks(ostruct, workdir, no_network):
     assert ostruct(*base, "--model", "unknown-model").code == 5
     assert ostruct(*base, "--model", "o1", "--temperature", "0.5").code == 5
     assert ostruct(*base, "--model", "gpt-4o", "--max-output-tokens", "999999").code == 8
-    (workdir / "bad.json").write_text('{"type": "object"}')
+    (workdir / "bad.json").write_text(
+        '{"type": "object", "properties": {"a": false}, "required": ["a"]}'
+    )
     bad = ostruct("run", "prompt.j2", "bad.json", "-V", "who=Ada", "--dry-run")
     assert bad.code == 4
 

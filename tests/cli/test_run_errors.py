@@ -170,14 +170,18 @@ def test_system_prompt_file_missing_is_an_input_error(ostruct, server, workdir):
             json.dumps(
                 {
                     "type": "object",
-                    "properties": {"a": {"type": "string"}},
-                    "patternProperties": {"^x": {"type": "string"}},
+                    "properties": {"a": {"$ref": "https://example.com/other.json"}},
+                    "required": ["a"],
                 }
             ),
-            "#/patternProperties",
+            "#/properties/a",
+        ),
+        (
+            json.dumps({"type": "object", "properties": {"a": False}, "required": ["a"]}),
+            "#/properties/a",
         ),
     ],
-    ids=["missing", "not-json", "not-object", "not-strict"],
+    ids=["missing", "not-json", "not-object", "remote-ref", "unsatisfiable"],
 )
 def test_schema_errors_exit_4(ostruct, server, workdir, content, needle):
     if content is None:
@@ -189,6 +193,33 @@ def test_schema_errors_exit_4(ostruct, server, workdir, content, needle):
     assert _first_line(out.stderr).startswith("Error (schema): ")
     assert needle in out.stderr
     assert server.requests == []
+
+
+MAP_SCHEMA = {
+    "type": "object",
+    "properties": {"scores": {"type": "object", "additionalProperties": {"type": "integer"}}},
+    "required": ["scores"],
+}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["call", "stream"])
+def test_a_rewritten_schema_is_answered_in_the_declared_shape_or_exits_7(
+    ostruct, server, workdir, stream
+):
+    (workdir / "schema.json").write_text(json.dumps(MAP_SCHEMA))
+    entries = [{"key": "ann", "value": 3}, {"key": "bo", "value": 5}]
+    server.queue(Reply.json({"scores": entries}))
+    out = ostruct(*run_args(server, *(["--stream"] if stream else [])))
+    assert out.code == 0, out.stderr
+    assert out.json() == {"scores": {"ann": 3, "bo": 5}}
+    sent = server.last_request.json["response_format"]["json_schema"]["schema"]
+    assert sent["properties"]["scores"]["type"] == "array"
+
+    server.queue(Reply.json({"scores": [*entries, {"key": "ann", "value": 4}]}))
+    out = ostruct(*run_args(server, *(["--stream"] if stream else [])))
+    assert out.code == 7, out.stderr
+    assert _first_line(out.stderr).startswith("Error (response): ")
+    assert "scores.ann" in out.stderr and "more than once" in out.stderr
 
 
 # --- configuration errors (exit 5) ----------------------------------------------------------

@@ -1,10 +1,11 @@
 """``output_schema`` takes what pydantic's ``TypeAdapter`` takes; the result is of that type, on
-calls and streams alike. Non-object roots are a clear SchemaError until they can be wrapped."""
+calls and streams alike. Non-object roots are sent wrapped in an object and come back unwrapped."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from typing import Any
 
 import pydantic
@@ -124,14 +125,54 @@ def test_value_and_event_streams_give_the_declared_type_and_typed_items(
     assert asyncio.run(run()) == [Invoice("A-7", LINES)]
 
 
+def _sent_schema(server: FakeOpenAIServer) -> dict[str, Any]:
+    sent = server.last_request.json
+    if "response_format" in sent:
+        return dict(sent["response_format"]["json_schema"]["schema"])
+    return dict(sent["text"]["format"]["schema"])
+
+
 @pytest.mark.parametrize(
-    "output", [list[InvoiceModel], RootModel[list[int]], int], ids=["list", "RootModel-list", "int"]
+    ("output", "answer", "expected"),
+    [
+        (
+            list[InvoiceModel],
+            [INVOICE],
+            [InvoiceModel(number="A-7", lines=LINES)],
+        ),
+        (RootModel[list[int]], [3, 1], RootModel[list[int]]([3, 1])),
+        (int, 42, 42),
+    ],
+    ids=["list", "RootModel-list", "int"],
 )
-def test_a_root_that_is_not_an_object_is_a_schema_error_before_sending(
-    server: FakeOpenAIServer, call: Call, output: Any
+def test_a_root_that_is_not_an_object_is_sent_wrapped_and_returned_unwrapped(
+    server: FakeOpenAIServer, call: Call, output: Any, answer: Any, expected: Any
+) -> None:
+    server.queue(Reply.json({"value": answer}))
+    result = call(output_schema=output, user_prompt="x")
+    assert result == expected
+    assert type(result) is type(expected)
+    schema = _sent_schema(server)
+    assert (schema["type"], schema["required"]) == ("object", ["value"])
+    assert schema["additionalProperties"] is False
+
+
+def test_a_schema_no_value_can_satisfy_is_a_schema_error_before_sending(
+    server: FakeOpenAIServer, call: Call
 ) -> None:
     with pytest.raises(SchemaError) as info:
-        call(output_schema=output, user_prompt="x")
-    assert info.value.path == "#"
-    assert "object" in info.value.reason
+        call(
+            schema={"type": "object", "properties": {"a": False}, "required": ["a"]},
+            user_prompt="x",
+        )
+    assert info.value.path == "#/properties/a"
     assert server.requests == []
+
+
+def test_a_root_that_refers_to_itself_is_wrapped_too(server: FakeOpenAIServer, call: Call) -> None:
+    server.queue(Reply.json({"value": [[], [[]]]}))
+    result = call(schema={"type": "array", "items": {"$ref": "#"}}, user_prompt="x")
+    assert result == [[], [[]]]
+    schema = _sent_schema(server)
+    assert schema["required"] == ["value"]
+    assert "$ref" in json.dumps(schema["properties"]["value"])  # the root is a definition now

@@ -805,23 +805,41 @@ def test_duplicate_tool_names_are_a_type_error_before_sending(
 @pytest.mark.parametrize(
     ("tool", "name", "where"),
     [
-        (Untyped, "Untyped", "#/properties/anything"),
+        (
+            # a pydantic tool whose schema names another document (never fetched)
+            type(
+                "Remote",
+                (BaseModel,),
+                {
+                    "__doc__": "A tool whose parameter refers to a schema elsewhere.",
+                    "__annotations__": {"spec": "dict[str, int]"},
+                    "model_config": {
+                        "json_schema_extra": {
+                            "properties": {"spec": {"$ref": "https://example.com/other.json"}}
+                        }
+                    },
+                },
+            ),
+            "Remote",
+            "#/properties/spec",
+        ),
         (
             {
                 "type": "function",
                 "function": {
-                    "name": "neg",
+                    "name": "never",
                     "parameters": {
                         "type": "object",
-                        "properties": {"x": {"type": "string", "not": {"const": "a"}}},
+                        "properties": {"x": {"type": "string"}, "y": False},
+                        "required": ["x", "y"],
                     },
                 },
             },
-            "neg",
-            "#/properties/x/not",
+            "never",
+            "#/properties/y",
         ),
     ],
-    ids=["any-field", "not-keyword"],
+    ids=["remote-ref", "required-false"],
 )
 def test_a_tool_schema_strict_mode_cannot_express_is_a_schema_error_before_sending(
     server: FakeOpenAIServer,

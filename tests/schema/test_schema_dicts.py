@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 from schema_checker import assert_openai_strict, pointer_exists
 
-from openai_structured.errors import SchemaError
+from openai_structured._validation import ResultValidator
+from openai_structured.errors import SchemaError, ValidationError
 from openai_structured.schema import (
+    Change,
     CompiledSchema,
     check_schema,
     compile_schema,
@@ -47,45 +49,125 @@ def test_property_order_is_preserved() -> None:
     assert list(to_strict_schema(obj(**props))["properties"]) == ["z", "a", "m"]
 
 
+MAP_ENTRIES = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {"key": {"type": "string"}, "value": {"type": "string"}},
+        "required": ["key", "value"],
+        "additionalProperties": False,
+    },
+}
+
+
+def _without_descriptions(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _without_descriptions(v) for k, v in node.items() if k != "description"}
+    if isinstance(node, list):
+        return [_without_descriptions(v) for v in node]
+    return node
+
+
+def validate(doc: Any, answer: Any) -> Any:
+    """What a call returns for ``answer`` (in the shape sent) under the dict schema ``doc``."""
+    compiled = compile_schema(doc)
+    validator = ResultValidator(
+        schema=doc, restore=compiled.restore if compiled.needs_restore else None
+    )
+    return validator.validate_value(answer)
+
+
+def rejected(doc: Any, answer: Any) -> list[dict[str, Any]]:
+    with pytest.raises(ValidationError) as info:
+        validate(doc, answer)
+    return info.value.errors()
+
+
+def change_at(compiled: CompiledSchema, path: str, words: str) -> Change:
+    found = [c for c in compiled.changes if c.path == path and words in c.action]
+    assert found, (path, words, [str(c) for c in compiled.changes])
+    return found[0]
+
+
+def test_a_map_is_sent_as_key_value_entries_and_restored_to_an_object() -> None:
+    doc = obj(m={"type": "object", "additionalProperties": {"type": "string"}})
+    compiled = compile_schema(doc)
+    assert _without_descriptions(compiled.schema["properties"]["m"]) == MAP_ENTRIES
+    assert not change_at(compiled, "#/properties/m", "{key, value}").lossy
+    answer = {"m": [{"key": "a", "value": "x"}, {"key": "b", "value": "y"}]}
+    assert compiled.restore(answer) == {"m": {"a": "x", "b": "y"}}
+    assert validate(doc, answer) == {"m": {"a": "x", "b": "y"}}
+    assert validate(doc, {"m": []}) == {"m": {}}
+    twice = {"m": [{"key": "a", "value": "x"}, {"key": "a", "value": "y"}]}
+    (error,) = rejected(doc, twice)
+    assert (error["loc"], error["type"]) == (("m", "a"), "restore")
+    assert "more than once" in error["msg"]
+
+
 @pytest.mark.parametrize(
-    ("schema", "path"),
+    "m",
     [
-        (
-            obj(m={"type": "object", "additionalProperties": {"type": "string"}}),
-            "#/properties/m/additionalProperties",
-        ),
-        (
-            obj(m={"type": "object", "additionalProperties": True}),
-            "#/properties/m/additionalProperties",
-        ),
-        (obj(m={"type": "object"}), "#/properties/m"),
-        (
-            obj(
-                m={
-                    "type": "object",
-                    "properties": {"a": {"type": "string"}},
-                    "patternProperties": {"^x-": {"type": "string"}},
-                }
-            ),
-            "#/properties/m/patternProperties",
-        ),
-        (
-            obj(
-                m={
-                    "type": "object",
-                    "properties": {"a": {"type": "string"}},
-                    "unevaluatedProperties": {"type": "string"},
-                }
-            ),
-            "#/properties/m/unevaluatedProperties",
-        ),
+        {"type": "object", "additionalProperties": True},
+        {"type": "object"},
+        {"type": "object", "additionalProperties": {}},
     ],
-    ids=["map-schema", "map-true", "no-properties", "patternProperties", "unevaluated"],
+    ids=["map-true", "no-properties", "map-any"],
 )
-def test_open_objects_are_rejected_with_key_value_fix(schema: dict[str, Any], path: str) -> None:
-    err = error_of(schema)
-    assert err.path == path
-    assert "key" in (err.fix or "")
+def test_an_object_with_any_keys_is_sent_as_a_json_string(m: dict[str, Any]) -> None:
+    doc = obj(m=m)
+    compiled = compile_schema(doc)
+    sent = compiled.schema["properties"]["m"]
+    assert sent["type"] == "string" and "JSON-encoded string" in sent["description"]
+    assert not change_at(compiled, "#/properties/m", "JSON-encoded string").lossy
+    assert validate(doc, {"m": '{"k": [1, {"z": null}]}'}) == {"m": {"k": [1, {"z": None}]}}
+    (error,) = rejected(doc, {"m": "{k: 1"})
+    assert (error["loc"], error["type"], error["input"]) == (("m",), "restore", "{k: 1")
+    # valid JSON, but not an object: the original schema says no
+    assert [e["loc"] for e in rejected(doc, {"m": "[1]"})] == [("m",)]
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        ({"patternProperties": {"^x-": {"type": "string"}}}, {"type": "string", "pattern": "^x-"}),
+        ({"unevaluatedProperties": {"type": "string"}}, {"type": "string"}),
+        ({"additionalProperties": {"type": "string"}}, {"type": "string"}),
+    ],
+    ids=["patternProperties", "unevaluated", "additional-schema"],
+)
+def test_declared_properties_stay_and_the_other_keys_go_under_additional_properties(
+    extra: dict[str, Any], key: dict[str, Any]
+) -> None:
+    doc = obj(m={"type": "object", "properties": {"a": {"type": "string"}}, **extra})
+    compiled = compile_schema(doc)
+    m = compiled.schema["properties"]["m"]
+    assert list(m["properties"]) == ["a", "additional_properties"]
+    assert m["required"] == ["a", "additional_properties"]
+    assert m["properties"]["a"] == {"anyOf": [{"type": "string"}, {"type": "null"}]}
+    entries = m["properties"]["additional_properties"]
+    assert entries["items"]["properties"]["key"] == key
+    assert not change_at(compiled, "#/properties/m", "additional_properties").lossy
+    answer = {"m": {"a": "A", "additional_properties": [{"key": "x-1", "value": "v"}]}}
+    assert validate(doc, answer) == {"m": {"a": "A", "x-1": "v"}}
+    assert validate(doc, {"m": {"a": None, "additional_properties": []}}) == {"m": {}}
+    clash = {"m": {"a": "A", "additional_properties": [{"key": "a", "value": "v"}]}}
+    assert [e["loc"] for e in rejected(doc, clash)] == [("m", "a")]
+
+
+def test_a_name_used_by_a_declared_property_is_not_taken_for_the_other_keys() -> None:
+    doc = {
+        "type": "object",
+        "properties": {"additional_properties": {"type": "integer"}},
+        "required": ["additional_properties"],
+        "additionalProperties": {"type": "string"},
+    }
+    compiled = compile_schema(doc)
+    assert list(compiled.schema["properties"]) == [
+        "additional_properties",
+        "_additional_properties",
+    ]
+    answer = {"additional_properties": 1, "_additional_properties": [{"key": "k", "value": "v"}]}
+    assert validate(doc, answer) == {"additional_properties": 1, "k": "v"}
 
 
 def test_property_names_dropped_when_every_declared_name_passes() -> None:
@@ -94,14 +176,26 @@ def test_property_names_dropped_when_every_declared_name_passes() -> None:
         "properties": {"ab": {"type": "string"}},
         "propertyNames": {"pattern": "^[a-z]+$"},
     }
-    assert "propertyNames" not in json.dumps(to_strict_schema(schema))
+    compiled = compile_schema(schema)
+    assert "propertyNames" not in json.dumps(compiled.schema)
+    assert not change_at(compiled, "#", "propertyNames").lossy
+    # a name that fails is left out of what is sent and checked after the answer
     bad = {**schema, "propertyNames": {"pattern": "^x"}}
-    assert error_of(bad).path == "#/propertyNames"
+    compiled = compile_schema(bad)
+    assert "propertyNames" not in json.dumps(compiled.schema)
+    assert change_at(compiled, "#", "propertyNames").lossy
+    assert validate(bad, {"ab": None}) == {}
+    (error,) = rejected(bad, {"ab": "v"})
+    assert error["loc"] == () and "'ab' does not match '^x'" in error["msg"]
 
 
-def test_required_name_without_schema_is_rejected() -> None:
-    err = error_of({"type": "object", "properties": {}, "required": ["ghost"]})
-    assert "ghost" in err.reason and err.path == "#/required"
+def test_required_name_without_schema_is_any_value_sent_as_a_json_string() -> None:
+    doc = {"type": "object", "properties": {}, "required": ["ghost"]}
+    compiled = compile_schema(doc)
+    assert compiled.schema["properties"]["ghost"]["type"] == "string"
+    assert compiled.schema["required"] == ["ghost"]
+    assert not change_at(compiled, "#/required", "JSON-encoded string").lossy
+    assert validate(doc, {"ghost": "[1, 2]"}) == {"ghost": [1, 2]}
 
 
 def test_false_property_is_dropped_when_optional_and_an_error_when_required() -> None:
@@ -135,13 +229,41 @@ def test_dependent_required_becomes_a_hint_when_it_involves_optional_properties(
     assert any(c.lossy for c in compiled.changes)
 
 
-def test_dependent_schemas_are_rejected() -> None:
+@pytest.mark.parametrize(
+    ("key", "draft"),
+    [
+        ("dependentSchemas", "https://json-schema.org/draft/2020-12/schema"),
+        ("dependencies", "http://json-schema.org/draft-07/schema#"),
+    ],
+)
+def test_dependent_schemas_are_not_sent_and_checked_after_the_answer(key: str, draft: str) -> None:
+    schema = {
+        "$schema": draft,
+        "type": "object",
+        "properties": {"a": {"type": "string"}, "b": {"type": "integer"}},
+        key: {"a": {"required": ["b"]}},
+    }
+    compiled = compile_schema(schema)
+    assert key not in json.dumps(compiled.schema)
+    assert change_at(compiled, "#", key).lossy
+    assert validate(schema, {"a": "x", "b": 1}) == {"a": "x", "b": 1}
+    assert validate(schema, {"a": None, "b": None}) == {}
+    assert [e["type"] for e in rejected(schema, {"a": "x", "b": None})] == ["required"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: a document without $schema is checked after the answer with the 2020-12 "
+    "validator, which ignores draft-7 `dependencies` (the change says it is checked)",
+)
+def test_draft7_dependencies_without_dollar_schema_are_checked_after_the_answer() -> None:
     schema = {
         "type": "object",
-        "properties": {"a": {"type": "string"}},
-        "dependentSchemas": {"a": {"required": ["b"]}},
+        "properties": {"a": {"type": "string"}, "b": {"type": "integer"}},
+        "dependencies": {"a": {"required": ["b"]}},
     }
-    assert error_of(schema).path == "#/dependentSchemas"
+    assert change_at(compile_schema(schema), "#", "dependencies").lossy
+    assert [e["type"] for e in rejected(schema, {"a": "x", "b": None})] == ["required"]
 
 
 # --- references ------------------------------------------------------------------------------
@@ -271,16 +393,51 @@ def test_anyof_with_object_siblings_is_distributed() -> None:
 # --- values ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("schema", [True, {}, {"description": "anything"}, {"type": "any"}])
-def test_any_value_is_rejected_with_type_fix(schema: Any) -> None:
-    err = error_of(obj(a=schema))
-    assert err.path.startswith("#/properties/a") and "type" in (err.fix or "")
+@pytest.mark.parametrize(
+    "schema",
+    [True, {}, {"description": "anything"}],
+    ids=["true", "empty", "annotations-only"],
+)
+def test_any_value_is_sent_as_a_json_encoded_string(schema: Any) -> None:
+    doc = obj(a=schema)
+    compiled = compile_schema(doc)
+    sent = compiled.schema["properties"]["a"]
+    assert sent["type"] == "string"
+    assert "Any JSON value, written as a JSON-encoded string." in sent["description"]
+    if isinstance(schema, dict) and "description" in schema:
+        assert sent["description"].startswith("anything")  # the user's words come first
+    assert not change_at(compiled, "#/properties/a", "JSON-encoded string").lossy
+    for value in [None, 3, "s", [1, "x"], {"k": {"n": None}}]:
+        assert validate(doc, {"a": json.dumps(value)}) == {"a": value}
+    (error,) = rejected(doc, {"a": "not json"})
+    assert (error["loc"], error["type"]) == (("a",), "restore")
 
 
-def test_not_and_if_then_else_are_rejected() -> None:
-    assert error_of(obj(a={"type": "string", "not": {"enum": ["x"]}})).path == "#/properties/a/not"
+def test_draft3_type_any_is_any_value_sent_as_a_json_encoded_string() -> None:
+    doc = {"type": "object", "properties": {"a": {"type": "any"}}}  # draft 3: no required list
+    compiled = compile_schema(doc)
+    sent = compiled.schema["properties"]["a"]
+    assert sent["anyOf"] == [{"type": "string"}, {"type": "null"}]  # optional: nullable
+    assert "JSON-encoded string" in sent["description"]
+    assert validate(doc, {"a": None}) == {}
+    assert validate(doc, {"a": '{"x": 1}'}) == {"a": {"x": 1}}
+
+
+def test_not_and_if_then_else_are_not_sent_and_checked_after_the_answer() -> None:
+    negated = obj(a={"type": "string", "not": {"enum": ["x"]}})
+    compiled = compile_schema(negated)
+    assert compiled.schema["properties"]["a"] == {"type": "string"}
+    assert change_at(compiled, "#/properties/a", "`not`").lossy
+    assert validate(negated, {"a": "y"}) == {"a": "y"}
+    assert [e["type"] for e in rejected(negated, {"a": "x"})] == ["not"]
+
     conditional = obj(a={"type": "string", "if": {"minLength": 1}, "then": {"pattern": "x"}})
-    assert error_of(conditional).path == "#/properties/a/if"
+    compiled = compile_schema(conditional)
+    assert compiled.schema["properties"]["a"] == {"type": "string"}
+    assert change_at(compiled, "#/properties/a", "`if`/`then`").lossy
+    assert validate(conditional, {"a": ""}) == {"a": ""}
+    assert validate(conditional, {"a": "axb"}) == {"a": "axb"}
+    assert [e["type"] for e in rejected(conditional, {"a": "abc"})] == ["pattern"]
 
 
 def test_type_list_becomes_anyof() -> None:
@@ -290,7 +447,7 @@ def test_type_list_becomes_anyof() -> None:
     }
 
 
-def test_enum_of_mixed_types_is_split_and_object_values_rejected() -> None:
+def test_enum_of_mixed_types_is_split_and_object_values_sent_as_json_texts() -> None:
     schema = to_strict_schema(obj(a={"enum": ["x", 1, None]}))
     assert schema["properties"]["a"] == {
         "anyOf": [
@@ -299,7 +456,16 @@ def test_enum_of_mixed_types_is_split_and_object_values_rejected() -> None:
             {"type": "null"},
         ]
     }
-    assert error_of(obj(a={"enum": [{"k": 1}]})).path == "#/properties/a"
+    doc = obj(a={"enum": [{"k": 1}, [2, "x"], "plain"]})
+    compiled = compile_schema(doc)
+    sent = compiled.schema["properties"]["a"]
+    assert (sent["type"], sent["enum"]) == ("string", ['{"k":1}', '[2,"x"]', '"plain"'])
+    assert not change_at(compiled, "#/properties/a", "JSON texts").lossy
+    assert validate(doc, {"a": '[2,"x"]'}) == {"a": [2, "x"]}
+    assert validate(doc, {"a": '"plain"'}) == {"a": "plain"}
+    const = obj(a={"const": {"k": 1}})
+    assert compile_schema(const).schema["properties"]["a"]["enum"] == ['{"k":1}']
+    assert validate(const, {"a": '{"k":1}'}) == {"a": {"k": 1}}
 
 
 def test_anyof_false_branch_is_dropped() -> None:
@@ -345,8 +511,31 @@ def test_openapi_nullable() -> None:
     assert out["properties"]["a"] == {"anyOf": [{"type": "string"}, {"type": "null"}]}
 
 
-def test_array_without_items_is_rejected() -> None:
-    assert error_of(obj(a={"type": "array"})).path == "#/properties/a"
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: OpenAPI `nullable: true` is sent as a null alternative, but the answer is then "
+    "checked with jsonschema against the original, which ignores `nullable`: the null the "
+    "model was allowed to give is a ValidationError",
+)
+def test_openapi_nullable_accepts_the_null_it_allows() -> None:
+    doc = obj(a={"type": "string", "nullable": True})
+    assert validate(doc, {"a": "s"}) == {"a": "s"}
+    assert validate(doc, {"a": None}) == {"a": None}
+
+
+def test_array_without_items_has_any_value_items_sent_as_json_strings() -> None:
+    doc = obj(a={"type": "array"})
+    compiled = compile_schema(doc)
+    items = compiled.schema["properties"]["a"]["items"]
+    assert items["type"] == "string" and "JSON-encoded string" in items["description"]
+    assert not change_at(compiled, "#/properties/a/items", "JSON-encoded string").lossy
+    assert validate(doc, {"a": ["1", '{"b": 2}', "null"]}) == {"a": [1, {"b": 2}, None]}
+    (error,) = rejected(doc, {"a": ["1", "oops"]})
+    assert error["loc"] == ("a", 1)
+
+
+def test_array_with_items_false_is_still_rejected() -> None:
+    assert error_of(obj(a={"type": "array", "items": False})).path == "#/properties/a/items"
 
 
 def test_type_inferred_from_keywords() -> None:
@@ -387,15 +576,40 @@ def test_deeply_nested_input_is_an_error_not_a_recursion_error() -> None:
 # --- API contract ----------------------------------------------------------------------------
 
 
+REMOTE = {"$ref": "https://example.com/other.json"}
+
+
 def test_check_schema_collects_every_problem() -> None:
-    report = check_schema(obj(a={}, b={"type": "array"}, c={"type": "object"}))
-    assert [e.path for e in report.errors] == ["#/properties/a", "#/properties/b", "#/properties/c"]
-    assert all(pointer_exists(obj(a={}, b={}, c={}), e.path) for e in report.errors)
+    doc = obj(a=REMOTE, b=False, c={"type": "array", "items": False, "minItems": 1})
+    report = check_schema(doc)
+    assert not report.ok and report.schema is None
+    assert [e.path for e in report.errors] == [
+        "#/properties/a",
+        "#/properties/b",
+        "#/properties/c/items",
+    ]
+    assert all(pointer_exists(doc, e.path) for e in report.errors)
+    assert all(e.fix for e in report.errors)
     assert "3 problem(s)" in str(report)
 
 
+def test_check_schema_lists_rewrites_as_lossless_or_lossy() -> None:
+    doc = obj(
+        m={"type": "object", "additionalProperties": {"type": "integer"}},
+        n={"type": "string", "not": {"const": "x"}},
+    )
+    report = check_schema(doc)
+    assert report.ok and report.errors == []
+    lossless = [c for c in report.changes if not c.lossy]
+    lossy = [c for c in report.changes if c.lossy]
+    assert any(c.path == "#/properties/m" for c in lossless)
+    assert [c.path for c in lossy] == ["#/properties/n"]
+    text = report.format()
+    assert "lossless" in text and "lossy" in text
+
+
 def test_to_strict_schema_raises_first_error_mentioning_the_rest() -> None:
-    err = error_of(obj(a={}, b={"type": "array"}))
+    err = error_of(obj(a=REMOTE, b=False))
     assert err.path == "#/properties/a" and "1 more problem" in err.reason
 
 

@@ -3,15 +3,18 @@ the original's meaning (what strict mode produces, once restored, the original a
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
+from answers import DrawChooser, Generator, GiveUp, entry_lists, esc, json_slots
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError as SchemaValidationError
 from schema_checker import assert_openai_strict, pointer_exists
 
-from openai_structured.schema import check_schema
+from openai_structured._validation import ResultValidator
+from openai_structured.errors import ValidationError
+from openai_structured.schema import check_schema, compile_schema
 
 NAMES = st.sampled_from(["a", "b", "c", "id", "x/y", "t~1", "name", "é"])
 REFS = ["#", "#/$defs/d0", "#/$defs/d1", "#/definitions/old"]
@@ -206,67 +209,15 @@ def test_random_schemas_compile_or_raise_schema_error_at_an_existing_path(doc: A
 # --- meaning preservation --------------------------------------------------------------------
 
 
-class _GiveUp(Exception):
-    pass
-
-
-def _instance(node: dict[str, Any], root: dict[str, Any], data: st.DataObject, depth: int) -> Any:
-    """Draw a value valid under a strict schema (the subset the compiler emits)."""
-    if depth > 8:
-        raise _GiveUp
-    if "$ref" in node:
-        ref = node["$ref"]
-        target = root if ref == "#" else root["$defs"][ref.split("/")[-1]]
-        return _instance(target, root, data, depth + 1)
-    if "anyOf" in node:
-        branches = node["anyOf"]
-        if depth > 5:  # steer recursion towards null, the usual way out
-            branches = [b for b in branches if b.get("type") == "null"] or branches
-        return _instance(data.draw(st.sampled_from(branches)), root, data, depth + 1)
-    if "const" in node:
-        return node["const"]
-    if "enum" in node:
-        return data.draw(st.sampled_from(node["enum"]))
-    kind = node["type"]
-    if kind == "null":
-        return None
-    if kind == "boolean":
-        return data.draw(st.booleans())
-    if kind in ("integer", "number"):
-        lo, hi = -20.0, 20.0
-        if "minimum" in node:
-            lo = max(lo, node["minimum"])
-        if "exclusiveMinimum" in node:
-            lo = max(lo, math.floor(node["exclusiveMinimum"]) + 1)
-        if "maximum" in node:
-            hi = min(hi, node["maximum"])
-        if "exclusiveMaximum" in node:
-            hi = min(hi, math.ceil(node["exclusiveMaximum"]) - 1)
-        step = node.get("multipleOf", 1)
-        low, high = math.ceil(lo / step), math.floor(hi / step)
-        if low > high:
-            raise _GiveUp
-        value = data.draw(st.integers(low, high)) * step
-        return int(value) if kind == "integer" or float(value).is_integer() else value
-    if kind == "string":
-        if "pattern" in node:
-            raise _GiveUp
-        fixed = {
-            "date-time": "2024-01-01T00:00:00Z",
-            "uuid": "6f1d0a56-0a4f-4a58-9d0e-1b2c3d4e5f60",
-            "email": "a@b.co",
-        }
-        if node.get("format") in fixed:
-            return fixed[node["format"]]
-        return data.draw(st.sampled_from(["", "a", "xyz"]))
-    if kind == "array":
-        low = node.get("minItems", 0)
-        high = min(node.get("maxItems", low + 2), low + 2)
-        if low > high:
-            raise _GiveUp
-        n = data.draw(st.integers(low, high))
-        return [_instance(node["items"], root, data, depth + 1) for _ in range(n)]
-    return {k: _instance(v, root, data, depth + 1) for k, v in node["properties"].items()}
+def _valid_for(strict: dict[str, Any], value: Any) -> bool:
+    """Asserts that the generated answer is valid for the schema sent; False when jsonschema
+    cannot tell: a union that is one of its own branches (a known bug: a node that refers to
+    itself without going into the value, see test_schema_contract.py) makes it recurse."""
+    try:
+        Draft202012Validator(strict).validate(value)
+    except RecursionError:
+        return False
+    return True
 
 
 def _one_of_as_any_of(value: Any) -> Any:
@@ -282,19 +233,140 @@ def _one_of_as_any_of(value: Any) -> Any:
 def test_restored_instances_of_the_strict_schema_are_valid_for_the_original(
     doc: dict[str, Any], data: st.DataObject
 ) -> None:
+    """The contract of the compiler: any answer valid for the schema sent either restores to
+    a value valid for the original schema, or is a ValidationError; never a wrong value."""
     report = check_schema(doc)
-    if not report.ok or any(c.lossy for c in report.changes):
+    if not report.ok:
         return
     strict = report.schema
     assert strict is not None
-    from openai_structured.schema import compile_schema
-
     compiled = compile_schema(doc)
     try:
-        value = _instance(strict, strict, data, 0)
-    except _GiveUp:
+        value = Generator(
+            strict, DrawChooser(data), slots=json_slots(compiled), entries=entry_lists(compiled)
+        ).answer()
+    except GiveUp:
         return
-    Draft202012Validator(strict).validate(value)  # the generator itself is right
-    restored = compiled.restore(value)
+    if not _valid_for(strict, value):  # the generator itself is right
+        return
     # oneOf -> anyOf is a documented rewrite: exclusivity is not enforced by strict mode.
-    Draft202012Validator(_one_of_as_any_of(doc)).validate(restored)
+    original = _one_of_as_any_of(doc)
+    validator = ResultValidator(
+        schema=original,
+        restore=compiled.restore if compiled.needs_restore else None,
+    )
+    try:
+        restored = validator.validate_value(value)
+    except ValidationError:
+        # valid for what was sent, not for the original: rejected, never returned; only a
+        # constraint left out of what was sent (a lossy change) can do that
+        assert any(c.lossy for c in compiled.changes) or _hits_a_known_bug(doc), compiled.changes
+        return
+    Draft202012Validator(original).validate(restored)
+
+
+def _ambiguous_string_union(strict: dict[str, Any], slots: frozenset[str]) -> bool:
+    """An anyOf of the schema sent with a JSON-encoded-string branch beside another string
+    branch: restore() takes any string for the first (known bug, see test_schema_rewrites.py)."""
+    defs = strict.get("$defs", {})
+    stack: list[tuple[Any, str]] = [(strict, "#")]
+    stack.extend((node, f"#/$defs/{esc(name)}") for name, node in defs.items())
+    while stack:
+        node, ptr = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        branches = node.get("anyOf")
+        if isinstance(branches, list):
+            strings = [
+                f"{ptr}/anyOf/{i}"
+                for i, b in enumerate(branches)
+                if isinstance(b, dict) and b.get("type") == "string"
+            ]
+            if len(strings) > 1 and slots & set(strings):
+                return True
+            stack.extend((b, f"{ptr}/anyOf/{i}") for i, b in enumerate(branches))
+        for key in ("properties",):
+            for name, sub in (node.get(key) or {}).items():
+                stack.append((sub, f"{ptr}/properties/{esc(name)}"))
+        if isinstance(node.get("items"), dict):
+            stack.append((node["items"], f"{ptr}/items"))
+    return False
+
+
+_DROPPED = ("not", "if", "then", "else", "contains", "dependentSchemas", "propertyNames")
+
+
+def _hits_a_known_bug(doc: Any) -> bool:
+    """Documents a known bug makes crash after the answer (see the xfail reproductions in
+    test_schema_contract.py and test_schema_dicts.py): a document only an older draft accepts
+    (``type: "any"``, tuple ``items: [...]``) checked as 2020-12, a ``$ref`` inside a subschema
+    strict mode drops (never resolved before sending), OpenAPI ``nullable: true`` (sent as a
+    null alternative, then refused by the check), and a tuple whose ``uniqueItems``,
+    ``contains``, ``minItems`` or ``maxItems`` the tuple rewrite drops without a lossy change
+    (test_schema_rewrites.py)."""
+    if isinstance(doc, dict) and "$schema" not in doc:
+        try:
+            Draft202012Validator.check_schema(doc)
+        except SchemaValidationError:
+            return True
+    stack: list[tuple[Any, bool]] = [(doc, False)]
+    while stack:
+        node, dropped = stack.pop()
+        if isinstance(node, list):
+            stack.extend((v, dropped) for v in node)
+        elif isinstance(node, dict):
+            if dropped and any(k in node for k in ("$ref", "$dynamicRef", "$recursiveRef")):
+                return True
+            if node.get("nullable") is True:
+                return True
+            tuple_form = "prefixItems" in node or isinstance(node.get("items"), list)
+            if tuple_form and {"uniqueItems", "contains", "minItems", "maxItems"} & set(node):
+                return True
+            stack.extend((v, dropped or k in _DROPPED) for k, v in node.items())
+    return False
+
+
+@given(schema_documents(wild=True), st.data())
+@settings(TAME_SETTINGS, max_examples=500)
+def test_answers_for_wild_schemas_come_back_valid_for_the_original_or_are_rejected(
+    doc: Any, data: st.DataObject
+) -> None:
+    """The same contract for the wild documents: maps, patternProperties, tuples, any-value
+    nodes, not/if/then/else, dependentSchemas... whatever compiles."""
+    report = check_schema(doc)
+    if not report.ok or not isinstance(doc, dict) or _hits_a_known_bug(doc):
+        return
+    compiled = compile_schema(doc)
+    strict = compiled.schema
+    slots = json_slots(compiled)
+    broken = bool(slots) and data.draw(st.booleans())
+    try:
+        value = Generator(
+            strict,
+            DrawChooser(data),
+            slots=slots,
+            entries=entry_lists(compiled),
+            broken_json=broken,
+        ).answer()
+    except GiveUp:
+        return
+    if not _valid_for(strict, value):
+        return
+    original = _one_of_as_any_of(doc)
+    validator = ResultValidator(
+        schema=original, restore=compiled.restore if compiled.needs_restore else None
+    )
+    try:
+        restored = validator.validate_value(value)
+    except ValidationError as exc:
+        # only a constraint left out of what was sent, or a string that is not JSON
+        known = _ambiguous_string_union(strict, slots) or _hits_a_known_bug(doc)
+        assert broken or known or any(c.lossy for c in compiled.changes), exc.errors()
+        return
+    except BaseException as exc:
+        # known bug: a node that refers to itself without going into the value (see the
+        # reproductions in test_schema_contract.py) makes jsonschema recurse without end
+        if isinstance(exc, RecursionError) or type(exc).__name__ == "PanicException":
+            return
+        raise
+    Draft202012Validator(original).validate(restored)

@@ -9,11 +9,17 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import pytest
-from pydantic import AnyUrl, BaseModel, ConfigDict, Field, RootModel
+from pydantic import AnyUrl, BaseModel, ConfigDict, Field, RootModel, TypeAdapter, WithJsonSchema
 from typing_extensions import TypedDict
 
-from openai_structured.errors import SchemaError
-from openai_structured.schema import check_schema, compile_schema, to_strict_schema
+from openai_structured._validation import ResultValidator
+from openai_structured.errors import SchemaError, ValidationError
+from openai_structured.schema import (
+    CompiledSchema,
+    check_schema,
+    compile_schema,
+    to_strict_schema,
+)
 
 
 def _prop(schema: dict[str, Any], name: str) -> dict[str, Any]:
@@ -22,6 +28,29 @@ def _prop(schema: dict[str, Any], name: str) -> dict[str, Any]:
 
 def _accepts_null(node: dict[str, Any]) -> bool:
     return any(b.get("type") == "null" for b in node.get("anyOf", []))
+
+
+def _lossless(compiled: CompiledSchema, path: str, words: str) -> None:
+    found = [c for c in compiled.changes if c.path == path and words in c.action]
+    assert found, (path, words, [str(c) for c in compiled.changes])
+    assert not any(c.lossy for c in found)
+
+
+def _result(tp: Any, answer: Any) -> Any:
+    """What a call returns for ``answer`` (in the shape sent) with ``output_schema=tp``."""
+    compiled = compile_schema(tp)
+    validator = ResultValidator(
+        output_schema=tp, restore=compiled.restore if compiled.needs_restore else None
+    )
+    return validator.validate_value(answer)
+
+
+ENTRY_INT = {
+    "type": "object",
+    "properties": {"key": {"type": "string"}, "value": {"type": "integer"}},
+    "required": ["key", "value"],
+    "additionalProperties": False,
+}
 
 
 class WithDefaults(BaseModel):
@@ -68,14 +97,22 @@ def test_already_nullable_optional_field_keeps_its_null() -> None:
     assert compiled.restore({"name": "a", "count": 1, "tags": [], "note": None})["note"] is None
 
 
-def test_dict_field_is_rejected_with_path_and_key_value_fix() -> None:
-    class Scores(BaseModel):
-        scores: dict[str, int]
+class Scores(BaseModel):
+    scores: dict[str, int]
 
-    with pytest.raises(SchemaError) as info:
-        to_strict_schema(Scores)
-    assert info.value.path == "#/properties/scores/additionalProperties"
-    assert "key" in (info.value.fix or "") and "value" in (info.value.fix or "")
+
+def test_dict_field_is_sent_as_key_value_entries_and_comes_back_a_dict() -> None:
+    compiled = compile_schema(Scores)
+    scores = _prop(compiled.schema, "scores")
+    assert scores["type"] == "array" and scores["items"] == ENTRY_INT
+    _lossless(compiled, "#/properties/scores", "{key, value}")
+    answer = {"scores": [{"key": "ann", "value": 3}, {"key": "bo", "value": 5}]}
+    assert compiled.restore(answer) == {"scores": {"ann": 3, "bo": 5}}
+    model = _result(Scores, answer)
+    assert isinstance(model, Scores) and model.scores == {"ann": 3, "bo": 5}
+    with pytest.raises(ValidationError) as info:
+        _result(Scores, {"scores": [{"key": "ann", "value": 3}, {"key": "ann", "value": 4}]})
+    assert [e["loc"] for e in info.value.errors()] == [("scores", "ann")]
 
 
 class Cat(BaseModel):
@@ -198,14 +235,18 @@ def test_homogeneous_tuple_becomes_list_with_fixed_length() -> None:
     }
 
 
-def test_heterogeneous_tuple_is_rejected_with_named_fields_fix() -> None:
+def test_heterogeneous_tuple_is_sent_as_an_object_by_position_and_comes_back_a_tuple() -> None:
     class Pair(BaseModel):
         pair: tuple[int, str]
 
-    with pytest.raises(SchemaError) as info:
-        to_strict_schema(Pair)
-    assert info.value.path == "#/properties/pair/prefixItems"
-    assert "object" in (info.value.fix or "")
+    compiled = compile_schema(Pair)
+    pair = _prop(compiled.schema, "pair")
+    assert pair["type"] == "object"
+    assert pair["properties"] == {"0": {"type": "integer"}, "1": {"type": "string"}}
+    assert pair["required"] == ["0", "1"] and pair["additionalProperties"] is False
+    _lossless(compiled, "#/properties/pair", "tuple")
+    assert compiled.restore({"pair": {"0": 7, "1": "x"}}) == {"pair": [7, "x"]}
+    assert _result(Pair, {"pair": {"0": 7, "1": "x"}}).pair == (7, "x")
 
 
 class Constrained(BaseModel):
@@ -292,36 +333,69 @@ def test_extra_allow_with_fields_is_closed_and_reported() -> None:
     assert any("additionalProperties: true replaced by false" in str(c) for c in compiled.changes)
 
 
-def test_extra_allow_without_fields_is_an_open_map_error() -> None:
+def test_extra_allow_without_fields_is_any_object_sent_as_a_json_string() -> None:
     class Bag(BaseModel):
         model_config = ConfigDict(extra="allow")
 
-    with pytest.raises(SchemaError) as info:
-        to_strict_schema(Bag)
-    assert info.value.path == "#/additionalProperties"
+    compiled = compile_schema(Bag)
+    value = _prop(compiled.schema, "value")  # not an object any more: the root is wrapped
+    assert value["type"] == "string" and "JSON-encoded string" in value["description"]
+    _lossless(compiled, "#", "JSON-encoded string")
+    _lossless(compiled, "#", "wrapped")
+    bag = _result(Bag, {"value": '{"colour": "red", "n": 2}'})
+    assert isinstance(bag, Bag) and bag.model_extra == {"colour": "red", "n": 2}
+    with pytest.raises(ValidationError) as info:
+        _result(Bag, {"value": "colour=red"})
+    assert [(e["loc"], e["type"]) for e in info.value.errors()] == [((), "restore")]
 
 
 @pytest.mark.parametrize(
-    "root",
-    [list[int], RootModel[list[int]], int, str | None],
+    ("root", "sent", "answer", "expected"),
+    [
+        (list[int], {"type": "array", "items": {"type": "integer"}}, [1, 2], [1, 2]),
+        (
+            RootModel[list[int]],
+            {"type": "array", "items": {"type": "integer"}, "title": "RootModel[list[int]]"},
+            [1, 2],
+            RootModel[list[int]]([1, 2]),
+        ),
+        (int, {"type": "integer"}, 4, 4),
+        (str | None, {"anyOf": [{"type": "string"}, {"type": "null"}]}, None, None),
+    ],
     ids=["list", "root-model", "int", "optional-str"],
 )
-def test_non_object_root_is_rejected_with_wrap_fix(root: Any) -> None:
-    with pytest.raises(SchemaError) as info:
-        to_strict_schema(root)
-    assert info.value.path == "#"
-    assert info.value.reason.startswith("the root must be an object")
-    assert (info.value.fix or "").startswith("wrap it in a model with one field")
+def test_non_object_root_is_wrapped_in_an_object_and_unwrapped_again(
+    root: Any, sent: dict[str, Any], answer: Any, expected: Any
+) -> None:
+    compiled = compile_schema(root)
+    schema = compiled.schema
+    assert schema["type"] == "object" and schema["required"] == ["value"]
+    assert schema["additionalProperties"] is False
+    assert schema["properties"]["value"] == sent
+    _lossless(compiled, "#", "wrapped")
+    assert compiled.restore({"value": answer}) == answer
+    result = _result(root, {"value": answer})
+    assert result == expected and type(result) is type(expected)
 
 
-def test_union_root_of_models_is_rejected() -> None:
-    with pytest.raises(SchemaError, match="single object"):
-        to_strict_schema(Cat | Dog)
+def test_union_root_of_models_is_wrapped_and_restored_through_the_matching_branch() -> None:
+    compiled = compile_schema(Cat | Dog)
+    value = _prop(compiled.schema, "value")
+    assert value["anyOf"] == [{"$ref": "#/$defs/Cat"}, {"$ref": "#/$defs/Dog"}]
+    assert compiled.restore({"value": {"kind": "dog", "good": None}}) == {"kind": "dog"}
+    dog = _result(Cat | Dog, {"value": {"kind": "dog", "good": None}})
+    assert isinstance(dog, Dog) and dog.good is True
 
 
-def test_optional_model_root_drops_null() -> None:
-    schema = to_strict_schema(Cat | None)
-    assert schema["type"] == "object"
+def test_optional_model_root_keeps_its_null() -> None:
+    compiled = compile_schema(Cat | None)
+    assert _prop(compiled.schema, "value")["anyOf"] == [
+        {"$ref": "#/$defs/Cat"},
+        {"type": "null"},
+    ]
+    assert _result(Cat | None, {"value": None}) is None
+    cat = _result(Cat | None, {"value": {"kind": "cat", "lives": None}})
+    assert isinstance(cat, Cat) and cat.lives == 9
 
 
 def test_recursive_field_with_description_keeps_a_plain_ref() -> None:
@@ -337,14 +411,19 @@ def test_recursive_field_with_description_keeps_a_plain_ref() -> None:
     assert _prop(schema, "first")["properties"]["first"] == {"$ref": "#"}
 
 
-def test_any_field_cannot_be_expressed() -> None:
+def test_any_field_is_sent_as_a_json_encoded_string() -> None:
     class Loose(BaseModel):
         data: Any
 
-    with pytest.raises(SchemaError) as info:
-        to_strict_schema(Loose)
-    assert info.value.path == "#/properties/data"
-    assert "type" in (info.value.fix or "")
+    compiled = compile_schema(Loose)
+    data = _prop(compiled.schema, "data")
+    assert data["type"] == "string" and "JSON-encoded string" in data["description"]
+    _lossless(compiled, "#/properties/data", "JSON-encoded string")
+    assert _result(Loose, {"data": '{"a": [1, null]}'}).data == {"a": [1, None]}
+    assert _result(Loose, {"data": '"text"'}).data == "text"
+    with pytest.raises(ValidationError) as info:
+        _result(Loose, {"data": "text"})
+    assert [e["loc"] for e in info.value.errors()] == [("data",)]
 
 
 def test_typeddict_and_dataclass_via_typeadapter() -> None:
@@ -369,19 +448,31 @@ def test_name_comes_from_the_model_class() -> None:
 
 def test_check_schema_lists_all_problems_of_a_model() -> None:
     class Bad(BaseModel):
+        a: Annotated[dict[str, Any], WithJsonSchema({"$ref": "https://example.com/a.json"})]
+        b: Annotated[list[int], WithJsonSchema({"type": "array", "items": False, "minItems": 1})]
+        c: dict[str, int]
+
+    report = check_schema(Bad)
+    assert not report.ok
+    assert [e.path for e in report.errors] == ["#/properties/a", "#/properties/b/items"]
+    text = report.format()
+    assert "FAILED" in text and "#/properties/b" in text and "fix:" in text
+
+
+def test_check_schema_lists_the_rewrites_of_a_model_strict_mode_could_not_take_before() -> None:
+    class Wide(BaseModel):
         a: dict[str, int]
         b: Any
         c: tuple[int, str]
 
-    report = check_schema(Bad)
-    assert not report.ok
-    assert [e.path for e in report.errors] == [
-        "#/properties/a/additionalProperties",
-        "#/properties/b",
-        "#/properties/c/prefixItems",
-    ]
-    text = report.format()
-    assert "FAILED" in text and "#/properties/b" in text and "fix:" in text
+    report = check_schema(Wide)
+    assert report.ok and report.errors == []
+    rewritten = {c.path for c in report.changes if not c.lossy}
+    assert {"#/properties/a", "#/properties/b", "#/properties/c"} <= rewritten
+    answer = {"a": [{"key": "k", "value": 1}], "b": "[true]", "c": {"0": 1, "1": "s"}}
+    wide = _result(Wide, answer)
+    assert (wide.a, wide.b, wide.c) == ({"k": 1}, [True], (1, "s"))
+    assert TypeAdapter(Wide).validate_python(compile_schema(Wide).restore(answer)) == wide
 
 
 def test_model_pydantic_cannot_describe_raises_schema_error() -> None:

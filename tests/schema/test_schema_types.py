@@ -1,8 +1,9 @@
 """Types other than BaseModel subclasses, through pydantic's TypeAdapter (SPEC §4, issue 9).
 
 Dataclasses, TypedDicts and RootModels of a model have an object root and compile like models;
-lists, scalars and unions at the root need wrapping (a later issue does it), so strict mode
-refuses them at ``#`` with a fix, while ``strict=False`` passes their plain schema through.
+lists, scalars, maps and unions at the root are wrapped in an object with one property,
+``value``, and unwrapped by ``restore()`` (issue 12), while ``strict=False`` passes their plain
+schema through.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ import pytest
 from pydantic import BaseModel, RootModel, TypeAdapter
 from typing_extensions import NotRequired, TypedDict
 
-from openai_structured.errors import SchemaError
-from openai_structured.schema import check_schema, compile_schema, to_strict_schema
+from openai_structured.schema import CompiledSchema, check_schema, compile_schema
 
 
 class Item(BaseModel):
@@ -152,63 +152,111 @@ def test_root_model_of_a_model_compiles_to_that_model() -> None:
     assert Wrapped.model_validate(restored).root == Item(name="pen", qty=1)
 
 
-def test_optional_model_at_the_root_compiles_to_the_model() -> None:
+def _wrapper(value: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {"value": value},
+        "required": ["value"],
+        "additionalProperties": False,
+        **extra,
+    }
+
+
+def _wrapped(compiled: CompiledSchema) -> bool:
+    return any(c.path == "#" and "wrapped" in c.action and not c.lossy for c in compiled.changes)
+
+
+def test_optional_model_at_the_root_is_wrapped_and_keeps_its_null() -> None:
     compiled = compile_schema(Item | None)
     assert compiled.name == "Item_or_None"
-    assert compiled.schema == {**ITEM_STRICT, "title": "Item"}
+    assert compiled.schema == _wrapper(
+        {"anyOf": [{"$ref": "#/$defs/Item"}, {"type": "null"}]},
+        **{"$defs": {"Item": {**ITEM_STRICT, "title": "Item"}}},
+    )
+    assert _wrapped(compiled)
     assert compile_schema(Optional[Item]).schema == compiled.schema  # noqa: UP045
+    assert compiled.restore({"value": None}) is None
+    restored = compiled.restore({"value": {"name": "pen", "qty": None}})
+    assert restored == {"name": "pen"}
+    assert TypeAdapter(Item | None).validate_python(restored) == Item(name="pen")
 
 
-# --- non-object roots: a pointing SchemaError in strict mode ---------------------------------
+# --- non-object roots: wrapped in an object, unwrapped by restore() --------------------------
 
 
 @pytest.mark.parametrize(
-    ("root", "kind", "annotation"),
+    ("root", "value", "answer", "expected"),
     [
-        (list[Item], "'array'", "list[Item]"),
-        (Numbers, "'array'", "list[int]"),
-        (RootModel[list[int]], "'array'", "list[int]"),
-        (int, "'integer'", "int"),
-        (str, "'string'", "str"),
+        (
+            list[Item],
+            {"type": "array", "items": {"$ref": "#/$defs/Item"}},
+            [{"name": "pen", "qty": None}, {"name": "ink", "qty": 2}],
+            [Item(name="pen"), Item(name="ink", qty=2)],
+        ),
+        (
+            Numbers,
+            {"type": "array", "items": {"type": "integer"}, "title": "Numbers"},
+            [3, 1],
+            Numbers([3, 1]),
+        ),
+        (
+            RootModel[list[int]],
+            {"type": "array", "items": {"type": "integer"}, "title": "RootModel[list[int]]"},
+            [],
+            RootModel[list[int]]([]),
+        ),
+        (int, {"type": "integer"}, 7, 7),
+        (str, {"type": "string"}, "s", "s"),
     ],
     ids=["list-of-models", "root-model-subclass", "root-model", "int", "str"],
 )
-def test_non_object_root_raises_at_the_root_with_a_one_field_model_fix(
-    root: Any, kind: str, annotation: str
+def test_non_object_root_is_wrapped_in_a_value_property_and_unwrapped_on_restore(
+    root: Any, value: dict[str, Any], answer: Any, expected: Any
 ) -> None:
-    with pytest.raises(SchemaError) as info:
-        compile_schema(root)
-    assert info.value.path == "#"
-    assert info.value.reason == f"the root must be an object; this schema's root is {kind}"
-    assert info.value.fix == (
-        "wrap it in a model with one field (strict mode needs a JSON object at the root), "
-        f"e.g. `class Answer(BaseModel): items: {annotation}`, and read `.items`"
-    )
+    compiled = compile_schema(root)
+    schema = compiled.schema
+    defs = schema.pop("$defs", None)
+    assert schema == _wrapper(value, **({"title": value["title"]} if "title" in value else {}))
+    if defs is not None:
+        assert defs == {"Item": {**ITEM_STRICT, "title": "Item"}}
+    assert _wrapped(compiled)
+    result = TypeAdapter(root).validate_python(compiled.restore({"value": answer}))
+    assert result == expected and type(result) is type(expected)
 
 
-def test_union_root_raises_with_the_union_in_the_fix() -> None:
-    with pytest.raises(SchemaError) as info:
-        to_strict_schema(Cat | Dog)
-    assert info.value.path == "#"
-    assert info.value.reason == (
-        "the root must be a single object, not a choice (anyOf/oneOf) of several schemas"
-    )
-    assert "`class Answer(BaseModel): items: Cat | Dog`" in (info.value.fix or "")
+def test_union_root_is_wrapped_and_restored_through_the_branch_that_matches() -> None:
+    compiled = compile_schema(Cat | Dog)
+    assert compiled.schema["properties"]["value"] == {
+        "anyOf": [{"$ref": "#/$defs/Cat"}, {"$ref": "#/$defs/Dog"}]
+    }
+    assert _wrapped(compiled)
+    dog = TypeAdapter(Cat | Dog).validate_python(compiled.restore({"value": {"bark": "woof"}}))
+    assert dog == Dog(bark="woof")
 
 
 def test_check_schema_reports_a_list_root_under_its_type_name() -> None:
     report = check_schema(list[Item])
-    assert (report.ok, report.name, report.schema) == (False, "list_Item", None)
-    assert [(e.path, e.reason) for e in report.errors] == [
-        ("#", "the root must be an object; this schema's root is 'array'")
-    ]
+    assert (report.ok, report.name, report.errors) == (True, "list_Item", [])
+    assert report.schema is not None and report.schema["required"] == ["value"]
+    assert any("wrapped" in str(c) for c in report.changes)
 
 
-def test_a_dict_schema_keeps_the_json_spelling_of_the_root_fix() -> None:
-    with pytest.raises(SchemaError) as info:
-        compile_schema({"type": "array", "items": {"type": "integer"}})
-    assert info.value.path == "#"
-    assert '{"type": "object", "properties": {"items": <your schema>}' in (info.value.fix or "")
+def test_a_dict_schema_with_an_array_root_is_wrapped_too() -> None:
+    compiled = compile_schema({"type": "array", "items": {"type": "integer"}})
+    assert compiled.schema == _wrapper({"type": "array", "items": {"type": "integer"}})
+    assert compiled.restore({"value": [1, 2]}) == [1, 2]
+
+
+def test_a_non_object_root_that_refers_to_itself_is_wrapped_with_the_root_as_a_definition() -> None:
+    compiled = compile_schema({"type": "array", "items": {"$ref": "#"}})
+    schema = compiled.schema
+    value = schema["properties"]["value"]
+    assert schema["required"] == ["value"]
+    assert "$ref" in value  # the old root moved into $defs, and "#" still means the wrapper
+    target = schema["$defs"][value["$ref"].split("/")[-1]]
+    assert target == {"type": "array", "items": {"$ref": value["$ref"]}}
+    assert _wrapped(compiled)
+    assert compiled.restore({"value": [[], [[]]]}) == [[], [[]]]
 
 
 # --- strict=False: the plain schema, any root ------------------------------------------------

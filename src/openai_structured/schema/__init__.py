@@ -12,8 +12,12 @@ The passes, one module each: ``_refs`` (where each ``$ref`` points; ``$defs`` na
 every node), ``_finalize`` (pass 2: nullable optionals, inlining, limits) and ``_restore``
 (undoing the optional-to-nullable rewrite on an answer).
 
-What happens to each construct ("error" = ``SchemaError``; "hint" = moved into
-``description`` so the model still sees it, recorded as a lossy change):
+What happens to each construct. "error" = ``SchemaError``. "lossless" = rewritten, and
+``CompiledSchema.restore`` turns the answer back into the declared shape. "lossy" = left out of
+what is sent (at most a hint in ``description``) and checked after the answer against the
+*original* schema (pydantic for types, ``jsonschema`` for dicts): a violation is a
+``ValidationError``, re-asked with ``max_validation_retries``. Every rewrite is a ``Change`` in
+``CompiledSchema.changes``.
 
 ================================================  ===========================================
 input                                             result
@@ -23,20 +27,31 @@ object                                            ``additionalProperties: false`
 optional property (not in ``required``)           required and nullable; ``restore()`` drops
                                                   the null again so defaults apply
 ``additionalProperties: true`` / ``extra="allow"``  with declared properties: closed (every
-                                                  strict output is valid for the original);
-                                                  without: error (a map)
-``additionalProperties: <schema>``,               error: use a list of ``{key, value}``
-``dict[str, X]``, ``patternProperties``           objects
-``propertyNames``                                 dropped if every declared name passes,
-                                                  else error
-object without ``properties`` (and open)          error (accepts any keys)
-``required`` name without a property schema       error
+                                                  strict output is valid for the original)
+map: ``additionalProperties: <schema>``,          lossless: a list of ``{key, value}`` entries
+``dict[str, X]``, ``patternProperties``           (the key's ``pattern`` kept), restored to a
+                                                  dict; a key twice is a ``ValidationError``;
+                                                  declared properties stay properties and the
+                                                  rest go under ``additional_properties``
+any value: ``true``, ``{}``, annotations only,    lossless: a string holding the JSON value,
+``type: "any"``, ``Any``, untyped ``items``,      parsed by ``restore()`` (not JSON: a
+an object without properties, a ``required``      ``ValidationError`` at that path)
+name without a schema
+heterogeneous tuple (``prefixItems`` /            lossless: an object with properties "0",
+``items: [...]``, ``tuple[int, str]``)            "1", ..., restored to a list; identical
+                                                  positions: a list with ``min/maxItems``
+root that is not one object (array, scalar,       lossless: wrapped in an object with one
+union, ``list[Model]``, a map)                    property, ``value``; ``restore()`` unwraps
+``enum`` / ``const`` with object or array values  lossless: the enum of their JSON texts
+``not``, ``if``/``then``/``else``,                lossy (checked after the answer)
+``dependentSchemas``, ``contains``,
+``propertyNames`` the declared names fail
+``propertyNames`` every declared name passes      dropped
 property schema ``false``                         optional: property dropped; required: error
-``min/maxProperties``                             dropped when always true, hint when they
-                                                  depend on optional properties, else error
+``min/maxProperties``                             dropped when always true; hint when they
+                                                  depend on optional properties or a map;
+                                                  impossible for the declared properties: error
 ``dependentRequired`` / ``dependencies`` (list)   dropped when always true, else hint
-``dependentSchemas`` / ``dependencies`` (schema)  error
-``if``/``then``/``else``, ``not``, ``contains``   error
 ``oneOf``                                         ``anyOf`` (exclusivity is not enforced)
 ``discriminator``                                 dropped
 ``allOf``                                         merged into one schema (``$ref``s inlined,
@@ -53,19 +68,12 @@ local ``$ref``                                    kept; targets go to ``$defs`` 
 ``$ref`` + other keywords                         treated as ``allOf`` and merged
 remote ``$ref`` (another document)                error: bundle it into ``$defs``
 root ``$ref``                                     the target becomes the root
-root that is not an object / is a union           error: wrap it in an object (a union with
-                                                  ``null`` loses the ``null``); accepted as
-                                                  it is with ``strict=False``
-``true`` / ``{}`` / annotations only / ``type:    error: "any value" is not expressible
-"any"``
 ``type`` list                                     ``anyOf`` of one branch per type
 no ``type``                                       inferred from the keywords present
 ``enum`` / ``const`` (scalars)                    kept, typed; mixed types split into
-                                                  ``anyOf``; object/array values: error
-``prefixItems`` / ``items: [...]`` (tuples)       same schema at every position: a list with
-                                                  ``min/maxItems``; otherwise error
-array without ``items`` / ``items: false``        error
-``uniqueItems``, ``minLength``, ``maxLength``,    hint
+                                                  ``anyOf``
+``items: false``                                  error (only an empty array)
+``uniqueItems``, ``minLength``, ``maxLength``,    lossy (hint, checked after the answer)
 unsupported ``format``, ``content*``
 draft 4 ``exclusiveMaximum: true``                numeric ``exclusiveMaximum``
 ``default``, ``examples``, ``deprecated``         into the description
@@ -93,13 +101,14 @@ from typing import Annotated, Any
 from ..errors import SchemaError
 from ._checks import invalid_keywords, outside_references
 from ._compiler import Change, Compiler
-from ._finalize import ROOT_FIX, Finalizer, root_node
+from ._finalize import Finalizer, root_node
 from ._keywords import Schema, copy_json
-from ._restore import Restorer
+from ._restore import NodeRestore, RestoreError, Restorer
 
 __all__ = [
     "Change",
     "CompiledSchema",
+    "RestoreError",
     "SchemaReport",
     "check_schema",
     "compile_schema",
@@ -118,7 +127,7 @@ class CompiledSchema:
     changes: tuple[Change, ...]
     _schema: Schema = field(repr=False)
     _original: Schema = field(repr=False)
-    _table: Mapping[str, frozenset[str]] = field(repr=False, default_factory=dict)
+    _table: Mapping[str, NodeRestore] = field(repr=False, default_factory=dict)
     _restorer: Restorer | None = field(repr=False, init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -142,15 +151,31 @@ class CompiledSchema:
         """False when :meth:`restore` is the identity (validators may then skip it)."""
         return self._restorer is not None
 
+    def declared_item(
+        self, path: tuple[str | int, ...], raw: Any, root: Any
+    ) -> tuple[tuple[str | int, ...], Any] | None:
+        """A streamed array element in the declared shape (see ``Restorer.declared_item``)."""
+        if self._restorer is None:
+            return path, raw
+        return self._restorer.declared_item(path, raw, root)
+
+    def restore_partial(self, value: Any) -> Any:
+        """A value still streaming, in the declared shape (nothing raises)."""
+        return value if self._restorer is None else self._restorer.restore(value, lenient=True)
+
     def restore_at(self, path: tuple[str | int, ...], value: Any) -> Any:
         """:meth:`restore` for a part of the answer found at ``path`` (a stream's array item)."""
         return value if self._restorer is None else self._restorer.restore_at(path, value)
 
     def restore(self, value: Any) -> Any:
-        """Drop the nulls that stand for "not given" so the original's defaults apply.
+        """The answer in the declared shape: the nulls that stand for "not given" dropped (so
+        the original's defaults apply), maps, tuples, "any" values and a wrapped root turned
+        back (see ``_restore``).
 
         ``value`` is what the model produced under ``schema``; the result is a new value (the
-        input is not modified) to validate against the original model or schema.
+        input is not modified) to validate against the original model or schema. Raises
+        ``RestoreError`` (a ``ValueError`` with the path) for an answer with no value in the
+        declared shape, such as a map key given twice.
         """
         return value if self._restorer is None else self._restorer.restore(value)
 
@@ -182,8 +207,15 @@ class SchemaReport:
                 if err.fix:
                     lines.append(f"         fix: {err.fix}")
         if self.changes:
-            lines.append("rewrites:")
-            lines.extend(f"  {c}" for c in self.changes)
+            lossy = sum(c.lossy for c in self.changes)
+            lines.append(
+                f"rewrites ({len(self.changes) - lossy} lossless: restored after the answer; "
+                f"{lossy} lossy: checked against the original schema after the answer):"
+            )
+            lines.extend(
+                f"  {'lossy   ' if c.lossy else 'lossless'}  {c.path}: {c.action}"
+                for c in self.changes
+            )
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -230,26 +262,6 @@ def _type_name(tp: Any) -> str | None:
 def _is_class(tp: Any) -> bool:
     """A real class (on Python 3.10 ``isinstance(list[int], type)`` is True)."""
     return isinstance(tp, type) and typing.get_origin(tp) is None
-
-
-def _annotation_text(tp: Any) -> str:
-    """How a user would write ``tp`` in a field annotation (module paths left out)."""
-    if _is_class(tp):
-        return str(tp.__name__)
-    return re.sub(r"\b(?:[A-Za-z_]\w*\.)+(?=[A-Za-z_])", "", repr(tp))
-
-
-def _root_fix(tp: Any) -> str:
-    """The wrap-it-in-a-model fix for a pydantic-side type whose root is not an object."""
-    from pydantic import RootModel
-
-    inner = tp
-    if _is_class(tp) and issubclass(tp, RootModel):
-        inner = tp.model_fields["root"].annotation
-    return (
-        "wrap it in a model with one field (strict mode needs a JSON object at the root), e.g. "
-        f"`class Answer(BaseModel): items: {_annotation_text(inner)}`, and read `.items`"
-    )
 
 
 def _to_document(x: Any) -> tuple[Any, str]:
@@ -343,6 +355,9 @@ def _compile_document(doc: Any, name: str, strict: bool) -> _Outcome:
     except RecursionError:
         comp.error("#", "the schema is nested too deeply to process", "flatten it")
     changes = tuple(dict.fromkeys(comp.changes))
+    # Remote references inside the keywords that are not sent are refused too.
+    reported = {e.path for e in comp.errors}
+    comp.errors += [e for e in outside_references(doc) if e.path not in reported]
     if comp.errors or result is None:
         errors = tuple(comp.errors) or (SchemaError("the schema could not be compiled"),)
         return _Outcome(None, errors, changes, name)
@@ -398,18 +413,6 @@ def _remember(x: Any, strict: bool, outcome: _Outcome) -> None:
                 _by_annotation.popitem(last=False)
 
 
-def _for_type(outcome: _Outcome, tp: Any) -> _Outcome:
-    """``outcome`` with the root-must-be-an-object fix spelled for pydantic (``tp`` is a type)."""
-    if not any(err.fix == ROOT_FIX for err in outcome.errors):
-        return outcome
-    fix = _root_fix(tp)
-    errors = tuple(
-        SchemaError(err.reason, path=err.path, fix=fix) if err.fix == ROOT_FIX else err
-        for err in outcome.errors
-    )
-    return _Outcome(outcome.compiled, errors, outcome.changes, outcome.name)
-
-
 def _outcome(x: Any, strict: bool) -> _Outcome:
     """Compile ``x`` once per (schema, strict); later calls return the cached outcome."""
     hit = _cached(x, strict)
@@ -428,8 +431,6 @@ def _outcome(x: Any, strict: bool) -> _Outcome:
             _by_key[key] = hit
             if len(_by_key) > _CACHE_SIZE:
                 _by_key.popitem(last=False)
-    if not isinstance(x, (Mapping, bool)):
-        hit = _for_type(hit, x)
     _remember(x, strict, hit)
     return hit
 
@@ -456,9 +457,10 @@ def compile_schema(x: Any, *, strict: bool = True) -> CompiledSchema:
     Besides ``BaseModel`` subclasses and dicts, ``x`` may be anything pydantic's
     ``TypeAdapter`` takes (pydantic and stdlib dataclasses, ``TypedDict``, ``RootModel``,
     ``list[Item]``, ...); its schema is ``TypeAdapter(x).json_schema()`` and its name the type's
-    (``list_Item`` for ``list[Item]``). Strict mode needs an object at the root: a dataclass,
-    a ``TypedDict`` or a ``RootModel`` of a model compile like a model, while a list, scalar or
-    union root raises ``SchemaError`` at ``#`` with the fix of wrapping it in a one-field model.
+    (``list_Item`` for ``list[Item]``). A root that is not one object (a list, a scalar, a
+    union) is wrapped in an object with one property and unwrapped by ``restore``; maps, tuples
+    and "any" values are rewritten too (the table above), so the answer comes back in the
+    declared shape.
 
     ``strict=False`` is for servers without strict mode: the plain JSON schema, no rewrites, and
     any root, arrays and scalars included. Those servers (vLLM, llama.cpp, Ollama) constrain

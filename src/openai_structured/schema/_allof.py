@@ -19,6 +19,7 @@ from itertools import product
 from typing import Any, Literal
 
 from ._keywords import (
+    KNOWN_KEYWORDS,
     SRC,
     SUBSCHEMA_KEYS,
     SUBSCHEMA_LIST_KEYS,
@@ -60,6 +61,13 @@ _LOWER_BOUNDS = frozenset(
 )
 _UPPER_BOUNDS = frozenset(
     {"maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties", "maxContains"}
+)
+
+
+#: Keywords the compiler does not send (strict mode cannot express them); the answer is checked
+#: against the original schema instead, so parts that disagree on them still merge.
+CHECKED_AFTER = frozenset(
+    {"not", "if", "then", "else", "contains", "dependentSchemas", "propertyNames"}
 )
 
 
@@ -225,7 +233,9 @@ def _intersect(base: list[tuple[Schema, str, bool]], path: str) -> Schema:
             out[key] = vals[0]
         elif key == "type":
             out[key] = _merge_types(vals)
-        elif key == "properties":
+        elif key not in KNOWN_KEYWORDS:
+            out[key] = vals[0]  # a non-standard keyword (x-..., ...): never sent
+        elif key in ("properties", "patternProperties"):
             names: dict[str, list[Any]] = {}
             for v in vals:
                 if isinstance(v, dict):
@@ -253,6 +263,8 @@ def _intersect(base: list[tuple[Schema, str, bool]], path: str) -> Schema:
             out[key] = all(v is True for v in vals)
         elif len({canon(v) for v in vals}) == 1:
             out[key] = vals[0]
+        elif key in CHECKED_AFTER:
+            out[key] = vals[0]  # never sent: the original schema is checked after the answer
         else:
             raise Unsatisfiable(f"different values for {key!r} cannot be combined")
     # A closed part forbids the keys the other parts add; with every property required in

@@ -8,6 +8,7 @@ request: :func:`invalid_keywords` (the metaschema, and text that cannot be sent)
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import urljoin
 
@@ -73,6 +74,18 @@ def _valid_under(cls: Any, doc: Any) -> bool:
     return True
 
 
+def validator_class(doc: Any) -> Any:
+    """The ``jsonschema`` validator class for ``doc``: the draft its ``$schema`` names; without
+    one, 2020-12 unless only an older draft's metaschema accepts the document (boolean
+    ``exclusiveMaximum``, tuple ``items: [...]``, ``type: "any"``...)."""
+    cls = jsonschema.validators.validator_for(doc, default=jsonschema.Draft202012Validator)
+    if isinstance(doc, dict) and "$schema" not in doc and not _valid_under(cls, doc):
+        for old in _OLDER_DRAFTS:
+            if _valid_under(old, doc):
+                return old
+    return cls
+
+
 def invalid_keywords(doc: Any) -> list[SchemaError]:
     """The schema checked against its metaschema (the draft its ``$schema`` names, else
     2020-12) and for text that cannot be sent: a keyword with an invalid value (``pattern:
@@ -97,7 +110,9 @@ def invalid_keywords(doc: Any) -> list[SchemaError]:
         cls.check_schema(doc)
     except jsonschema.SchemaError as exc:
         if "$schema" not in doc and any(_valid_under(old, doc) for old in _OLDER_DRAFTS):
-            return []  # written for an older draft (boolean exclusiveMaximum, type: any...)
+            # written for an older draft (boolean exclusiveMaximum, type: any...), whose
+            # metaschema does not check regular expressions: they must still compile
+            return _bad_patterns(doc)
         where = "#" + "".join(
             "/" + str(p).replace("~", "~0").replace("/", "~1") for p in exc.absolute_path
         )
@@ -113,4 +128,39 @@ def invalid_keywords(doc: Any) -> list[SchemaError]:
         ]
     except RecursionError:
         return [SchemaError("the schema is nested too deeply to process", fix="flatten it")]
+    return []
+
+
+def _bad_patterns(doc: Any) -> list[SchemaError]:
+    """Regular expressions (``pattern`` values, ``patternProperties`` keys) that Python's
+    ``re`` cannot compile: the answer could not be checked against them."""
+    stack: list[tuple[Any, str]] = [(doc, "#")]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, list):
+            stack.extend((v, f"{where}/{i}") for i, v in enumerate(node))
+            continue
+        if not isinstance(node, dict):
+            continue
+        found = []
+        if isinstance(node.get("pattern"), str):
+            found.append((node["pattern"], f"{where}/pattern"))
+        if isinstance(node.get("patternProperties"), dict):
+            found.extend((k, f"{where}/patternProperties") for k in node["patternProperties"])
+        for pattern, at in found:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                return [
+                    SchemaError(
+                        f"not a valid JSON Schema: {pattern!r} is not a 'regex' Python can "
+                        f"compile ({exc})",
+                        path=at,
+                        fix="rewrite the regular expression without that construct (Python's "
+                        "re has no \\p{...} classes)",
+                    )
+                ]
+        stack.extend(
+            (v, f"{where}/{str(k).replace('~', '~0').replace('/', '~1')}") for k, v in node.items()
+        )
     return []

@@ -13,6 +13,7 @@ case here.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,8 @@ from ..errors import SchemaError
 from ._allof import MergeError, Part, Unsatisfiable, merge_all_of
 from ._keywords import (
     ARRAY_KEYWORDS,
+    ENTRY_KEY,
+    ENTRY_VALUE,
     JSON_TYPES,
     KNOWN_KEYWORDS,
     MAX_WALK,
@@ -33,6 +36,7 @@ from ._keywords import (
     SRC,
     STRING_KEYWORDS,
     SUPPORTED_FORMATS,
+    XF,
     Schema,
     assertions,
     canon,
@@ -49,15 +53,10 @@ from ._refs import RefIndex, UnresolvedRef
 
 MAX_NODES = 50_000  # total subschemas compiled for one document (merging can multiply them)
 
-FIX_ANY = 'give it a type, e.g. {"type": "string"}, or list its allowed values with "enum"'
-FIX_MAP = (
-    'use an array of {"key": ..., "value": ...} objects, or declare the allowed keys under '
-    '"properties"'
-)
-FIX_CONDITIONAL = (
-    "express the alternatives with anyOf (one branch per case), or drop the condition and "
-    "state it in the description"
-)
+ANY_HINT = "Any JSON value, written as a JSON-encoded string."
+MAP_HINT = "A map, given as a list of {key, value} entries (each key at most once)."
+EXTRA_HINT = "Other keys of the object, as a list of {key, value} entries (each key once)."
+TUPLE_HINT = 'A tuple: property "0" is its first item, "1" the second, and so on.'
 
 
 @dataclass(frozen=True)
@@ -66,10 +65,12 @@ class Change:
 
     path: str
     action: str
-    lossy: bool = False  # True when a constraint became a description hint only
+    #: True when a constraint is not in what is sent (at most a hint in the description): the
+    #: answer is checked against the original schema instead. False: a lossless rewrite.
+    lossy: bool = False
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.action}" + (" [hint only]" if self.lossy else "")
+        return f"{self.path}: {self.action} [{'lossy' if self.lossy else 'lossless'}]"
 
 
 def _is_any(schema: Any) -> bool:
@@ -77,6 +78,14 @@ def _is_any(schema: Any) -> bool:
     return (
         schema is MISSING or schema is True or (isinstance(schema, dict) and not assertions(schema))
     )
+
+
+def _free_name(props: dict[str, Any]) -> str:
+    """A property name for an object's other keys that no declared property uses."""
+    name = "additional_properties"
+    while name in props:
+        name = "_" + name
+    return name
 
 
 def _is_count(value: Any) -> bool:
@@ -115,6 +124,13 @@ class Compiler:
     def change(self, path: str, action: str, lossy: bool = False) -> None:
         self.changes.append(Change(path, action, lossy))
 
+    def any_value(self, schema: Schema, path: str) -> Schema:
+        """A node that accepts any value: sent as a string holding JSON, parsed on restore."""
+        self.change(path, "any value sent as a JSON-encoded string; restore() parses it")
+        out: Schema = {"type": "string", XF: ("json", None), PATH: path}
+        self._annotate(out, schema, path, [ANY_HINT])
+        return out
+
     def run(self) -> Schema:
         root = self.node(self.doc, "#", 0)
         pending = self.refs.pending
@@ -144,9 +160,7 @@ class Compiler:
                 "flatten it, or move repeated parts into $defs",
             )
         if schema is True or (isinstance(schema, dict) and not assertions(schema)):
-            return self.error(
-                path, "this schema accepts any value, which strict mode cannot express", FIX_ANY
-            )
+            return self.any_value(schema if isinstance(schema, dict) else {}, path)
         if schema is False:
             return self.error(
                 path,
@@ -345,7 +359,7 @@ class Compiler:
         unknown = [t for t in names if t not in JSON_TYPES]
         if unknown:
             if unknown == ["any"]:
-                self.error(path, 'type "any" accepts any value', FIX_ANY)
+                return []  # any value: _typed sends it as a JSON string
             else:
                 self.error(path, f"unknown type {unknown[0]!r}", f"use one of {sorted(JSON_TYPES)}")
             return None
@@ -354,17 +368,13 @@ class Compiler:
         return names
 
     def _typed(self, schema: Schema, path: str, depth: int, frozen: bool) -> Schema:
-        if "not" in schema:
-            self.error(
-                child(path, "not", frozen=frozen),
-                "`not` cannot be expressed in strict mode",
-                "list the allowed values with enum, or the allowed shapes with anyOf",
-            )
-        if "if" in schema and ("then" in schema or "else" in schema):
-            self.error(
-                child(path, "if", frozen=frozen),
-                "if/then/else cannot be expressed in strict mode",
-                FIX_CONDITIONAL,
+        dropped = [k for k in ("not", "if", "then", "else") if k in schema]
+        if dropped:
+            self.change(
+                path,
+                f"`{'`/`'.join(dropped)}` left out of what is sent (strict mode cannot express "
+                "it); checked against the original schema after the answer",
+                lossy=True,
             )
         types = self._types(schema, path)
         if types is None:
@@ -377,9 +387,7 @@ class Compiler:
             out = self._enum(schema, types if "type" in schema else [], path)
         else:
             if not types:
-                return self.error(
-                    path, "this schema accepts any value, which strict mode cannot express", FIX_ANY
-                )
+                return self.any_value(schema, path)
             branches = [self._one_type(schema, t, path, depth, frozen) for t in types]
             out = branches[0] if len(branches) == 1 else {"anyOf": branches}
         if not out:
@@ -401,16 +409,11 @@ class Compiler:
         key = "const" if is_const else "enum"
         if not isinstance(values, list) or not values:
             return self.error(path, f"{key} must be a non-empty list", "list at least one value")
+        if any(json_type(v) is None for v in values):
+            return self._encoded_enum(values, key, path)
         kept: dict[str, Any] = {}
         for v in values:
             kind = json_type(v)
-            if kind is None:
-                return self.error(
-                    path,
-                    "enum/const values that are objects or "
-                    "arrays cannot be expressed in strict mode",
-                    "use scalar values, or describe the object with properties",
-                )
             if types:
                 ok = (
                     kind in types
@@ -457,6 +460,23 @@ class Compiler:
             else:
                 branches.append({"type": kind, "enum": vals})
         return branches[0] if len(branches) == 1 else {"anyOf": branches}
+
+    def _encoded_enum(self, values: list[Any], key: str, path: str) -> Schema:
+        """Values that are objects or arrays: the enum of their JSON texts, parsed on restore."""
+        texts = list(
+            dict.fromkeys(json.dumps(v, separators=(",", ":"), ensure_ascii=False) for v in values)
+        )
+        self.change(
+            path,
+            f"{key} with object or array values sent as the enum of their JSON texts; restore() "
+            "parses the one chosen",
+        )
+        return {
+            "type": "string",
+            "enum": texts,
+            "description": "One of the listed JSON values, written as a JSON-encoded string.",
+            XF: ("json", None),
+        }
 
     def _one_type(self, schema: Schema, kind: str, path: str, depth: int, frozen: bool) -> Schema:
         if kind in ("null", "boolean"):
@@ -530,15 +550,38 @@ class Compiler:
                 self.node(p, child(path, prefix_key, i, frozen=frozen), depth + 1, frozen)
                 for i, p in enumerate(prefix)
             ]
-            if len({canon(c) for c in compiled}) != 1:
-                self.error(
-                    child(path, prefix_key, frozen=frozen),
-                    "a tuple whose positions have different schemas cannot be expressed "
-                    "in strict mode",
-                    "use an object with one named property per position, or a list "
-                    "of a single item type",
-                )
+            if any(not c for c in compiled):
                 return {}
+            if len({canon(c) for c in compiled}) != 1:
+                # Exactly one item per position is sent: bounds that allow that, and items
+                # after the prefix, hold (a restriction); anything else is checked after.
+                n = len(compiled)
+                unsent = [k for k in ("uniqueItems", "contains") if k in schema]
+                if min_items is not None and min_items > n:
+                    unsent.append("minItems")
+                if max_items is not None and max_items < n:
+                    unsent.append("maxItems")
+                if unsent:
+                    self.change(
+                        path,
+                        f"{', '.join(unsent)} of the tuple left out of what is sent (it has "
+                        "exactly one item per position); checked against the original schema "
+                        "after the answer",
+                        lossy=True,
+                    )
+                self.change(
+                    path,
+                    'tuple sent as an object with one property per position ("0", "1", '
+                    "...); restore() turns it back into a list",
+                )
+                return {
+                    "type": "object",
+                    "properties": {str(i): c for i, c in enumerate(compiled)},
+                    "required": [str(i) for i in range(len(compiled))],
+                    "additionalProperties": False,
+                    "description": TUPLE_HINT,
+                    XF: ("tuple", len(compiled)),
+                }
             out["items"] = compiled[0]
             self.change(path, "tuple of identical item schemas rewritten as a list")
             restrict = tail is False
@@ -548,10 +591,8 @@ class Compiler:
             if restrict:
                 max_items = len(prefix) if max_items is None else min(max_items, len(prefix))
         elif _is_any(tail):
-            return self.error(
-                path,
-                "the array's items have no schema (any value)",
-                'give the items a type, e.g. "items": {"type": "string"}',
+            out["items"] = self.any_value(
+                tail if isinstance(tail, dict) else {}, child(path, tail_key, frozen=frozen)
             )
         elif tail is False:
             return self.error(
@@ -573,10 +614,11 @@ class Compiler:
                 unsat=True,
             )
         if "contains" in schema:
-            self.error(
-                child(path, "contains", frozen=frozen),
-                "`contains` cannot be expressed in strict mode",
-                "describe the requirement in the description, or restructure the array",
+            self.change(
+                path,
+                "`contains` left out of what is sent (strict mode cannot express it); checked "
+                "against the original schema after the answer",
+                lossy=True,
             )
         if schema.get("uniqueItems") is True:
             out["description"] = "Items must be unique."
@@ -599,71 +641,56 @@ class Compiler:
         extra_key = "additionalProperties"
         if extra is MISSING and "unevaluatedProperties" in schema:
             extra, extra_key = schema["unevaluatedProperties"], "unevaluatedProperties"
+        pattern_props = schema.get("patternProperties")
+        patterns = pattern_props if isinstance(pattern_props, dict) and pattern_props else {}
+        names_schema = schema.get("propertyNames", MISSING)
+        # The keys beyond the declared ones: None (closed), or (key schema, value schema) pairs.
+        others: list[tuple[Any, Any, str]] | None = None
         if extra is False or extra == {"not": {}}:
-            pass
-        elif extra is MISSING:
-            if "properties" not in schema:
-                ok = False
-                self.error(
-                    path,
-                    "this object declares no properties, so it accepts any keys",
-                    "declare its properties (or set additionalProperties: false for an "
-                    "always-empty object); for a map, " + FIX_MAP,
+            others = None
+        elif extra is MISSING or extra is True or extra == {}:
+            declared_empty = extra is MISSING and "properties" in schema  # {}: a closed object
+            if not props and not patterns and not required and not declared_empty:
+                return self.any_object(schema, path)
+            if props or required:
+                if extra is not MISSING:
+                    self.change(
+                        path,
+                        f"{extra_key}: true replaced by false; strict mode only produces the "
+                        "declared properties",
+                    )
+                else:
+                    self.change(path, "object closed (additionalProperties: false)")
+        else:
+            others = [(MISSING, extra, child(path, extra_key, frozen=frozen))]
+        if patterns:
+            if others is None:
+                others = []
+            for pattern, sub in patterns.items():
+                others.insert(
+                    len(others) - (1 if others and others[-1][0] is MISSING else 0),
+                    (pattern, sub, child(path, "patternProperties", pattern, frozen=frozen)),
                 )
-            else:
-                self.change(path, "object closed (additionalProperties: false)")
-        elif extra is True or extra == {}:
-            if props:
+        if names_schema not in (MISSING, True, {}):
+            if others is not None:
+                self.change(path, "propertyNames checked after the answer", lossy=True)
+            elif not self._names_ok(names_schema, list(props)):
                 self.change(
                     path,
-                    f"{extra_key}: true replaced by false; strict mode only "
-                    "produces the declared properties",
-                )
-            else:
-                ok = False
-                self.error(
-                    child(path, extra_key, frozen=frozen),
-                    "an open object (a map with arbitrary keys) cannot be expressed in strict mode",
-                    FIX_MAP,
-                )
-        else:
-            ok = False
-            self.error(
-                child(path, extra_key, frozen=frozen),
-                f"{extra_key} with a schema (a map with arbitrary keys) cannot be "
-                "expressed in strict mode",
-                FIX_MAP,
-            )
-
-        pattern_props = schema.get("patternProperties")
-        if isinstance(pattern_props, dict) and pattern_props:
-            ok = False
-            self.error(
-                child(path, "patternProperties", frozen=frozen),
-                "patternProperties cannot be expressed in strict mode",
-                FIX_MAP,
-            )
-        names_schema = schema.get("propertyNames", MISSING)
-        if names_schema not in (MISSING, True, {}):
-            if not self._names_ok(names_schema, list(props)):
-                ok = False
-                self.error(
-                    child(path, "propertyNames", frozen=frozen),
-                    "propertyNames cannot be expressed in strict mode (or rejects a "
-                    "declared property)",
-                    FIX_MAP,
+                    "`propertyNames` left out of what is sent (strict mode cannot express it); "
+                    "checked against the original schema after the answer",
+                    lossy=True,
                 )
             else:
                 self.change(path, "propertyNames dropped: every declared property name passes it")
         for key in ("dependentSchemas", "dependencies"):
             deps = schema.get(key)
             if isinstance(deps, dict) and any(not isinstance(v, list) for v in deps.values()):
-                ok = False
-                self.error(
-                    child(path, key, frozen=frozen),
-                    f"{key} with schemas (conditional subschemas) cannot be expressed in "
-                    "strict mode",
-                    FIX_CONDITIONAL,
+                self.change(
+                    path,
+                    f"{key} (conditional subschemas) left out of what is sent; checked "
+                    "against the original schema after the answer",
+                    lossy=True,
                 )
 
         out_props: dict[str, Any] = {}
@@ -687,20 +714,24 @@ class Compiler:
             out_props[name] = self.node(sub, sub_path, depth + 1, frozen)
             if name not in required:
                 optional.append(name)
-        missing = [r for r in required if r not in props]
-        for name in missing:
-            ok = False
-            self.error(
-                child(path, "required", frozen=frozen),
-                f"required property {name!r} has no schema under properties",
-                f"declare {name!r} under properties with a type",
+        for name in [r for r in required if r not in props]:
+            # A required name without a schema: any value, unless extra keys say otherwise.
+            value_schema = MISSING if others is None else others[-1][1]
+            if others is not None and others[-1][0] is not MISSING:
+                value_schema = MISSING
+            out_props[name] = (
+                self.any_value({}, child(path, "required", frozen=frozen))
+                if _is_any(value_schema)
+                else self.node(
+                    value_schema, child(path, extra_key, frozen=frozen), depth + 1, frozen
+                )
             )
 
         hints: list[str] = []
         count = len(out_props)
         low: int = schema["minProperties"] if _is_count(schema.get("minProperties")) else 0
         high: int = schema["maxProperties"] if _is_count(schema.get("maxProperties")) else count
-        if low > count or (high < count and not optional):
+        if others is None and (low > count or (high < count and not optional)):
             ok = False
             self.error(
                 path,
@@ -708,12 +739,19 @@ class Compiler:
                 f"produces all {count} properties",
                 "remove the bound",
             )
-        elif low > count - len(optional) or high < count:
+        elif others is None and (low > count - len(optional) or high < count):
             if low > count - len(optional):
                 hints.append(f"Give at least {low} of the properties.")
             if high < count:
                 hints.append(f"Give at most {high} of the properties.")
             self.change(path, "minProperties/maxProperties moved into the description", lossy=True)
+        elif others is not None and (low or "maxProperties" in schema):
+            hints.append(
+                f"{'At least ' + str(low) if low else ''}"
+                f"{' and ' if low and 'maxProperties' in schema else ''}"
+                f"{'At most ' + str(high) if 'maxProperties' in schema else ''} keys in all."
+            )
+            self.change(path, "minProperties/maxProperties checked after the answer", lossy=True)
         dep_required = (
             dict(schema.get("dependentRequired") or {})
             if isinstance(schema.get("dependentRequired"), dict)
@@ -732,17 +770,82 @@ class Compiler:
             self.change(path, "dependentRequired moved into the description", lossy=True)
         if not ok:
             return {}
+        entries = None
+        if others is not None:
+            entries = self._entries(others, names_schema, path, depth)
+            if entries is None:
+                return {}
+            if not out_props:
+                self.change(path, "map sent as a list of {key, value} entries; restore() "
+                            "turns it back into an object")  # fmt: skip
+                entries[XF] = ("entries", None)
+                if hints:
+                    entries["description"] = " ".join([entries["description"], *hints])
+                if low:
+                    entries["minItems"] = low
+                return entries
         out: Schema = {
             "type": "object",
             "properties": out_props,
             "required": list(out_props),
             "additionalProperties": False,
         }
+        if entries is not None:
+            name = _free_name(out_props)
+            out["properties"][name] = entries
+            out["required"].append(name)
+            entries["description"] = EXTRA_HINT
+            out[XF] = ("extra", name)
+            self.change(
+                path,
+                f"keys beyond the declared properties sent as {{key, value}} entries under "
+                f"{name!r}; restore() merges them back",
+            )
         if optional:
             out[OPT] = optional
         if hints:
             out["description"] = " ".join(hints)
         return out
+
+    def any_object(self, schema: Schema, path: str) -> Schema:
+        """An object that may hold any keys and values: sent as a JSON-encoded string."""
+        self.change(path, "object with any keys sent as a JSON-encoded string; restore() parses it")
+        out: Schema = {"type": "string", XF: ("json", None), PATH: path}
+        self._annotate(out, schema, path, ["A JSON object, written as a JSON-encoded string."])
+        return out
+
+    def _entries(
+        self, others: list[tuple[Any, Any, str]], names_schema: Any, path: str, depth: int
+    ) -> Schema | None:
+        """The entries list of a map: one entry shape per key pattern, then the rest."""
+        shapes: list[Schema] = []
+        for pattern, value_schema, where in others:
+            key: Schema = {"type": "string"}
+            if pattern is not MISSING:
+                key["pattern"] = pattern
+            elif isinstance(names_schema, dict) and isinstance(names_schema.get("pattern"), str):
+                key["pattern"] = names_schema["pattern"]
+            if isinstance(names_schema, dict) and isinstance(names_schema.get("enum"), list):
+                names = [n for n in names_schema["enum"] if isinstance(n, str)]
+                if names:
+                    key = {"type": "string", "enum": names}
+            value = (
+                self.any_value({}, where)
+                if _is_any(value_schema)
+                else self.node(value_schema, where, depth + 1)
+            )
+            if not value:
+                return None
+            shapes.append(
+                {
+                    "type": "object",
+                    "properties": {ENTRY_KEY: key, ENTRY_VALUE: value},
+                    "required": [ENTRY_KEY, ENTRY_VALUE],
+                    "additionalProperties": False,
+                }
+            )
+        items: Schema = shapes[0] if len(shapes) == 1 else {"anyOf": shapes}
+        return {"type": "array", "items": items, "description": MAP_HINT}
 
     @staticmethod
     def _names_ok(names_schema: Any, names: list[str]) -> bool:

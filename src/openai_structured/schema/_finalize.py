@@ -21,18 +21,16 @@ from ._keywords import (
     MAX_STRING_CHARS,
     OPT,
     PATH,
+    ROOT_PROPERTY,
     SIB,
+    XF,
     Schema,
     esc,
 )
+from ._restore import NodeRestore
 
 MAX_NODES = 200_000  # inlining can multiply a schema; stop long before it hurts
 MAX_INLINE = 16
-ROOT_FIX = (
-    'wrap it in an object with one property, e.g. {"type": "object", "properties": '
-    '{"items": <your schema>}, "required": ["items"]} (for pydantic: a model with one field '
-    "instead of a RootModel or bare list type)"
-)
 
 
 class _Abort(Exception):
@@ -47,7 +45,8 @@ def root_node(comp: Compiler, root: Schema, seen: set[str]) -> Schema | None:
     """The pass-1 node that becomes the root, or None after recording why it cannot be one.
 
     ``seen`` collects the definitions the root is reached through by plain ``$ref``s: they are
-    the root, so references to them become ``#`` instead of a second copy.
+    the root, so references to them become ``#`` instead of a second copy. A root that is not
+    one object (an array, a scalar, a union) is wrapped in an object with one property.
     """
     node = root
     annotations: dict[str, Any] = {}
@@ -61,35 +60,68 @@ def root_node(comp: Compiler, root: Schema, seen: set[str]) -> Schema | None:
         node = comp.defs.get(_ref_name(ref), {})
     if not node:
         return None  # an error was already recorded for it
-    if isinstance(node.get("anyOf"), list):
-        branches = [b for b in node["anyOf"] if b.get("type") != "null"]
-        if len(branches) == 1 and len(node["anyOf"]) > len(branches):
-            comp.change("#", "null alternative of the root dropped (the root must be an object)")
-            node = {
-                **branches[0],
-                **{k: v for k, v in node.items() if k in ("title", "description")},
-            }
-            seen.clear()
-            return (
-                root_node(comp, node, seen)
-                if "$ref" in node
-                else _check_object(comp, node, annotations)
-            )
-        comp.error(
-            "#",
-            "the root must be a single object, not a choice (anyOf/oneOf) of several schemas",
-            ROOT_FIX,
-        )
-        return None
-    return _check_object(comp, node, annotations)
+    if node.get("type") == "object" and "anyOf" not in node:
+        return {**node, **annotations} if annotations else node
+    seen.clear()  # the definitions are no longer the root: references to them stay references
+    if _refers_to_root(root, comp.defs):
+        # A recursive root: it moves into $defs, and its self-references with it.
+        name = "root"
+        while name in comp.defs:
+            name = "_" + name
+        comp.defs[name] = root
+        _point_root_refs(root, comp.defs, f"#/$defs/{name}")
+        root = {"$ref": f"#/$defs/{name}"}
+    comp.change(
+        "#",
+        f"root that is not an object wrapped in an object with one property, "
+        f"{ROOT_PROPERTY!r}; restore() unwraps it",
+    )
+    wrapper: Schema = {
+        "type": "object",
+        "properties": {ROOT_PROPERTY: root},
+        "required": [ROOT_PROPERTY],
+        "additionalProperties": False,
+        XF: ("unwrap", ROOT_PROPERTY),
+    }
+    for key in ("title",):
+        value = node.get(key, annotations.get(key))
+        if value is not None:
+            wrapper[key] = value
+    return wrapper
 
 
-def _check_object(comp: Compiler, node: Schema, annotations: dict[str, Any]) -> Schema | None:
-    if node.get("type") != "object":
-        kind = node.get("type", "value")
-        comp.error("#", f"the root must be an object; this schema's root is {kind!r}", ROOT_FIX)
-        return None
-    return {**node, **annotations} if annotations else node
+def _point_root_refs(root: Schema, defs: dict[str, Schema], target: str) -> None:
+    """Every ``$ref: "#"`` in the compiled tree now points at ``target`` (in place)."""
+    stack: list[Any] = [root, *defs.values()]
+    seen: set[int] = set()
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            if node.get("$ref") == "#":
+                node["$ref"] = target
+            stack.extend(v for k, v in node.items() if not k.startswith("\x00"))
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
+def _refers_to_root(root: Schema, defs: dict[str, Schema]) -> bool:
+    stack: list[Any] = [root, *defs.values()]
+    seen: set[int] = set()
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            if node.get("$ref") == "#":
+                return True
+            stack.extend(v for k, v in node.items() if not k.startswith("\x00"))
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
 
 
 class Finalizer:
@@ -99,6 +131,7 @@ class Finalizer:
         self.out_defs: dict[str, Schema] = {}
         self.queue: list[str] = []
         self.table: dict[str, set[str]] = {}
+        self.kinds: dict[str, tuple[str, Any]] = {}
         self.expanding: list[str] = []
         self.properties = 0
         self.enum_values = 0
@@ -108,9 +141,7 @@ class Finalizer:
         self.edges: dict[str, list[tuple[int, str]]] = {}
         self.aliases: set[str] = set()
 
-    def run(
-        self, root: Schema, aliases: set[str]
-    ) -> tuple[Schema, dict[str, frozenset[str]]] | None:
+    def run(self, root: Schema, aliases: set[str]) -> tuple[Schema, dict[str, NodeRestore]] | None:
         self.pre_root = root
         self.aliases = {_ref_name(a) for a in aliases}
         try:
@@ -130,7 +161,11 @@ class Finalizer:
             out["$defs"] = self.out_defs
         if not self._limits():
             return None
-        return out, {k: frozenset(v) for k, v in self.table.items()}
+        table = {
+            ptr: NodeRestore(frozenset(self.table.get(ptr, ())), self.kinds.get(ptr))
+            for ptr in {*self.table, *self.kinds}
+        }
+        return out, table
 
     # --- helpers -----------------------------------------------------------------------------
 
@@ -182,6 +217,8 @@ class Finalizer:
         if "$ref" in node:
             return self._ref(node, ptr, depth, container, path)
         out: Schema = {}
+        if XF in node:
+            self.kinds[ptr] = node[XF]
         level = depth + 1 if node.get("type") == "object" else depth
         self.local[container] = max(self.local.get(container, 0), level)
         for key, value in node.items():

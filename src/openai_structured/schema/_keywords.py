@@ -165,6 +165,17 @@ SRC: Final = "\x00src"  # input-side copy: (path, frozen) of where it came from
 OPT: Final = "\x00opt"  # output object: names of properties that were optional
 SIB: Final = "\x00sib"  # output $ref: annotations that stood beside it
 PATH: Final = "\x00path"  # output node: input path, for errors found after compilation
+# output node: how its value is turned back into the declared shape (``_restore``):
+# ("json", None) a string holding any JSON value; ("entries", None) a map sent as a list of
+# {key, value}; ("extra", name) an object whose other keys are entries under ``name``;
+# ("tuple", n) a tuple sent as an object with properties "0".."n-1"; ("unwrap", name) a root
+# wrapped in an object with one property.
+XF: Final = "\x00xf"
+#: The two properties of one map entry.
+ENTRY_KEY: Final = "key"
+ENTRY_VALUE: Final = "value"
+#: The one property of a wrapped root.
+ROOT_PROPERTY: Final = "value"
 
 
 def assertions(schema: Schema) -> set[str]:

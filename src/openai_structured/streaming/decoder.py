@@ -78,7 +78,7 @@ from __future__ import annotations
 import contextlib
 import enum
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
@@ -114,7 +114,8 @@ from .events import (
     ValueCompleted,
 )
 from .json_parser import JSONStreamParser, ParsedItem, ParsedValue, PathItem
-from .protocol import Protocol, make_protocol
+from .protocol import Protocol as StreamProtocol
+from .protocol import make_protocol
 from .sse import SSEDecoder
 from .validation import ItemValidators, OutputType, value_validator
 
@@ -128,6 +129,17 @@ _RESULTS_ALLOWANCE = 64 * 1024
 _CALL_OVERHEAD = 1024
 """Bytes counted per function call on top of its text (its parser and bookkeeping), so that a
 stream announcing calls without end overflows like one that sends text without end."""
+
+
+class DeclaredShape(Protocol):
+    """How the shape sent maps back to the declared one (a ``CompiledSchema`` provides it)."""
+
+    def declared_item(
+        self, path: tuple[PathItem, ...], raw: Any, root: Any
+    ) -> tuple[tuple[PathItem, ...], Any] | None: ...
+
+    def restore_partial(self, value: Any) -> Any: ...
+
 
 ItemValidator = Callable[[tuple[PathItem, ...], Any], tuple[Any, ValidationError | None]]
 """``(path, raw) -> (item, error_or_None)``: validates one array element."""
@@ -204,10 +216,11 @@ class StreamDecoder:
         config: StreamConfig | None = None,
         log: LogSink | OnLog | None = None,
         item_validator: ItemValidator | None = None,
-        protocol: Protocol | None = None,
+        protocol: StreamProtocol | None = None,
         limit: OutputLimit = NO_LIMIT,
         tools: ToolSet | None = None,
         parse_content: bool = True,
+        declared: DeclaredShape | None = None,
     ) -> None:
         self.config = config if config is not None else StreamConfig()
         self._proto = protocol if protocol is not None else make_protocol(api)
@@ -226,6 +239,10 @@ class StreamDecoder:
         if items and item_validator is None:
             item_validator = ItemValidators(output_type).validate
         self._item_validator = item_validator
+        # The schema sent differs from the declared one (maps as entries, a wrapped root...):
+        # items and partial snapshots are given in the declared shape.
+        self._declared_item = declared.declared_item if declared is not None else None
+        self._view = declared.restore_partial if declared is not None else None
         self.partials = partials
         self.items = items
         self._log: LogSink = as_sink(log) if log is not None else NULL_SINK
@@ -354,7 +371,7 @@ class StreamDecoder:
                         error=str(parser.last_error),
                     )
                 if self.partials and parser.value_start is not None:
-                    events.append(PartialUpdate(parser.position, parser, self._model))
+                    events.append(PartialUpdate(parser.position, parser, self._model, self._view))
                 held = self._held
                 if held.size >= held.watch:
                     held.settle()
@@ -513,10 +530,11 @@ class StreamDecoder:
         for state in touched.values():
             parser = state.parser
             if state.call is None and state.tool is not None and self._failed is None:
+                compiled = state.tool.compiled
                 events.append(
                     ToolCallPartial(
                         parser.position, parser, state.tool.model, state.index, state.id,
-                        state.name,
+                        state.name, compiled.restore_partial if compiled.needs_restore else None,
                     )
                 )  # fmt: skip
 
@@ -561,14 +579,28 @@ class StreamDecoder:
     def _completed(self, parsed: list[ParsedValue | ParsedItem], events: list[StreamEvent]) -> None:
         """Turn the parser's completed values and items into validated events."""
         item_validator = self._item_validator
-        for ev in parsed:
+        root: Any = None
+        for n, ev in enumerate(parsed):
             if isinstance(ev, ParsedItem):
+                path, raw = ev.path, ev.value
+                if self._declared_item is not None:
+                    if root is None:  # the value being built, or the one this read closed
+                        root = self._parser.value
+                        if root is None:
+                            root = next(
+                                (p.value for p in parsed[n:] if isinstance(p, ParsedValue)), None
+                            )
+                    found = self._declared_item(path, raw, root)
+                    if found is None:
+                        continue  # not a value of the declared shape
+                    path, raw = found
                 if item_validator is not None:
-                    item, error = item_validator(ev.path, ev.value)
-                    events.append(ItemCompleted(ev.path, item, ev.value, error))
+                    item, error = item_validator(path, raw)
+                    events.append(ItemCompleted(path, item, raw, error))
                 else:
-                    events.append(ItemCompleted(ev.path, ev.value, ev.value))
+                    events.append(ItemCompleted(path, raw, raw))
                 continue
+            root = None  # the next item belongs to the next value
             raw = ev.value
             self._held.value_completed(ev.start, ev.end)  # overflows if it alone is too big
             if self._validate is not None:

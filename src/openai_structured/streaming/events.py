@@ -24,6 +24,7 @@ Finished           once, from ``close()``, with the result, usage and finish rea
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -59,14 +60,19 @@ class StalePartialError(RuntimeError):
 class _LivePartial:
     """A view of a value the parser is building (see :class:`PartialUpdate`)."""
 
-    __slots__ = ("_model", "_parser", "_position")
+    __slots__ = ("_model", "_parser", "_position", "_view")
 
     def __init__(
-        self, position: int, parser: JSONStreamParser, model: type[BaseModel] | None = None
+        self,
+        position: int,
+        parser: JSONStreamParser,
+        model: type[BaseModel] | None = None,
+        view: Callable[[Any], Any] | None = None,
     ) -> None:
         self._position = position
         self._parser = parser
         self._model = model
+        self._view = view  # the sent shape -> the declared one, when they differ
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(position={self._position})"
@@ -91,13 +97,17 @@ class _LivePartial:
 
     @property
     def value(self) -> Any:
-        """The live value (mutated in place as the stream continues); no unfinished string."""
+        """The live value (mutated in place as the stream continues); no unfinished string. It
+        is in the shape sent, which differs from the declared one when the schema compiler
+        rewrote it (maps as entries, ...): ``snapshot()`` gives the declared shape."""
         return self._parser.value
 
     def snapshot(self) -> Any:
-        """A deep copy of the value so far, including the unfinished trailing string."""
+        """A deep copy of the value so far, including the unfinished trailing string, in the
+        declared shape (a map given as entries is a dict, a wrapped root unwrapped)."""
         self._check()
-        return self._parser.snapshot()
+        value = self._parser.snapshot()
+        return value if self._view is None else self._view(value)
 
     def as_model(self) -> BaseModel:
         """The value so far as the all-optional twin of the model (every field may be None; a
@@ -142,8 +152,9 @@ class ToolCallPartial(_LivePartial):
         index: int,
         id: str | None,
         name: str,
+        view: Callable[[Any], Any] | None = None,
     ) -> None:
-        super().__init__(position, parser, model)
+        super().__init__(position, parser, model, view)
         self.index = index
         self.id = id
         self.name = name

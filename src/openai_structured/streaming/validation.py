@@ -67,6 +67,7 @@ def value_validator(output: OutputType) -> Validator:
 # --- resolving item types by path ------------------------------------------------------------
 
 _NOT_FOUND: Any = object()
+_MAX_SHAPES = 1024
 _SEQUENCES = (list, set, frozenset, Sequence, typing.Sequence, typing.MutableSequence)
 _UNION_TYPES: tuple[Any, ...] = (Union, types.UnionType)
 
@@ -203,7 +204,9 @@ class ItemValidators:
         shape = tuple([-1 if type(p) is int else p for p in path])
         check = self._cache.get(shape, _NOT_FOUND)
         if check is _NOT_FOUND:
-            check = self._cache[shape] = self._build(path)
+            check = self._build(path)
+            if len(self._cache) < _MAX_SHAPES:  # map keys make shapes: keep the cache bounded
+                self._cache[shape] = check
         if check is None:
             return value, None
         try:
