@@ -556,7 +556,7 @@ class Compiler:
                 # Exactly one item per position is sent: bounds that allow that, and items
                 # after the prefix, hold (a restriction); anything else is checked after.
                 n = len(compiled)
-                unsent = [k for k in ("uniqueItems", "contains") if k in schema]
+                unsent: list[str] = [k for k in ("uniqueItems", "contains") if k in schema]
                 if min_items is not None and min_items > n:
                     unsent.append("minItems")
                 if max_items is not None and max_items < n:
