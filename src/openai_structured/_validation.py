@@ -116,8 +116,31 @@ def _cached_validator(schema_json: str) -> jsonschema.protocols.Validator:
     if invalid:
         raise invalid[0]
     cls = validator_class(schema)  # the draft the compiler read it as
+    _allow_openapi_null(schema)
     validator: jsonschema.protocols.Validator = cls(schema, registry=_NO_RETRIEVAL)
     return validator
+
+
+def _allow_openapi_null(schema: Any) -> None:
+    """OpenAPI's ``nullable: true`` (which ``jsonschema`` ignores) as the null it allows, in
+    place: the compiler sends it as a null alternative, so the check must accept that null."""
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        if node.get("nullable") is True:
+            kind = node.get("type")
+            if isinstance(kind, str) and kind != "null":
+                node["type"] = [kind, "null"]
+            elif isinstance(kind, list) and "null" not in kind:
+                node["type"] = [*kind, "null"]
+            if isinstance(node.get("enum"), list) and None not in node["enum"]:
+                node["enum"] = [*node["enum"], None]
+        stack.extend(node.values())
 
 
 def jsonschema_validator(schema: Mapping[str, Any]) -> jsonschema.protocols.Validator:

@@ -511,16 +511,19 @@ def test_openapi_nullable() -> None:
     assert out["properties"]["a"] == {"anyOf": [{"type": "string"}, {"type": "null"}]}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: OpenAPI `nullable: true` is sent as a null alternative, but the answer is then "
-    "checked with jsonschema against the original, which ignores `nullable`: the null the "
-    "model was allowed to give is a ValidationError",
-)
 def test_openapi_nullable_accepts_the_null_it_allows() -> None:
     doc = obj(a={"type": "string", "nullable": True})
     assert validate(doc, {"a": "s"}) == {"a": "s"}
     assert validate(doc, {"a": None}) == {"a": None}
+    (error,) = rejected(doc, {"a": 3})
+    assert error["loc"] == ("a",)
+
+
+def test_openapi_nullable_enum_accepts_null_and_still_checks_the_values() -> None:
+    doc = obj(a={"type": "string", "enum": ["x", "y"], "nullable": True})
+    assert validate(doc, {"a": None}) == {"a": None}
+    assert validate(doc, {"a": "y"}) == {"a": "y"}
+    assert rejected(doc, {"a": "z"})
 
 
 def test_array_without_items_has_any_value_items_sent_as_json_strings() -> None:
