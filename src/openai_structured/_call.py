@@ -23,7 +23,7 @@ from ._logging import LogSink
 from ._outcome import Answer, resolve
 from ._reask import RETRYABLE, Budget, exhausted, reask
 from ._request import PreparedCall
-from ._usage import StructuredResult, result_of
+from ._usage import StructuredResult, UsageTotals, result_of
 from .errors import APIResponseError, OpenAIClientError, TokenLimitError
 
 __all__ = ["CallRun", "attach_attempts"]
@@ -99,6 +99,18 @@ class CallRun:
 
     def result(self) -> StructuredResult[Any]:
         return result_of(self.value, self.call.model, self.usages, self.response_ids)
+
+    def request_failed(self, exc: BaseException) -> None:
+        """The transport raised (the SDK's own error passes through): attach the earlier
+        attempts and log it; the caller re-raises."""
+        attach_attempts(exc, self.errors)
+        if self.log:
+            self.log.emit("error", "error", stage="request", error=exc)
+
+    def count_in(self, totals: UsageTotals | None) -> None:
+        """Add what the attempts spent (failed ones too) to a client's running totals."""
+        if totals is not None and self.usages:
+            totals.add(self.result())
 
     def _retry(self, exc: APIResponseError, answer: Answer) -> None:
         self.errors.append(exc)

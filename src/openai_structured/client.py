@@ -16,7 +16,7 @@ from typing import Any, Literal, TypeVar, overload
 
 from typing_extensions import TypedDict, Unpack
 
-from ._call import CallRun, attach_attempts
+from ._call import CallRun
 from ._clients import PendingClient, check_client, default_client, pending_default_client
 from ._logging import LogSink, OnLog, redact_text
 from ._reask import Budget, check_retries
@@ -233,15 +233,13 @@ def _call(
                 with endpoint.create(**kwargs) as raw:
                     body = read_body(raw, deadline, limit)
             except Exception as exc:
-                attach_attempts(exc, run.errors)
-                if log:
-                    log.emit("error", "error", stage="request", error=exc)
+                run.request_failed(exc)
                 raise
             if run.receive(body):
                 return run.result()
     finally:
-        if totals is not None and run is not None and run.usages:
-            totals.add(run.result())
+        if run is not None:
+            run.count_in(totals)
         log.close()
 
 
@@ -275,17 +273,15 @@ async def _async_call(
                 async with endpoint.create(**kwargs) as raw:
                     body = await aread_body(raw, deadline, limit)
             except Exception as exc:
-                attach_attempts(exc, run.errors)
-                if log:
-                    log.emit("error", "error", stage="request", error=exc)
+                run.request_failed(exc)
                 raise
             finally:
                 await log.flush()
             if run.receive(body):
                 return run.result()
     finally:
-        if totals is not None and run is not None and run.usages:
-            totals.add(run.result())
+        if run is not None:
+            run.count_in(totals)
         await log.flush()
 
 
