@@ -162,9 +162,16 @@ def measure(examples: int, src: Path, exact: bool) -> dict[str, Any]:
     import openai_structured
     from openai_structured.schema import check_schema, compile_schema
 
+    bundle = getattr(openai_structured.schema, "bundle", None)  # absent before issue 12
+    sys.path.insert(0, str(ROOT / "tests" / "schema"))
+    import corpus_registry
+
+    registry = corpus_registry.documents() if bundle is not None else {}
+
     checker = _load_checker(exact)
     per_source: dict[str, Counter[str]] = defaultdict(Counter)
     refused: dict[str, dict[str, Any]] = {}
+    refused_bundled: dict[str, dict[str, Any]] = {}
     sdk_invalid: dict[str, dict[str, Any]] = {}
     crashes: list[dict[str, str]] = []
     sdk_crashes: list[dict[str, str]] = []
@@ -180,6 +187,17 @@ def measure(examples: int, src: Path, exact: bool) -> dict[str, Any]:
         row["only_reason"] += only
         if len(row["examples"]) < examples:
             row["examples"].append(rel)
+
+    def note_reasons(table: dict[str, dict[str, Any]], errors: list[Any], rel: str) -> None:
+        cats: list[str] = []
+        for err in errors:
+            cat = category(err.reason, REASONS)
+            if cat == "other":
+                other_reasons[err.reason[:120]] += 1
+            if cat not in cats:
+                cats.append(cat)
+        for cat in cats:
+            note(table, cat, rel, len(cats) == 1)
 
     for source, path in corpus_files():
         rel = f"{source}/{path.name}"
@@ -213,15 +231,25 @@ def measure(examples: int, src: Path, exact: bool) -> dict[str, Any]:
                 counts["invalid_output"] += 1
         elif report is not None:
             counts["refused"] += 1
-            cats = []
-            for err in report.errors:
-                cat = category(err.reason, REASONS)
-                if cat == "other":
-                    other_reasons[err.reason[:120]] += 1
-                if cat not in cats:
-                    cats.append(cat)
-            for cat in cats:
-                note(refused, cat, rel, len(cats) == 1)
+            note_reasons(refused, report.errors, rel)
+            # the same schema bundled with the documents its package ships (corpus_registry)
+            bundled = None
+            if bundle is not None:
+                try:
+                    base = corpus_registry.corpus_uri(rel)
+                    bundled = check_schema(bundle(doc, registry, base_uri=base))
+                except Exception as exc:
+                    crashes.append({"file": rel, "error": f"bundled: {short(exc)}"})
+                    counts["crash"] += 1
+            if bundled is not None and bundled.ok:
+                counts["usable_bundled"] += 1
+                try:
+                    checker.assert_openai_strict(bundled.schema)
+                except Exception as exc:
+                    ours_invalid.append({"file": rel, "error": f"bundled: {short(exc)}"})
+                    counts["invalid_output"] += 1
+            elif bundled is not None:
+                note_reasons(refused_bundled, bundled.errors, rel)
 
         # --- the SDK's strictifier -------------------------------------------------------
         mine = copy.deepcopy(doc)
@@ -262,6 +290,8 @@ def measure(examples: int, src: Path, exact: bool) -> dict[str, Any]:
         "total": dict(total),
         "changes": dict(changes),
         "refused_by_reason": by_count(refused),
+        "refused_bundled_by_reason": by_count(refused_bundled),
+        "documents": len(registry),
         "unclassified_reasons": dict(other_reasons.most_common()),
         "crashes": crashes,
         "invalid_compiled_output": ours_invalid,
@@ -318,11 +348,24 @@ def render(result: dict[str, Any]) -> str:
         "",
         "refused, by reason (a schema may have several; 'only' = its sole reason):",
     ]
-    for cat, row in result["refused_by_reason"].items():
-        lines.append(
-            f"  {row['schemas']:>5}  only {row['only_reason']:>4}  {cat}   "
-            f"e.g. {', '.join(row['examples'])}"
-        )
+
+    def reasons(table: dict[str, dict[str, Any]]) -> None:
+        for cat, row in table.items():
+            lines.append(
+                f"  {row['schemas']:>5}  only {row['only_reason']:>4}  {cat}   "
+                f"e.g. {', '.join(row['examples'])}"
+            )
+
+    reasons(result["refused_by_reason"])
+    both = usable + t.get("usable_bundled", 0)
+    lines += [
+        "",
+        f"with the documents their packages ship, bundled (schema.bundle, "
+        f"{result['documents']} documents, tests/schema/corpus_registry.py): "
+        f"{t.get('usable_bundled', 0)} more usable; {both}/{t['files']} ({pct(both, t['files'])})",
+        "still refused, by reason:",
+    ]
+    reasons(result["refused_bundled_by_reason"])
     if result["unclassified_reasons"]:
         lines.append("unclassified reasons:")
         lines += [f"  {n:>5}  {r}" for r, n in result["unclassified_reasons"].items()]

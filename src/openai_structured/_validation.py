@@ -21,6 +21,7 @@ from ._outcome import invalid_json_error
 from .errors import SchemaError, ValidationError
 from .schema import RestoreError
 from .schema._checks import invalid_keywords, validator_class
+from .schema._regex import regex_aware
 
 __all__ = [
     "ResultValidator",
@@ -115,7 +116,7 @@ def _cached_validator(schema_json: str) -> jsonschema.protocols.Validator:
     invalid = invalid_keywords(schema)  # the compiler's own check, for direct users too
     if invalid:
         raise invalid[0]
-    cls = validator_class(schema)  # the draft the compiler read it as
+    cls = regex_aware(validator_class(schema))  # the draft the compiler read it as
     _allow_openapi_null(schema)
     validator: jsonschema.protocols.Validator = cls(schema, registry=_NO_RETRIEVAL)
     return validator

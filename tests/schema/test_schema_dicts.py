@@ -562,10 +562,34 @@ def test_too_deep() -> None:
     to_strict_schema(node["properties"]["x"])  # 10 levels is fine
 
 
-def test_too_many_enum_values_and_too_long_enum() -> None:
+def test_too_many_enum_values_that_are_not_strings() -> None:
+    # enums that are not all strings cannot be sent as a plain string: still refused
     assert "1000" in error_of(obj(a={"enum": list(range(1001))})).reason
-    long = [f"{i:03d}" + "x" * 60 for i in range(251)]
-    assert error_of(obj(a={"type": "string", "enum": long})).path == "#/properties/a"
+
+
+def test_string_enums_over_the_limits_are_sent_as_strings_and_checked_after() -> None:
+    long = [f"{i:03d}" + "x" * 60 for i in range(251)]  # over 15,000 characters
+    small = [f"v{i}" for i in range(600)]
+    doc = obj(
+        a={"type": "string", "enum": long},
+        b={"type": "string", "enum": small},
+        c={"type": "string", "enum": [f"w{i}" for i in range(600)]},
+    )
+    compiled = compile_schema(doc)
+    sent = compiled.schema["properties"]
+    assert "enum" not in sent["a"] and "of 251 values" in sent["a"]["description"]
+    # 1,200 values in all: the largest enum goes first, one is enough
+    assert ("enum" in sent["b"]) != ("enum" in sent["c"])
+    assert {c.path for c in compiled.changes if c.lossy and "enum" in c.action} == {
+        "#/properties/a",
+        "#/properties/b" if "enum" not in sent["b"] else "#/properties/c",
+    }
+    validator = ResultValidator(schema=doc, restore=compiled.restore)
+    good = {"a": long[7], "b": "v1", "c": "w2"}
+    assert validator.validate_value(good) == good
+    with pytest.raises(ValidationError) as info:
+        validator.validate_value({"a": "not listed", "b": "v1", "c": "nope"})
+    assert sorted(e["path"] for e in info.value.errors()) == ["a", "c"]
 
 
 def test_deeply_nested_input_is_an_error_not_a_recursion_error() -> None:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import jsonschema
 import pytest
 from pydantic import BaseModel, ConfigDict, RootModel
 
@@ -686,3 +687,161 @@ def test_constraints_not_sent_are_checked_against_the_original_schema(
     server.queue(Reply.json({"code": "fine", "n": 7}))
     result = openai_structured_call(client=server.client(), **_kwargs(api, {"schema": CHECKED_DOC}))
     assert result == {"code": "fine", "n": 7} and isinstance(result, dict)
+
+
+# ECMAScript Unicode property classes: Python's `re` cannot read them, `regex` can.
+UNICODE_DOC: dict[str, Any] = {
+    "type": "object",
+    "properties": {"name": {"type": "string", "pattern": "^\\p{L}+$"}},
+    "patternProperties": {"^\\p{Lu}\\p{Ll}*$": {"type": "integer"}},
+    "additionalProperties": False,
+    "required": ["name"],
+}
+
+
+def test_a_unicode_property_pattern_is_not_sent_and_is_checked_after_the_answer() -> None:
+    compiled = compile_schema(UNICODE_DOC)
+    patterns, stack = [], [compiled.schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            patterns += [v for k, v in node.items() if k == "pattern"]
+            stack += node.values()
+        elif isinstance(node, list):
+            stack += node
+    assert patterns == []  # neither the property's nor the map key's is sent
+    assert "^\\p{L}+$" in compiled.schema["properties"]["name"]["description"]
+    lossy = [c for c in compiled.changes if c.lossy]
+    assert {c.path for c in lossy} >= {"#/properties/name"}
+    assert all("checked after the answer" in c.action for c in lossy)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_an_answer_breaking_a_unicode_property_pattern_is_a_validation_error(
+    server: FakeOpenAIServer, api: str, path: str
+) -> None:
+    answer = {"name": "Zoë2", "additional_properties": [{"key": "lower", "value": 1}]}
+    errors = _fails(server, path, api, {"schema": UNICODE_DOC}, answer)
+    assert sorted((e["path"], e["type"]) for e in errors) == [
+        ("<root>", "additionalProperties"),
+        ("name", "pattern"),
+    ]
+    good = {"name": "Zoë", "additional_properties": [{"key": "Été", "value": 3}]}
+    server.queue(Reply.json(good))
+    result = openai_structured_call(client=server.client(), **_kwargs(api, {"schema": UNICODE_DOC}))
+    assert result == {"name": "Zoë", "Été": 3}
+
+
+# A recursive schema whose recursion passes through allOf (the AsyncAPI and OpenAPI meta-schema
+# pattern: "a schema is the base schema and these extra keywords, recursively").
+RECURSIVE_ALLOF_DOC: dict[str, Any] = {
+    "$defs": {
+        "base": {
+            "type": "object",
+            "properties": {"title": {"type": "string"}},
+            "required": ["title"],
+        },
+        "node": {
+            "allOf": [
+                {"$ref": "#/$defs/base"},
+                {
+                    "type": "object",
+                    "properties": {
+                        "children": {"type": "array", "items": {"$ref": "#/$defs/node"}},
+                        "extra": {"allOf": [{"$ref": "#/$defs/node"}, {"minProperties": 1}]},
+                    },
+                    "required": ["children"],
+                },
+            ]
+        },
+    },
+    "$ref": "#/$defs/node",
+}
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_recursion_through_allof_compiles_to_a_reference_and_round_trips(
+    server: FakeOpenAIServer, api: str, path: str
+) -> None:
+    compiled = compile_schema(RECURSIVE_ALLOF_DOC)
+    sent = compiled.schema
+    assert "allOf" not in json.dumps(sent)
+    assert any("recursive" in c.action for c in compiled.changes)
+    leaf = {"title": "leaf", "children": [], "extra": None}
+    answer = {"title": "root", "children": [leaf], "extra": {**leaf, "title": "x"}}
+    reply = Reply.json(answer, chunk_size=7)
+    server.queue(_delayed(reply) if path == "events" else reply)
+    kwargs = _kwargs(api, {"schema": RECURSIVE_ALLOF_DOC})
+    client = server.client()
+    if path == "call":
+        result = openai_structured_call(client=client, **kwargs)
+    elif path == "stream":
+        (result,) = list(openai_structured_stream(client=client, **kwargs))
+    else:
+        (result,) = _events(server, api, {"schema": RECURSIVE_ALLOF_DOC}).values
+    expected = {
+        "title": "root",
+        "children": [{"title": "leaf", "children": []}],
+        "extra": {"title": "x", "children": []},
+    }
+    assert result == expected
+    # strict mode holds the model to `base` at every level of the recursion
+    nested = {"title": "root", "children": [{"children": [], "extra": None}], "extra": None}
+    assert not jsonschema.Draft202012Validator(sent).is_valid(nested)
+    assert jsonschema.Draft202012Validator(sent).is_valid(answer)
+
+
+def _deep_model(levels: int) -> Any:
+    """A pydantic model nested ``levels`` objects deep (each level a model of its own)."""
+    from pydantic import create_model
+
+    model: Any = create_model("Level0", leaf=(str, ...))
+    for i in range(1, levels):
+        model = create_model(f"Level{i}", name=(str, ...), inner=(model, ...))
+    return model
+
+
+def _deep_value(levels: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"leaf": "bottom"}
+    for i in range(1, levels):
+        value = {"name": f"n{i}", "inner": value}
+    return value
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_objects_nested_deeper_than_the_limit_travel_as_json_and_come_back_typed(
+    server: FakeOpenAIServer, api: str, path: str
+) -> None:
+    from schema_checker import assert_openai_strict
+
+    model = _deep_model(13)
+    compiled = compile_schema(model)
+    assert_openai_strict(compiled.schema)  # within OpenAI's 10 levels
+    cuts = [c for c in compiled.changes if "nested beyond" in c.action]
+    assert cuts and all(c.lossy for c in cuts)
+    value = _deep_value(13)
+    # the answer as sent: the part past the cut is a JSON-encoded string
+    sent_answer = json.loads(json.dumps(value))
+    node, schema = sent_answer, compiled.schema
+    while True:
+        inner = schema["properties"].get("inner")
+        if inner is None:
+            break
+        target = schema["$defs"] if "$defs" in schema else compiled.schema["$defs"]
+        if inner.get("type") == "string":
+            node["inner"] = json.dumps(node["inner"])
+            break
+        schema = {**target[inner["$ref"].rsplit("/", 1)[-1]], "$defs": compiled.schema["$defs"]}
+        node = node["inner"]
+    reply = Reply.json(sent_answer, chunk_size=9)
+    server.queue(_delayed(reply) if path == "events" else reply)
+    kwargs = _kwargs(api, {"output_schema": model})
+    client = server.client()
+    if path == "call":
+        result = openai_structured_call(client=client, **kwargs)
+    elif path == "stream":
+        (result,) = list(openai_structured_stream(client=client, **kwargs))
+    else:
+        (result,) = _events(server, api, {"output_schema": model}).values
+    assert isinstance(result, model)
+    assert result.model_dump() == value

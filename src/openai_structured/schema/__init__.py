@@ -56,7 +56,9 @@ property schema ``false``                         optional: property dropped; re
 ``discriminator``                                 dropped
 ``allOf``                                         merged into one schema (``$ref``s inlined,
                                                   keywords intersected); conflicting or
-                                                  closed-vs-extended parts: error
+                                                  closed-vs-extended parts: error; a
+                                                  recursion through it: a ``$ref`` to the
+                                                  recursive part, the rest lossy
 keywords beside ``anyOf``/``oneOf``               distributed into each branch
 ``anyOf`` branch ``false``                        dropped
 local ``$ref``                                    kept; targets go to ``$defs`` (from
@@ -66,7 +68,8 @@ local ``$ref``                                    kept; targets go to ``$defs`` 
                                                   ``$ref`` are rejected); inside its own
                                                   recursion the annotation is dropped
 ``$ref`` + other keywords                         treated as ``allOf`` and merged
-remote ``$ref`` (another document)                error: bundle it into ``$defs``
+remote ``$ref`` (another document)                error; ``bundle(schema, documents)``
+                                                  embeds the documents you have
 root ``$ref``                                     the target becomes the root
 ``type`` list                                     ``anyOf`` of one branch per type
 no ``type``                                       inferred from the keywords present
@@ -74,13 +77,18 @@ no ``type``                                       inferred from the keywords pre
                                                   ``anyOf``
 ``items: false``                                  error (only an empty array)
 ``uniqueItems``, ``minLength``, ``maxLength``,    lossy (hint, checked after the answer)
-unsupported ``format``, ``content*``
+unsupported ``format``, ``content*``, a
+``pattern`` only ECMAScript reads (``\\p{L}``)
 draft 4 ``exclusiveMaximum: true``                numeric ``exclusiveMaximum``
 ``default``, ``examples``, ``deprecated``         into the description
 ``$schema``, ``$id``, ``$comment``, ``readOnly``,  dropped
 unknown keywords (``x-...``)
-more than 5000 properties, 10 object levels,      error
-1000 enum values, 120,000 name/enum characters
+objects nested over 10 levels                     lossy: the reference crossing the limit
+                                                  is a JSON-encoded string
+string enums over 1000 values in all (or 15,000   lossy: plain strings, largest enums first
+characters in one of over 250 values)
+more than 5000 properties, other enums over       error
+1000 values, 120,000 name/enum characters
 ================================================  ===========================================
 """
 
@@ -99,6 +107,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from ..errors import SchemaError
+from ._bundle import bundle
 from ._checks import invalid_keywords, outside_references
 from ._compiler import Change, Compiler
 from ._finalize import Finalizer, root_node
@@ -110,6 +119,7 @@ __all__ = [
     "CompiledSchema",
     "RestoreError",
     "SchemaReport",
+    "bundle",
     "check_schema",
     "compile_schema",
     "to_strict_schema",

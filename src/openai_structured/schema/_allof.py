@@ -75,6 +75,16 @@ class Unsatisfiable(Exception):
     """The parts contradict each other: no value can match them all."""
 
 
+class RecursiveMerge(Exception):
+    """Merging would inline ``target`` inside its own expansion: it never ends. The compiler
+    sends a reference to ``target`` instead, the other parts checked after the answer."""
+
+    def __init__(self, target: str, path: str) -> None:
+        super().__init__(target)
+        self.target = target
+        self.path = path
+
+
 class MergeError(Exception):
     """The parts cannot be merged (malformed, too large, recursive); ``path`` names the culprit."""
 
@@ -101,13 +111,15 @@ def merge_all_of(
     refs: RefIndex,
     merging: Collection[tuple[str, str]],
     change: Callable[[str, str], None],
+    sites: Collection[str] = (),
 ) -> Merged:
     """One schema equal to ``allOf(parts)``, with no allOf or $ref at its top.
 
-    ``merging`` holds the references inlined by the merges enclosing this one; ``change``
-    records rewrites. Raises :class:`MergeError` or :class:`Unsatisfiable`.
+    ``merging`` holds the references inlined by the merges enclosing this one, ``sites`` the
+    places of the document whose merge encloses this one; ``change`` records rewrites. Raises
+    :class:`MergeError`, :class:`Unsatisfiable` or :class:`RecursiveMerge`.
     """
-    flat, inlined = _flatten(parts, path, refs, merging)
+    flat, inlined = _flatten(parts, path, refs, merging, sites)
     if flat is False:
         return Merged(False, inlined)
 
@@ -151,7 +163,11 @@ def merge_all_of(
 
 
 def _flatten(
-    parts: list[Part], path: str, refs: RefIndex, merging: Collection[tuple[str, str]]
+    parts: list[Part],
+    path: str,
+    refs: RefIndex,
+    merging: Collection[tuple[str, str]],
+    sites: Collection[str] = (),
 ) -> tuple[list[tuple[Schema, str, bool]] | Literal[False], frozenset[tuple[str, str]]]:
     """The parts with every nested allOf and $ref expanded in place (``False``: a part is false)."""
     flat: list[tuple[Schema, str, bool]] = []
@@ -181,13 +197,8 @@ def _flatten(
             except UnresolvedRef as exc:
                 raise MergeError(p, exc.reason, exc.fix) from None
             work.insert(0, (sch, p, fz))
-            if (ptr, p) in merging:
-                raise MergeError(
-                    p,
-                    f"$ref {ref!r} is recursive inside allOf (or beside other keywords); such a "
-                    "schema cannot be merged into one",
-                    "move the recursive reference into a property of its own, without allOf",
-                )
+            if (ptr, p) in merging or ptr in sites:
+                raise RecursiveMerge(ptr, p)
             # A and A = A: expanding a reference twice adds nothing (also ends cycles).
             if ptr not in {r for r, _ in seen}:
                 seen.add((ptr, p))

@@ -8,42 +8,45 @@ request: :func:`invalid_keywords` (the metaschema, and text that cannot be sent)
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 from urllib.parse import urljoin
 
 import jsonschema
 
 from ..errors import SchemaError
+from ._keywords import SUBSCHEMA_KEYS, SUBSCHEMA_LIST_KEYS, SUBSCHEMA_MAP_KEYS
+from ._regex import FORMATS, compiles
 
-__all__ = ["invalid_keywords", "outside_references"]
+__all__ = ["invalid_keywords", "outside_references", "subschemas", "validator_class"]
 
 
 def outside_references(doc: Any) -> list[SchemaError]:
     """A ``SchemaError`` for each ``$ref`` that points outside ``doc``: such references are never
-    fetched (no network, no files), so the schema cannot be used as written."""
+    fetched (no network, no files), so the schema cannot be used as written. Only schema
+    positions are searched: a ``$ref`` inside ``examples``, ``default``, ``enum`` or an unknown
+    keyword is data, and no validator follows it."""
     ids: set[str] = set()
-    refs: list[tuple[str, str]] = []
-    stack: list[tuple[Any, str]] = [(doc, "#")]
+    refs: list[tuple[str, str, str]] = []  # (pointer, $ref, base URI there)
+    old = isinstance(doc, dict) and "draft-0" in str(doc.get("$schema", ""))
+    stack: list[tuple[Any, str, str]] = [(doc, "#", "")]
     while stack:
-        node, ptr = stack.pop()
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key == "$id" and isinstance(value, str):
-                    ids.add(value.split("#", 1)[0])
-                elif key in ("$ref", "$dynamicRef") and isinstance(value, str):
-                    refs.append((ptr, value))
-                if isinstance(value, (dict, list)):
-                    stack.append((value, f"{ptr}/{str(key).replace('~', '~0').replace('/', '~1')}"))
-        elif isinstance(node, list):
-            stack.extend((item, f"{ptr}/{i}") for i, item in enumerate(node))
-    root_id = doc.get("$id") if isinstance(doc, dict) else None
-    root = root_id if isinstance(root_id, str) else ""
-    embedded = ids | {urljoin(root, i) for i in ids}
+        node, ptr, base = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        own = node.get("$id", node.get("id") if old or ptr == "#" else None)
+        if isinstance(own, str) and not own.startswith("#"):
+            base = urljoin(base, own) if base else own
+            ids.update((own.split("#", 1)[0], base.split("#", 1)[0]))
+        for key, value in node.items():
+            if key in ("$ref", "$dynamicRef") and isinstance(value, str):
+                refs.append((ptr, value, base))
+            stack.extend(
+                (sub, at, base) for sub, at in subschemas(key, value, f"{ptr}/{_escape(str(key))}")
+            )
     errors = []
-    for ptr, ref in refs:
+    for ptr, ref, base in refs:
         target = ref.split("#", 1)[0]
-        if not target or target in embedded or urljoin(root, target) in embedded:
+        if not target or target in ids or (base and urljoin(base, target) in ids):
             continue
         errors.append(
             SchemaError(
@@ -54,6 +57,23 @@ def outside_references(doc: Any) -> list[SchemaError]:
             )
         )
     return errors
+
+
+def _escape(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def subschemas(key: str, value: Any, ptr: str) -> list[tuple[Any, str]]:
+    """The schemas held by keyword ``key`` (every draft's applicators), with their pointers."""
+    if key in SUBSCHEMA_KEYS or (key == "items" and isinstance(value, dict)):
+        return [(value, ptr)]
+    if (key in SUBSCHEMA_LIST_KEYS or key in ("items", "extends")) and isinstance(value, list):
+        return [(v, f"{ptr}/{i}") for i, v in enumerate(value)]
+    if (key in SUBSCHEMA_MAP_KEYS or key == "dependencies") and isinstance(value, dict):
+        return [(v, f"{ptr}/{_escape(str(k))}") for k, v in value.items()]
+    if key == "extends" and isinstance(value, dict):
+        return [(value, ptr)]
+    return []
 
 
 #: Without ``$schema``, a schema valid under one of these drafts is taken as written for it.
@@ -68,7 +88,7 @@ _OLDER_DRAFTS = (
 
 def _valid_under(cls: Any, doc: Any) -> bool:
     try:
-        cls.check_schema(doc)
+        cls.check_schema(doc, format_checker=FORMATS)
     except jsonschema.SchemaError:
         return False
     return True
@@ -105,9 +125,9 @@ def invalid_keywords(doc: Any) -> list[SchemaError]:
         return [SchemaError("the schema is nested too deeply to process", fix="flatten it")]
     if not isinstance(doc, dict):
         return []
-    cls = jsonschema.validators.validator_for(doc, default=jsonschema.Draft202012Validator)
+    cls: Any = jsonschema.validators.validator_for(doc, default=jsonschema.Draft202012Validator)
     try:
-        cls.check_schema(doc)
+        cls.check_schema(doc, format_checker=FORMATS)
     except jsonschema.SchemaError as exc:
         if "$schema" not in doc and any(_valid_under(old, doc) for old in _OLDER_DRAFTS):
             # written for an older draft (boolean exclusiveMaximum, type: any...), whose
@@ -132,8 +152,8 @@ def invalid_keywords(doc: Any) -> list[SchemaError]:
 
 
 def _bad_patterns(doc: Any) -> list[SchemaError]:
-    """Regular expressions (``pattern`` values, ``patternProperties`` keys) that Python's
-    ``re`` cannot compile: the answer could not be checked against them."""
+    """Regular expressions (``pattern`` values, ``patternProperties`` keys) that neither
+    ``re`` nor ``regex`` compiles: the answer could not be checked against them."""
     stack: list[tuple[Any, str]] = [(doc, "#")]
     while stack:
         node, where = stack.pop()
@@ -148,16 +168,12 @@ def _bad_patterns(doc: Any) -> list[SchemaError]:
         if isinstance(node.get("patternProperties"), dict):
             found.extend((k, f"{where}/patternProperties") for k in node["patternProperties"])
         for pattern, at in found:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
+            if not compiles(pattern):
                 return [
                     SchemaError(
-                        f"not a valid JSON Schema: {pattern!r} is not a 'regex' Python can "
-                        f"compile ({exc})",
+                        f"not a valid JSON Schema: {pattern!r} is not a regular expression",
                         path=at,
-                        fix="rewrite the regular expression without that construct (Python's "
-                        "re has no \\p{...} classes)",
+                        fix="correct the regular expression",
                     )
                 ]
         stack.extend(

@@ -14,12 +14,11 @@ case here.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import SchemaError
-from ._allof import MergeError, Part, Unsatisfiable, merge_all_of
+from ._allof import MergeError, Part, RecursiveMerge, Unsatisfiable, merge_all_of
 from ._keywords import (
     ARRAY_KEYWORDS,
     ENTRY_KEY,
@@ -50,10 +49,14 @@ from ._keywords import (
     unmark,
 )
 from ._refs import RefIndex, UnresolvedRef
+from ._regex import search, sendable
 
 MAX_NODES = 50_000  # total subschemas compiled for one document (merging can multiply them)
 
 ANY_HINT = "Any JSON value, written as a JSON-encoded string."
+UNSENT_PATTERN = (
+    "pattern in a syntax strict mode may not read (\\p{...}) not sent: checked after the answer"
+)
 MAP_HINT = "A map, given as a list of {key, value} entries (each key at most once)."
 EXTRA_HINT = "Other keys of the object, as a list of {key, value} entries (each key once)."
 TUPLE_HINT = 'A tuple: property "0" is its first item, "1" the second, and so on.'
@@ -107,6 +110,9 @@ class Compiler:
         # (ref target, where it was inlined) for the allOf merges enclosing the current node:
         # inlining the same target at the same place again would never end.
         self._merging: list[tuple[str, str]] = []
+        # Document places whose allOf is being merged -> the $defs name they get if the merge
+        # meets the same place again inside itself (a recursion through allOf).
+        self._sites: dict[str, str | None] = {}
         self._budget = MAX_NODES
 
     # --- bookkeeping -----------------------------------------------------------------------
@@ -216,9 +222,54 @@ class Compiler:
         return self._typed(schema, path, depth, frozen)
 
     def _merged(self, parts: list[Part], path: str, depth: int) -> Schema:
-        """Compile ``allOf(parts)`` as the one schema ``_allof`` merges them into."""
+        """Compile ``allOf(parts)`` as the one schema ``_allof`` merges them into.
+
+        A recursive schema whose recursion passes through allOf (or keywords beside a
+        ``$ref``) meets the same place of the document again while merging it: that place
+        becomes a definition, merged once, and the recursion a reference to it."""
+        if any(frozen for _, _, frozen in parts):  # a copy made by merging: not a place
+            return self._merge(parts, path, depth)
+        if path in self._sites:
+            return {"$ref": f"#/$defs/{self._site_name(path)}", PATH: path}
+        self._sites[path] = None
         try:
-            merged = merge_all_of(parts, path, self.refs, self._merging, self.change)
+            out = self._merge(parts, path, depth)
+        finally:
+            defined = self._sites.pop(path)
+        if defined is None:
+            return out
+        self.defs[defined] = out
+        self.change(path, "recursive allOf merged once into $defs; the recursion refers to it")
+        return {"$ref": f"#/$defs/{defined}", PATH: path}
+
+    def _site_name(self, site: str) -> str:
+        """The ``$defs`` name the merged schema of ``site`` (a place being merged) gets."""
+        name = self._sites[site] or self.refs.new_name(site.rsplit("/", 1)[-1] or "root")
+        self._sites[site] = name
+        return name
+
+    def _recursion(self, exc: RecursiveMerge, path: str) -> Schema:
+        """allOf parts that inline ``exc.target`` inside its own expansion: a reference to it
+        is sent (the merged definition when it is a place being merged), the rest checked
+        after the answer."""
+        if exc.target in self._sites:
+            name = self._site_name(exc.target)
+        else:
+            found = self.refs.def_name(exc.target)
+            name = "" if found is None else found
+        self.change(
+            path,
+            f"allOf beside a recursive reference ({exc.path}): only the reference is sent, "
+            "the other parts are checked after the answer",
+            lossy=True,
+        )
+        return {"$ref": f"#/$defs/{name}" if name else "#", PATH: path}
+
+    def _merge(self, parts: list[Part], path: str, depth: int) -> Schema:
+        try:
+            merged = merge_all_of(parts, path, self.refs, self._merging, self.change, self._sites)
+        except RecursiveMerge as exc:
+            return self._recursion(exc, path)
         except MergeError as exc:
             return self.error(exc.path, exc.reason, exc.fix)
         except Unsatisfiable as exc:
@@ -499,16 +550,11 @@ class Compiler:
         out: Schema = {"type": "string"}
         hints: list[str] = []
         if isinstance(schema.get("pattern"), str):
-            try:
-                re.compile(schema["pattern"])
+            if sendable(schema["pattern"]):
                 out["pattern"] = schema["pattern"]
-            except re.error:
+            else:
                 hints.append(f"Must match the regular expression {schema['pattern']}.")
-                self.change(
-                    path,
-                    "pattern that is not a valid regular expression moved into the description",
-                    lossy=True,
-                )
+                self.change(path, UNSENT_PATTERN, lossy=True)
         fmt = schema.get("format")
         if isinstance(fmt, str):
             if fmt in SUPPORTED_FORMATS:
@@ -821,10 +867,13 @@ class Compiler:
         shapes: list[Schema] = []
         for pattern, value_schema, where in others:
             key: Schema = {"type": "string"}
-            if pattern is not MISSING:
+            if pattern is MISSING and isinstance(names_schema, dict):
+                pattern = names_schema.get("pattern", MISSING)
+            if isinstance(pattern, str) and sendable(pattern):
                 key["pattern"] = pattern
-            elif isinstance(names_schema, dict) and isinstance(names_schema.get("pattern"), str):
-                key["pattern"] = names_schema["pattern"]
+            elif isinstance(pattern, str):
+                key["description"] = f"Must match the regular expression {pattern}."
+                self.change(where, UNSENT_PATTERN, lossy=True)
             if isinstance(names_schema, dict) and isinstance(names_schema.get("enum"), list):
                 names = [n for n in names_schema["enum"] if isinstance(n, str)]
                 if names:
@@ -869,10 +918,7 @@ class Compiler:
             return False
         for name in names:
             pattern = names_schema.get("pattern")
-            try:
-                if isinstance(pattern, str) and not re.search(pattern, name):
-                    return False
-            except re.error:
+            if isinstance(pattern, str) and not search(pattern, name):
                 return False
             if _is_count(names_schema.get("minLength")) and len(name) < names_schema["minLength"]:
                 return False

@@ -31,6 +31,11 @@ from ._restore import NodeRestore
 
 MAX_NODES = 200_000  # inlining can multiply a schema; stop long before it hurts
 MAX_INLINE = 16
+MAX_CUTS = 200  # references turned into JSON strings to meet the nesting limit
+DEEP_HINT = "A JSON value (nested too deeply to describe here), written as a JSON-encoded string."
+
+
+_Edge = tuple[int, str, Schema, str, str]
 
 
 class _Abort(Exception):
@@ -135,10 +140,13 @@ class Finalizer:
         self.expanding: list[str] = []
         self.properties = 0
         self.enum_values = 0
+        self.enums: list[tuple[Schema, str]] = []  # (sent node, input path) of each enum
         self.chars = 0
         self.nodes = 0
         self.local: dict[str, int] = {}
-        self.edges: dict[str, list[tuple[int, str]]] = {}
+        # container -> its references: (object level there, target, sent node, its pointer,
+        # the input path of the $ref)
+        self.edges: dict[str, list[_Edge]] = {}
         self.aliases: set[str] = set()
 
     def run(self, root: Schema, aliases: set[str]) -> tuple[Schema, dict[str, NodeRestore]] | None:
@@ -161,6 +169,8 @@ class Finalizer:
             out["$defs"] = self.out_defs
         if not self._limits():
             return None
+        if self.out_defs:
+            self._prune(out)
         table = {
             ptr: NodeRestore(frozenset(self.table.get(ptr, ())), self.kinds.get(ptr))
             for ptr in {*self.table, *self.kinds}
@@ -235,16 +245,8 @@ class Finalizer:
             elif key == "enum":
                 out[key] = list(value)
                 self.enum_values += len(value)
-                strings = [v for v in value if isinstance(v, str)]
                 self.chars += sum(len(str(v)) for v in value)
-                if len(value) > LARGE_ENUM and sum(map(len, strings)) > LARGE_ENUM_CHARS:
-                    self.comp.error(
-                        path,
-                        f"this enum has {len(value)} values totalling more than "
-                        f"{LARGE_ENUM_CHARS} characters (OpenAI's limit for enums "
-                        f"over {LARGE_ENUM} values)",
-                        "shorten or split the enum",
-                    )
+                self.enums.append((out, path))
             elif key == "const":
                 out[key] = value
                 self.chars += len(str(value))
@@ -296,10 +298,11 @@ class Finalizer:
                 "description/title beside a recursive $ref dropped (strict "
                 "mode allows no keywords next to $ref)",
             )
-        self.edges.setdefault(container, []).append((depth, name))
+        out = {"$ref": ref}
+        self.edges.setdefault(container, []).append((depth, name, out, ptr, path))
         if name != "#":
             self.queue.append(name)
-        return {"$ref": ref}
+        return out
 
     def _properties(
         self,
@@ -347,15 +350,113 @@ class Finalizer:
             return MAX_DEPTH + 1
         stack.add(container)
         best = self.local.get(container, 0)
-        for level, target in self.edges.get(container, ()):
-            best = max(best, level + self._height(target, stack, memo))
+        for level, target, node, _, _ in self.edges.get(container, ()):
+            if "$ref" in node:  # not cut by _cut_deep
+                best = max(best, level + self._height(target, stack, memo))
         stack.discard(container)
         memo[container] = best
         return best
 
+    def _prune(self, out: Schema) -> None:
+        """Drop the definitions no reference reaches any more (after :meth:`_cut_deep`):
+        strict mode refuses unused ones."""
+        used: set[str] = set()
+        stack: list[Any] = [{k: v for k, v in out.items() if k != "$defs"}]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, dict):
+                ref = node.get("$ref")
+                if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                    name = ref[len("#/$defs/") :].replace("~1", "/").replace("~0", "~")
+                    if name not in used and name in self.out_defs:
+                        used.add(name)
+                        stack.append(self.out_defs[name])
+                stack.extend(node.values())
+            elif isinstance(node, list):
+                stack.extend(node)
+        for name in [n for n in self.out_defs if n not in used]:
+            del self.out_defs[name]
+        if not self.out_defs:
+            del out["$defs"]
+
+    def _shorten_enums(self) -> None:
+        """Enums of strings over OpenAI's limits are sent as plain strings, largest first:
+        the value is checked against the enum after the answer."""
+        for node, path in sorted(self.enums, key=lambda e: -len(e[0]["enum"])):
+            values = node["enum"]
+            chars = sum(len(v) for v in values if isinstance(v, str))
+            too_long = len(values) > LARGE_ENUM and chars > LARGE_ENUM_CHARS
+            if not too_long and self.enum_values <= MAX_ENUM_VALUES:
+                continue
+            if node.get("type") != "string" or not all(isinstance(v, str) for v in values):
+                continue  # left for the limit checks below to report
+            del node["enum"]
+            self.enum_values -= len(values)
+            self.chars -= chars
+            hint = f"One of {len(values)} values the schema lists, e.g. {', '.join(values[:5])}."
+            described = node.get("description")
+            node["description"] = f"{described} {hint}" if described else hint
+            self.comp.change(
+                path,
+                f"enum of {len(values)} values sent as a plain string (OpenAI allows "
+                f"{MAX_ENUM_VALUES} values in all, {LARGE_ENUM_CHARS} characters in one over "
+                f"{LARGE_ENUM}): checked after the answer",
+                lossy=True,
+            )
+
+    def _cut_deep(self) -> None:
+        """Objects nested deeper than OpenAI allows: the reference that crosses the limit is
+        sent as a JSON-encoded string instead (restore parses it; the value is checked against
+        the original schema after the answer), deepest path first."""
+        for _ in range(MAX_CUTS):
+            memo: dict[str, int] = {}
+            if self._height("#", set(), memo) <= MAX_DEPTH:
+                return
+            container, offset, seen = "#", 0, {"#"}
+            cut: _Edge | None = None
+            came: _Edge | None = None  # the edge into `container`
+            while cut is None:
+                live = [e for e in self.edges.get(container, ()) if "$ref" in e[2]]
+                edge = max(live, key=lambda e: e[0] + self._height(e[1], set(), memo), default=None)
+                if edge is None or offset + edge[0] + memo.get(edge[1], 0) <= MAX_DEPTH:
+                    # too deep inside this container itself: cut where the path came in
+                    if came is None:
+                        return  # the root alone is too deep: reported by the limit check
+                    cut = came
+                    break
+                level, target = edge[0], edge[1]
+                if offset + level + 1 > MAX_DEPTH or target in seen:
+                    cut = edge
+                else:
+                    container, offset, came = target, offset + level, edge
+                    seen.add(target)
+            _, target, node, ptr, where = cut
+            node.clear()
+            node.update({"type": "string", "description": DEEP_HINT})
+            self.kinds[ptr] = ("json", None)
+            self.comp.change(
+                where,
+                f"nested beyond OpenAI's {MAX_DEPTH} levels here: sent as a JSON-encoded "
+                "string, parsed on restore and checked after the answer",
+                lossy=True,
+            )
+
     def _limits(self) -> bool:
+        self._shorten_enums()
+        self._cut_deep()
         before = len(self.comp.errors)
         err = self.comp.error
+        for node, path in self.enums:
+            values = node.get("enum", ())
+            chars = sum(len(v) for v in values if isinstance(v, str))
+            if len(values) > LARGE_ENUM and chars > LARGE_ENUM_CHARS:
+                err(
+                    path,
+                    f"this enum has {len(values)} values totalling more than "
+                    f"{LARGE_ENUM_CHARS} characters (OpenAI's limit for enums "
+                    f"over {LARGE_ENUM} values)",
+                    "shorten or split the enum",
+                )
         if self.properties > MAX_PROPERTIES:
             err(
                 "#",

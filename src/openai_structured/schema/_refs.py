@@ -124,6 +124,15 @@ class RefIndex:
             )
         return ptr
 
+    def new_name(self, base: str) -> str:
+        """A ``$defs`` name no other definition has, made from ``base``."""
+        base = re.sub(r"[^A-Za-z0-9_.-]", "_", base)[:60] or "def"
+        name, n = base, 2
+        while name in self._used_names:
+            name, n = f"{base}_{n}", n + 1
+        self._used_names.add(name)
+        return name
+
     def def_name(self, ptr: str) -> str | None:
         """The ``$defs`` name for the subschema at ``ptr`` (None for the root), queued once."""
         if ptr == "#":
@@ -135,12 +144,7 @@ class RefIndex:
             base = segments[-1]
         else:
             base = "_".join(segments)
-        base = re.sub(r"[^A-Za-z0-9_.-]", "_", base.replace("~1", "/").replace("~0", "~"))[:60]
-        base = base or "def"
-        name, n = base, 2
-        while name in self._used_names:
-            name, n = f"{base}_{n}", n + 1
-        self._used_names.add(name)
+        name = self.new_name(base.replace("~1", "/").replace("~0", "~"))
         self._def_names[ptr] = name
         self.pending.append((ptr, name))
         return name
