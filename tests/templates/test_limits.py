@@ -538,3 +538,22 @@ def test_attacks_are_refused_before_they_use_memory():
     # The 9 MB string itself (UCS-1) and Python's overhead; a 10**9-character string would
     # be 1000 MB.
     assert int(probe.stdout) < 100
+
+
+def test_data_depth_ignores_brackets_and_escaped_quotes_inside_strings() -> None:
+    from openai_structured.templates._limits import DataLimitError, loads_bounded
+
+    inside = "[" * (MAX_DATA_DEPTH + 5)
+    text = json.dumps({"text": inside + '\\" still inside ' + inside, "list": [[1]]})
+    assert loads_bounded(text)["list"] == [[1]]
+    with pytest.raises(DataLimitError, match="nested"):
+        loads_bounded(_nested(MAX_DATA_DEPTH + 1))
+
+
+def test_an_unclosed_run_of_escaped_quotes_is_refused_in_one_pass() -> None:
+    # Hostile -J / front matter data: deep brackets, then a quote that never closes followed
+    # by 200,000 escaped quotes (a string-matching regex rescanned the rest at every quote).
+    from openai_structured.templates._limits import DataLimitError, loads_bounded
+
+    with pytest.raises(DataLimitError, match="nested 201 levels"):
+        loads_bounded("[" * 201 + '"' + '\\"' * 200_000)
