@@ -40,36 +40,6 @@ CORPUS = sorted(
 )
 ANSWERS_PER_SCHEMA = 3
 
-_NESTED_ID = (
-    "BUG: draft-4 `id` of a nested schema is ignored by the compiler's $ref index, so "
-    "`#/definitions/...` inside it resolves against the root; jsonschema resolves it against "
-    "the nested resource and raises after the answer (SchemaError from validate_value)"
-)
-
-
-def _has_nested_id(doc: Any) -> bool:
-    """A subschema below the root with a draft-4 ``id`` naming a resource."""
-    stack: list[tuple[Any, bool]] = [(doc, True)]
-    while stack:
-        node, root = stack.pop()
-        if isinstance(node, dict):
-            sid = node.get("id")
-            if not root and isinstance(sid, str) and not sid.startswith("#"):
-                return True
-            stack.extend((v, False) for v in node.values())
-        elif isinstance(node, list):
-            stack.extend((v, False) for v in node)
-    return False
-
-
-def _known_bug(doc: Any, message: str) -> str | None:
-    """The known bug a contract failure comes from, if it is one (the minimal reproductions are
-    at the end of this file, as strict xfails): such failures are counted, not failed on."""
-    if "which is not inside it" in message and _has_nested_id(doc):
-        return _NESTED_ID
-    return None
-
-
 def _id(path: Path) -> str:
     return str(path.relative_to(CORPUS_DIR).with_suffix(""))
 
@@ -85,7 +55,6 @@ class Exercise:
     gave_up: int = 0  # the generator could not produce an answer
     reasons: dict[str, int] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)  # broken contract: wrong value or crash
-    known: list[str] = field(default_factory=list)  # the same, from a known bug
 
 
 def _original_validator(doc: Any) -> Any:
@@ -144,7 +113,7 @@ def _exercise(path: Path) -> Exercise:
             continue
         except Exception as exc:  # the contract: nothing else may come out
             message = f"answer {i}: {type(exc).__name__}: {str(exc)[:300]}"
-            (out.known if _known_bug(doc, message) else out.failures).append(message)
+            out.failures.append(message)
             continue
         if errors:
             out.rejected += 1  # ResultValidator(validate_schema=True) raises ValidationError
@@ -168,7 +137,6 @@ def test_contract_summary(capsys: pytest.CaptureFixture[str]) -> None:
     rejected = sum(r.rejected for r in results)
     gave_up = sum(r.gave_up for r in results)
     broken = {_id(p): r.failures for p, r in zip(CORPUS, results, strict=True) if r.failures}
-    known = {_id(p): r.known for p, r in zip(CORPUS, results, strict=True) if r.known}
     reasons: dict[str, int] = {}
     for r in results:
         for reason, n in r.reasons.items():
@@ -179,18 +147,16 @@ def test_contract_summary(capsys: pytest.CaptureFixture[str]) -> None:
             f"\nschema contract: {len(CORPUS)} files, {schemas} compiled, {exercised} exercised; "
             f"{answers} answers checked: {accepted} valid for the original, {rejected} "
             f"ValidationError; the generator gave up {gave_up} times ({top or 'never'}); "
-            f"{len(broken)} file(s) break the contract; {len(known)} more do from a known bug "
-            f"({sum(len(v) for v in known.values())} answers)"
+            f"{len(broken)} file(s) break the contract"
         )
     assert len(CORPUS) >= 1000
     assert exercised >= 0.9 * schemas
     assert broken == {}
 
 
-# --- minimal reproductions of the known bugs ---------------------------------------------------
+# --- minimal reproductions of bugs found by the contract -------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=_NESTED_ID)
 def test_a_draft4_nested_id_scopes_its_fragment_references_as_the_validator_does() -> None:
     doc = {
         "$schema": "http://json-schema.org/draft-04/schema#",
@@ -246,28 +212,13 @@ def test_a_draft4_boolean_exclusive_maximum_without_dollar_schema_accepts_valid_
     assert ResultValidator(schema=doc).validate_value({"a": 3}) == {"a": 3}
 
 
-_DROPPED_REF = (
-    "BUG: a local $ref inside a subschema strict mode drops (not, if/then/else, contains, "
-    "dependentSchemas) is never resolved by the compiler: a missing target compiles, the "
-    "request is sent, and checking the answer raises SchemaError (remote ones are refused)"
-)
-
-
-_MISSING = pytest.mark.xfail(strict=True, reason=_DROPPED_REF)
-
-
 @pytest.mark.parametrize(
     "node",
     [
         {"type": "string", "not": {"$ref": "https://example.com/x.json"}},
-        pytest.param({"type": "string", "not": {"$ref": "#/$defs/missing"}}, marks=_MISSING),
-        pytest.param(
-            {"type": "string", "if": {"$ref": "#/$defs/missing"}, "then": {}}, marks=_MISSING
-        ),
-        pytest.param(
-            {"type": "array", "items": {"type": "string"}, "contains": {"$ref": "#/x"}},
-            marks=_MISSING,
-        ),
+        {"type": "string", "not": {"$ref": "#/$defs/missing"}},
+        {"type": "string", "if": {"$ref": "#/$defs/missing"}, "then": {}},
+        {"type": "array", "items": {"type": "string"}, "contains": {"$ref": "#/x"}},
     ],
     ids=["not-remote", "not-missing", "if-missing", "contains-missing"],
 )

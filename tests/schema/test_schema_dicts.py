@@ -251,11 +251,6 @@ def test_dependent_schemas_are_not_sent_and_checked_after_the_answer(key: str, d
     assert [e["type"] for e in rejected(schema, {"a": "x", "b": None})] == ["required"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a document without $schema is checked after the answer with the 2020-12 "
-    "validator, which ignores draft-7 `dependencies` (the change says it is checked)",
-)
 def test_draft7_dependencies_without_dollar_schema_are_checked_after_the_answer() -> None:
     schema = {
         "type": "object",

@@ -15,38 +15,50 @@ import jsonschema
 
 from ..errors import SchemaError
 from ._keywords import SUBSCHEMA_KEYS, SUBSCHEMA_LIST_KEYS, SUBSCHEMA_MAP_KEYS
+from ._refs import RefIndex, UnresolvedRef, names_with_id
 from ._regex import FORMATS, compiles
 
 __all__ = ["invalid_keywords", "outside_references", "subschemas", "validator_class"]
 
 
 def outside_references(doc: Any) -> list[SchemaError]:
-    """A ``SchemaError`` for each ``$ref`` that points outside ``doc``: such references are never
-    fetched (no network, no files), so the schema cannot be used as written. Only schema
-    positions are searched: a ``$ref`` inside ``examples``, ``default``, ``enum`` or an unknown
-    keyword is data, and no validator follows it."""
+    """A ``SchemaError`` for each ``$ref`` that points outside ``doc`` (such references are
+    never fetched: no network, no files, so the schema cannot be used as written) or at nothing
+    in it. Only schema positions are searched: a ``$ref`` inside ``examples``, ``default``,
+    ``enum`` or an unknown keyword is data, and no validator follows it."""
     ids: set[str] = set()
-    refs: list[tuple[str, str, str]] = []  # (pointer, $ref, base URI there)
-    old = isinstance(doc, dict) and "draft-0" in str(doc.get("$schema", ""))
-    stack: list[tuple[Any, str, str]] = [(doc, "#", "")]
+    refs: list[tuple[str, str, str, str]] = []  # (pointer, keyword, reference, base URI there)
+    stack: list[tuple[Any, str, str, bool]] = [(doc, "#", "", False)]
     while stack:
-        node, ptr, base = stack.pop()
+        node, ptr, base, old = stack.pop()
         if not isinstance(node, dict):
             continue
+        old = names_with_id(node, old)
         own = node.get("$id", node.get("id") if old or ptr == "#" else None)
         if isinstance(own, str) and not own.startswith("#"):
             base = urljoin(base, own) if base else own
             ids.update((own.split("#", 1)[0], base.split("#", 1)[0]))
         for key, value in node.items():
             if key in ("$ref", "$dynamicRef") and isinstance(value, str):
-                refs.append((ptr, value, base))
+                refs.append((ptr, key, value, base))
             stack.extend(
-                (sub, at, base) for sub, at in subschemas(key, value, f"{ptr}/{_escape(str(key))}")
+                (sub, at, base, old)
+                for sub, at in subschemas(key, value, f"{ptr}/{_escape(str(key))}")
             )
     errors = []
-    for ptr, ref, base in refs:
+    index = None
+    for ptr, keyword, ref, base in refs:
         target = ref.split("#", 1)[0]
         if not target or target in ids or (base and urljoin(base, target) in ids):
+            if keyword == "$dynamicRef":
+                continue  # resolved at run time through the dynamic scope, not by pointer
+            # inside this document: it must point at something, even in a part that is only
+            # checked after the answer (not, if, contains...)
+            index = index or RefIndex(doc)
+            try:
+                index.resolve(ref, ptr)
+            except UnresolvedRef as exc:
+                errors.append(SchemaError(exc.reason, path=ptr, fix=exc.fix))
             continue
         errors.append(
             SchemaError(
@@ -94,15 +106,44 @@ def _valid_under(cls: Any, doc: Any) -> bool:
     return True
 
 
+#: Keywords only drafts 4-7 have; their 2019-09 replacements. A document without ``$schema``
+#: that uses the first and none of the second is read as draft 7.
+_DRAFT7_ONLY = frozenset({"dependencies", "additionalItems"})
+_DRAFT2019_ONLY = frozenset(
+    {"$defs", "dependentSchemas", "dependentRequired", "prefixItems", "unevaluatedProperties",
+     "unevaluatedItems", "$anchor", "$dynamicRef", "$recursiveRef"}
+)  # fmt: skip
+
+
+def _keywords_used(doc: Any) -> set[str]:
+    found: set[str] = set()
+    stack = [doc]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            found.update(k for k in node if isinstance(k, str))
+            for key, value in node.items():
+                stack.extend(sub for sub, _ in subschemas(key, value, ""))
+    return found
+
+
 def validator_class(doc: Any) -> Any:
     """The ``jsonschema`` validator class for ``doc``: the draft its ``$schema`` names; without
     one, 2020-12 unless only an older draft's metaschema accepts the document (boolean
-    ``exclusiveMaximum``, tuple ``items: [...]``, ``type: "any"``...)."""
+    ``exclusiveMaximum``, tuple ``items: [...]``, ``type: "any"``...) or it uses draft 7's
+    ``dependencies`` and nothing newer (2020-12 would ignore them)."""
     cls = jsonschema.validators.validator_for(doc, default=jsonschema.Draft202012Validator)
-    if isinstance(doc, dict) and "$schema" not in doc and not _valid_under(cls, doc):
+    if not isinstance(doc, dict) or "$schema" in doc:
+        return cls
+    if not _valid_under(cls, doc):
         for old in _OLDER_DRAFTS:
             if _valid_under(old, doc):
                 return old
+        return cls
+    used = _keywords_used(doc)
+    draft7 = used & _DRAFT7_ONLY and not used & _DRAFT2019_ONLY
+    if draft7 and _valid_under(jsonschema.Draft7Validator, doc):
+        return jsonschema.Draft7Validator
     return cls
 
 

@@ -19,6 +19,18 @@ from ._keywords import MAX_WALK, MISSING, child, get_pointer
 _DATA_KEYWORDS = frozenset({"enum", "const", "default", "examples", "example"})
 
 
+_ID_DRAFTS = re.compile(r"json-schema\.org/draft-0[34]/")
+
+
+def names_with_id(node: Any, inherited: bool) -> bool:
+    """Whether ``id`` (not ``$id``) names resources in ``node``: drafts 3 and 4, as its
+    ``$schema`` says, else as the enclosing schema's."""
+    dialect = node.get("$schema") if isinstance(node, dict) else None
+    if isinstance(dialect, str):
+        return _ID_DRAFTS.search(dialect) is not None
+    return inherited
+
+
 class UnresolvedRef(Exception):
     """A ``$ref`` that does not point into this document; carries the reason and the fix."""
 
@@ -54,13 +66,16 @@ class RefIndex:
         if isinstance(root_id, str) and not root_id.startswith("#"):
             self._root_uri = root_id.split("#")[0]
             self._ids[self._root_uri] = "#"
-        stack: list[tuple[Any, str, str, str, int]] = [(self.doc, "#", self._root_uri, "#", 0)]
+        stack: list[tuple[Any, str, str, str, int, bool]] = [
+            (self.doc, "#", self._root_uri, "#", 0, names_with_id(self.doc, False))
+        ]
         while stack:
-            node, ptr, base, resource, depth = stack.pop()
+            node, ptr, base, resource, depth, old = stack.pop()
             if depth > MAX_WALK:
                 continue
             if isinstance(node, dict):
-                sid = node.get("$id")
+                old = names_with_id(node, old)
+                sid = node.get("$id", node.get("id") if old else None)
                 if isinstance(sid, str) and ptr != "#":
                     if sid.startswith("#"):
                         self._anchors[(resource, sid[1:])] = ptr
@@ -71,16 +86,17 @@ class RefIndex:
                         self._ids.setdefault(uri, ptr)
                         self._ids.setdefault(base, ptr)
                         self._resources.append((ptr, base))
-                anchor = node.get("$anchor")
-                if isinstance(anchor, str):
-                    self._anchors[(resource, anchor)] = ptr
+                for keyword in ("$anchor", "$dynamicAnchor"):  # a dynamic anchor is one too
+                    anchor = node.get(keyword)
+                    if isinstance(anchor, str):
+                        self._anchors.setdefault((resource, anchor), ptr)
                 for key, value in node.items():
                     if key not in _DATA_KEYWORDS and isinstance(value, (dict, list)):
-                        stack.append((value, child(ptr, key), base, resource, depth + 1))
+                        stack.append((value, child(ptr, key), base, resource, depth + 1, old))
             elif isinstance(node, list):
                 for i, value in enumerate(node):
                     if isinstance(value, (dict, list)):
-                        stack.append((value, child(ptr, i), base, resource, depth + 1))
+                        stack.append((value, child(ptr, i), base, resource, depth + 1, old))
         self._resources.sort(key=lambda r: len(r[0]), reverse=True)
 
     def _resource_of(self, path: str) -> tuple[str, str]:
