@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, Literal, Protocol, TypeVar, overload
 
 from typing_extensions import TypedDict, Unpack
 
@@ -259,6 +259,30 @@ async def _async_call(
         profile_for(client, options.get("server")), model, output_schema, schema, options,
         stream=False,
     )  # fmt: skip
+    return await async_send(client, call, options, totals)
+
+
+class Gate(Protocol):
+    """What paces a call's requests (bulk runs: the rate limiter shared by all workers)."""
+
+    async def acquire(self, kwargs: Mapping[str, Any]) -> object:
+        """Wait until the request ``kwargs`` may be sent; a token for :meth:`sent`."""
+
+    def sent(self, token: object, headers: Mapping[str, str] | None) -> None:
+        """The request got an answer (``headers``: the response's)."""
+
+    def failed(self, token: object, exc: BaseException) -> float | None:
+        """The request failed: seconds to wait before sending it again, or None to give up."""
+
+
+async def async_send(
+    client: Any,
+    call: PreparedCall,
+    options: Mapping[str, Any],
+    totals: UsageTotals | None = None,
+    gate: Gate | None = None,
+) -> StructuredResult[Any]:
+    """The async call loop for a prepared call; ``gate`` paces (and retries) each request."""
     deadline, limit = _body_bounds(options)
     log = _sink(client, options.get("on_log"), asynchronous=True)
     run: CallRun | None = None
@@ -269,14 +293,23 @@ async def _async_call(
         endpoint = call.api.endpoint(client).with_streaming_response
         while True:
             kwargs = run.request()
-            try:
-                async with endpoint.create(**kwargs) as raw:
-                    body = await aread_body(raw, deadline, limit)
-            except Exception as exc:
-                run.request_failed(exc)
-                raise
-            finally:
-                await log.flush()
+            while True:
+                token = None if gate is None else await gate.acquire(kwargs)
+                try:
+                    async with endpoint.create(**kwargs) as raw:
+                        body = await aread_body(raw, deadline, limit)
+                except Exception as exc:
+                    wait = None if gate is None else gate.failed(token, exc)
+                    if wait is None:
+                        run.request_failed(exc)
+                        raise
+                    await asyncio.sleep(wait)
+                    continue
+                finally:
+                    await log.flush()
+                if gate is not None:
+                    gate.sent(token, raw.headers)
+                break
             if run.receive(body):
                 return run.result()
     finally:

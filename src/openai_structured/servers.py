@@ -66,6 +66,9 @@ class ServerProfile:
     #: ``json_object_schema``: llama.cpp's ``{"type": "json_object", "schema": {...}}``.
     response_format: ResponseFormatStyle = "json_schema"
     supports_responses_api: bool = True
+    #: Requests a bulk run keeps in flight by default (None: the runner's default). llama.cpp's
+    #: server answers one at a time unless started with ``--parallel``: more would only queue.
+    bulk_concurrency: int | None = None
 
     def __post_init__(self) -> None:
         if self.registry not in ("required", "known", "off"):
@@ -137,6 +140,7 @@ PROFILES: dict[str, ServerProfile] = {
             strict_schema=False,
             response_format="json_object_schema",
             supports_responses_api=False,
+            bulk_concurrency=1,
         ),
     )
 }

@@ -11,6 +11,7 @@ from openai_structured import client, errors
 
 #: Public submodules: importing the package makes them attributes, and users may import them.
 PUBLIC_SUBMODULES = {
+    "bulk",
     "cli",
     "client",
     "errors",
@@ -107,3 +108,14 @@ def test_the_client_module_has_what_the_seed_lists_under_it() -> None:
     assert client.get_default_token_limit("gpt-4o") == 16_384
     assert client.get_context_window_limit("o1") == 200_000
     assert client.get_default_token_limit("o1") == 100_000
+
+
+def test_the_bulk_package_exports_what_its_all_lists_and_nothing_private() -> None:
+    from openai_structured import bulk
+
+    assert bulk.__all__ == sorted(bulk.__all__)
+    for name in bulk.__all__:
+        member = getattr(bulk, name)
+        assert getattr(member, "__module__", "").startswith("openai_structured.bulk"), name
+    public = {n for n in dir(bulk) if not n.startswith("_") and not n.startswith("annotations")}
+    assert public - set(bulk.__all__) == set()

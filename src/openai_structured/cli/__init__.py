@@ -1,6 +1,7 @@
 """The ``ostruct`` command line (SPEC §5).
 
-``run`` (templates -> model -> JSON), ``models`` (the registry) and ``schema check`` (the
+``run`` (templates -> model -> JSON), ``batch`` (the same over every record of an input,
+journaled and resumable), ``models`` (the registry) and ``schema check`` (the
 compiler's report). Exit codes are listed in :mod:`.exit_codes` and docs/cli.md.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .batch import batch as batch_command
 from .exit_codes import ExitCode
 from .models import models as models_command
 from .run import run as run_command
@@ -24,6 +26,7 @@ def cli() -> None:
 
 
 cli.add_command(run_command)
+cli.add_command(batch_command)
 cli.add_command(models_command)
 cli.add_command(schema_group)
 

@@ -55,8 +55,9 @@ def check_server(options: ClientOptions) -> ServerProfile | None:
         raise CliError(f"--server: {exc}", ExitCode.CONFIG) from None
 
 
-def build_client(options: ClientOptions, secrets: Secrets) -> Any:
-    """An ``openai.OpenAI`` for --base-url / --api-key-env, else the environment's default."""
+def build_client(options: ClientOptions, secrets: Secrets, *, asynchronous: bool = False) -> Any:
+    """An ``openai.OpenAI`` (``AsyncOpenAI``) for --base-url / --api-key-env, else the
+    environment's default."""
     import openai
 
     check_server(options)
@@ -64,14 +65,15 @@ def build_client(options: ClientOptions, secrets: Secrets) -> Any:
     retries: dict[str, Any] = {}
     if options.max_retries is not None:
         retries["max_retries"] = options.max_retries
+    kind = openai.AsyncOpenAI if asynchronous else openai.OpenAI
     if options.base_url:
         # Local servers usually need no key, but the SDK insists on one.
         key = _explicit_key(options) or "not-needed"
-        client = openai.OpenAI(base_url=options.base_url, api_key=key, **retries)
+        client = kind(base_url=options.base_url, api_key=key, **retries)
     elif options.api_key_env:
-        client = openai.OpenAI(api_key=_explicit_key(options), **retries)
+        client = kind(api_key=_explicit_key(options), **retries)
     else:
-        client = default_client(asynchronous=False)
+        client = default_client(asynchronous=asynchronous)
         if retries:
             client = client.with_options(**retries)
     secrets.add(getattr(client, "api_key", None))

@@ -24,6 +24,9 @@ class ExitCode(IntEnum):
     RESPONSE = 7
     TOKEN_LIMIT = 8
     OUTPUT = 9
+    #: ``ostruct batch``: the run finished, and some records failed (their error lines are in
+    #: the output; ``--retry-failed`` reruns them).
+    PARTIAL = 10
     INTERRUPTED = 130
     #: 128 + SIGPIPE: what a shell reports for a program its pipe reader went away from.
     BROKEN_PIPE = 141
@@ -41,6 +44,7 @@ EXIT_CODE_HELP: tuple[tuple[ExitCode, str, str], ...] = (
     (ExitCode.RESPONSE, "response", "refusal, content filter, empty, not JSON, schema mismatch"),
     (ExitCode.TOKEN_LIMIT, "token limit", "prompt too long for the model, or answer cut off"),
     (ExitCode.OUTPUT, "output", "result not written: stdout closed, disk full, I/O error"),
+    (ExitCode.PARTIAL, "partial", "batch: done, but some records failed (error lines in OUT)"),
     (ExitCode.INTERRUPTED, "interrupted", "Ctrl-C"),
     (ExitCode.BROKEN_PIPE, "broken pipe", "stdout's reader went away (| head); no message"),
 )
@@ -67,6 +71,14 @@ def classify(exc: BaseException) -> ExitCode:
 
     if isinstance(exc, KeyboardInterrupt):
         return ExitCode.INTERRUPTED
+    from ..bulk import BudgetExhaustedError, BulkStopped, JournalError
+
+    if isinstance(exc, BulkStopped):
+        return classify(exc.cause)
+    if isinstance(exc, BudgetExhaustedError):
+        return ExitCode.TOKEN_LIMIT  # a budget, like --max-total-tokens
+    if isinstance(exc, JournalError):
+        return ExitCode.OUTPUT
     if isinstance(exc, TemplateError):
         return ExitCode.INPUT
     if isinstance(exc, errors.TokenLimitError):

@@ -1,10 +1,11 @@
 """A scriptable OpenAI-compatible server on loopback, for tests and benchmarks.
 
-    from openai_structured.testing import FakeOpenAIServer, Fault, Reply
+    from openai_structured.testing import FakeOpenAIServer, Fault, RateLimits, Reply
 
     with FakeOpenAIServer() as server:
         server.queue(Reply.json({"name": "Ada"}), Fault.rate_limit(retry_after=1))
         server.queue(Reply.tool_call("get_weather", {"city": "Paris"}))
+        server.rate_limits = RateLimits(requests_per_minute=5, window=1.0)  # 429 beyond
         client = server.client()
         ...
         assert server.requests[0].json["model"] == "gpt-4o"
@@ -12,6 +13,8 @@
 See docs/testing.md.
 """
 
+from ._latency import Latency
+from ._limits import RateLimits
 from ._script import (
     Choices,
     Fault,
@@ -23,7 +26,7 @@ from ._script import (
     ToolCallReply,
     Usage,
 )
-from ._server import DEFAULT_API_KEY, CapturedRequest, FakeOpenAIServer, Headers
+from ._server import DEFAULT_API_KEY, CapturedRequest, FakeOpenAIServer, Headers, Responder
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -33,9 +36,12 @@ __all__ = [
     "Fault",
     "FinishReason",
     "Headers",
+    "Latency",
     "MalformedKind",
+    "RateLimits",
     "Reply",
     "ReplyOptions",
+    "Responder",
     "ScriptItem",
     "ToolCallReply",
     "Usage",

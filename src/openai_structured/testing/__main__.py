@@ -14,6 +14,8 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
+from ._latency import Latency
+from ._limits import RateLimits
 from ._script import Reply, item_from_dict, reply_from_dict
 from ._server import FakeOpenAIServer
 
@@ -40,12 +42,65 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="characters per stream delta of the default reply (default 4)",
     )
+    limits = p.add_argument_group("rate limits (429 beyond them, x-ratelimit-* headers)")
+    limits.add_argument("--rpm", type=int, metavar="N", help="requests per window")
+    limits.add_argument("--tpm", type=int, metavar="N", help="tokens per window")
+    limits.add_argument(
+        "--window", type=float, default=60.0, metavar="SECONDS", help="the window (default 60)"
+    )
+    limits.add_argument(
+        "--default-max-tokens",
+        type=int,
+        default=0,
+        metavar="N",
+        help="output tokens counted for a request without max_tokens (default 0)",
+    )
+    timing = p.add_argument_group("latency (before each Chat Completions / Responses answer)")
+    timing.add_argument(
+        "--latency", type=float, default=0.0, metavar="SECONDS", help="delay (default 0)"
+    )
+    timing.add_argument(
+        "--latency-jitter",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="uniform in [latency - jitter, latency + jitter], floored at 0",
+    )
+    timing.add_argument("--seed", type=int, default=None, help="seed of the jitter")
     return p
+
+
+def _latency(args: argparse.Namespace) -> Latency | None:
+    if args.latency_jitter < 0:
+        raise SystemExit("--latency-jitter must be >= 0")
+    if args.latency_jitter:
+        low = max(0.0, args.latency - args.latency_jitter)
+        return Latency.uniform(low, args.latency + args.latency_jitter, seed=args.seed)
+    return Latency.fixed(args.latency) if args.latency else None
+
+
+def _rate_limits(args: argparse.Namespace) -> RateLimits | None:
+    if args.rpm is None and args.tpm is None:
+        return None
+    return RateLimits(
+        requests_per_minute=args.rpm,
+        tokens_per_minute=args.tpm,
+        window=args.window,
+        default_max_tokens=args.default_max_tokens,
+    )
 
 
 def build_server(args: argparse.Namespace) -> FakeOpenAIServer:
     """The server the command line describes (not started)."""
-    server = FakeOpenAIServer(host=args.host, port=args.port)
+    try:
+        server = FakeOpenAIServer(
+            host=args.host,
+            port=args.port,
+            rate_limits=_rate_limits(args),
+            latency=_latency(args),
+        )
+    except ValueError as exc:
+        raise SystemExit(f"python -m openai_structured.testing: {exc}") from exc
     if args.script:
         with open(args.script, encoding="utf-8") as f:
             script = json.load(f)
@@ -59,7 +114,7 @@ def build_server(args: argparse.Namespace) -> FakeOpenAIServer:
     elif args.default_file is not None:
         with open(args.default_file, encoding="utf-8") as f:
             server.default_reply = Reply.text(f.read())
-    if server.default_reply is not None and args.chunk_size is not None:
+    if isinstance(server.default_reply, Reply) and args.chunk_size is not None:
         server.default_reply = server.default_reply.with_options(chunk_size=args.chunk_size)
     return server
 

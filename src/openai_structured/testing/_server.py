@@ -20,22 +20,31 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from types import MappingProxyType, TracebackType
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from typing_extensions import Self
 
 from . import _render as render
+from ._latency import Latency
+from ._limits import (
+    Admission,
+    RateLimiter,
+    RateLimits,
+    max_in_window,
+    rejection_message,
+    retry_headers,
+)
 from ._script import Choices, Fault, Reply, ScriptItem, item_from_dict, reply_from_dict
 from ._sse import LAST_CHUNK, batches, chunk
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI, OpenAI
 
-__all__ = ["CapturedRequest", "FakeOpenAIServer", "Headers"]
+__all__ = ["CapturedRequest", "FakeOpenAIServer", "Headers", "Responder"]
 
 DEFAULT_API_KEY = "sk-fake-openai-structured-testing"
 _SECRET_HEADERS = frozenset(
@@ -112,6 +121,15 @@ class CapturedRequest:
         return f"<CapturedRequest {self.method} {self.path} headers={self.headers!r} body={body}>"
 
 
+#: A default reply computed per request: called on the handler's thread (so concurrently when
+#: requests are), it may answer with a Reply, Choices or a Fault.
+Responder: TypeAlias = Callable[[CapturedRequest], ScriptItem]
+
+
+class _ResponderError(Exception):
+    """The default-reply callable raised or returned something that is not a script item."""
+
+
 def _route(path: str) -> str:
     return path[3:] if path.startswith("/v1/") else path
 
@@ -171,7 +189,7 @@ class _HTTPServer(ThreadingHTTPServer):
         exc = sys.exc_info()[1]
         if isinstance(exc, (ConnectionError, TimeoutError)) or exc is None:
             return  # the client went away; nothing to report
-        self.owner._errors.append(exc)
+        self.owner._record_error(exc)
         # Only our own traceback: request headers (credentials) are never formatted into it.
         print("FakeOpenAIServer: error while handling a request:", file=sys.stderr)
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
@@ -188,6 +206,8 @@ class _Handler(BaseHTTPRequestHandler):
     # Headers and body go out in separate writes; with Nagle on, delayed ACKs add ~40 ms each.
     disable_nagle_algorithm = True
     server: _HTTPServer
+    # Headers every response to the current request carries (the rate limits' state).
+    _extra_headers: Mapping[str, str] = MappingProxyType({})
 
     def finish(self) -> None:
         try:
@@ -214,6 +234,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         owner = self.server.owner
+        self._extra_headers = MappingProxyType({})  # one handler serves a keep-alive connection
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
         path, _, query = self.path.partition("?")
@@ -238,10 +259,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_json(200, render.models_list(now))
             elif self.command == "GET" and route.startswith("/models/"):
                 self._send_json(200, render.model_object(route[len("/models/") :], now))
-            elif self.command == "POST" and route == "/chat/completions":
-                self._scripted("chat", record)
-            elif self.command == "POST" and route == "/responses":
-                self._scripted("responses", record)
+            elif self.command == "POST" and route in ("/chat/completions", "/responses"):
+                if self._admitted(record):
+                    self._scripted("chat" if route == "/chat/completions" else "responses", record)
             else:
                 message = f"Unknown request URL: {self.command} {path}."
                 self._send_json(404, render.error_body(404, message, error_code="unknown_url"))
@@ -252,9 +272,36 @@ class _Handler(BaseHTTPRequestHandler):
         given = self.headers.get("Authorization") or ""
         return given == f"Bearer {key}" or self.headers.get("api-key") == key
 
+    def _admitted(self, record: CapturedRequest) -> bool:
+        """Apply the rate limits: False when the request got a 429 (and took no capacity)."""
+        owner = self.server.owner
+        verdict = owner._admit(record)
+        if verdict is None:
+            return True
+        self._extra_headers = MappingProxyType(verdict.headers)
+        if verdict.accepted:
+            return True
+        limits = owner.rate_limits
+        assert limits is not None
+        model = record.json.get("model") if isinstance(record.json, Mapping) else None
+        message = rejection_message(
+            verdict, model if isinstance(model, str) else "fake-model", limits.window
+        )
+        body = render.error_body(429, message, verdict.kind, "rate_limit_exceeded")
+        self._send_json(429, body, retry_headers(verdict.retry_after))
+        return False
+
     def _scripted(self, endpoint: Literal["chat", "responses"], record: CapturedRequest) -> None:
         owner = self.server.owner
-        item = owner._next_item()
+        queued = owner._next_item()
+        latency = owner.latency
+        if latency is not None:
+            self._sleep(latency.sample())
+        try:
+            item = owner._resolve(queued, record)
+        except _ResponderError as exc:
+            self._send_json(500, render.error_body(500, str(exc), "fake_server_error"))
+            return
         if item is None:
             message = (
                 f"FakeOpenAIServer has no scripted reply for {record.method} {record.path}: "
@@ -291,7 +338,11 @@ class _Handler(BaseHTTPRequestHandler):
         fault = item if isinstance(item, Fault) else None
         reply = item if isinstance(item, Reply) else None
         if fault is not None:
-            reply = fault.reply or owner.default_reply or _FAULT_FALLBACK
+            try:
+                reply = owner._fault_reply(fault, record, from_responder=queued is not item)
+            except _ResponderError as exc:
+                self._send_json(500, render.error_body(500, str(exc), "fake_server_error"))
+                return
             if fault.delay_before > 0:
                 self._sleep(fault.delay_before)
             if fault.http_status is not None:
@@ -438,6 +489,8 @@ class _Handler(BaseHTTPRequestHandler):
                     for r in owner.requests
                 ]
                 self._send_json(200, listing)
+            elif path == "/_fake/stats" and self.command == "GET":
+                self._send_json(200, owner.stats())
             elif path == "/_fake/reset" and self.command == "POST":
                 owner.reset()
                 self._send_json(200, {"ok": True})
@@ -452,6 +505,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("x-request-id", self.server.owner._new_id("req_"))
+        for name, value in self._extra_headers.items():
+            self.send_header(name, value)
         for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
@@ -501,19 +556,28 @@ class FakeOpenAIServer:
 
     Use as a context manager; queue replies and faults, point a client at `base_url` (or use
     `client()` / `async_client()`), then assert on `requests`. Replies are consumed one per
-    POST request in order; `default_reply` answers when the queue is empty.
+    POST request in order; `default_reply` (a Reply, or a function of the request) answers
+    when the queue is empty. `rate_limits` answers 429 beyond them, like OpenAI; `latency`
+    (seconds or a `Latency`) delays every admitted Chat Completions and Responses request.
     """
 
     def __init__(
         self,
         *script: ScriptItem,
-        default_reply: Reply | None = None,
+        default_reply: Reply | Responder | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         require_api_key: str | None = None,
+        rate_limits: RateLimits | None = None,
+        latency: float | Latency | None = None,
     ) -> None:
         self.default_reply = default_reply
         self.require_api_key = require_api_key
+        self.latency = latency
+        self._rate_limits: RateLimits | None = None
+        self._limiter: RateLimiter | None = None
+        self._accepted_times: list[float] = []
+        self._rate_limited = 0
         self._host = host
         self._requested_port = port
         self._script: collections.deque[ScriptItem] = collections.deque(script)
@@ -529,6 +593,7 @@ class FakeOpenAIServer:
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
         self._clients: list[OpenAI] = []
+        self.rate_limits = rate_limits
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -680,11 +745,78 @@ class FakeOpenAIServer:
             return len(self._script)
 
     def reset(self) -> None:
-        """Forget queued items and captured requests (the default reply stays)."""
+        """Forget queued items, captured requests, errors and rate-limit counters, and refill
+        the rate limits (the default reply, limits and latency stay)."""
         with self._lock:
             self._script.clear()
             self._requests.clear()
             self._errors.clear()
+            self._reset_limits()
+
+    # -- rate limits and latency ---------------------------------------------------------
+
+    @property
+    def rate_limits(self) -> RateLimits | None:
+        """The limits enforced (None: none). Setting them starts with full capacity."""
+        return self._rate_limits
+
+    @rate_limits.setter
+    def rate_limits(self, limits: RateLimits | None) -> None:
+        if limits is not None and not isinstance(limits, RateLimits):
+            raise TypeError(f"rate_limits must be RateLimits or None, got {type(limits).__name__}")
+        with self._lock:
+            self._rate_limits = limits
+            self._reset_limits()
+
+    def _reset_limits(self) -> None:
+        limits = self._rate_limits
+        self._limiter = None if limits is None else RateLimiter(limits, time.monotonic())
+        self._accepted_times.clear()
+        self._rate_limited = 0
+
+    @property
+    def latency(self) -> Latency | None:
+        """The delay before each admitted POST is answered (a number set becomes fixed)."""
+        return self._latency
+
+    @latency.setter
+    def latency(self, value: float | Latency | None) -> None:
+        if value is None or isinstance(value, Latency):
+            self._latency = value
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            self._latency = Latency.fixed(value) if value else None  # fixed() checks the value
+        else:
+            raise TypeError(f"latency must be seconds or a Latency, got {type(value).__name__}")
+
+    @property
+    def rate_limited(self) -> int:
+        """How many requests the rate limits answered 429 (scripted faults not included)."""
+        with self._lock:
+            return self._rate_limited
+
+    @property
+    def accepted_times(self) -> list[float]:
+        """`time.monotonic()` at which each request the limits let through arrived, in order.
+
+        Every Chat Completions and Responses request counts when no limits are set.
+        """
+        with self._lock:
+            return list(self._accepted_times)
+
+    def max_accepted_in_window(self, seconds: float) -> int:
+        """The most accepted requests that arrived within any `seconds`-long interval."""
+        return max_in_window(self.accepted_times, seconds)
+
+    def stats(self) -> dict[str, Any]:
+        """Counters as JSON-ready values (also `GET /_fake/stats` on a running server)."""
+        with self._lock:
+            return {
+                "requests": len(self._requests),
+                "accepted": len(self._accepted_times),
+                "rate_limited": self._rate_limited,
+                "accepted_times": list(self._accepted_times),
+                "errors": [f"{type(e).__name__}: {e}" for e in self._errors],
+            }
 
     # -- captured requests ---------------------------------------------------------------
 
@@ -704,16 +836,73 @@ class FakeOpenAIServer:
 
     @property
     def errors(self) -> list[BaseException]:
-        """Unexpected exceptions inside the server (a bug here, not a scripted fault)."""
-        return list(self._errors)
+        """Unexpected exceptions inside the server (a bug here, not a scripted fault), and
+        whatever a `default_reply` function raised."""
+        with self._lock:
+            return list(self._errors)
 
     # -- internals used by the handler ---------------------------------------------------
 
-    def _next_item(self) -> ScriptItem | None:
+    def _next_item(self) -> ScriptItem | Responder | None:
         with self._lock:
             if self._script:
                 return self._script.popleft()
         return self.default_reply
+
+    def _resolve(
+        self, item: ScriptItem | Responder | None, record: CapturedRequest
+    ) -> ScriptItem | None:
+        """The script item itself, or what the default-reply function answers `record`."""
+        if item is None or isinstance(item, (Reply, Fault, Choices)):
+            return item
+        try:
+            answer = item(record)
+        except Exception as exc:
+            self._record_error(exc)
+            raise _ResponderError(f"default_reply raised {type(exc).__name__}: {exc}") from exc
+        if not isinstance(answer, (Reply, Fault, Choices)):
+            error = TypeError(
+                "default_reply must return a Reply, a Fault or Choices, "
+                f"got {type(answer).__name__}"
+            )
+            self._record_error(error)
+            raise _ResponderError(str(error))
+        return answer
+
+    def _fault_reply(self, fault: Fault, record: CapturedRequest, from_responder: bool) -> Reply:
+        """What a stream-shaping fault streams: its reply, else the default's, else a fallback.
+
+        A fault the default-reply function returned does not call it a second time.
+        """
+        if fault.reply is not None:
+            return fault.reply
+        default = self.default_reply
+        if isinstance(default, Reply):
+            return default
+        if default is not None and not from_responder:
+            answer = self._resolve(default, record)
+            if isinstance(answer, Reply):
+                return answer
+        return _FAULT_FALLBACK
+
+    def _admit(self, record: CapturedRequest) -> Admission | None:
+        """Run the rate limits on one request (None when none are set) and count it."""
+        now = time.monotonic()
+        with self._lock:
+            limiter = self._limiter
+            if limiter is None:
+                self._accepted_times.append(now)
+                return None
+            verdict = limiter.admit(limiter.limits.token_cost(record.json), now)
+            if verdict.accepted:
+                self._accepted_times.append(now)
+            else:
+                self._rate_limited += 1
+            return verdict
+
+    def _record_error(self, exc: BaseException) -> None:
+        with self._lock:
+            self._errors.append(exc)
 
     def _capture(self, record: CapturedRequest) -> None:
         with self._lock:
