@@ -1,7 +1,7 @@
 """Run every benchmark, each against its peers in the same run.
 
     python benchmarks/run.py            # all of them
-    python benchmarks/run.py call       # only bench_call.py (also: stream, parser)
+    python benchmarks/run.py call       # only bench_call.py (also: stream, parser, bulk)
 
 Each script takes its own options (``--help``) when run directly. Figures and the command
 that produced them are recorded in docs/benchmarks.md.
@@ -18,6 +18,7 @@ BENCHMARKS = {
     "call": "bench_call.py",
     "stream": "bench_stream.py",
     "parser": "bench_parser.py",
+    "bulk": "bench_bulk.py",
 }
 
 
