@@ -119,8 +119,12 @@ def collect(
     outcomes: list[Outcome] = []
 
     async def consume() -> None:
-        async for outcome in run.arun(records):
-            outcomes.append(outcome)
+        try:
+            async for outcome in run.arun(records):
+                outcomes.append(outcome)
+        finally:  # arun leaves a client passed in open: close it on the loop it used
+            if run.client is not None:
+                await run.client.close()
 
     try:
         if mode == "sync":

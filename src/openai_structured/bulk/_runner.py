@@ -401,12 +401,15 @@ class BulkRun:
         #: Records left out because their id repeats an earlier one's (not in the output).
         self.duplicates = 0
         self._secret: str | None = None
+        self._private_loop = False
 
     # --- the sync face -----------------------------------------------------------------------
 
     def run(self, records: Iterable[Any]) -> Iterator[Outcome]:
         """Each record's :class:`Outcome` as it completes (see ``ordered``); raises
-        :class:`BulkStopped` after the last one if the run had to stop."""
+        :class:`BulkStopped` after the last one if the run had to stop. The run has an event
+        loop of its own, on a thread: an async client passed in is closed at the end (its
+        connections belong to that loop); ``arun`` leaves it open."""
         out: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=64)
         running: list[tuple[asyncio.AbstractEventLoop, asyncio.Task[None]]] = []
 
@@ -414,6 +417,7 @@ class BulkRun:
             task = asyncio.current_task()
             assert task is not None
             running.append((asyncio.get_running_loop(), task))
+            self._private_loop = True
             try:
                 async for outcome in self.arun(records):
                     while True:  # never block the loop: requests are in flight on it
@@ -461,7 +465,9 @@ class BulkRun:
         given = check_client(self.client, asynchronous=True)
         if given is None:
             given = await asyncio.to_thread(default_client, asynchronous=True)
-        owned = self.client is None  # a client the caller passed in stays open for them
+        # A client the caller passed in stays open for them, except under the sync run():
+        # its connections belong to run()'s private loop, which ends with the run.
+        owned = self.client is None or self._private_loop
         client = given.with_options(max_retries=0)  # the gate retries: the limiter sees 429s
         self._secret = getattr(client, "api_key", None)
         profile = profile_for(client, self.options.get("server"))
