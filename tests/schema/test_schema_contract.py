@@ -40,6 +40,7 @@ CORPUS = sorted(
 )
 ANSWERS_PER_SCHEMA = 3
 
+
 def _id(path: Path) -> str:
     return str(path.relative_to(CORPUS_DIR).with_suffix(""))
 
