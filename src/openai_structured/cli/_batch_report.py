@@ -9,9 +9,8 @@ from types import TracebackType
 from typing import Any
 
 from ..bulk import BadRecord, BulkRun, Outcome, Summary
-from ..bulk._runner import _estimate, _output_budget, _prompt_tokens
+from ..bulk._runner import RUN_ERRORS, _estimate, _output_budget, _prompt_tokens
 from ..client import _prepare
-from ..errors import OpenAIClientError
 from ..servers import ServerProfile
 
 __all__ = ["Progress", "dry_run_totals", "summary_line"]
@@ -127,12 +126,8 @@ def dry_run_totals(
                 raise record.error
             call = _prepare(profile, model, None, schema, {**options, **request(record)},
                             stream=False)  # fmt: skip
-        except OpenAIClientError as exc:
-            if type(exc).__name__ in ("SchemaError", "ModelNotSupportedError"):
-                raise
-            bad += 1
-            reasons[type(exc).__name__] = reasons.get(type(exc).__name__, 0) + 1
-            continue
+        except RUN_ERRORS:  # the same for every record: the real run would stop here too
+            raise
         except Exception as exc:
             bad += 1
             reasons[type(exc).__name__] = reasons.get(type(exc).__name__, 0) + 1

@@ -4,7 +4,7 @@ model and its sampling parameters, the server, template limits, timeouts and ret
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import click
@@ -44,6 +44,29 @@ class ByteSize(click.ParamType):  # type: ignore[type-arg]  # generic only in cl
 
 
 _SERVER_NAMES = sorted([*PROFILES, *PROFILE_ALIASES])
+
+
+def choose_model(model: str | None, front_matter: Mapping[str, Any], template: str) -> str:
+    """--model, else the template's front matter ``model``, else the default."""
+    front = front_matter.get("model")
+    if model is None and front is not None and not isinstance(front, str):
+        from ._report import CliError
+        from .exit_codes import ExitCode
+
+        raise CliError(
+            f"{template}: front matter 'model' must be text, got {front!r}.", ExitCode.INPUT
+        )
+    return model or front or DEFAULT_MODEL
+
+
+def render_limits(specs: Sequence[str], timeout: float | None) -> Any:
+    """The template render limits --template-limit and --template-timeout ask for."""
+    from ..templates import DEFAULT_RENDER_LIMITS
+
+    limits = DEFAULT_RENDER_LIMITS.with_specs(specs)
+    if timeout is not None:
+        limits = limits.replace(timeout=timeout or None)
+    return limits
 
 
 def shared_options(command: F) -> F:

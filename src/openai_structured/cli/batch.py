@@ -12,8 +12,8 @@ from typing import Any, Literal
 import click
 
 from ._client import ClientOptions
-from ._options import DEFAULT_MODEL, shared_options
-from ._report import CliError, Secrets, report
+from ._options import choose_model, render_limits, shared_options
+from ._report import Secrets, report
 from .exit_codes import ExitCode, epilog
 
 
@@ -164,7 +164,6 @@ def _batch(
     from ..templates import (
         DEFAULT_MAX_FILE_SIZE,
         DEFAULT_MAX_TOTAL_SIZE,
-        DEFAULT_RENDER_LIMITS,
         PathPolicy,
         render_template,
     )
@@ -184,19 +183,11 @@ def _batch(
     )
     check_template_file(template, policy.max_file_size)
     front, _, _ = split_front_matter(Path(template).read_text(encoding="utf-8"), template)
-    front_model = front.get("model")
-    if model is None and front_model is not None and not isinstance(front_model, str):
-        raise CliError(
-            f"{template}: front matter 'model' must be text, got {front_model!r}.",
-            ExitCode.INPUT,
-        )
-    model_name = model or front_model or DEFAULT_MODEL
+    model_name = choose_model(model, front, template)
     schema_doc = load_schema(schema, policy.max_file_size)
     if system_prompt_file is not None:
         system_prompt = read_system_prompt_file(system_prompt_file, policy)
-    limits = DEFAULT_RENDER_LIMITS.with_specs(template_limits)
-    if template_timeout is not None:
-        limits = limits.replace(timeout=template_timeout or None)
+    limits = render_limits(template_limits, template_timeout)
     stdin = sys.stdin.buffer if input_path == "-" else None
     pattern: str | list[str] = list(globs) or "*"
 

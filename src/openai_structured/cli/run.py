@@ -20,7 +20,7 @@ import click
 from .._logging import LogEvent
 from ..errors import OpenAIClientError, TokenBudgetError
 from ._client import ClientOptions
-from ._options import DEFAULT_MODEL, shared_options
+from ._options import DEFAULT_MODEL, choose_model, render_limits, shared_options
 from ._report import CliError, Secrets, report
 from .exit_codes import ExitCode, epilog
 
@@ -487,7 +487,6 @@ def _run(
     from ..templates import (
         DEFAULT_MAX_FILE_SIZE,
         DEFAULT_MAX_TOTAL_SIZE,
-        DEFAULT_RENDER_LIMITS,
         PathPolicy,
         render_template,
     )
@@ -521,9 +520,7 @@ def _run(
         recursive=recursive, policy=policy,
     )  # fmt: skip
     check_template_file(template, policy.max_file_size)
-    limits = DEFAULT_RENDER_LIMITS.with_specs(template_limits)
-    if template_timeout is not None:
-        limits = limits.replace(timeout=template_timeout or None)
+    limits = render_limits(template_limits, template_timeout)
     rendered = render_template(Path(template), variables, limits=limits)
     if system_prompt_file is not None:
         system_prompt = read_system_prompt_file(system_prompt_file, policy)
@@ -531,13 +528,7 @@ def _run(
         system_prompt = rendered.system_prompt
     # An explicit empty --system-prompt means "no system message", also over front matter.
     system = system_prompt or None
-    front_model = rendered.front_matter.get("model")
-    if model is None and front_model is not None and not isinstance(front_model, str):
-        raise CliError(
-            f"{template}: front matter 'model' must be text, got {front_model!r}.",
-            ExitCode.INPUT,
-        )
-    model_name = model or front_model or DEFAULT_MODEL
+    model_name = choose_model(model, rendered.front_matter, template)
     _check_text("the model name", model_name)
     _check_text("the system prompt", system)
     _check_text("the rendered prompt", rendered.text)

@@ -18,7 +18,7 @@ from urllib.parse import urldefrag, urljoin
 import jsonschema
 
 from ..errors import SchemaError
-from ._checks import subschemas, validator_class
+from ._checks import schema_nodes, validator_class
 
 __all__ = ["bundle"]
 
@@ -40,37 +40,20 @@ def _key(uri: str) -> str:
 def _references(doc: Any, base: str) -> list[str]:
     """The documents ``doc`` (whose URI is ``base``) refers to, as absolute URIs, in order."""
     found: dict[str, None] = {}
-    stack: list[tuple[Any, str]] = [(doc, base)]
-    while stack:
-        node, here = stack.pop()
-        if not isinstance(node, dict):
-            continue
-        own = node.get("$id", node.get("id") if node is doc else None)
-        if isinstance(own, str) and not own.startswith("#"):
-            here = urljoin(here, own) if here else own
-        for key, value in node.items():
-            if key in ("$ref", "$dynamicRef") and isinstance(value, str):
+    for node, _, here, _ in schema_nodes(doc, base):
+        for keyword in ("$ref", "$dynamicRef"):
+            value = node.get(keyword)
+            if isinstance(value, str):
                 target = _key(urljoin(here, value) if here else value)
                 if target and target != _key(here):
                     found.setdefault(target, None)
-            stack.extend((sub, here) for sub, _ in subschemas(key, value, ""))
     return list(found)
 
 
 def _ids(doc: Any, base: str) -> set[str]:
-    """The URIs of the resources inside ``doc`` (its own and every nested ``$id``)."""
+    """The URIs of the resources inside ``doc`` (its own and every nested one)."""
     out = {_key(base)} if base else set()
-    stack: list[tuple[Any, str]] = [(doc, base)]
-    while stack:
-        node, here = stack.pop()
-        if not isinstance(node, dict):
-            continue
-        own = node.get("$id", node.get("id") if node is doc else None)
-        if isinstance(own, str) and not own.startswith("#"):
-            here = urljoin(here, own) if here else own
-            out.add(_key(here))
-        for key, value in node.items():
-            stack.extend((sub, here) for sub, _ in subschemas(key, value, ""))
+    out.update(_key(here) for _, _, here, named in schema_nodes(doc, base) if named is not None)
     return out
 
 

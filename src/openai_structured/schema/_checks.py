@@ -8,17 +8,24 @@ request: :func:`invalid_keywords` (the metaschema, and text that cannot be sent)
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urljoin
 
 import jsonschema
 
 from ..errors import SchemaError
-from ._keywords import SUBSCHEMA_KEYS, SUBSCHEMA_LIST_KEYS, SUBSCHEMA_MAP_KEYS
+from ._keywords import SUBSCHEMA_KEYS, SUBSCHEMA_LIST_KEYS, SUBSCHEMA_MAP_KEYS, Schema, esc
 from ._refs import RefIndex, UnresolvedRef, names_with_id
 from ._regex import FORMATS, compiles
 
-__all__ = ["invalid_keywords", "outside_references", "subschemas", "validator_class"]
+__all__ = [
+    "invalid_keywords",
+    "outside_references",
+    "schema_nodes",
+    "subschemas",
+    "validator_class",
+]
 
 
 def outside_references(doc: Any) -> list[SchemaError]:
@@ -28,23 +35,13 @@ def outside_references(doc: Any) -> list[SchemaError]:
     ``enum`` or an unknown keyword is data, and no validator follows it."""
     ids: set[str] = set()
     refs: list[tuple[str, str, str, str]] = []  # (pointer, keyword, reference, base URI there)
-    stack: list[tuple[Any, str, str, bool]] = [(doc, "#", "", False)]
-    while stack:
-        node, ptr, base, old = stack.pop()
-        if not isinstance(node, dict):
-            continue
-        old = names_with_id(node, old)
-        own = node.get("$id", node.get("id") if old or ptr == "#" else None)
-        if isinstance(own, str) and not own.startswith("#"):
-            base = urljoin(base, own) if base else own
-            ids.update((own.split("#", 1)[0], base.split("#", 1)[0]))
-        for key, value in node.items():
-            if key in ("$ref", "$dynamicRef") and isinstance(value, str):
-                refs.append((ptr, key, value, base))
-            stack.extend(
-                (sub, at, base, old)
-                for sub, at in subschemas(key, value, f"{ptr}/{_escape(str(key))}")
-            )
+    for node, ptr, base, named in schema_nodes(doc):
+        if named is not None:
+            ids.update((named.split("#", 1)[0], base.split("#", 1)[0]))
+        for keyword in ("$ref", "$dynamicRef"):
+            value = node.get(keyword)
+            if isinstance(value, str):
+                refs.append((ptr, keyword, value, base))
     errors = []
     index = None
     for ptr, keyword, ref, base in refs:
@@ -71,8 +68,25 @@ def outside_references(doc: Any) -> list[SchemaError]:
     return errors
 
 
-def _escape(token: str) -> str:
-    return token.replace("~", "~0").replace("/", "~1")
+def schema_nodes(doc: Any, base: str = "") -> Iterator[tuple[Schema, str, str, str | None]]:
+    """Every schema object of ``doc`` (schema positions only, see :func:`subschemas`): the
+    node, its pointer, the base URI in force there, and the resource URI the node names
+    itself (``$id``; ``id`` at the root and in drafts 3 and 4), else None."""
+    stack: list[tuple[Any, str, str, bool]] = [(doc, "#", base, False)]
+    while stack:
+        node, ptr, here, old = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        old = names_with_id(node, old)
+        own = node.get("$id", node.get("id") if old or ptr == "#" else None)
+        named = own if isinstance(own, str) and not own.startswith("#") else None
+        if named is not None:
+            here = urljoin(here, named) if here else named
+        yield node, ptr, here, named
+        for key, value in node.items():
+            stack.extend(
+                (sub, at, here, old) for sub, at in subschemas(key, value, f"{ptr}/{esc(key)}")
+            )
 
 
 def subschemas(key: str, value: Any, ptr: str) -> list[tuple[Any, str]]:
@@ -82,7 +96,7 @@ def subschemas(key: str, value: Any, ptr: str) -> list[tuple[Any, str]]:
     if (key in SUBSCHEMA_LIST_KEYS or key in ("items", "extends")) and isinstance(value, list):
         return [(v, f"{ptr}/{i}") for i, v in enumerate(value)]
     if (key in SUBSCHEMA_MAP_KEYS or key == "dependencies") and isinstance(value, dict):
-        return [(v, f"{ptr}/{_escape(str(k))}") for k, v in value.items()]
+        return [(v, f"{ptr}/{esc(k)}") for k, v in value.items()]
     if key == "extends" and isinstance(value, dict):
         return [(value, ptr)]
     return []
@@ -116,15 +130,7 @@ _DRAFT2019_ONLY = frozenset(
 
 
 def _keywords_used(doc: Any) -> set[str]:
-    found: set[str] = set()
-    stack = [doc]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            found.update(k for k in node if isinstance(k, str))
-            for key, value in node.items():
-                stack.extend(sub for sub, _ in subschemas(key, value, ""))
-    return found
+    return {k for node, _, _, _ in schema_nodes(doc) for k in node if isinstance(k, str)}
 
 
 def validator_class(doc: Any) -> Any:
@@ -174,9 +180,7 @@ def invalid_keywords(doc: Any) -> list[SchemaError]:
             # written for an older draft (boolean exclusiveMaximum, type: any...), whose
             # metaschema does not check regular expressions: they must still compile
             return _bad_patterns(doc)
-        where = "#" + "".join(
-            "/" + str(p).replace("~", "~0").replace("/", "~1") for p in exc.absolute_path
-        )
+        where = "#" + "".join("/" + esc(p) for p in exc.absolute_path)
         keyword = str(exc.absolute_path[-1]) if exc.absolute_path else ""
         return [
             SchemaError(
@@ -217,7 +221,5 @@ def _bad_patterns(doc: Any) -> list[SchemaError]:
                         fix="correct the regular expression",
                     )
                 ]
-        stack.extend(
-            (v, f"{where}/{str(k).replace('~', '~0').replace('/', '~1')}") for k, v in node.items()
-        )
+        stack.extend((v, f"{where}/{esc(k)}") for k, v in node.items())
     return []

@@ -9,6 +9,7 @@ would not end; (3) keep only the definitions still referenced; (4) check OpenAI'
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from ._compiler import Compiler
@@ -95,8 +96,8 @@ def root_node(comp: Compiler, root: Schema, seen: set[str]) -> Schema | None:
     return wrapper
 
 
-def _point_root_refs(root: Schema, defs: dict[str, Schema], target: str) -> None:
-    """Every ``$ref: "#"`` in the compiled tree now points at ``target`` (in place)."""
+def _root_refs(root: Schema, defs: dict[str, Schema]) -> Iterator[Schema]:
+    """Every compiled node that is ``{"$ref": "#"}``, each once."""
     stack: list[Any] = [root, *defs.values()]
     seen: set[int] = set()
     while stack:
@@ -106,27 +107,20 @@ def _point_root_refs(root: Schema, defs: dict[str, Schema], target: str) -> None
                 continue
             seen.add(id(node))
             if node.get("$ref") == "#":
-                node["$ref"] = target
+                yield node
             stack.extend(v for k, v in node.items() if not k.startswith("\x00"))
         elif isinstance(node, list):
             stack.extend(node)
+
+
+def _point_root_refs(root: Schema, defs: dict[str, Schema], target: str) -> None:
+    """Every ``$ref: "#"`` in the compiled tree now points at ``target`` (in place)."""
+    for node in list(_root_refs(root, defs)):
+        node["$ref"] = target
 
 
 def _refers_to_root(root: Schema, defs: dict[str, Schema]) -> bool:
-    stack: list[Any] = [root, *defs.values()]
-    seen: set[int] = set()
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            if id(node) in seen:
-                continue
-            seen.add(id(node))
-            if node.get("$ref") == "#":
-                return True
-            stack.extend(v for k, v in node.items() if not k.startswith("\x00"))
-        elif isinstance(node, list):
-            stack.extend(node)
-    return False
+    return next(_root_refs(root, defs), None) is not None
 
 
 class Finalizer:
