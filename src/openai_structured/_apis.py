@@ -51,6 +51,8 @@ class ApiSpec:
     rejected_parameters: ClassVar[tuple[str, ...]] = ()
     #: The sans-I/O decoder of this API's stream events.
     protocol: ClassVar[type[Protocol]]
+    #: The ``url`` of this API's requests in a Batch API input file (and its batch endpoint).
+    batch_url: ClassVar[str]
 
     def endpoint(self, client: Any) -> Any:
         """The SDK resource whose ``create()`` sends a request (``with_streaming_response`` too)."""
@@ -138,6 +140,7 @@ class ChatCompletionsApi(ApiSpec):
 
     name = "chat"
     title = "Chat Completions"
+    batch_url = "/v1/chat/completions"
     format_field = "response_format"
     sampling_parameters = (
         "temperature",
@@ -268,6 +271,7 @@ class ResponsesApi(ApiSpec):
 
     name = "responses"
     title = "Responses"
+    batch_url = "/v1/responses"
     format_field = "text"
     sampling_parameters = ("temperature", "top_p", "reasoning_effort")
     rejected_parameters = ("frequency_penalty", "presence_penalty", "seed", "n")

@@ -18,6 +18,8 @@ the output: exactly one line per record across crashes), ``_runner`` (the async 
 the sync face). ``ostruct batch`` is the command line over them; see docs/bulk.md.
 """
 
+from ._batch import BatchCancelledError, BatchFailedError, BatchSubmitError, OpenAIBatch
+from ._batch_lines import BatchLineError
 from ._inputs import BadRecord, Record, count_records, read_records
 from ._journal import (
     Journal,
@@ -36,6 +38,10 @@ from ._runner import BudgetExhaustedError, BulkRun, BulkStopped, FailedEarlier, 
 
 __all__ = [
     "BadRecord",
+    "BatchCancelledError",
+    "BatchFailedError",
+    "BatchLineError",
+    "BatchSubmitError",
     "BudgetExhaustedError",
     "BulkRun",
     "BulkStopped",
@@ -46,6 +52,7 @@ __all__ = [
     "JournalLockedError",
     "JournalVersionError",
     "LimiterStats",
+    "OpenAIBatch",
     "Outcome",
     "OutputExistsError",
     "OutputPathError",

@@ -79,6 +79,7 @@ from typing import Any, Literal, TypeAlias
 
 from .._logging import redact, redact_text
 from ..errors import OpenAIClientError
+from ._ledger import BatchLedger, Part
 
 if sys.platform != "win32":
     import fcntl
@@ -548,6 +549,45 @@ class Journal:
             written += os.write(self._out_fd, data[written:])
         if self._durable:
             os.fsync(self._out_fd)
+
+    # --- the Batch API backend's tables ------------------------------------------------------
+
+    def batch_ledger(self) -> BatchLedger:
+        """The tables of the Batch API backend, in this journal (created on first use)."""
+        self._check_open()
+        return BatchLedger(self._db)
+
+    def batch_tag(self) -> str:
+        """A random name of this journal, in its batch files' names and batches' metadata: how
+        a batch whose creation was never recorded is found again."""
+        row = self._db.execute("SELECT value FROM meta WHERE name = 'batch_tag'").fetchone()
+        if row is not None:
+            return str(row[0])
+        tag = os.urandom(6).hex()
+        self._db.execute("INSERT INTO meta VALUES ('batch_tag', ?)", (tag,))
+        return tag
+
+    @staticmethod
+    def read_batch_parts(output: str | os.PathLike[str]) -> list[Part]:
+        """The batch parts of ``output``'s journal, read without taking its lock (a run may be
+        polling them): for ``ostruct batch --status`` and ``--cancel``."""
+        path = _output_path(output)
+        journal = path.with_name(path.name + JOURNAL_SUFFIX)
+        if not journal.is_file():
+            raise JournalError(
+                f"{path} has no journal ({journal.name}): it was not written by a bulk run",
+                path=journal,
+            )
+        db = sqlite3.connect(f"{journal.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+            if "batch_parts" not in tables:
+                return []
+            return BatchLedger(db, create=False).parts()
+        except sqlite3.DatabaseError as exc:
+            raise JournalCorruptError(f"cannot read {journal}: {exc}", path=journal) from exc
+        finally:
+            db.close()
 
     # --- queries -------------------------------------------------------------------------------
 

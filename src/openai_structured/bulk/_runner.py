@@ -48,6 +48,7 @@ from ..errors import (
 )
 from ..servers import ServerProfile, profile_for
 from ..tokens import count_message_tokens, count_tokens, estimate_cost
+from ._batch import OpenAIBatch
 from ._inputs import BadRecord, DuplicateIdError, Record
 from ._journal import Journal, RecordId, Summary, record_key
 from ._limiter import RateLimiter, Reservation, Wait
@@ -112,6 +113,8 @@ class Outcome:
     cost: float | None = None
     attempts: int = 0
     resumed: bool = False
+    #: The journal's record key: a hash of what was asked (model, parameters, schema, prompt).
+    key: str = ""
 
     @property
     def ok(self) -> bool:
@@ -353,7 +356,10 @@ class BulkRun:
     records that failed in an earlier run are requested again. ``ordered``: outcomes in input
     order (held back until the earlier ones are done) instead of completion order.
     ``max_retries``: transport failures retried per request (429s are retried as the server
-    says, up to 20 times).
+    says, up to 20 times). ``limiter``: a :class:`RateLimiter` shared with other runs (the Ray
+    integration passes one that lives in a Ray actor); ``rpm``/``tpm`` are then its business.
+    ``backend``: :class:`~._batch.OpenAIBatch` sends the records through the Batch API (half
+    the price, within 24 hours) instead of one request each; ``output`` is then required.
     """
 
     def __init__(
@@ -374,6 +380,8 @@ class BulkRun:
         retry_failed: bool = False,
         ordered: bool = False,
         max_retries: int = 2,
+        limiter: RateLimiter | None = None,
+        backend: OpenAIBatch | None = None,
         **options: Any,
     ) -> None:
         if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
@@ -395,7 +403,9 @@ class BulkRun:
         self.max_retries = max_retries
         self.options = options
         self._spend = _Spend(max_cost, max_requests)
-        self.limiter: RateLimiter | None = None
+        self._shared_limiter = limiter
+        self.backend = backend
+        self.limiter: RateLimiter | None = limiter
         self.summary: Summary | None = None
         self.in_flight = 0
         #: Records left out because their id repeats an earlier one's (not in the output).
@@ -468,11 +478,21 @@ class BulkRun:
         # A client the caller passed in stays open for them, except under the sync run():
         # its connections belong to run()'s private loop, which ends with the run.
         owned = self.client is None or self._private_loop
+        self._secret = getattr(given, "api_key", None)
+        if self.backend is not None:
+            try:
+                async for outcome in self.backend.arun(self, given, records):
+                    yield outcome
+            finally:
+                if owned:
+                    await _close(given)
+            return
         client = given.with_options(max_retries=0)  # the gate retries: the limiter sees 429s
-        self._secret = getattr(client, "api_key", None)
         profile = profile_for(client, self.options.get("server"))
         width = self.concurrency or profile.bulk_concurrency or _DEFAULT_CONCURRENCY
-        self.limiter = RateLimiter(self.rpm, self.tpm, max_in_flight=width, window=self.rate_window)
+        self.limiter = self._shared_limiter or RateLimiter(
+            self.rpm, self.tpm, max_in_flight=width, window=self.rate_window
+        )
         gate = _Gate(self.limiter, self.model, self.max_retries, self._spend)
         journal = Journal.open(self.output, params=self._params()) if self.output else None
         done: asyncio.Queue[Outcome | None] = asyncio.Queue(maxsize=width)
@@ -616,8 +636,9 @@ class BulkRun:
                 attempts=result.attempts,
             )  # fmt: skip
         return Outcome(
-            rid, position, result.value, None, result.usage, result.cost_usd, result.attempts
-        )
+            rid, position, result.value, None, result.usage, result.cost_usd, result.attempts,
+            key=key,
+        )  # fmt: skip
 
     def _earlier(
         self, journal: Journal | None, rid: RecordId, key: str, position: int
@@ -625,13 +646,13 @@ class BulkRun:
         """The outcome of an earlier run, if it stands (a failure only without retry_failed)."""
         status = None if journal is None else journal.status(rid, key)
         if status == "ok":
-            return Outcome(rid, position, resumed=True)
+            return Outcome(rid, position, resumed=True, key=key)
         if status == "failed" and not self.retry_failed:
             error = FailedEarlier(
                 "this record failed in an earlier run (its error line is in the output); "
                 "retry_failed=True (ostruct batch --retry-failed) requests it again"
             )
-            return Outcome(rid, position, error=error, resumed=True)
+            return Outcome(rid, position, error=error, resumed=True, key=key)
         return None
 
     def _failed(
@@ -652,7 +673,7 @@ class BulkRun:
                 prompt_tokens=usage.prompt_tokens,
                 completion_tokens=usage.completion_tokens, cost=cost, attempts=attempts,
             )  # fmt: skip
-        return Outcome(rid, position, None, self._scrub(exc), usage, cost, attempts)
+        return Outcome(rid, position, None, self._scrub(exc), usage, cost, attempts, key=key)
 
 
 def _bad_key(model: str, item: Any) -> str:

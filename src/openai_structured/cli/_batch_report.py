@@ -113,8 +113,12 @@ def dry_run_totals(
     profile: ServerProfile,
     where: str,
     options: Mapping[str, Any],
+    batch_lines: int | None = None,
 ) -> str:
-    """Every record rendered and counted offline; nothing sent."""
+    """Every record rendered and counted offline; nothing sent. ``batch_lines``: the run goes
+    through the Batch API, in files of that many requests, at its prices."""
+    from ..bulk._batch import _batch_estimate
+
     count = bad = 0
     prompt = output = 0
     cost: float | None = 0.0
@@ -134,9 +138,10 @@ def dry_run_totals(
             continue
         prompt += _prompt_tokens(model, call.kwargs)
         output += _output_budget(model, call.kwargs)
-        each = _estimate(model, call)
+        each = _estimate(model, call) if batch_lines is None else _batch_estimate(model, call)
         cost = None if cost is None or each is None else cost + each
     failing = ", ".join(f"{n} {name}" for name, n in sorted(reasons.items()))
+    prices = "" if batch_lines is None else " at Batch API prices"
     lines = [
         "ostruct batch dry run: nothing was sent.",
         f"model:   {model}",
@@ -145,7 +150,14 @@ def dry_run_totals(
         f"prompt tokens: {prompt:,} (offline count, chat framing included)",
         f"output tokens: at most {output:,}",
         "estimated cost: "
-        + ("unknown (the registry has no prices for this model)" if cost is None
-           else f"at most {_usd(cost)} USD (every output budget used in full)"),
+        + (f"unknown (the registry has no{prices or ''} prices for this model)" if cost is None
+           else f"at most {_usd(cost)} USD{prices} (every output budget used in full)"),
     ]  # fmt: skip
+    if batch_lines is not None:
+        sendable = count - bad
+        files = -(-sendable // batch_lines) if sendable else 0
+        lines.insert(
+            3, f"backend: OpenAI Batch API ({files} batch file{'s' if files != 1 else ''} of at"
+            f" most {batch_lines:,} requests; answers within 24 h)",
+        )  # fmt: skip
     return "\n".join(lines)

@@ -22,13 +22,13 @@ from .exit_codes import ExitCode, epilog
     epilog=epilog(),
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
-@click.argument("template", type=click.Path(dir_okay=False))
-@click.argument("schema", type=click.Path(dir_okay=False))
+@click.argument("template", type=click.Path(dir_okay=False), required=False)
+@click.argument("schema", type=click.Path(dir_okay=False), required=False)
 @click.option(
     "-i",
     "--input",
     "input_path",
-    required=True,
+    default=None,
     metavar="IN",
     help="Records: a .jsonl or .csv file (keys/columns are template variables; 'id' names "
     "the record, else its number), a directory (one record per file, as 'file'), or - (JSONL "
@@ -37,7 +37,7 @@ from .exit_codes import ExitCode, epilog
 @click.option(
     "-o",
     "--output",
-    required=True,
+    default=None,
     metavar="OUT.jsonl",
     type=click.Path(dir_okay=False),
     help="One line per record, {id, result} or {id, error}; rerunning resumes it.",
@@ -88,6 +88,48 @@ from .exit_codes import ExitCode, epilog
     help="Send at most N requests in this run (exit 8 when more were needed).",
 )
 @click.option("--retry-failed", is_flag=True, help="Request again the records that failed.")
+@click.option(
+    "--backend",
+    type=click.Choice(["live", "openai-batch"]),
+    default="live",
+    show_default=True,
+    help="live: one request per record now. openai-batch: the OpenAI Batch API (half the "
+    "price, answers within 24 h; rerun the same command to go on after a stop).",
+)
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="--backend openai-batch: first wait between status checks; it grows by half each "
+    "time, to 30 times this (5 minutes by default).",
+)
+@click.option(
+    "--batch-lines",
+    type=click.IntRange(min=1, max=50_000),
+    default=50_000,
+    show_default=True,
+    metavar="N",
+    help="--backend openai-batch: requests per batch file at most.",
+)
+@click.option(
+    "--status",
+    "status_of",
+    default=None,
+    metavar="OUT.jsonl",
+    type=click.Path(dir_okay=False),
+    help="Show the Batch API batches of OUT.jsonl and their counts; send nothing else.",
+)
+@click.option(
+    "--cancel",
+    "cancel_of",
+    default=None,
+    metavar="OUT.jsonl",
+    type=click.Path(dir_okay=False),
+    help="Cancel the running Batch API batches of OUT.jsonl (answered lines are kept; the "
+    "same command then sends the rest).",
+)
 @shared_options
 @click.option(
     "--dry-run",
@@ -104,7 +146,12 @@ def batch(**kwargs: Any) -> None:
     """
     secrets = Secrets()
     try:
-        code = _batch(secrets=secrets, **kwargs)
+        if kwargs["status_of"] is not None or kwargs["cancel_of"] is not None:
+            from ._batch_status import batches_command
+
+            code = batches_command(secrets=secrets, **kwargs)
+        else:
+            code = _batch(secrets=secrets, **kwargs)
     except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
         raise
     except (Exception, KeyboardInterrupt) as exc:
@@ -120,10 +167,10 @@ def batch(**kwargs: Any) -> None:
 def _batch(
     *,
     secrets: Secrets,
-    template: str,
-    schema: str,
-    input_path: str,
-    output: str,
+    template: str | None,
+    schema: str | None,
+    input_path: str | None,
+    output: str | None,
     input_format: str | None,
     globs: tuple[str, ...],
     recursive: bool,
@@ -134,6 +181,11 @@ def _batch(
     max_cost: float | None,
     max_requests: int | None,
     retry_failed: bool,
+    backend: str,
+    poll_interval: float,
+    batch_lines: int,
+    status_of: str | None,
+    cancel_of: str | None,
     allow: tuple[str, ...],
     max_file_size: int | None,
     max_total_size: int | None,
@@ -171,6 +223,14 @@ def _batch(
     from ._client import build_client, dry_run_target
     from ._inputs import check_template_file, load_schema, read_system_prompt_file
 
+    if template is None or schema is None:
+        raise click.UsageError(
+            f"Missing argument '{'TEMPLATE' if template is None else 'SCHEMA'}'. (--status and "
+            "--cancel OUT.jsonl are the only forms without TEMPLATE and SCHEMA.)"
+        )
+    if input_path is None or output is None:
+        flag = "'-i' / '--input'" if input_path is None else "'-o' / '--output'"
+        raise click.UsageError(f"Missing option {flag}.")
     if system_prompt is not None and system_prompt_file is not None:
         raise click.UsageError("Give --system-prompt or --system-prompt-file, not both.")
     connection = ClientOptions(base_url, api_key_env, server, max_retries)
@@ -226,6 +286,7 @@ def _batch(
         text = dry_run_totals(
             records(), request, model=model_name, schema=schema_doc,
             profile=profile, where=where, options=options,
+            batch_lines=batch_lines if backend == "openai-batch" else None,
         )  # fmt: skip
         click.echo(secrets.redact(text))
         return ExitCode.OK
@@ -236,11 +297,19 @@ def _batch(
             input_path, format=input_format, policy=policy, pattern=pattern, recursive=recursive
         )
     client = build_client(connection, secrets, asynchronous=True)
+    chosen = None
+    if backend == "openai-batch":
+        from ..bulk import OpenAIBatch
+
+        chosen = OpenAIBatch(
+            poll_interval=poll_interval, max_poll_interval=poll_interval * 30,
+            max_lines=batch_lines,
+        )  # fmt: skip
     run = BulkRun(
         model=model_name, request=request, schema=schema_doc, client=client, output=output,
         concurrency=concurrency, rpm=rpm, tpm=tpm, rate_window=rate_window, max_cost=max_cost,
         max_requests=max_requests, retry_failed=retry_failed,
-        max_retries=2 if max_retries is None else max_retries, **options,
+        max_retries=2 if max_retries is None else max_retries, backend=chosen, **options,
     )  # fmt: skip
     from ._batch_report import Progress
     from ._progress import stderr_is_tty

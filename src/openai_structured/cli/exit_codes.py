@@ -71,10 +71,21 @@ def classify(exc: BaseException) -> ExitCode:
 
     if isinstance(exc, KeyboardInterrupt):
         return ExitCode.INTERRUPTED
-    from ..bulk import BudgetExhaustedError, BulkStopped, JournalError
+    from ..bulk import (
+        BatchCancelledError,
+        BatchFailedError,
+        BatchSubmitError,
+        BudgetExhaustedError,
+        BulkStopped,
+        JournalError,
+    )
 
     if isinstance(exc, BulkStopped):
         return classify(exc.cause)
+    if isinstance(exc, (BatchSubmitError, BatchFailedError)):
+        return ExitCode.API  # the Batch API refused the work; nothing recorded as done
+    if isinstance(exc, BatchCancelledError):
+        return ExitCode.PARTIAL
     if isinstance(exc, BudgetExhaustedError):
         return ExitCode.TOKEN_LIMIT  # a budget, like --max-total-tokens
     if isinstance(exc, JournalError):

@@ -1,0 +1,615 @@
+"""The OpenAI Batch API as the bulk runner's backend: half the price, its own rate limits.
+
+``BulkRun(..., backend=OpenAIBatch())`` runs the same records into the same output as a live
+run, through files and batches instead of one request per record::
+
+    build lines -> upload (POST /v1/files) -> create (POST /v1/batches) -> poll (GET ...)
+        -> download output and error files -> decode each line -> the journal and the output
+
+Each request is built by the same request builder as a live call (``custom_id`` = the record
+key) and each answer is decoded by the same outcome table (:class:`~.._call.CallRun`), so a
+batch record fails with the same typed error a live one would; an invalid answer is re-asked
+in a follow-up batch when ``max_validation_retries`` is set.
+
+Every step is recorded in the journal before the next (:mod:`._ledger`): a process killed at
+any point resumes where it was on the next run of the same command, polling the batches it
+created and never creating one twice. A batch whose creation went out but whose answer never
+came back (a crash, a dropped connection) is found in the account's batch list by its input
+file. A batch that expires keeps its answered lines; the rest go into a new batch. A batch
+cancelled (``ostruct batch --cancel``) stops the run; the rerun sends what it had not done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import openai
+from pydantic_core import to_jsonable_python
+
+from .._call import CallRun
+from .._logging import LogSink
+from .._request import PreparedCall
+from .._usage import TokenUsage
+from ..client import _call_run, _prepare, _sink
+from ..errors import OpenAIClientError
+from ..tokens import estimate_cost
+from ._batch_lines import (
+    MAX_FILE_BYTES,
+    MAX_FILE_LINES,
+    BatchLineError,
+    PartBuilder,
+    body_text,
+    parse_result_lines,
+    request_line,
+)
+from ._inputs import BadRecord, DuplicateIdError
+from ._journal import Journal, RecordId
+from ._ledger import BatchLedger, Part
+
+if TYPE_CHECKING:
+    from ._runner import BulkRun, Outcome
+
+__all__ = [
+    "BatchCancelledError",
+    "BatchFailedError",
+    "BatchSubmitError",
+    "OpenAIBatch",
+]
+
+#: Batch statuses after which nothing more happens to a batch.
+TERMINAL = frozenset({"completed", "expired", "cancelled", "failed"})
+#: Account-wide conditions worth a wait and another try when creating a batch.
+_CREATE_TRANSIENT: tuple[type[BaseException], ...] = (
+    openai.APIConnectionError,
+    openai.InternalServerError,
+)
+_CREATE_TRIES = 5
+_LIST_PAGES = 50  # batches looked through (x100) for one whose creation was not recorded
+
+
+class BatchSubmitError(OpenAIClientError):
+    """A batch could not be created (or its file uploaded): nothing of it was recorded as
+    done; rerun the same command once the cause is fixed."""
+
+
+class BatchFailedError(OpenAIClientError):
+    """The Batch API refused a batch's input file (``errors`` as it gave them)."""
+
+    def __init__(self, message: str, *, batch_id: str, errors: list[Mapping[str, Any]]) -> None:
+        super().__init__(message)
+        self.batch_id = batch_id
+        self.errors = errors
+
+
+class BatchCancelledError(OpenAIClientError):
+    """A batch of the run was cancelled: its answered lines are kept, the rest wait for the
+    next run of the same command."""
+
+
+def _step(name: str) -> None:
+    """A seam between two steps of the batch protocol (the crash tests stop the process
+    here)."""
+
+
+@dataclass(frozen=True)
+class OpenAIBatch:
+    """The Batch API backend. ``poll_interval``: seconds before the first status check,
+    growing by half each time up to ``max_poll_interval``. ``max_lines`` / ``max_bytes``: the
+    size of one input file (the Batch API's limits by default). ``max_resubmits``: how many
+    times a request that got no answer (its batch expired, its line failed with a server error
+    or status 0) is sent again in a new batch. ``metadata``: added to each batch's own."""
+
+    poll_interval: float = 10.0
+    max_poll_interval: float = 300.0
+    max_lines: int = MAX_FILE_LINES
+    max_bytes: int = MAX_FILE_BYTES
+    max_resubmits: int = 2
+    completion_window: str = "24h"
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_lines <= MAX_FILE_LINES:
+            raise ValueError(f"max_lines must be 1..{MAX_FILE_LINES}, got {self.max_lines!r}")
+        if not 1 <= self.max_bytes <= MAX_FILE_BYTES:
+            raise ValueError(f"max_bytes must be 1..{MAX_FILE_BYTES}, got {self.max_bytes!r}")
+        if self.poll_interval < 0 or self.max_poll_interval < self.poll_interval:
+            raise ValueError("poll_interval must be >= 0 and <= max_poll_interval")
+        if self.max_resubmits < 0:
+            raise ValueError(f"max_resubmits must be >= 0, got {self.max_resubmits!r}")
+
+    def arun(
+        self, run: BulkRun, client: Any, records: Iterable[Any] | AsyncIterable[Any]
+    ) -> AsyncIterator[Outcome]:
+        return _BatchJob(self, run, client).arun(records)
+
+
+# --- what to do with one record --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Finished:
+    value: Any = None
+    error: BaseException | None = None
+    usage: TokenUsage = field(default_factory=TokenUsage)
+    attempts: int = 1
+
+
+@dataclass(frozen=True)
+class _Submit:
+    custom_id: str
+    body: str
+
+
+_WAITING = None
+
+
+@dataclass
+class _Pending:
+    """Records waiting for the answer to one request (the same request for all of them)."""
+
+    shape: PreparedCall  # the call without its kwargs: what decoding needs
+    records: list[tuple[RecordId, int]]
+    estimates: list[float] = field(default_factory=list)
+
+
+def decide(
+    shape: PreparedCall,
+    key: str,
+    ledger: BatchLedger,
+    options: Mapping[str, Any],
+    log: LogSink,
+    max_resubmits: int,
+) -> _Finished | _Submit | None:
+    """Where a record stands, from what the ledger holds: finished, a request to send, or
+    waiting for a batch. Pure but for the ledger's reads: replaying the stored answers gives
+    the same decision every time (after a crash too)."""
+    first = ledger.body(key)
+    assert first is not None, "decide() is for records whose first request was recorded"
+    run: CallRun = _call_run(dataclasses.replace(shape, kwargs=json.loads(first)), options, log)
+    custom_id = key
+    while True:
+        sendings = ledger.sendings(custom_id)
+        result = ledger.result(custom_id)
+        if not sendings:  # a re-ask not sent yet
+            try:
+                return _Submit(custom_id, body_text(run.request()))
+            except OpenAIClientError as exc:  # max_total_tokens reached
+                return _finished(run, exc)
+        latest, state = sendings[-1]
+        body = ledger.body(custom_id)
+        assert body is not None
+        if result is None or result.part < latest:
+            if state != "ended":
+                return _WAITING
+            if len(sendings) > max_resubmits:
+                return _finished(run, BatchLineError(
+                    f"no answer after {len(sendings)} batches (each ended without this "
+                    "request's line)", custom_id=custom_id, status_code=None, code=None,
+                ))  # fmt: skip
+            return _Submit(custom_id, body)  # its batch expired or lost it: send it again
+        if result.error is not None:
+            if result.error.transient and len(sendings) <= max_resubmits:
+                return _Submit(custom_id, body)
+            return _finished(run, result.error)
+        assert result.body is not None
+        try:
+            done = run.receive(result.body)
+        except Exception as exc:
+            return _finished(run, exc)
+        if done:
+            outcome = run.result()
+            return _Finished(outcome.value, None, outcome.usage, outcome.attempts)
+        custom_id = f"{key}~{len(run.errors) + 1}"  # a validation re-ask: the next attempt
+
+
+def _finished(run: CallRun, exc: BaseException) -> _Finished:
+    usage = TokenUsage()
+    if run.usages:
+        usage = run.result().usage
+    return _Finished(None, exc, usage, max(len(run.usages), 1))
+
+
+# --- the job -------------------------------------------------------------------------------
+
+
+class _BatchJob:
+    """One ``arun`` of a BulkRun on the Batch API."""
+
+    def __init__(self, backend: OpenAIBatch, run: BulkRun, client: Any) -> None:
+        self.backend = backend
+        self.run = run
+        self.client = client
+        self.pending: dict[str, _Pending] = {}
+        self.stops: list[BaseException] = []
+        self.log = _sink(client, run.options.get("on_log"), asynchronous=True)
+
+    async def arun(self, records: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Outcome]:
+        from ._runner import BulkStopped, _Source
+
+        run = self.run
+        if run.output is None:
+            raise ValueError(
+                "the Batch API backend needs output=: its journal is what keeps a batch from "
+                "being created (and paid for) twice"
+            )
+        journal = Journal.open(run.output, params={**run._params(), "backend": "openai-batch"})
+        self.journal = journal
+        self.ledger = journal.batch_ledger()
+        self.tag = journal.batch_tag()
+        url = _url(run)
+        builder = PartBuilder(url, self.backend.max_lines, self.backend.max_bytes)
+        self._full: list[list[tuple[str, bytes, str]]] = []
+        try:
+            # 1. every record: finished before, or a request (new, or sent by an earlier run)
+            source = _Source(records)
+            seen: set[str] = set()
+            known: list[str] = []
+            while (got := await source.next()) is not None:
+                position, item = got
+                outcome = self._admit(item, position, seen, known, builder)
+                if outcome is not None:
+                    yield outcome
+                while self._full and not self._refused():
+                    await self._send(self.ledger.add_part(self.tag, url, self._full.pop(0)))
+            if len(builder) and not self._refused():
+                await self._send(self.ledger.add_part(self.tag, url, builder.flush()))
+            # 2. parts an earlier run left before their batch was recorded
+            for part in self.ledger.parts():
+                if part.state in ("built", "uploaded") and not self._refused():
+                    await self._send(part)
+            # 3. what the ledger already answers (a resumed run), then poll until done
+            async for outcome in self._settle(known, url):
+                yield outcome
+            interval = self.backend.poll_interval
+            while self._active():
+                await asyncio.sleep(interval)
+                interval = min(interval * 1.5, self.backend.max_poll_interval)
+                for part in self._active():
+                    ended = await self._poll(part)
+                    if ended:
+                        async for outcome in self._settle(self._keys_of(part), url):
+                            yield outcome
+            if self.pending and not self.stops:
+                raise OpenAIClientError(
+                    f"{len(self.pending)} records were left waiting for a batch that is not "
+                    "running; rerun the same command (their requests are recorded)"
+                )
+        finally:
+            run.summary = journal.summary()
+            journal.close()
+            await self.log.flush()
+        if self.stops:
+            cause = run._scrub(self.stops[0])
+            raise BulkStopped(
+                f"the run stopped: {type(cause).__name__}: {run._redact(str(cause))}",
+                cause=cause, summary=run.summary,
+            ) from cause  # fmt: skip
+
+    # --- building ---------------------------------------------------------------------------
+
+    def _admit(
+        self, item: Any, position: int, seen: set[str], known: list[str], builder: PartBuilder
+    ) -> Outcome | None:
+        """One input record: its outcome if it needs no request, else None (it waits)."""
+        from ._runner import RUN_ERRORS, _bad_key, _check_unique, _key, record_id
+
+        run = self.run
+        rid = record_id(item, position)
+        try:
+            _check_unique(rid, seen)
+            if isinstance(item, BadRecord):
+                raise item.error
+            call = _prepare(
+                _profile(run, self.client), run.model, run.output_schema, run.schema,
+                {**run.options, **run.request(item)}, stream=False,
+            )  # fmt: skip
+        except RUN_ERRORS:
+            raise
+        except DuplicateIdError as exc:
+            run.duplicates += 1
+            return run._failed(None, rid, position, "", exc)
+        except Exception as exc:
+            bad = _bad_key(run.model, item)
+            earlier = run._earlier(self.journal, rid, bad, position)
+            return earlier or run._failed(self.journal, rid, position, bad, exc)
+        key = _key(run.model, call)
+        earlier = run._earlier(self.journal, rid, key, position)
+        if earlier is not None:
+            return earlier
+        pending = self.pending.get(key)
+        if pending is not None:  # the same request as an earlier record: one answer for both
+            pending.records.append((rid, position))
+            return None
+        shape = dataclasses.replace(call, kwargs={})
+        pending = self.pending[key] = _Pending(shape, [(rid, position)])
+        if self.ledger.sendings(key):
+            known.append(key)  # sent by an earlier run
+            return None
+        if self.stops:  # the budget ran out: not sent (the rerun sends it)
+            return None
+        try:
+            pending.estimates.append(run._spend.admit(_batch_estimate(run.model, call)))
+        except Exception as exc:
+            self.stops.append(exc)
+            return None
+        full = builder.add(key, body_text(call.kwargs))
+        if full:
+            self._full.append(full)
+        return None
+
+    # --- the protocol -----------------------------------------------------------------------
+
+    async def _send(self, part: Part) -> None:
+        """Upload the part's file and create its batch, recording each step first. A refusal
+        stops the run (no more parts are sent; those sent before are still collected)."""
+        try:
+            await self._submit(part)
+        except BatchSubmitError as exc:
+            self.stops.append(exc)
+
+    async def _submit(self, part: Part) -> None:
+        client = self.client
+        if part.state == "built":
+            data = b"".join(
+                request_line(cid, part.url, body) for cid, body in self.ledger.lines(part.part)
+            )
+            _step("upload")
+            try:
+                uploaded = await client.files.create(
+                    file=(part.name, data, "application/jsonl"), purpose="batch"
+                )
+            except openai.APIError as exc:
+                raise BatchSubmitError(
+                    f"uploading {part.name} ({part.lines} requests) failed: {exc}; nothing "
+                    "was sent for these records: rerun the same command to try again"
+                ) from exc
+            _step("uploaded")
+            self.ledger.uploaded(part.part, uploaded.id)
+            part = self.ledger.part(part.part)
+        if part.state == "uploaded":
+            batch = await self._find(part) if part.created_at < self.journal.started_at else None
+            if batch is None:
+                batch = await self._create(part)
+            self.ledger.submitted(part.part, batch.id, batch.status)
+            _step("submitted")
+
+    async def _create(self, part: Part) -> Any:
+        assert part.file_id is not None
+        client = self.client.with_options(max_retries=0)  # a blind retry could create it twice
+        metadata = {**self.backend.metadata, "ostruct_journal": self.tag}
+        metadata["ostruct_part"] = str(part.part)
+        for attempt in range(1, _CREATE_TRIES + 1):
+            _step("create")
+            try:
+                batch = await client.batches.create(
+                    input_file_id=part.file_id,
+                    endpoint=part.url,
+                    completion_window=self.backend.completion_window,
+                    metadata=metadata,
+                )
+            except _CREATE_TRANSIENT as exc:
+                # It may have been created all the same: look before creating another.
+                found = await self._find(part)
+                if found is not None:
+                    return found
+                if attempt == _CREATE_TRIES:
+                    raise BatchSubmitError(
+                        f"creating the batch of {part.name} failed {attempt} times ({exc}); "
+                        "nothing was recorded as done: rerun the same command to try again"
+                    ) from exc
+                await asyncio.sleep(min(30.0, 0.5 * 2**attempt))
+                continue
+            except openai.APIError as exc:
+                raise BatchSubmitError(
+                    f"the Batch API refused to create the batch of {part.name}: {exc}; nothing "
+                    "was recorded as done: fix the cause and rerun the same command"
+                ) from exc
+            _step("created")
+            return batch
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _find(self, part: Part) -> Any:
+        """The batch created from this part's file by a request whose answer was lost."""
+        pages = 0
+        async for batch in self.client.batches.list(limit=100):
+            if batch.input_file_id == part.file_id:
+                return batch
+            if batch.created_at < part.created_at - 86_400:
+                return None  # older than the part itself (a day of clock skew allowed)
+            pages += 1
+            if pages > _LIST_PAGES * 100:
+                return None
+        return None
+
+    def _refused(self) -> bool:
+        """A batch could not be created: send no more (what is built waits for the rerun)."""
+        return any(isinstance(stop, BatchSubmitError) for stop in self.stops)
+
+    def _active(self) -> list[Part]:
+        return [p for p in self.ledger.parts() if p.state == "submitted"]
+
+    async def _poll(self, part: Part) -> bool:
+        """Check one batch; when it is over, store its results (True)."""
+        assert part.batch_id is not None
+        batch = await self.client.batches.retrieve(part.batch_id)
+        counts = _counts(batch)
+        if batch.status not in TERMINAL:
+            self.ledger.polled(part.part, batch.status, counts)
+            return False
+        output = await self._download(batch.output_file_id)
+        errors = await self._download(batch.error_file_id)
+        results = [
+            *parse_result_lines(output, f"output file {batch.output_file_id}"),
+            *parse_result_lines(errors, f"error file {batch.error_file_id}"),
+        ]
+        detail = self._detail(part, batch, counts, len(results))
+        _step("download")
+        self.ledger.ended(part.part, batch.status, counts, results, detail)
+        _step("ended")
+        return True
+
+    async def _download(self, file_id: str | None) -> bytes:
+        if not file_id:
+            return b""
+        content = await self.client.files.content(file_id)
+        return bytes(content.content)
+
+    def _detail(self, part: Part, batch: Any, counts: Mapping[str, int], got: int) -> str | None:
+        """What the run must say about an ended batch (and whether it stops the run)."""
+        if batch.status == "failed":
+            errors = [e.model_dump() for e in (getattr(batch.errors, "data", None) or [])]
+            words = "; ".join(
+                f"line {e.get('line')}: {e.get('message')} ({e.get('code')})" for e in errors[:5]
+            )
+            self.stops.append(BatchFailedError(
+                f"batch {batch.id} ({part.name}) failed: {words or 'no reason given'}; nothing "
+                "of it was recorded as done", batch_id=batch.id, errors=errors,
+            ))  # fmt: skip
+            return words
+        if batch.status == "cancelled":
+            self.stops.append(BatchCancelledError(
+                f"batch {batch.id} ({part.name}) was cancelled: its {got} answered lines are "
+                "kept; rerun the same command to send the rest"
+            ))  # fmt: skip
+            return "cancelled"
+        done = counts.get("completed", 0)
+        if batch.status == "completed" and not batch.output_file_id and done:
+            return (
+                f"the batch reports {done} completed requests but has no output file: their "
+                "answers cannot be read and are sent again"
+            )
+        return None
+
+    # --- decoding ---------------------------------------------------------------------------
+
+    def _keys_of(self, part: Part) -> list[str]:
+        keys = {cid.split("~", 1)[0] for cid in self.ledger.custom_ids(part.part)}
+        return [k for k in keys if k in self.pending]
+
+    async def _settle(self, keys: Iterable[str], url: str) -> AsyncIterator[Outcome]:
+        """Decide each record waiting on ``keys``: write the finished, send the follow-ups."""
+        run = self.run
+        builder = PartBuilder(url, self.backend.max_lines, self.backend.max_bytes)
+        parts: list[list[tuple[str, bytes, str]]] = []
+        for key in keys:
+            pending = self.pending[key]
+            decision = decide(
+                pending.shape, key, self.ledger, run.options, self.log, self.backend.max_resubmits
+            )
+            if decision is _WAITING:
+                continue
+            if isinstance(decision, _Submit):
+                if self.stops:
+                    continue  # the run is stopping: the rerun sends it
+                try:
+                    pending.estimates.append(run._spend.admit(_batch_estimate_body(run, decision)))
+                except Exception as exc:
+                    self.stops.append(exc)
+                    continue
+                full = builder.add(decision.custom_id, decision.body)
+                if full:
+                    parts.append(full)
+                continue
+            assert isinstance(decision, _Finished)
+            del self.pending[key]
+            for outcome in self._write(key, pending, decision):
+                yield outcome
+        if len(builder):
+            parts.append(builder.flush())
+        for lines in parts:
+            if self._refused():  # recorded as built: the rerun sends it
+                break
+            await self._send(self.ledger.add_part(self.tag, url, lines))
+        await self.log.flush()
+
+    def _write(self, key: str, pending: _Pending, done: _Finished) -> Iterable[Outcome]:
+        from ._runner import Outcome
+
+        run = self.run
+        cost = _batch_cost(run.model, done.usage)
+        for estimate in pending.estimates:
+            run._spend.answered(estimate)
+        run._spend.correct(pending.estimates, cost)
+        usage = done.usage
+        for n, (rid, position) in enumerate(pending.records):
+            # One answer serves every record of the same request; it is paid for once.
+            share = (cost, usage) if n == 0 else (0.0 if cost is not None else None, TokenUsage())
+            if done.error is not None:
+                failed = run._failed(
+                    self.journal, rid, position, key, done.error, share[1], share[0],
+                    done.attempts,
+                )  # fmt: skip
+                _step("record")
+                yield failed
+                continue
+            value = to_jsonable_python(done.value)
+            self.journal.record_ok(
+                rid, key, value, prompt_tokens=share[1].prompt_tokens,
+                completion_tokens=share[1].completion_tokens, cost=share[0],
+                attempts=done.attempts,
+            )  # fmt: skip
+            _step("record")
+            yield Outcome(
+                rid, position, done.value, None, share[1], share[0], done.attempts, key=key
+            )
+
+
+def _profile(run: BulkRun, client: Any) -> Any:
+    from ..servers import profile_for
+
+    return profile_for(client, run.options.get("server"))
+
+
+def _url(run: BulkRun) -> str:
+    from .._apis import get_api
+
+    return get_api(run.options.get("api", "chat")).batch_url
+
+
+def _counts(batch: Any) -> dict[str, int]:
+    counts = getattr(batch, "request_counts", None)
+    if counts is None:
+        return {}
+    return {k: int(getattr(counts, k, 0) or 0) for k in ("total", "completed", "failed")}
+
+
+def _batch_cost(model: str, usage: TokenUsage) -> float | None:
+    """What the answer cost at the Batch API's prices (None when the registry has none)."""
+    try:
+        cost = estimate_cost(
+            model, usage.prompt_tokens, usage.completion_tokens,
+            cached_input_tokens=min(usage.cached_tokens, usage.prompt_tokens), batch=True,
+        )  # fmt: skip
+    except OpenAIClientError:
+        return None
+    return None if cost is None else cost.total
+
+
+def _batch_price(model: str, prompt: int, output: int) -> float | None:
+    try:
+        cost = estimate_cost(model, prompt, output, batch=True)
+    except OpenAIClientError:
+        return None
+    return None if cost is None else cost.total
+
+
+def _batch_estimate(model: str, call: PreparedCall) -> float | None:
+    from ._runner import _output_budget, _prompt_tokens
+
+    return _batch_price(
+        model, _prompt_tokens(model, call.kwargs), _output_budget(model, call.kwargs)
+    )
+
+
+def _batch_estimate_body(run: BulkRun, submit: _Submit) -> float | None:
+    from ._runner import _output_budget, _prompt_tokens
+
+    kwargs = json.loads(submit.body)
+    return _batch_price(
+        run.model, _prompt_tokens(run.model, kwargs), _output_budget(run.model, kwargs)
+    )

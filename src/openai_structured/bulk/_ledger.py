@@ -1,0 +1,270 @@
+"""What a Batch API run has sent and received, in the run's journal (the same SQLite file).
+
+Every step of the batch protocol is recorded before the next one starts, so a process killed
+anywhere resumes without creating a batch twice:
+
+=========  ==================================================  ===================================
+state      recorded                                            on resume
+=========  ==================================================  ===================================
+built      the part's request lines (custom id, body)          upload them (an earlier upload that
+                                                               died unrecorded is an unused file)
+uploaded   + the input file id                                 look for a batch of that file in
+                                                               the account's batches, else create
+submitted  + the batch id                                      poll it
+ended      + every result line, status and counts              decode: nothing is downloaded again
+=========  ==================================================  ===================================
+
+A request is named by its ``custom_id``: the record key for a record's first request,
+``<key>~<n>`` for its n-th attempt (a validation re-ask). Results are kept per custom id (the
+latest), with the part they came from, so a request sent again after an expired batch is told
+apart from its earlier, lost, sending.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, TypeAlias
+
+from ._batch_lines import BatchLineError, ResultLine
+
+__all__ = ["BatchLedger", "Part", "PartState", "StoredResult"]
+
+PartState: TypeAlias = Literal["built", "uploaded", "submitted", "ended"]
+
+_TABLES = """
+CREATE TABLE IF NOT EXISTS batch_parts (
+    part INTEGER PRIMARY KEY,
+    tag TEXT NOT NULL,
+    url TEXT NOT NULL,
+    lines INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    file_id TEXT,
+    batch_id TEXT,
+    status TEXT,
+    counts TEXT,
+    detail TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS batch_requests (
+    custom_id TEXT NOT NULL,
+    part INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (custom_id, part)
+);
+CREATE INDEX IF NOT EXISTS batch_requests_by_part ON batch_requests (part);
+CREATE TABLE IF NOT EXISTS batch_results (
+    custom_id TEXT PRIMARY KEY,
+    part INTEGER NOT NULL,
+    status_code INTEGER,
+    body BLOB,
+    error TEXT
+);
+"""
+
+
+@dataclass(frozen=True)
+class Part:
+    """One input file and its batch."""
+
+    part: int
+    tag: str
+    url: str
+    lines: int
+    bytes: int
+    state: PartState
+    file_id: str | None
+    batch_id: str | None
+    status: str | None
+    counts: Mapping[str, int] | None
+    detail: str | None
+    created_at: float
+
+    @property
+    def name(self) -> str:
+        """The input file's name (also in the batch's metadata): unique per journal and part."""
+        return f"ostruct-{self.tag}-part{self.part}.jsonl"
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    part: int
+    status_code: int | None
+    body: bytes | None
+    error: BatchLineError | None
+
+
+_PART_COLUMNS = (
+    "part, tag, url, lines, bytes, state, file_id, batch_id, status, counts, detail, created_at"
+)
+
+
+class BatchLedger:
+    """The batch tables of one journal; used from the run's one thread."""
+
+    def __init__(self, db: sqlite3.Connection, *, create: bool = True) -> None:
+        self._db = db
+        if create:
+            db.executescript(f"BEGIN; {_TABLES} COMMIT;")
+
+    # --- parts ---------------------------------------------------------------------------------
+
+    def add_part(self, tag: str, url: str, lines: Iterable[tuple[str, bytes, str]]) -> Part:
+        """Record a new part: its ``(custom_id, line, body)`` triples, in one transaction."""
+        rows = list(lines)
+        size = sum(len(line) for _, line, _ in rows)
+        now = time.time()
+        db = self._db
+        db.execute("BEGIN")
+        try:
+            cursor = db.execute(
+                "INSERT INTO batch_parts (tag, url, lines, bytes, state, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, 'built', ?, ?)",
+                (tag, url, len(rows), size, now, now),
+            )
+            part = cursor.lastrowid
+            assert part is not None
+            db.executemany(
+                "INSERT INTO batch_requests (custom_id, part, body) VALUES (?, ?, ?)",
+                ((cid, part, body) for cid, _, body in rows),
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return self.part(part)
+
+    def part(self, part: int) -> Part:
+        row = self._db.execute(
+            f"SELECT {_PART_COLUMNS} FROM batch_parts WHERE part = ?", (part,)
+        ).fetchone()
+        if row is None:
+            raise KeyError(part)
+        return _part(row)
+
+    def parts(self) -> list[Part]:
+        rows = self._db.execute(f"SELECT {_PART_COLUMNS} FROM batch_parts ORDER BY part")
+        return [_part(row) for row in rows]
+
+    def uploaded(self, part: int, file_id: str) -> None:
+        self._update(part, state="uploaded", file_id=file_id)
+
+    def submitted(self, part: int, batch_id: str, status: str | None = None) -> None:
+        self._update(part, state="submitted", batch_id=batch_id, status=status)
+
+    def polled(self, part: int, status: str, counts: Mapping[str, int] | None) -> None:
+        self._update(part, status=status, counts=json.dumps(dict(counts or {})))
+
+    def ended(
+        self,
+        part: int,
+        status: str,
+        counts: Mapping[str, int] | None,
+        results: Iterable[ResultLine],
+        detail: str | None = None,
+    ) -> int:
+        """Store a finished batch's result lines and mark the part ended, in one transaction.
+        Returns how many lines were stored."""
+        db = self._db
+        db.execute("BEGIN")
+        try:
+            n = self._insert(part, results)
+            db.execute(
+                "UPDATE batch_parts SET state = 'ended', status = ?, counts = ?, detail = ?,"
+                " updated_at = ? WHERE part = ?",
+                (status, json.dumps(dict(counts or {})), detail, time.time(), part),
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return n
+
+    def _update(self, part: int, **fields: Any) -> None:
+        names = ", ".join(f"{name} = ?" for name in fields)
+        self._db.execute(
+            f"UPDATE batch_parts SET {names}, updated_at = ? WHERE part = ?",
+            (*fields.values(), time.time(), part),
+        )
+
+    # --- requests and results ------------------------------------------------------------------
+
+    def lines(self, part: int) -> Iterator[tuple[str, str]]:
+        """``(custom_id, body)`` of a part's requests."""
+        yield from self._db.execute(
+            "SELECT custom_id, body FROM batch_requests WHERE part = ? ORDER BY rowid", (part,)
+        )
+
+    def custom_ids(self, part: int) -> list[str]:
+        rows = self._db.execute("SELECT custom_id FROM batch_requests WHERE part = ?", (part,))
+        return [cid for (cid,) in rows]
+
+    def sendings(self, custom_id: str) -> list[tuple[int, str]]:
+        """``(part, state)`` of every part that holds this request, oldest first."""
+        rows = self._db.execute(
+            "SELECT r.part, p.state FROM batch_requests r JOIN batch_parts p USING (part)"
+            " WHERE r.custom_id = ? ORDER BY r.part",
+            (custom_id,),
+        )
+        return [(part, state) for part, state in rows]
+
+    def body(self, custom_id: str) -> str | None:
+        """The body this request was last sent with."""
+        row = self._db.execute(
+            "SELECT body FROM batch_requests WHERE custom_id = ? ORDER BY part DESC LIMIT 1",
+            (custom_id,),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def result(self, custom_id: str) -> StoredResult | None:
+        row = self._db.execute(
+            "SELECT part, status_code, body, error FROM batch_results WHERE custom_id = ?",
+            (custom_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        part, status, body, error = row
+        failure = None
+        if error is not None:
+            message, code = json.loads(error)
+            failure = BatchLineError(message, custom_id=custom_id, status_code=status, code=code)
+        return StoredResult(part, status, None if body is None else bytes(body), failure)
+
+    def store_results(self, part: int, results: Iterable[ResultLine]) -> int:
+        """Results that come from outside the Batch API (``--import-results``), under ``part``."""
+        db = self._db
+        db.execute("BEGIN")
+        try:
+            n = self._insert(part, results)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return n
+
+    def _insert(self, part: int, results: Iterable[ResultLine]) -> int:
+        n = 0
+        for result in results:
+            error = result.error
+            self._db.execute(
+                "INSERT OR REPLACE INTO batch_results VALUES (?, ?, ?, ?, ?)",
+                (
+                    result.custom_id, part, result.status_code, result.body,
+                    None if error is None else json.dumps([str(error), error.code]),
+                ),
+            )  # fmt: skip
+            n += 1
+        return n
+
+
+def _part(row: tuple[Any, ...]) -> Part:
+    (part, tag, url, lines, size, state, file_id, batch_id, status, counts, detail, created) = row
+    return Part(
+        part, tag, url, lines, size, state, file_id, batch_id, status,
+        None if counts is None else json.loads(counts), detail, created,
+    )  # fmt: skip
