@@ -1,7 +1,7 @@
 """Run every benchmark, each against its peers in the same run.
 
     python benchmarks/run.py            # all of them
-    python benchmarks/run.py call       # only bench_call.py (also: stream, parser, bulk)
+    python benchmarks/run.py call       # only bench_call.py (also: stream, parser, bulk, batch)
 
 Each script takes its own options (``--help``) when run directly. Figures and the command
 that produced them are recorded in docs/benchmarks.md.
@@ -19,6 +19,7 @@ BENCHMARKS = {
     "stream": "bench_stream.py",
     "parser": "bench_parser.py",
     "bulk": "bench_bulk.py",
+    "batch": "bench_batch.py",
 }
 
 

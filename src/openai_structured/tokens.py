@@ -20,7 +20,7 @@ import types
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 import tiktoken
 
@@ -371,7 +371,11 @@ def _larger_context_model(reg: ModelRegistry, needed: int) -> str | None:
 
 @dataclass(frozen=True)
 class Cost:
-    """An estimated request cost in USD, with the breakdown it was computed from."""
+    """An estimated request cost in USD, with the breakdown it was computed from.
+
+    ``tier`` is the price tier it was computed at: ``"standard"`` (the synchronous API) or
+    ``"batch"`` (OpenAI's Batch API, see :func:`estimate_cost`).
+    """
 
     model: str
     input_tokens: int
@@ -381,6 +385,7 @@ class Cost:
     cached_input_cost: float
     output_cost: float
     currency: str = "USD"
+    tier: Literal["standard", "batch"] = "standard"
 
     @property
     def total(self) -> float:
@@ -395,6 +400,7 @@ def estimate_cost(
     *,
     cached_input_tokens: int = 0,
     registry: ModelRegistry | None = None,
+    batch: bool = False,
 ) -> Cost | None:
     """Estimate the cost of a request from the registry's prices (USD per 1M tokens).
 
@@ -402,6 +408,12 @@ def estimate_cost(
     API reports it in ``usage``): it is billed at the cached price (or the input price when the
     model has none). Returns None when the registry has no prices for the model; raises
     :class:`ModelNotSupportedError` (and friends) for names the registry does not know.
+
+    ``batch=True`` prices the request as a Batch API job, at the model's batch prices
+    (``Prices.batch``; the returned :class:`Cost` has ``tier="batch"``). It returns None when
+    the model has no batch prices in the registry (not offered on the Batch API, or none
+    listed), never the standard price. Cached tokens are billed at the batch cached-input price
+    where the registry has one, else at the batch input price (an upper bound).
     """
     for label, value in (
         ("input_tokens", input_tokens),
@@ -415,8 +427,11 @@ def estimate_cost(
             f"cached_input_tokens ({cached_input_tokens}) cannot exceed input_tokens "
             f"({input_tokens}): cached tokens are a part of the input."
         )
+    if not isinstance(batch, bool):
+        raise OpenAIClientError(f"batch must be True or False, got {batch!r}.")
     caps = _reg(registry).get_capabilities(model)
-    prices = caps.prices
+    tier: Literal["standard", "batch"] = "batch" if batch else "standard"
+    prices = caps.prices.tier(tier) if caps.prices is not None else None
     if prices is None:
         return None
     cached_price = prices.cached_input if prices.cached_input is not None else prices.input
@@ -429,4 +444,5 @@ def estimate_cost(
         input_cost=uncached * prices.input / 1_000_000,
         cached_input_cost=cached_input_tokens * cached_price / 1_000_000,
         output_cost=output_tokens * prices.output / 1_000_000,
+        tier=tier,
     )

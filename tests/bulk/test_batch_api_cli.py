@@ -165,3 +165,29 @@ def test_a_killed_batch_run_resumes_from_its_journal(
     assert len(server.batches.created) == 3
     assert_each_once(wd.out, names)
     assert KEY not in wd.journal.read_text(errors="replace")
+
+
+def test_write_requests_then_import_results_for_another_engine(
+    server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    from test_batch_files import engine
+
+    wd = workdir(tmp_path)
+    names = write_jsonl(tmp_path / "in.jsonl", 4)
+    wrote = run([*batch_args(server), "--write-requests", "req.jsonl"], tmp_path)
+    assert wrote.code == 0, wrote.stderr
+    assert "wrote 4 requests to req.jsonl" in wrote.stderr
+    assert server.requests == []
+    engine(server, tmp_path / "req.jsonl", tmp_path / "res.jsonl", only=3)
+    partial = run([*batch_args(server), "--import-results", "res.jsonl"], tmp_path)
+    assert partial.code == 10, partial.stderr  # one record has no result yet
+    assert "1 record needs another request" in partial.stderr
+    assert len(assert_each_once_partial(wd.out)) == 3
+    run([*batch_args(server), "--write-requests", "req.jsonl"], tmp_path)
+    engine(server, tmp_path / "req.jsonl", tmp_path / "res.jsonl")
+    done = run([*batch_args(server), "--import-results", "res.jsonl"], tmp_path)
+    assert done.code == 0, done.stderr
+    assert_each_once(wd.out, names)
+    both = run([*batch_args(server), "--write-requests", "a", "--import-results", "res.jsonl"],
+               tmp_path)  # fmt: skip
+    assert both.code == 2 and "not both" in both.stderr

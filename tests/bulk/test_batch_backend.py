@@ -228,7 +228,7 @@ def test_costs_are_at_batch_prices(server: FakeOpenAIServer, out: Path) -> None:
 
 def test_a_batch_needs_an_output_file(server: FakeOpenAIServer) -> None:
     run = batch_run(server, Path("unused"), output=None)
-    with pytest.raises(ValueError, match="needs output="):
+    with pytest.raises(ValueError, match="batch runs need output="):
         list(run.run(records(1)))
     assert server.batches.created == []
 

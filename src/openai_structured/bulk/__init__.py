@@ -18,7 +18,13 @@ the output: exactly one line per record across crashes), ``_runner`` (the async 
 the sync face). ``ostruct batch`` is the command line over them; see docs/bulk.md.
 """
 
-from ._batch import BatchCancelledError, BatchFailedError, BatchSubmitError, OpenAIBatch
+from ._batch import (
+    BatchCancelledError,
+    BatchFailedError,
+    BatchFiles,
+    BatchSubmitError,
+    OpenAIBatch,
+)
 from ._batch_lines import BatchLineError
 from ._inputs import BadRecord, Record, count_records, read_records
 from ._journal import (
@@ -40,6 +46,7 @@ __all__ = [
     "BadRecord",
     "BatchCancelledError",
     "BatchFailedError",
+    "BatchFiles",
     "BatchLineError",
     "BatchSubmitError",
     "BudgetExhaustedError",

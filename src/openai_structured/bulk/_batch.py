@@ -24,9 +24,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import openai
 from pydantic_core import to_jsonable_python
@@ -43,13 +45,14 @@ from ._batch_lines import (
     MAX_FILE_LINES,
     BatchLineError,
     PartBuilder,
+    ResultLine,
     body_text,
     parse_result_lines,
     request_line,
 )
 from ._inputs import BadRecord, DuplicateIdError
 from ._journal import Journal, RecordId
-from ._ledger import BatchLedger, Part
+from ._ledger import LOCAL_TAG, BatchLedger, Part, Snapshot
 
 if TYPE_CHECKING:
     from ._runner import BulkRun, Outcome
@@ -57,6 +60,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BatchCancelledError",
     "BatchFailedError",
+    "BatchFiles",
     "BatchSubmitError",
     "OpenAIBatch",
 ]
@@ -122,10 +126,42 @@ class OpenAIBatch:
         if self.max_resubmits < 0:
             raise ValueError(f"max_resubmits must be >= 0, got {self.max_resubmits!r}")
 
+    #: The backend talks to the server: BulkRun hands it a client.
+    needs_client: ClassVar[bool] = True
+
     def arun(
         self, run: BulkRun, client: Any, records: Iterable[Any] | AsyncIterable[Any]
     ) -> AsyncIterator[Outcome]:
-        return _BatchJob(self, run, client).arun(records)
+        return _BatchJob(self, run, client, "api").arun(records)
+
+
+@dataclass(frozen=True)
+class BatchFiles:
+    """Batch files for another engine (``vllm run-batch`` reads and writes the OpenAI batch
+    format): give ``write_requests`` to write the requests the records still need, or
+    ``import_results`` to decode the result file the engine wrote into the output. The
+    journal matches results to records by ``custom_id``, so the same input, template and
+    model must be used for both; re-asks (``max_validation_retries``) take one more round of
+    write, run, import. Nothing is sent anywhere."""
+
+    write_requests: str | os.PathLike[str] | None = None
+    import_results: str | os.PathLike[str] | None = None
+    max_lines: int = 10**9  # one file: other engines have no limit on its size
+    max_bytes: int = 2**62
+    max_resubmits: int = 2
+    needs_client: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        if (self.write_requests is None) == (self.import_results is None):
+            raise ValueError("give write_requests= or import_results=, one of them")
+
+    def arun(
+        self, run: BulkRun, client: Any, records: Iterable[Any] | AsyncIterable[Any]
+    ) -> AsyncIterator[Outcome]:
+        if self.write_requests is not None:
+            return _BatchJob(self, run, None, "write", Path(self.write_requests)).arun(records)
+        assert self.import_results is not None
+        return _BatchJob(self, run, None, "import", Path(self.import_results)).arun(records)
 
 
 # --- what to do with one record --------------------------------------------------------------
@@ -160,7 +196,7 @@ class _Pending:
 def decide(
     shape: PreparedCall,
     key: str,
-    ledger: BatchLedger,
+    ledger: BatchLedger | Snapshot,
     options: Mapping[str, Any],
     log: LogSink,
     max_resubmits: int,
@@ -180,20 +216,22 @@ def decide(
                 return _Submit(custom_id, body_text(run.request()))
             except OpenAIClientError as exc:  # max_total_tokens reached
                 return _finished(run, exc)
-        latest, state = sendings[-1]
+        latest, state, _ = sendings[-1]
+        # Files written for another engine are not counted: writing again costs nothing.
+        sent = sum(not local for _, _, local in sendings)
         body = ledger.body(custom_id)
         assert body is not None
         if result is None or result.part < latest:
             if state != "ended":
                 return _WAITING
-            if len(sendings) > max_resubmits:
+            if sent > max_resubmits:
                 return _finished(run, BatchLineError(
-                    f"no answer after {len(sendings)} batches (each ended without this "
-                    "request's line)", custom_id=custom_id, status_code=None, code=None,
+                    f"no answer after {sent} batches (each ended without this request's line)",
+                    custom_id=custom_id, status_code=None, code=None,
                 ))  # fmt: skip
             return _Submit(custom_id, body)  # its batch expired or lost it: send it again
         if result.error is not None:
-            if result.error.transient and len(sendings) <= max_resubmits:
+            if result.error.transient and sent <= max_resubmits:
                 return _Submit(custom_id, body)
             return _finished(run, result.error)
         assert result.body is not None
@@ -218,69 +256,61 @@ def _finished(run: CallRun, exc: BaseException) -> _Finished:
 
 
 class _BatchJob:
-    """One ``arun`` of a BulkRun on the Batch API."""
+    """One run of a BulkRun through batch files: the Batch API (``mode="api"``), or files for
+    another engine (``"write"``: write the requests still needed; ``"import"``: decode the
+    results it wrote)."""
 
-    def __init__(self, backend: OpenAIBatch, run: BulkRun, client: Any) -> None:
+    def __init__(
+        self,
+        backend: OpenAIBatch | BatchFiles,
+        run: BulkRun,
+        client: Any,
+        mode: str = "api",
+        path: Path | None = None,
+    ) -> None:
         self.backend = backend
         self.run = run
         self.client = client
+        self.mode = mode
+        self.path = path
         self.pending: dict[str, _Pending] = {}
         self.stops: list[BaseException] = []
         self.log = _sink(client, run.options.get("on_log"), asynchronous=True)
+        self._local: list[tuple[str, bytes, str]] = []  # write/import: the requests still needed
+        self.profile = _profile(run, client)
+        self._shapes: dict[tuple[Any, ...], PreparedCall] = {}
 
     async def arun(self, records: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Outcome]:
-        from ._runner import BulkStopped, _Source
+        from ._runner import BulkStopped
 
         run = self.run
         if run.output is None:
             raise ValueError(
-                "the Batch API backend needs output=: its journal is what keeps a batch from "
-                "being created (and paid for) twice"
+                "batch runs need output=: its journal is what keeps a batch from being created "
+                "(and paid for) twice, and what matches answers to records"
             )
-        journal = Journal.open(run.output, params={**run._params(), "backend": "openai-batch"})
+        journal = Journal.open(run.output, params={**run._params(), "backend": self.mode})
         self.journal = journal
         self.ledger = journal.batch_ledger()
         self.tag = journal.batch_tag()
-        url = _url(run)
-        builder = PartBuilder(url, self.backend.max_lines, self.backend.max_bytes)
-        self._full: list[list[tuple[str, bytes, str]]] = []
+        self.url = _url(run)
         try:
-            # 1. every record: finished before, or a request (new, or sent by an earlier run)
-            source = _Source(records)
-            seen: set[str] = set()
             known: list[str] = []
-            while (got := await source.next()) is not None:
-                position, item = got
-                outcome = self._admit(item, position, seen, known, builder)
-                if outcome is not None:
-                    yield outcome
-                while self._full and not self._refused():
-                    await self._send(self.ledger.add_part(self.tag, url, self._full.pop(0)))
-            if len(builder) and not self._refused():
-                await self._send(self.ledger.add_part(self.tag, url, builder.flush()))
-            # 2. parts an earlier run left before their batch was recorded
-            for part in self.ledger.parts():
-                if part.state in ("built", "uploaded") and not self._refused():
-                    await self._send(part)
-            # 3. what the ledger already answers (a resumed run), then poll until done
-            async for outcome in self._settle(known, url):
+            async for outcome in self._read(records, known):
                 yield outcome
-            interval = self.backend.poll_interval
-            while self._active():
-                await asyncio.sleep(interval)
-                interval = min(interval * 1.5, self.backend.max_poll_interval)
-                for part in self._active():
-                    ended = await self._poll(part)
-                    if ended:
-                        async for outcome in self._settle(self._keys_of(part), url):
-                            yield outcome
-            if self.pending and not self.stops:
-                raise OpenAIClientError(
-                    f"{len(self.pending)} records were left waiting for a batch that is not "
-                    "running; rerun the same command (their requests are recorded)"
-                )
+            if self.mode == "api":
+                async for outcome in self._through_api(known):
+                    yield outcome
+            elif self.mode == "write":
+                async for outcome in self._settle(known):
+                    yield outcome
+                self._write_file()
+            else:
+                async for outcome in self._import(known):
+                    yield outcome
         finally:
             run.summary = journal.summary()
+            run.waiting = len(self.pending)
             journal.close()
             await self.log.flush()
         if self.stops:
@@ -289,6 +319,125 @@ class _BatchJob:
                 f"the run stopped: {type(cause).__name__}: {run._redact(str(cause))}",
                 cause=cause, summary=run.summary,
             ) from cause  # fmt: skip
+
+    async def _read(self, records: Any, known: list[str]) -> AsyncIterator[Outcome]:
+        """Every record: finished before (its outcome), or a request: new (into files of the
+        backend's size, sent as each fills) or sent by an earlier run (``known``)."""
+        from ._runner import _Source
+
+        builder = PartBuilder(self.url, self.backend.max_lines, self.backend.max_bytes)
+        self._full: list[list[tuple[str, bytes, str]]] = []
+        source = _Source(records)
+        seen: set[str] = set()
+        while (got := await source.next()) is not None:
+            position, item = got
+            outcome = self._admit(item, position, seen, known, builder)
+            if outcome is not None:
+                yield outcome
+            while self._full:
+                await self._dispatch(self._full.pop(0))
+        if len(builder):
+            await self._dispatch(builder.flush())
+
+    async def _dispatch(self, lines: list[tuple[str, bytes, str]]) -> None:
+        """Requests ready to go: a batch of their own, or the file for another engine."""
+        if self.mode != "api":
+            self._local.extend(lines)
+        elif not self._refused():  # else not recorded: the rerun builds them again
+            await self._send(self.ledger.add_part(self.tag, self.url, lines))
+
+    async def _through_api(self, known: list[str]) -> AsyncIterator[Outcome]:
+        # parts an earlier run left before their batch was recorded
+        for part in self.ledger.parts():
+            if part.state in ("built", "uploaded") and not self._refused():
+                await self._send(part)
+        # what the ledger already answers (a resumed run), then poll until done
+        async for outcome in self._settle(known):
+            yield outcome
+        assert isinstance(self.backend, OpenAIBatch)
+        interval = self.backend.poll_interval
+        while self._active():
+            await asyncio.sleep(interval)
+            interval = min(interval * 1.5, self.backend.max_poll_interval)
+            for part in self._active():
+                ended = await self._poll(part)
+                if ended:
+                    async for outcome in self._settle(self._keys_of(part)):
+                        yield outcome
+        if self.pending and not self.stops:
+            waiting = self._waiting_locally()
+            if waiting:
+                raise OpenAIClientError(
+                    f"{waiting} records wait for the results of a file written with "
+                    "--write-requests: import them (--import-results FILE) first"
+                )
+            raise OpenAIClientError(
+                f"{len(self.pending)} records were left waiting for a batch that is not "
+                "running; rerun the same command (their requests are recorded)"
+            )
+
+    def _waiting_locally(self) -> int:
+        return sum(
+            1 for key in self.pending if any(local for *_, local in self.ledger.sendings(key))
+        )
+
+    # --- files for other engines ----------------------------------------------------------
+
+    def _write_file(self) -> None:
+        """Write the requests still needed to the file, and record them (as a local part)."""
+        assert self.path is not None
+        lines = self._local
+        tmp = self.path.with_name(f".{self.path.name}.ostruct-tmp")
+        with open(tmp, "wb") as handle:
+            for _, line, _ in lines:
+                handle.write(line)
+        if lines:
+            part = self.ledger.add_part(LOCAL_TAG, self.url, lines)
+            os.replace(tmp, self.path)
+            self.ledger.written(part.part, str(self.path))
+        else:
+            os.replace(tmp, self.path)
+        self.run.notes.append(
+            f"wrote {len(lines)} request{'s' if len(lines) != 1 else ''} to {self.path}"
+            + (f" ({len(self.pending) - len(lines)} more wait for earlier files' results)"
+               if len(self.pending) > len(lines) else "")
+        )  # fmt: skip
+
+    async def _import(self, known: list[str]) -> AsyncIterator[Outcome]:
+        """Decode the result lines of a file another engine wrote from our requests."""
+        assert self.path is not None
+        try:
+            data = self.path.read_bytes()
+        except OSError as exc:
+            raise OpenAIClientError(f"cannot read {self.path}: {exc.strerror}") from exc
+        matched: list[tuple[int, ResultLine]] = []
+        unknown = 0
+        for result in parse_result_lines(data, str(self.path)):
+            sendings = self.ledger.sendings(result.custom_id)
+            if not sendings:
+                unknown += 1
+                continue
+            matched.append((sendings[-1][0], result))
+        self.ledger.store_results(matched)
+        never = len(self._local)  # records whose request was never written
+        self._local = []
+        async for outcome in self._settle(known):
+            yield outcome
+        notes = self.run.notes
+        notes.append(f"imported {len(matched)} result line{'s' if len(matched) != 1 else ''}"
+                     f" from {self.path}")  # fmt: skip
+        if unknown:
+            notes.append(
+                f"{unknown} line{'s' if unknown != 1 else ''} of {self.path} match no request "
+                "of this output (another input, template or model?); they were left out"
+            )
+        again = len(self._local) + never
+        if again:
+            notes.append(
+                f"{again} record{'s need' if again != 1 else ' needs'} another request (a "
+                "re-ask, or no line in the results): run --write-requests again, then import "
+                "its results"
+            )
 
     # --- building ---------------------------------------------------------------------------
 
@@ -304,10 +453,10 @@ class _BatchJob:
             _check_unique(rid, seen)
             if isinstance(item, BadRecord):
                 raise item.error
+            merged = {**run.options, **run.request(item)}
             call = _prepare(
-                _profile(run, self.client), run.model, run.output_schema, run.schema,
-                {**run.options, **run.request(item)}, stream=False,
-            )  # fmt: skip
+                self.profile, run.model, run.output_schema, run.schema, merged, stream=False
+            )
         except RUN_ERRORS:
             raise
         except DuplicateIdError as exc:
@@ -325,8 +474,7 @@ class _BatchJob:
         if pending is not None:  # the same request as an earlier record: one answer for both
             pending.records.append((rid, position))
             return None
-        shape = dataclasses.replace(call, kwargs={})
-        pending = self.pending[key] = _Pending(shape, [(rid, position)])
+        pending = self.pending[key] = _Pending(self._shape(call, merged), [(rid, position)])
         if self.ledger.sendings(key):
             known.append(key)  # sent by an earlier run
             return None
@@ -341,6 +489,20 @@ class _BatchJob:
         if full:
             self._full.append(full)
         return None
+
+    def _shape(self, call: PreparedCall, options: Mapping[str, Any]) -> PreparedCall:
+        """The call without its kwargs, shared by the records whose calls differ only in
+        them (most runs: one for all), so that waiting records hold little."""
+        if call.tools is not None:
+            return dataclasses.replace(call, kwargs={})
+        # The compiled schema and the output type live as long as the shape that holds them,
+        # so their ids cannot be reused while it is in the table.
+        sig = (call.limit, call.n, id(call.compiled), id(call.output),
+               bool(options.get("validate_schema", True)))  # fmt: skip
+        shape = self._shapes.get(sig)
+        if shape is None:
+            shape = self._shapes[sig] = dataclasses.replace(call, kwargs={})
+        return shape
 
     # --- the protocol -----------------------------------------------------------------------
 
@@ -380,8 +542,10 @@ class _BatchJob:
 
     async def _create(self, part: Part) -> Any:
         assert part.file_id is not None
+        backend = self.backend
+        assert isinstance(backend, OpenAIBatch)
         client = self.client.with_options(max_retries=0)  # a blind retry could create it twice
-        metadata = {**self.backend.metadata, "ostruct_journal": self.tag}
+        metadata = {**backend.metadata, "ostruct_journal": self.tag}
         metadata["ostruct_part"] = str(part.part)
         for attempt in range(1, _CREATE_TRIES + 1):
             _step("create")
@@ -389,7 +553,7 @@ class _BatchJob:
                 batch = await client.batches.create(
                     input_file_id=part.file_id,
                     endpoint=part.url,
-                    completion_window=self.backend.completion_window,
+                    completion_window=backend.completion_window,
                     metadata=metadata,
                 )
             except _CREATE_TRANSIENT as exc:
@@ -491,15 +655,19 @@ class _BatchJob:
         keys = {cid.split("~", 1)[0] for cid in self.ledger.custom_ids(part.part)}
         return [k for k in keys if k in self.pending]
 
-    async def _settle(self, keys: Iterable[str], url: str) -> AsyncIterator[Outcome]:
+    async def _settle(self, keys: Iterable[str]) -> AsyncIterator[Outcome]:
         """Decide each record waiting on ``keys``: write the finished, send the follow-ups."""
         run = self.run
-        builder = PartBuilder(url, self.backend.max_lines, self.backend.max_bytes)
+        builder = PartBuilder(self.url, self.backend.max_lines, self.backend.max_bytes)
         parts: list[list[tuple[str, bytes, str]]] = []
+        keys = list(keys)
+        retries = int(run.options.get("max_validation_retries") or 0)
+        reasks = (f"{key}~{n}" for key in keys for n in range(2, retries + 2))
+        ledger = self.ledger.snapshot([*keys, *reasks])
         for key in keys:
             pending = self.pending[key]
             decision = decide(
-                pending.shape, key, self.ledger, run.options, self.log, self.backend.max_resubmits
+                pending.shape, key, ledger, run.options, self.log, self.backend.max_resubmits
             )
             if decision is _WAITING:
                 continue
@@ -522,9 +690,7 @@ class _BatchJob:
         if len(builder):
             parts.append(builder.flush())
         for lines in parts:
-            if self._refused():  # recorded as built: the rerun sends it
-                break
-            await self._send(self.ledger.add_part(self.tag, url, lines))
+            await self._dispatch(lines)
         await self.log.flush()
 
     def _write(self, key: str, pending: _Pending, done: _Finished) -> Iterable[Outcome]:

@@ -31,7 +31,10 @@ from typing import Any, Literal, TypeAlias
 
 from ._batch_lines import BatchLineError, ResultLine
 
-__all__ = ["BatchLedger", "Part", "PartState", "StoredResult"]
+__all__ = ["LOCAL_TAG", "BatchLedger", "Part", "PartState", "Snapshot", "StoredResult"]
+
+#: The tag of parts written to a file for another engine instead of sent to the Batch API.
+LOCAL_TAG = "local"
 
 PartState: TypeAlias = Literal["built", "uploaded", "submitted", "ended"]
 
@@ -204,14 +207,20 @@ class BatchLedger:
         rows = self._db.execute("SELECT custom_id FROM batch_requests WHERE part = ?", (part,))
         return [cid for (cid,) in rows]
 
-    def sendings(self, custom_id: str) -> list[tuple[int, str]]:
-        """``(part, state)`` of every part that holds this request, oldest first."""
+    def sendings(self, custom_id: str) -> list[tuple[int, str, bool]]:
+        """``(part, state, local)`` of every part that holds this request, oldest first;
+        ``local``: a file written for another engine (``--write-requests``)."""
         rows = self._db.execute(
-            "SELECT r.part, p.state FROM batch_requests r JOIN batch_parts p USING (part)"
+            "SELECT r.part, p.state, p.tag FROM batch_requests r JOIN batch_parts p USING (part)"
             " WHERE r.custom_id = ? ORDER BY r.part",
             (custom_id,),
         )
-        return [(part, state) for part, state in rows]
+        return [(part, state, tag == LOCAL_TAG) for part, state, tag in rows]
+
+    def written(self, part: int, path: str) -> None:
+        """A local part's lines were written to ``path``: it waits for ``--import-results``
+        (ended, no results: each line without a result is written again next time)."""
+        self._update(part, state="ended", status="written", detail=path)
 
     def body(self, custom_id: str) -> str | None:
         """The body this request was last sent with."""
@@ -226,21 +235,17 @@ class BatchLedger:
             "SELECT part, status_code, body, error FROM batch_results WHERE custom_id = ?",
             (custom_id,),
         ).fetchone()
-        if row is None:
-            return None
-        part, status, body, error = row
-        failure = None
-        if error is not None:
-            message, code = json.loads(error)
-            failure = BatchLineError(message, custom_id=custom_id, status_code=status, code=code)
-        return StoredResult(part, status, None if body is None else bytes(body), failure)
+        return None if row is None else _stored(custom_id, *row)
 
-    def store_results(self, part: int, results: Iterable[ResultLine]) -> int:
-        """Results that come from outside the Batch API (``--import-results``), under ``part``."""
+    def store_results(self, results: Iterable[tuple[int, ResultLine]]) -> int:
+        """Results that come from outside the Batch API (``--import-results``), each under the
+        part it answers."""
         db = self._db
+        n = 0
         db.execute("BEGIN")
         try:
-            n = self._insert(part, results)
+            for part, result in results:
+                n += self._insert(part, (result,))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -260,6 +265,72 @@ class BatchLedger:
             )  # fmt: skip
             n += 1
         return n
+
+    def snapshot(self, custom_ids: Iterable[str]) -> Snapshot:
+        """The sendings, bodies and results of these requests, read in a few queries (deciding
+        thousands of records after a batch ends would otherwise ask four times each)."""
+        return Snapshot(self, custom_ids)
+
+
+class Snapshot:
+    """What the ledger holds about some requests, read at once; asking about another request
+    asks the ledger. Valid until the ledger changes (one round of decisions)."""
+
+    def __init__(self, ledger: BatchLedger, custom_ids: Iterable[str]) -> None:
+        self._ledger = ledger
+        ids = list(dict.fromkeys(custom_ids))
+        self._known = set(ids)
+        self._sendings: dict[str, list[tuple[int, str, bool]]] = {}
+        self._bodies: dict[str, str] = {}
+        self._results: dict[str, StoredResult] = {}
+        db = ledger._db
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = db.execute(
+                "SELECT r.custom_id, r.part, p.state, p.tag, r.body FROM batch_requests r"
+                f" JOIN batch_parts p USING (part) WHERE r.custom_id IN ({marks})"
+                " ORDER BY r.part",
+                chunk,
+            )
+            for cid, part, state, tag, body in rows:
+                self._sendings.setdefault(cid, []).append((part, state, tag == LOCAL_TAG))
+                self._bodies[cid] = body
+            rows = db.execute(
+                "SELECT custom_id, part, status_code, body, error FROM batch_results"
+                f" WHERE custom_id IN ({marks})",
+                chunk,
+            )
+            for cid, *row in rows:
+                self._results[cid] = _stored(cid, *row)
+
+    def sendings(self, custom_id: str) -> list[tuple[int, str, bool]]:
+        if custom_id in self._known:
+            return self._sendings.get(custom_id, [])
+        return self._ledger.sendings(custom_id)
+
+    def body(self, custom_id: str) -> str | None:
+        if custom_id in self._known:
+            return self._bodies.get(custom_id)
+        return self._ledger.body(custom_id)
+
+    def result(self, custom_id: str) -> StoredResult | None:
+        if custom_id in self._known:
+            return self._results.get(custom_id)
+        return self._ledger.result(custom_id)
+
+
+_CHUNK = 500  # SQLite's limit on parameters is 999 in older builds
+
+
+def _stored(
+    custom_id: str, part: int, status: int | None, body: Any, error: str | None
+) -> StoredResult:
+    failure = None
+    if error is not None:
+        message, code = json.loads(error)
+        failure = BatchLineError(message, custom_id=custom_id, status_code=status, code=code)
+    return StoredResult(part, status, None if body is None else bytes(body), failure)
 
 
 def _part(row: tuple[Any, ...]) -> Part:

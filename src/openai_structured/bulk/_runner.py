@@ -48,7 +48,7 @@ from ..errors import (
 )
 from ..servers import ServerProfile, profile_for
 from ..tokens import count_message_tokens, count_tokens, estimate_cost
-from ._batch import OpenAIBatch
+from ._batch import BatchFiles, OpenAIBatch
 from ._inputs import BadRecord, DuplicateIdError, Record
 from ._journal import Journal, RecordId, Summary, record_key
 from ._limiter import RateLimiter, Reservation, Wait
@@ -359,7 +359,9 @@ class BulkRun:
     says, up to 20 times). ``limiter``: a :class:`RateLimiter` shared with other runs (the Ray
     integration passes one that lives in a Ray actor); ``rpm``/``tpm`` are then its business.
     ``backend``: :class:`~._batch.OpenAIBatch` sends the records through the Batch API (half
-    the price, within 24 hours) instead of one request each; ``output`` is then required.
+    the price, within 24 hours) instead of one request each; :class:`~._batch.BatchFiles`
+    writes them to a file for another engine and imports its results. ``output`` is then
+    required.
     """
 
     def __init__(
@@ -381,7 +383,7 @@ class BulkRun:
         ordered: bool = False,
         max_retries: int = 2,
         limiter: RateLimiter | None = None,
-        backend: OpenAIBatch | None = None,
+        backend: OpenAIBatch | BatchFiles | None = None,
         **options: Any,
     ) -> None:
         if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
@@ -405,6 +407,10 @@ class BulkRun:
         self._spend = _Spend(max_cost, max_requests)
         self._shared_limiter = limiter
         self.backend = backend
+        #: What the run has to tell beyond its outcomes (a batch backend's notes).
+        self.notes: list[str] = []
+        #: Records left without an outcome (batch files: waiting for their results).
+        self.waiting = 0
         self.limiter: RateLimiter | None = limiter
         self.summary: Summary | None = None
         self.in_flight = 0
@@ -472,6 +478,10 @@ class BulkRun:
 
     async def arun(self, records: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Outcome]:
         """The async :meth:`run`."""
+        if self.backend is not None and not self.backend.needs_client:
+            async for outcome in self.backend.arun(self, None, records):
+                yield outcome
+            return
         given = check_client(self.client, asynchronous=True)
         if given is None:
             given = await asyncio.to_thread(default_client, asynchronous=True)

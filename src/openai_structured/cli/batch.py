@@ -114,6 +114,22 @@ from .exit_codes import ExitCode, epilog
     help="--backend openai-batch: requests per batch file at most.",
 )
 @click.option(
+    "--write-requests",
+    default=None,
+    metavar="REQUESTS.jsonl",
+    type=click.Path(dir_okay=False),
+    help="Write the requests the records still need to REQUESTS.jsonl, in the OpenAI batch "
+    "format (vllm run-batch reads it); send nothing. OUT's journal remembers them.",
+)
+@click.option(
+    "--import-results",
+    default=None,
+    metavar="RESULTS.jsonl",
+    type=click.Path(dir_okay=False, exists=True),
+    help="Decode a batch result file (the OpenAI batch output format, as vllm run-batch "
+    "writes it) for the requests of --write-requests into OUT; send nothing.",
+)
+@click.option(
     "--status",
     "status_of",
     default=None,
@@ -184,6 +200,8 @@ def _batch(
     backend: str,
     poll_interval: float,
     batch_lines: int,
+    write_requests: str | None,
+    import_results: str | None,
     status_of: str | None,
     cancel_of: str | None,
     allow: tuple[str, ...],
@@ -296,8 +314,21 @@ def _batch(
         total = count_records(
             input_path, format=input_format, policy=policy, pattern=pattern, recursive=recursive
         )
-    client = build_client(connection, secrets, asynchronous=True)
-    chosen = None
+    chosen: Any = None
+    if write_requests is not None or import_results is not None:
+        from ..bulk import BatchFiles
+
+        if write_requests is not None and import_results is not None:
+            raise click.UsageError("Give --write-requests or --import-results, not both.")
+        if backend != "live":
+            raise click.UsageError(
+                "--write-requests and --import-results are for another engine's batch runs; "
+                "leave out --backend."
+            )
+        chosen = BatchFiles(write_requests=write_requests, import_results=import_results)
+        client = None
+    else:
+        client = build_client(connection, secrets, asynchronous=True)
     if backend == "openai-batch":
         from ..bulk import OpenAIBatch
 
@@ -319,6 +350,8 @@ def _batch(
             progress.advance(outcome)
     assert run.summary is not None
     click.echo(secrets.redact(_summary_line(run.summary, stopped=False)), err=True)
+    for note in run.notes:
+        click.echo(f"ostruct batch: {secrets.redact(note)}", err=True)
     if run.duplicates:
         click.echo(
             f"ostruct batch: {run.duplicates} record(s) left out (DuplicateIdError): their id "
@@ -326,6 +359,8 @@ def _batch(
             err=True,
         )
     failed = run.summary.output.failed + run.duplicates
+    if import_results is not None:
+        failed += run.waiting  # not in the output yet: another round is needed
     return ExitCode.PARTIAL if failed else ExitCode.OK
 
 

@@ -10,13 +10,20 @@ from typing import Any
 
 import click
 
-from ..registry import ModelCapabilities, get_registry
+from ..registry import ModelCapabilities, Prices, get_registry
 
 __all__ = ["model_record", "models"]
 
 
+def _prices_record(prices: Prices) -> dict[str, Any]:
+    return {"input": prices.input, "cached_input": prices.cached_input, "output": prices.output}
+
+
 def model_record(caps: ModelCapabilities) -> dict[str, Any]:
-    """One registry entry as plain JSON data (the ``--json`` output)."""
+    """One registry entry as plain JSON data (the ``--json`` output).
+
+    ``prices_usd_per_1m.batch`` holds the Batch API prices, or None when the registry has none.
+    """
     prices = caps.prices
     return {
         "name": caps.canonical,
@@ -31,7 +38,10 @@ def model_record(caps: ModelCapabilities) -> dict[str, Any]:
         "parameters": sorted(caps.parameters),
         "prices_usd_per_1m": None
         if prices is None
-        else {"input": prices.input, "cached_input": prices.cached_input, "output": prices.output},
+        else {
+            **_prices_record(prices),
+            "batch": None if prices.batch is None else _prices_record(prices.batch),
+        },
     }
 
 
@@ -43,12 +53,21 @@ def _price(value: float | None) -> str:
     return f"${value:g}" if value is not None else "-"
 
 
+def _batch(prices: Prices | None) -> str:
+    """Batch API input / output prices in one cell (cached-input shown only when listed)."""
+    b = prices.batch if prices is not None else None
+    if b is None:
+        return "-"
+    cached = f" (cached {_price(b.cached_input)})" if b.cached_input is not None else ""
+    return f"{_price(b.input)} / {_price(b.output)}{cached}"
+
+
 @click.command("models", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def models(as_json: bool) -> None:
     """List the models in the registry (packaged data plus your overrides).
 
-    Prices are USD per 1M tokens.
+    Prices are USD per 1M tokens; "batch" is the Batch API's input / output price.
     """
     from ._output import emit
 
@@ -64,7 +83,7 @@ def models(as_json: bool) -> None:
         ("model", "left"), ("aliases", "left"), ("dated versions", "left"),
         ("context", "right"), ("max output", "right"),
         ("stream", "center"), ("structured", "center"), ("input", "right"),
-        ("cached", "right"), ("output", "right"),
+        ("cached", "right"), ("output", "right"), ("batch in / out", "right"),
     ):  # fmt: skip
         table.add_column(header, justify=justify)  # type: ignore[arg-type]
     for c in entries:
@@ -80,6 +99,7 @@ def models(as_json: bool) -> None:
             _price(p.input if p else None),
             _price(p.cached_input if p else None),
             _price(p.output if p else None),
+            _batch(p),
         )
     # A pipe gets the table without colour codes, at a width that keeps rows on one line.
     stdout_tty = sys.stdout is not None and sys.stdout.isatty()

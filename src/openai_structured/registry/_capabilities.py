@@ -24,6 +24,7 @@ __all__ = [
     "TOKEN_PARAMETERS",
     "ModelCapabilities",
     "ParameterSpec",
+    "PriceTier",
     "Prices",
 ]
 
@@ -94,13 +95,37 @@ class ParameterSpec:
         return "\n".join(lines)
 
 
+#: The price tiers :class:`Prices` carries: the synchronous API and OpenAI's Batch API.
+PriceTier = Literal["standard", "batch"]
+
+
 @dataclass(frozen=True)
 class Prices:
-    """USD per 1M tokens. ``cached_input`` is None when the model has no cached-input price."""
+    """USD per 1M tokens. ``cached_input`` is None when the model has no cached-input price.
+
+    ``batch`` holds the model's Batch API prices (asynchronous jobs, billed at 50% of the
+    standard price for input and output), or None when the registry has none for the model (it
+    is not offered on the Batch API, or nobody listed them). Batch prices are a :class:`Prices`
+    of their own without a further ``batch``; their ``cached_input`` is None unless a source
+    gives it, and cost estimates then bill cached tokens at the batch input price.
+    """
 
     input: float
     output: float
     cached_input: float | None = None
+    batch: Prices | None = None
+
+    def __post_init__(self) -> None:
+        if self.batch is not None and self.batch.batch is not None:
+            raise ValueError("Batch prices cannot have batch prices of their own.")
+
+    def tier(self, tier: PriceTier = "standard") -> Prices | None:
+        """The prices of ``tier``: these for ``"standard"``, :attr:`batch` for ``"batch"``."""
+        if tier == "standard":
+            return self
+        if tier == "batch":
+            return self.batch
+        raise ValueError(f"Unknown price tier {tier!r}: use 'standard' or 'batch'.")
 
 
 @dataclass(frozen=True)

@@ -434,7 +434,15 @@ def _apply_override(base: ParameterSpec, override: Any, where: str) -> Parameter
     return replace(base, **changes)
 
 
+_BATCH_PRICE_FIELDS = ("input", "output", "cached_input")
+
+
 def _parse_prices(raw: Any, where: str) -> Prices:
+    """A model's ``prices`` object: standard prices, and Batch API prices under ``batch``.
+
+    ``"batch": {...}`` gives the Batch API prices (same fields, no further ``batch``);
+    ``"batch": null`` or no ``batch`` means the registry has no batch prices for the model.
+    """
     if not isinstance(raw, dict) or "input" not in raw or "output" not in raw:
         raise OpenAIClientError(
             f'Registry {where}: expected {{"input": ..., "output": ..., '
@@ -444,7 +452,47 @@ def _parse_prices(raw: Any, where: str) -> Prices:
     out = _opt_num(raw["output"], where)
     if inp is None or out is None:
         raise OpenAIClientError(f"Registry {where}: input and output prices are required.")
-    return Prices(input=inp, output=out, cached_input=_opt_num(raw.get("cached_input"), where))
+    raw_batch = raw.get("batch")
+    batch = _parse_batch_prices(raw_batch, f"{where}.batch") if raw_batch is not None else None
+    return Prices(
+        input=inp,
+        output=out,
+        cached_input=_opt_num(raw.get("cached_input"), where),
+        batch=batch,
+    )
+
+
+def _parse_batch_prices(raw: Any, where: str) -> Prices:
+    example = '{"input": ..., "output": ..., "cached_input": ...}'
+    if not isinstance(raw, dict):
+        raise OpenAIClientError(
+            f"Registry {where}: expected an object {example} of Batch API prices in USD per 1M "
+            f"tokens (or null for none), got {raw!r}."
+        )
+    if "batch" in raw:
+        raise OpenAIClientError(
+            f"Registry {where}: batch prices cannot have batch prices of their own; give "
+            f"{example} only."
+        )
+    unknown = sorted(set(raw) - set(_BATCH_PRICE_FIELDS))
+    if unknown:
+        raise OpenAIClientError(
+            f"Registry {where}: unknown field(s) {', '.join(unknown)}. Known fields: "
+            f"{', '.join(_BATCH_PRICE_FIELDS)}."
+        )
+    inp = _opt_num(raw.get("input"), f"{where}.input")
+    out = _opt_num(raw.get("output"), f"{where}.output")
+    if inp is None or out is None:
+        missing = " and ".join(f for f, v in (("input", inp), ("output", out)) if v is None)
+        raise OpenAIClientError(
+            f"Registry {where}: {missing} price required ({example}, USD per 1M tokens). "
+            "Without batch prices, leave 'batch' out or set it to null."
+        )
+    return Prices(
+        input=inp,
+        output=out,
+        cached_input=_opt_num(raw.get("cached_input"), f"{where}.cached_input"),
+    )
 
 
 def _opt_num(v: Any, where: str) -> float | None:

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
+from ._batches import BatchPlan
 from ._latency import Latency
 from ._limits import RateLimits
 from ._script import Reply, item_from_dict, reply_from_dict
@@ -67,6 +68,24 @@ def _parser() -> argparse.ArgumentParser:
         help="uniform in [latency - jitter, latency + jitter], floored at 0",
     )
     timing.add_argument("--seed", type=int, default=None, help="seed of the jitter")
+    batch = p.add_argument_group(
+        "Batch API (the default BatchPlan; POST /_fake/batch-plan for more)"
+    )
+    when = batch.add_mutually_exclusive_group()
+    when.add_argument(
+        "--batch-polls",
+        type=int,
+        default=None,
+        metavar="N",
+        help="retrieves that still see a batch in progress before it ends (default 0)",
+    )
+    when.add_argument(
+        "--batch-seconds",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="a batch ends this many seconds after its creation instead",
+    )
     return p
 
 
@@ -116,6 +135,13 @@ def build_server(args: argparse.Namespace) -> FakeOpenAIServer:
             server.default_reply = Reply.text(f.read())
     if isinstance(server.default_reply, Reply) and args.chunk_size is not None:
         server.default_reply = server.default_reply.with_options(chunk_size=args.chunk_size)
+    try:
+        if args.batch_polls is not None:
+            server.batches.default_plan = BatchPlan(polls=args.batch_polls)
+        elif args.batch_seconds is not None:
+            server.batches.default_plan = BatchPlan(seconds=args.batch_seconds)
+    except ValueError as exc:
+        raise SystemExit(f"python -m openai_structured.testing: {exc}") from exc
     return server
 
 

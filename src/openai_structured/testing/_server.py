@@ -29,6 +29,14 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 from typing_extensions import Self
 
 from . import _render as render
+from ._batches import (
+    BatchEmulator,
+    BatchPlan,
+    HttpAnswer,
+    LineError,
+    LineRunner,
+    line_error_from_dict,
+)
 from ._latency import Latency
 from ._limits import (
     Admission,
@@ -122,8 +130,9 @@ class CapturedRequest:
 
 
 #: A default reply computed per request: called on the handler's thread (so concurrently when
-#: requests are), it may answer with a Reply, Choices or a Fault.
-Responder: TypeAlias = Callable[[CapturedRequest], ScriptItem]
+#: requests are), it may answer with a Reply, Choices or a Fault (or, for a batch line, a
+#: LineError).
+Responder: TypeAlias = Callable[[CapturedRequest], "ScriptItem | LineError"]
 
 
 class _ResponderError(Exception):
@@ -262,6 +271,8 @@ class _Handler(BaseHTTPRequestHandler):
             elif self.command == "POST" and route in ("/chat/completions", "/responses"):
                 if self._admitted(record):
                     self._scripted("chat" if route == "/chat/completions" else "responses", record)
+            elif answer := owner.batches.handle(self.command, route, query, record.headers, body):
+                self._send_answer(answer)
             else:
                 message = f"Unknown request URL: {self.command} {path}."
                 self._send_json(404, render.error_body(404, message, error_code="unknown_url"))
@@ -306,6 +317,13 @@ class _Handler(BaseHTTPRequestHandler):
             message = (
                 f"FakeOpenAIServer has no scripted reply for {record.method} {record.path}: "
                 "queue one with server.queue(...) or set a default_reply."
+            )
+            self._send_json(500, render.error_body(500, message, "fake_server_error"))
+            return
+        if isinstance(item, LineError):
+            message = (
+                f"FakeOpenAIServer was scripted with a LineError for {record.method} "
+                f"{record.path}: LineError is for batch lines, not live requests."
             )
             self._send_json(500, render.error_body(500, message, "fake_server_error"))
             return
@@ -473,8 +491,17 @@ class _Handler(BaseHTTPRequestHandler):
             data: Any = json.loads(body) if body else None
             if path == "/_fake/queue" and self.command == "POST":
                 items = data if isinstance(data, list) else [data]
-                owner.queue(*(item_from_dict(d) for d in items))
+                owner.queue(
+                    *(
+                        line_error_from_dict(d) if "line_error" in d else item_from_dict(d)
+                        for d in items
+                    )
+                )
                 self._send_json(200, {"pending": owner.pending})
+            elif path == "/_fake/batch-plan" and self.command == "POST":
+                plans = data if isinstance(data, list) else [data]
+                owner.batches.plan(*(BatchPlan.from_dict(d) for d in plans))
+                self._send_json(200, {"pending_plans": owner.batches.pending_plans})
             elif path == "/_fake/default" and self.command in ("POST", "PUT"):
                 owner.default_reply = None if data is None else reply_from_dict(data)
                 self._send_json(200, {"ok": True})
@@ -500,6 +527,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(400, render.error_body(400, f"Bad script item: {exc}"))
 
     # -- low level -----------------------------------------------------------------------
+
+    def _send_answer(self, answer: HttpAnswer) -> None:
+        if answer.disconnect:
+            self._abort(reset=False)
+        headers = {"Content-Length": str(len(answer.body))}
+        self._send_head(answer.status, answer.content_type, headers)
+        self.wfile.write(answer.body)
 
     def _send_head(self, status: int, content_type: str, headers: Mapping[str, str]) -> None:
         self.send_response(status)
@@ -580,7 +614,7 @@ class FakeOpenAIServer:
         self._rate_limited = 0
         self._host = host
         self._requested_port = port
-        self._script: collections.deque[ScriptItem] = collections.deque(script)
+        self._script: collections.deque[ScriptItem | LineError] = collections.deque(script)
         self._requests: list[CapturedRequest] = []
         self._errors: list[BaseException] = []
         self._lock = threading.Lock()
@@ -594,6 +628,8 @@ class FakeOpenAIServer:
         self._wake_w: socket.socket | None = None
         self._clients: list[OpenAI] = []
         self.rate_limits = rate_limits
+        #: The Files and Batch APIs' state and scripting (`server.batches.plan(...)`).
+        self.batches = BatchEmulator(LineRunner(self), self._new_id)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -729,11 +765,14 @@ class FakeOpenAIServer:
 
     # -- scripting -----------------------------------------------------------------------
 
-    def queue(self, *items: ScriptItem) -> Self:
-        """Append replies/faults/choices; each POST request consumes the oldest one."""
+    def queue(self, *items: ScriptItem | LineError) -> Self:
+        """Append replies/faults/choices; each POST request (and each batch line) consumes the
+        oldest one. A `LineError` is for batch lines only."""
         for item in items:
-            if not isinstance(item, (Reply, Fault, Choices)):
-                raise TypeError(f"expected a Reply, a Fault or Choices, got {type(item).__name__}")
+            if not isinstance(item, (Reply, Fault, Choices, LineError)):
+                raise TypeError(
+                    f"expected a Reply, a Fault, Choices or a LineError, got {type(item).__name__}"
+                )
         with self._lock:
             self._script.extend(items)
         return self
@@ -745,8 +784,10 @@ class FakeOpenAIServer:
             return len(self._script)
 
     def reset(self) -> None:
-        """Forget queued items, captured requests, errors and rate-limit counters, and refill
-        the rate limits (the default reply, limits and latency stay)."""
+        """Forget queued items, captured requests, errors and rate-limit counters, files,
+        batches and queued batch plans, and refill the rate limits (the default reply, limits,
+        latency and default batch plan stay)."""
+        self.batches.reset()
         with self._lock:
             self._script.clear()
             self._requests.clear()
@@ -809,6 +850,7 @@ class FakeOpenAIServer:
 
     def stats(self) -> dict[str, Any]:
         """Counters as JSON-ready values (also `GET /_fake/stats` on a running server)."""
+        batches = self.batches.stats()  # before our lock: the emulator's is taken first
         with self._lock:
             return {
                 "requests": len(self._requests),
@@ -816,6 +858,7 @@ class FakeOpenAIServer:
                 "rate_limited": self._rate_limited,
                 "accepted_times": list(self._accepted_times),
                 "errors": [f"{type(e).__name__}: {e}" for e in self._errors],
+                **batches,
             }
 
     # -- captured requests ---------------------------------------------------------------
@@ -843,24 +886,24 @@ class FakeOpenAIServer:
 
     # -- internals used by the handler ---------------------------------------------------
 
-    def _next_item(self) -> ScriptItem | Responder | None:
+    def _next_item(self) -> ScriptItem | LineError | Responder | None:
         with self._lock:
             if self._script:
                 return self._script.popleft()
         return self.default_reply
 
     def _resolve(
-        self, item: ScriptItem | Responder | None, record: CapturedRequest
-    ) -> ScriptItem | None:
+        self, item: ScriptItem | LineError | Responder | None, record: CapturedRequest
+    ) -> ScriptItem | LineError | None:
         """The script item itself, or what the default-reply function answers `record`."""
-        if item is None or isinstance(item, (Reply, Fault, Choices)):
+        if item is None or isinstance(item, (Reply, Fault, Choices, LineError)):
             return item
         try:
             answer = item(record)
         except Exception as exc:
             self._record_error(exc)
             raise _ResponderError(f"default_reply raised {type(exc).__name__}: {exc}") from exc
-        if not isinstance(answer, (Reply, Fault, Choices)):
+        if not isinstance(answer, (Reply, Fault, Choices, LineError)):
             error = TypeError(
                 "default_reply must return a Reply, a Fault or Choices, "
                 f"got {type(answer).__name__}"
