@@ -69,6 +69,10 @@ class ServerProfile:
     #: Requests a bulk run keeps in flight by default (None: the runner's default). llama.cpp's
     #: server answers one at a time unless started with ``--parallel``: more would only queue.
     bulk_concurrency: int | None = None
+    #: The server has OpenAI's Files and Batch APIs (``/v1/files``, ``/v1/batches``): what
+    #: ``BulkRun(backend=OpenAIBatch())`` needs. vLLM runs batch files offline instead
+    #: (``vllm run-batch``: ``BatchFiles``).
+    supports_batch_api: bool = True
 
     def __post_init__(self) -> None:
         if self.registry not in ("required", "known", "off"):
@@ -130,8 +134,8 @@ PROFILES: dict[str, ServerProfile] = {
         # vLLM and Ollama enforce any JSON Schema with guided decoding: send it unchanged so
         # optional fields stay optional. Their model names are their own, even when one is
         # called "gpt-4o" by whoever deployed it: nothing is checked.
-        ServerProfile("vllm", registry="off", strict_schema=False),
-        ServerProfile("ollama", registry="off", strict_schema=False),
+        ServerProfile("vllm", registry="off", strict_schema=False, supports_batch_api=False),
+        ServerProfile("ollama", registry="off", strict_schema=False, supports_batch_api=False),
         # llama-cpp-python's server rejects type=json_schema (measured) and takes the schema
         # beside json_object, enforced by a grammar. It has no Responses API.
         ServerProfile(
@@ -141,6 +145,7 @@ PROFILES: dict[str, ServerProfile] = {
             response_format="json_object_schema",
             supports_responses_api=False,
             bulk_concurrency=1,
+            supports_batch_api=False,
         ),
     )
 }

@@ -30,7 +30,7 @@ from openai_structured.bulk import (
     OpenAIBatch,
     Outcome,
 )
-from openai_structured.errors import RefusalError, ValidationError
+from openai_structured.errors import OpenAIClientError, RefusalError, ValidationError
 from openai_structured.testing import (
     BatchPlan,
     CapturedRequest,
@@ -79,7 +79,7 @@ def records(n: int, start: int = 0) -> list[dict[str, int]]:
 
 
 def batch_run(
-    server: FakeOpenAIServer, out: Path, *, max_lines: int = 50_000, **kwargs: Any
+    server: FakeOpenAIServer, out: Path, /, *, max_lines: int = 50_000, **kwargs: Any
 ) -> BulkRun:
     backend = kwargs.pop("backend", None) or OpenAIBatch(max_lines=max_lines, **FAST)
     options: dict[str, Any] = {
@@ -495,3 +495,13 @@ def test_parts_and_counts_are_readable_while_a_run_holds_the_journal(
     assert all(p.batch_id and p.file_id and p.status == "completed" for p in parts)
     assert [p.counts for p in parts] == [{"total": 2, "completed": 2, "failed": 0}] * 2
     assert seen and all(s[0].state == "submitted" for s in seen[:2])
+
+
+@pytest.mark.parametrize("name", ["llama.cpp", "vllm", "ollama"])
+def test_a_server_without_a_batch_api_is_refused_before_anything_is_sent(
+    server: FakeOpenAIServer, out: Path, name: str
+) -> None:
+    run = batch_run(server, out, **{"server": name})
+    with pytest.raises(OpenAIClientError, match=f"the {re.escape(name)} server has no Batch API"):
+        list(run.run(records(2)))
+    assert server.requests == [] and not out.exists()

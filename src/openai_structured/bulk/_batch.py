@@ -132,6 +132,13 @@ class OpenAIBatch:
     def arun(
         self, run: BulkRun, client: Any, records: Iterable[Any] | AsyncIterable[Any]
     ) -> AsyncIterator[Outcome]:
+        profile = _profile(run, client)
+        if not profile.supports_batch_api:
+            raise OpenAIClientError(
+                f"the {profile.name} server has no Batch API: run it live (no --backend), or "
+                "write the requests to a file for its own batch runner (--write-requests, "
+                "vllm run-batch; docs/bulk.md)"
+            )
         return _BatchJob(self, run, client, "api").arun(records)
 
 
