@@ -35,6 +35,7 @@ from pydantic_core import to_jsonable_python
 
 from .._call import CallRun
 from .._logging import LogSink
+from .._reask import check_retries
 from .._request import PreparedCall
 from .._usage import TokenUsage
 from ..client import _call_run, _prepare, _sink
@@ -72,7 +73,15 @@ _CREATE_TRANSIENT: tuple[type[BaseException], ...] = (
     openai.APIConnectionError,
     openai.InternalServerError,
 )
+#: Failures of a status check or a download that the next check may not have.
+_POLL_TRANSIENT: tuple[type[BaseException], ...] = (
+    *_CREATE_TRANSIENT,
+    openai.RateLimitError,
+    openai.ConflictError,
+)
 _CREATE_TRIES = 5
+_POLL_TRIES = 8  # status checks in a row that may fail (the network, 5xx) before the run stops
+_YIELD_EVERY = 256  # records between two chances for the event loop to run other tasks
 _LIST_PAGES = 50  # batches looked through (x100) for one whose creation was not recorded
 
 
@@ -213,6 +222,13 @@ def decide(
     the same decision every time (after a crash too)."""
     first = ledger.body(key)
     assert first is not None, "decide() is for records whose first request was recorded"
+    # Re-asks already sent are followed whatever this run's max_validation_retries: their
+    # answers are paid for.
+    retries, sent_reasks = check_retries(options.get("max_validation_retries")), 0
+    while ledger.sendings(f"{key}~{sent_reasks + 2}"):
+        sent_reasks += 1
+    if sent_reasks > retries:
+        options = {**options, "max_validation_retries": sent_reasks}
     run: CallRun = _call_run(dataclasses.replace(shape, kwargs=json.loads(first)), options, log)
     custom_id = key
     while True:
@@ -224,8 +240,9 @@ def decide(
             except OpenAIClientError as exc:  # max_total_tokens reached
                 return _finished(run, exc)
         latest, state, _ = sendings[-1]
-        # Files written for another engine are not counted: writing again costs nothing.
-        sent = sum(not local for _, _, local in sendings)
+        # Counted: sendings that could have run it (not files for another engine, nor
+        # batches that failed or were cancelled as a whole).
+        sent = sum(counted for _, _, counted in sendings)
         body = ledger.body(custom_id)
         assert body is not None
         if result is None or result.part < latest:
@@ -286,6 +303,9 @@ class _BatchJob:
         self._local: list[tuple[str, bytes, str]] = []  # write/import: the requests still needed
         self.profile = _profile(run, client)
         self._shapes: dict[tuple[Any, ...], PreparedCall] = {}
+        self._halted = False  # a stop that sends nothing more (a refused batch, a run error)
+        self._poll_failed = False
+        self._poll_errors = 0
 
     async def arun(self, records: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Outcome]:
         from ._runner import BulkStopped
@@ -330,7 +350,7 @@ class _BatchJob:
     async def _read(self, records: Any, known: list[str]) -> AsyncIterator[Outcome]:
         """Every record: finished before (its outcome), or a request: new (into files of the
         backend's size, sent as each fills) or sent by an earlier run (``known``)."""
-        from ._runner import _Source
+        from ._runner import RUN_ERRORS, _Source
 
         builder = PartBuilder(self.url, self.backend.max_lines, self.backend.max_bytes)
         self._full: list[list[tuple[str, bytes, str]]] = []
@@ -338,11 +358,18 @@ class _BatchJob:
         seen: set[str] = set()
         while (got := await source.next()) is not None:
             position, item = got
-            outcome = self._admit(item, position, seen, known, builder)
+            try:
+                outcome = self._admit(item, position, seen, known, builder)
+            except RUN_ERRORS as exc:  # every record would fail so: send no more
+                self.stops.append(exc)
+                self._halted = True
+                return
             if outcome is not None:
                 yield outcome
             while self._full:
                 await self._dispatch(self._full.pop(0))
+            if position % _YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # a sync input never awaits: let the loop run
         if len(builder):
             await self._dispatch(builder.flush())
 
@@ -350,60 +377,92 @@ class _BatchJob:
         """Requests ready to go: a batch of their own, or the file for another engine."""
         if self.mode != "api":
             self._local.extend(lines)
-        elif not self._refused():  # else not recorded: the rerun builds them again
+        elif not self._halted:  # else not recorded: the rerun builds them again
             await self._send(self.ledger.add_part(self.tag, self.url, lines))
 
     async def _through_api(self, known: list[str]) -> AsyncIterator[Outcome]:
         # parts an earlier run left before their batch was recorded
         for part in self.ledger.parts():
-            if part.state in ("built", "uploaded") and not self._refused():
-                await self._send(part)
+            if part.state in ("built", "uploaded") and part.tag != LOCAL_TAG:
+                await self._resume(part)
         # what the ledger already answers (a resumed run), then poll until done
         async for outcome in self._settle(known):
             yield outcome
         assert isinstance(self.backend, OpenAIBatch)
         interval = self.backend.poll_interval
-        while self._active():
+        while active := self._active():
             await asyncio.sleep(interval)
             interval = min(interval * 1.5, self.backend.max_poll_interval)
-            for part in self._active():
+            for part in active:
                 ended = await self._poll(part)
                 if ended:
                     async for outcome in self._settle(self._keys_of(part)):
                         yield outcome
         if self.pending and not self.stops:
-            waiting = self._waiting_locally()
-            if waiting:
-                raise OpenAIClientError(
-                    f"{waiting} records wait for the results of a file written with "
-                    "--write-requests: import them (--import-results FILE) first"
-                )
             raise OpenAIClientError(
                 f"{len(self.pending)} records were left waiting for a batch that is not "
                 "running; rerun the same command (their requests are recorded)"
             )
 
-    def _waiting_locally(self) -> int:
-        return sum(
-            1 for key in self.pending if any(local for *_, local in self.ledger.sendings(key))
-        )
+    async def _resume(self, part: Part) -> None:
+        """A part an earlier run built or uploaded but did not make a batch of: send it if
+        every line is still wanted (within this run's budget), else send only those."""
+        if self._halted:
+            return
+        if part.state == "uploaded":
+            batch = await self._find(part)  # its creation may have gone out unrecorded
+            if batch is not None:
+                self.ledger.submitted(part.part, batch.id, batch.status)
+                return
+        lines = list(self.ledger.lines(part.part))
+        wanted = [(cid, body) for cid, body in lines if cid.split("~", 1)[0] in self.pending]
+        estimates: list[float] = []
+        for cid, body in wanted:
+            try:
+                estimate = self.run._spend.admit(_batch_estimate_body(self.run, body))
+            except Exception as exc:  # the budget: what is not admitted waits for the rerun
+                self.stops.append(exc)
+                for spent in estimates:
+                    self.run._spend.refund(spent)
+                return
+            estimates.append(estimate)
+            self.pending[cid.split("~", 1)[0]].estimates.append(estimate)
+        if len(wanted) == len(lines):
+            await self._send(part)
+            return
+        # Some of its records changed since: the part is not sent; its wanted lines go into
+        # a new one (a file already uploaded is left unused).
+        self.ledger.abandon(part.part, f"{len(lines) - len(wanted)} of its records changed")
+        if wanted:
+            builder = PartBuilder(part.url, self.backend.max_lines, self.backend.max_bytes)
+            parts = [p for p in (builder.add(cid, body) for cid, body in wanted) if p]
+            for lines_ in [*parts, builder.flush()]:
+                await self._dispatch(lines_)
 
     # --- files for other engines ----------------------------------------------------------
 
     def _write_file(self) -> None:
         """Write the requests still needed to the file, and record them (as a local part)."""
+        from ._journal import OutputPathError
+
         assert self.path is not None
         lines = self._local
         tmp = self.path.with_name(f".{self.path.name}.ostruct-tmp")
-        with open(tmp, "wb") as handle:
-            for _, line, _ in lines:
-                handle.write(line)
-        if lines:
-            part = self.ledger.add_part(LOCAL_TAG, self.url, lines)
+        try:
+            with open(tmp, "wb") as handle:
+                for _, line, _ in lines:
+                    handle.write(line)
+            part = self.ledger.add_part(LOCAL_TAG, self.url, lines) if lines else None
             os.replace(tmp, self.path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise OutputPathError(
+                f"cannot write {self.path}: {exc.strerror}; choose another --write-requests "
+                "(nothing was recorded as written)",
+                path=self.path,
+            ) from exc
+        if part is not None:
             self.ledger.written(part.part, str(self.path))
-        else:
-            os.replace(tmp, self.path)
         self.run.notes.append(
             f"wrote {len(lines)} request{'s' if len(lines) != 1 else ''} to {self.path}"
             + (f" ({len(self.pending) - len(lines)} more wait for earlier files' results)"
@@ -424,7 +483,7 @@ class _BatchJob:
             if not sendings:
                 unknown += 1
                 continue
-            matched.append((sendings[-1][0], result))
+            matched.append((sendings[-1][0], self._redacted(result)))
         self.ledger.store_results(matched)
         never = len(self._local)  # records whose request was never written
         self._local = []
@@ -477,6 +536,12 @@ class _BatchJob:
         earlier = run._earlier(self.journal, rid, key, position)
         if earlier is not None:
             return earlier
+        if run.retry_failed and self.journal.status(rid, key) == "failed":
+            self.ledger.forget(key)  # its stored answer failed: ask again
+        try:
+            _call_run(call, merged, self.log)  # what a live call checks before sending
+        except OpenAIClientError as exc:
+            return run._failed(self.journal, rid, position, key, exc)
         pending = self.pending.get(key)
         if pending is not None:  # the same request as an earlier record: one answer for both
             pending.records.append((rid, position))
@@ -488,11 +553,17 @@ class _BatchJob:
         if self.stops:  # the budget ran out: not sent (the rerun sends it)
             return None
         try:
-            pending.estimates.append(run._spend.admit(_batch_estimate(run.model, call)))
+            estimate = run._spend.admit(_batch_estimate(run.model, call))
         except Exception as exc:
             self.stops.append(exc)
             return None
-        full = builder.add(key, body_text(call.kwargs))
+        try:
+            full = builder.add(key, body_text(call.kwargs))
+        except OpenAIClientError as exc:  # too big for a batch file: this record fails alone
+            run._spend.refund(estimate)
+            del self.pending[key]
+            return run._failed(self.journal, rid, position, key, exc)
+        pending.estimates.append(estimate)
         if full:
             self._full.append(full)
         return None
@@ -520,6 +591,7 @@ class _BatchJob:
             await self._submit(part)
         except BatchSubmitError as exc:
             self.stops.append(exc)
+            self._halted = True
 
     async def _submit(self, part: Part) -> None:
         client = self.client
@@ -597,32 +669,57 @@ class _BatchJob:
                 return None
         return None
 
-    def _refused(self) -> bool:
-        """A batch could not be created: send no more (what is built waits for the rerun)."""
-        return any(isinstance(stop, BatchSubmitError) for stop in self.stops)
-
     def _active(self) -> list[Part]:
-        return [p for p in self.ledger.parts() if p.state == "submitted"]
+        """The batches still running that a record of this run waits for (a batch nobody
+        needs any more, e.g. of a prompt since changed, is left for ``--status``)."""
+        if self._poll_failed:
+            return []
+        return [p for p in self.ledger.parts() if p.state == "submitted" and self._keys_of(p)]
 
     async def _poll(self, part: Part) -> bool:
-        """Check one batch; when it is over, store its results (True)."""
+        """Check one batch; when it is over, store its results (True). Checking and
+        downloading can be repeated, so a passing network or server error is only counted:
+        the run stops after several in a row (and the rerun polls on)."""
         assert part.batch_id is not None
-        batch = await self.client.batches.retrieve(part.batch_id)
-        counts = _counts(batch)
-        if batch.status not in TERMINAL:
-            self.ledger.polled(part.part, batch.status, counts)
+        try:
+            batch = await self.client.batches.retrieve(part.batch_id)
+            counts = _counts(batch)
+            if batch.status not in TERMINAL:
+                self.ledger.polled(part.part, batch.status, counts)
+                self._poll_errors = 0
+                return False
+            output = await self._download(batch.output_file_id)
+            errors = await self._download(batch.error_file_id)
+        except _POLL_TRANSIENT as exc:
+            self._poll_errors += 1
+            if self._poll_errors >= _POLL_TRIES:
+                self.stops.append(exc)
+                self._poll_failed = True
             return False
-        output = await self._download(batch.output_file_id)
-        errors = await self._download(batch.error_file_id)
+        self._poll_errors = 0
         results = [
-            *parse_result_lines(output, f"output file {batch.output_file_id}"),
-            *parse_result_lines(errors, f"error file {batch.error_file_id}"),
+            self._redacted(result)
+            for data, name in ((output, "output"), (errors, "error"))
+            for result in parse_result_lines(data, f"{name} file of batch {batch.id}")
         ]
-        detail = self._detail(part, batch, counts, len(results))
+        detail = self._detail(part, batch, counts, results)
         _step("download")
         self.ledger.ended(part.part, batch.status, counts, results, detail)
         _step("ended")
         return True
+
+    def _redacted(self, result: ResultLine) -> ResultLine:
+        """An error line's text without the client's key (a server may quote it back)."""
+        error = result.error
+        if error is None:
+            return result
+        text = self.run._redact(str(error))
+        if text == str(error):
+            return result
+        clean = BatchLineError(
+            text, custom_id=error.custom_id, status_code=error.status_code, code=error.code
+        )
+        return dataclasses.replace(result, error=clean)
 
     async def _download(self, file_id: str | None) -> bytes:
         if not file_id:
@@ -630,30 +727,39 @@ class _BatchJob:
         content = await self.client.files.content(file_id)
         return bytes(content.content)
 
-    def _detail(self, part: Part, batch: Any, counts: Mapping[str, int], got: int) -> str | None:
+    def _detail(
+        self, part: Part, batch: Any, counts: Mapping[str, int], results: list[ResultLine]
+    ) -> str | None:
         """What the run must say about an ended batch (and whether it stops the run)."""
         if batch.status == "failed":
             errors = [e.model_dump() for e in (getattr(batch.errors, "data", None) or [])]
-            words = "; ".join(
-                f"line {e.get('line')}: {e.get('message')} ({e.get('code')})" for e in errors[:5]
-            )
+            words = self.run._redact("; ".join(
+                (f"line {e['line']}: " if e.get("line") is not None else "")
+                + f"{e.get('message')} ({e.get('code')})"
+                for e in errors[:5]
+            ))  # fmt: skip
             self.stops.append(BatchFailedError(
                 f"batch {batch.id} ({part.name}) failed: {words or 'no reason given'}; nothing "
-                "of it was recorded as done", batch_id=batch.id, errors=errors,
+                "of it was recorded as done: fix the cause and rerun the same command",
+                batch_id=batch.id, errors=errors,
             ))  # fmt: skip
             return words
         if batch.status == "cancelled":
+            answered = sum(r.body is not None for r in results)
             self.stops.append(BatchCancelledError(
-                f"batch {batch.id} ({part.name}) was cancelled: its {got} answered lines are "
-                "kept; rerun the same command to send the rest"
+                f"batch {batch.id} ({part.name}) was cancelled: its {answered} answered "
+                f"line{'s are' if answered != 1 else ' is'} kept; rerun the same command to "
+                "send the rest"
             ))  # fmt: skip
             return "cancelled"
         done = counts.get("completed", 0)
         if batch.status == "completed" and not batch.output_file_id and done:
-            return (
-                f"the batch reports {done} completed requests but has no output file: their "
-                "answers cannot be read and are sent again"
+            note = (
+                f"batch {batch.id} reports {done} completed requests but has no output file: "
+                "their answers cannot be read, and they are sent again (and paid for again)"
             )
+            self.run.notes.append(note)
+            return note
         return None
 
     # --- decoding ---------------------------------------------------------------------------
@@ -671,7 +777,9 @@ class _BatchJob:
         retries = int(run.options.get("max_validation_retries") or 0)
         reasks = (f"{key}~{n}" for key in keys for n in range(2, retries + 2))
         ledger = self.ledger.snapshot([*keys, *reasks])
-        for key in keys:
+        for n, key in enumerate(keys, 1):
+            if n % _YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # thousands of decisions: let the loop run between
             pending = self.pending[key]
             decision = decide(
                 pending.shape, key, ledger, run.options, self.log, self.backend.max_resubmits
@@ -682,14 +790,20 @@ class _BatchJob:
                 if self.stops:
                     continue  # the run is stopping: the rerun sends it
                 try:
-                    pending.estimates.append(run._spend.admit(_batch_estimate_body(run, decision)))
+                    estimate = run._spend.admit(_batch_estimate_body(run, decision.body))
                 except Exception as exc:
                     self.stops.append(exc)
                     continue
-                full = builder.add(decision.custom_id, decision.body)
-                if full:
-                    parts.append(full)
-                continue
+                try:
+                    full = builder.add(decision.custom_id, decision.body)
+                except OpenAIClientError as exc:  # a re-ask grown too big for a batch file
+                    run._spend.refund(estimate)
+                    decision = _Finished(error=exc)
+                else:
+                    pending.estimates.append(estimate)
+                    if full:
+                        parts.append(full)
+                    continue
             assert isinstance(decision, _Finished)
             del self.pending[key]
             for outcome in self._write(key, pending, decision):
@@ -709,9 +823,12 @@ class _BatchJob:
             run._spend.answered(estimate)
         run._spend.correct(pending.estimates, cost)
         usage = done.usage
+        # One answer serves every record of the same request and is paid for once: by the
+        # first record written with it (an earlier run's, when one reused it then).
+        paid = self.journal.has_key(key)
         for n, (rid, position) in enumerate(pending.records):
-            # One answer serves every record of the same request; it is paid for once.
-            share = (cost, usage) if n == 0 else (0.0 if cost is not None else None, TokenUsage())
+            first = n == 0 and not paid
+            share = (cost, usage) if first else (0.0 if cost is not None else None, TokenUsage())
             if done.error is not None:
                 failed = run._failed(
                     self.journal, rid, position, key, done.error, share[1], share[0],
@@ -779,10 +896,10 @@ def _batch_estimate(model: str, call: PreparedCall) -> float | None:
     )
 
 
-def _batch_estimate_body(run: BulkRun, submit: _Submit) -> float | None:
+def _batch_estimate_body(run: BulkRun, body: str) -> float | None:
     from ._runner import _output_budget, _prompt_tokens
 
-    kwargs = json.loads(submit.body)
+    kwargs = json.loads(body)
     return _batch_price(
         run.model, _prompt_tokens(run.model, kwargs), _output_budget(run.model, kwargs)
     )

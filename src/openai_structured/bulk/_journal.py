@@ -557,6 +557,25 @@ class Journal:
         self._check_open()
         return BatchLedger(self._db)
 
+    def has_key(self, key: str) -> bool:
+        """Whether a record with this key was written (an answer for it was paid for)."""
+        return (
+            self._db.execute("SELECT 1 FROM records WHERE key = ? LIMIT 1", (key,)).fetchone()
+            is not None
+        )
+
+    def running_batches(self) -> int:
+        """Batch API parts of this output not yet ended (sent, or about to be)."""
+        tables = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'batch_parts'"
+        ).fetchone()
+        if tables is None:
+            return 0
+        row = self._db.execute(
+            "SELECT count(*) FROM batch_parts WHERE state != 'ended' AND tag != 'local'"
+        ).fetchone()
+        return int(row[0])
+
     def batch_tag(self) -> str:
         """A random name of this journal, in its batch files' names and batches' metadata: how
         a batch whose creation was never recorded is found again."""

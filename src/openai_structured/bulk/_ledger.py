@@ -61,6 +61,7 @@ CREATE TABLE IF NOT EXISTS batch_requests (
     PRIMARY KEY (custom_id, part)
 );
 CREATE INDEX IF NOT EXISTS batch_requests_by_part ON batch_requests (part);
+CREATE INDEX IF NOT EXISTS records_by_key ON records (key);
 CREATE TABLE IF NOT EXISTS batch_results (
     custom_id TEXT PRIMARY KEY,
     part INTEGER NOT NULL,
@@ -208,14 +209,46 @@ class BatchLedger:
         return [cid for (cid,) in rows]
 
     def sendings(self, custom_id: str) -> list[tuple[int, str, bool]]:
-        """``(part, state, local)`` of every part that holds this request, oldest first;
-        ``local``: a file written for another engine (``--write-requests``)."""
+        """``(part, state, counted)`` of every part that holds this request, oldest first.
+        ``counted``: a sending to the Batch API that could have run the request (not a file
+        written for another engine, nor a batch that failed, was cancelled or abandoned)."""
         rows = self._db.execute(
-            "SELECT r.part, p.state, p.tag FROM batch_requests r JOIN batch_parts p USING (part)"
-            " WHERE r.custom_id = ? ORDER BY r.part",
+            "SELECT r.part, p.state, p.tag, p.status FROM batch_requests r"
+            " JOIN batch_parts p USING (part) WHERE r.custom_id = ? ORDER BY r.part",
             (custom_id,),
         )
-        return [(part, state, tag == LOCAL_TAG) for part, state, tag in rows]
+        return [(part, state, _counted(tag, status)) for part, state, tag, status in rows]
+
+    def abandon(self, part: int, why: str) -> None:
+        """A part that will never be sent (its records changed, or were sent again in another
+        part): ended, with no results."""
+        self._update(part, state="ended", status="abandoned", detail=why)
+
+    def forget(self, key: str) -> None:
+        """The requests and results of a record's ended parts (``--retry-failed``): the
+        record is then new, and sent again."""
+        like = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "~%"
+        where = "(custom_id = ? OR custom_id LIKE ? ESCAPE '\\')"
+        db = self._db
+        db.execute("BEGIN")
+        try:
+            db.execute(f"DELETE FROM batch_results WHERE {where}", (key, like))
+            db.execute(
+                f"DELETE FROM batch_requests WHERE {where} AND part IN"
+                " (SELECT part FROM batch_parts WHERE state = 'ended')",
+                (key, like),
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def drop_requests(self, part: int, custom_ids: Iterable[str]) -> None:
+        db = self._db
+        db.executemany(
+            "DELETE FROM batch_requests WHERE part = ? AND custom_id = ?",
+            ((part, cid) for cid in custom_ids),
+        )
 
     def written(self, part: int, path: str) -> None:
         """A local part's lines were written to ``path``: it waits for ``--import-results``
@@ -256,8 +289,13 @@ class BatchLedger:
         n = 0
         for result in results:
             error = result.error
+            # A request answered twice (a result file with a line twice) keeps its answer: an
+            # error line never replaces one.
             self._db.execute(
-                "INSERT OR REPLACE INTO batch_results VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO batch_results VALUES (?, ?, ?, ?, ?) ON CONFLICT (custom_id) DO"
+                " UPDATE SET part = excluded.part, status_code = excluded.status_code,"
+                " body = excluded.body, error = excluded.error"
+                " WHERE excluded.body IS NOT NULL OR batch_results.body IS NULL",
                 (
                     result.custom_id, part, result.status_code, result.body,
                     None if error is None else json.dumps([str(error), error.code]),
@@ -288,13 +326,14 @@ class Snapshot:
             chunk = ids[start : start + _CHUNK]
             marks = ",".join("?" * len(chunk))
             rows = db.execute(
-                "SELECT r.custom_id, r.part, p.state, p.tag, r.body FROM batch_requests r"
-                f" JOIN batch_parts p USING (part) WHERE r.custom_id IN ({marks})"
-                " ORDER BY r.part",
+                "SELECT r.custom_id, r.part, p.state, p.tag, p.status, r.body FROM"
+                f" batch_requests r JOIN batch_parts p USING (part) WHERE r.custom_id IN"
+                f" ({marks}) ORDER BY r.part",
                 chunk,
             )
-            for cid, part, state, tag, body in rows:
-                self._sendings.setdefault(cid, []).append((part, state, tag == LOCAL_TAG))
+            for cid, part, state, tag, status, body in rows:
+                sent = (part, state, _counted(tag, status))
+                self._sendings.setdefault(cid, []).append(sent)
                 self._bodies[cid] = body
             rows = db.execute(
                 "SELECT custom_id, part, status_code, body, error FROM batch_results"
@@ -321,6 +360,12 @@ class Snapshot:
 
 
 _CHUNK = 500  # SQLite's limit on parameters is 999 in older builds
+#: Batch statuses under which a request was not run (sending it again is free of doubt).
+_NOT_RUN = frozenset({"failed", "cancelled", "abandoned"})
+
+
+def _counted(tag: str, status: str | None) -> bool:
+    return tag != LOCAL_TAG and status not in _NOT_RUN
 
 
 def _stored(

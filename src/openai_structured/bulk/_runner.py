@@ -22,6 +22,7 @@ import contextlib
 import contextvars
 import itertools
 import json
+import os
 import queue
 import random
 import threading
@@ -179,6 +180,11 @@ class _Spend:
         self.requests += 1
         self.committed += cost
         return cost
+
+    def refund(self, estimate: float) -> None:
+        """A request admitted but never sent (it could not be)."""
+        self.requests -= 1
+        self.committed -= estimate
 
     def answered(self, estimate: float) -> None:
         """A request ended: its estimate counts as spent until the record's cost is known."""
@@ -392,6 +398,11 @@ class BulkRun:
             raise ValueError(f"max_cost must be a number of dollars >= 0, got {max_cost!r}")
         if max_requests is not None and max_requests < 0:
             raise ValueError(f"max_requests must be >= 0, got {max_requests!r}")
+        if ordered and backend is not None:
+            raise ValueError(
+                "ordered=True is for the live backend: a batch backend's outcomes come as its "
+                "batches end; sort them by Outcome.position"
+            )
         self.model = model
         self.request = request
         self.output_schema = output_schema
@@ -479,6 +490,8 @@ class BulkRun:
     async def arun(self, records: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Outcome]:
         """The async :meth:`run`."""
         if self.backend is not None and not self.backend.needs_client:
+            # No client: the key this process would use is what must not reach a file.
+            self._secret = self._secret or os.environ.get("OPENAI_API_KEY")
             async for outcome in self.backend.arun(self, None, records):
                 yield outcome
             return
@@ -505,6 +518,15 @@ class BulkRun:
         )
         gate = _Gate(self.limiter, self.model, self.max_retries, self._spend)
         journal = Journal.open(self.output, params=self._params()) if self.output else None
+        if journal is not None and journal.running_batches():
+            running = journal.running_batches()
+            journal.close()
+            raise OpenAIClientError(
+                f"{self.output} has {running} Batch API batch file(s) still running: go on "
+                "with the batch backend (--backend openai-batch), or cancel them (ostruct batch "
+                "--cancel OUT) and collect what they answered first; a live run now would pay "
+                "for their records again"
+            )
         done: asyncio.Queue[Outcome | None] = asyncio.Queue(maxsize=width)
         source = _Source(records)
         stopped: list[BaseException] = []
