@@ -240,7 +240,8 @@ def test_seed_with_the_responses_api_is_refused(ostruct, server, workdir):
 def test_chat_only_penalty_with_the_responses_api_is_refused(ostruct, server, workdir):
     out = ostruct(*run_args(server, "--api", "responses", "--frequency-penalty", "0.5"))
     assert out.code == 5
-    assert "frequency_penalty" in out.stderr
+    assert "--frequency-penalty is not supported by the Responses API" in out.stderr
+    assert "Use --api chat" in out.stderr
     assert server.requests == []
 
 

@@ -214,10 +214,10 @@ def test_a_budget_too_small_for_the_first_request_sends_nothing(ostruct, server,
     assert server.requests == []
     first = out.stderr.splitlines()[0]
     assert first.startswith(
-        "Error (token limit): max_total_tokens=5 would be exceeded by attempt 1"
+        "Error (token limit): --max-total-tokens 5 would be exceeded by attempt 1"
     )
     assert "Nothing was sent." in first
-    assert "With ostruct: raise --max-total-tokens" in out.stderr
+    assert "Raise --max-total-tokens" in out.stderr
     assert _the_usage_line(out.stderr) == "ostruct: usage: nothing was sent (0 tokens)"
 
 
@@ -228,7 +228,8 @@ def test_the_budget_stops_a_re_ask_and_reports_what_was_spent(ostruct, server, w
     out = ostruct(*args, *mode)
     assert out.code == 8
     assert len(server.requests) == 1  # the re-ask would pass the budget: not sent
-    assert "Error (token limit): max_total_tokens=200 would be exceeded by attempt 2" in out.stderr
+    budget = "Error (token limit): --max-total-tokens 200 would be exceeded by attempt 2"
+    assert budget in out.stderr
     assert "110 tokens spent so far" in out.stderr
     assert _the_usage_line(out.stderr).startswith(
         "ostruct: usage: 1 request (1 attempt), 100 prompt tokens (0 cached), "

@@ -1,8 +1,9 @@
-"""Which server ``ostruct run`` talks to, and which server profile a dry run assumes.
+"""Which server ``ostruct run`` talks to, and which server profile it will use.
 
-A dry run must not touch the network, so :func:`dry_run_target` works the profile out from the
-options and the environment without building the default client (which may start the embedded
-model).
+The profile is worked out offline by :func:`server_target`, from the options and the
+environment, without building the default client (which may start the embedded model): a dry
+run, the pre-flight checks of a real run and ``ostruct schema check`` all use it, so they judge
+the request as the server a real run would talk to takes it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from ..servers import ServerProfile, get_profile, profile_for
 from ._report import CliError, Secrets
 from .exit_codes import ExitCode
 
-__all__ = ["ClientOptions", "build_client", "dry_run_target"]
+__all__ = ["ClientOptions", "ServerTarget", "build_client", "dry_run_target", "server_target"]
 
 DEFAULT_KEY_VAR = "OPENAI_API_KEY"
 
@@ -80,7 +81,24 @@ def build_client(options: ClientOptions, secrets: Secrets, *, asynchronous: bool
     return client
 
 
-def dry_run_target(options: ClientOptions) -> tuple[ServerProfile, str]:
+@dataclass(frozen=True)
+class ServerTarget:
+    """The server a run would use, found offline: its profile and where it comes from."""
+
+    profile: ServerProfile
+    #: For messages: ``--base-url URL``, ``OpenAI (OPENAI_API_KEY)``, ...
+    where: str
+    #: False when nothing is configured: a real run stops with "no server configured" (exit
+    #: 5), and ``profile`` is OpenAI's, for checking as if.
+    configured: bool = True
+
+    def label(self, *, from_option: bool = False) -> str:
+        """``where (profile NAME)``, as the dry run and ``schema check`` print it."""
+        source = ", from --server" if from_option else ""
+        return f"{self.where} (profile {self.profile.name}{source})"
+
+
+def server_target(options: ClientOptions) -> ServerTarget:
     """The server profile a real run would use, and where it comes from; no network, no
     embedded-model start."""
     import openai
@@ -91,10 +109,10 @@ def dry_run_target(options: ClientOptions) -> tuple[ServerProfile, str]:
     if options.base_url:
         where = f"--base-url {options.base_url}"
         if explicit is not None:
-            return explicit, where
+            return ServerTarget(explicit, where)
         # Building a client object sends nothing; it only lets profile_for read the URL.
         probe = openai.OpenAI(base_url=options.base_url, api_key="dry-run")
-        return profile_for(probe), where
+        return ServerTarget(profile_for(probe), where)
     provider = provider_from_env()
     if provider == "base_url":
         where = f"OPENAI_BASE_URL {os.environ.get('OPENAI_BASE_URL', '')}"
@@ -105,18 +123,24 @@ def dry_run_target(options: ClientOptions) -> tuple[ServerProfile, str]:
             except ValueError as exc:
                 raise CliError(f"{SERVER_ENV_VAR}: {exc}", ExitCode.CONFIG) from None
         if explicit is not None:
-            return explicit, where
+            return ServerTarget(explicit, where)
         probe = openai.OpenAI(api_key="dry-run")
-        return profile_for(probe), where
+        return ServerTarget(profile_for(probe), where)
     if provider is None and options.api_key_env:
         provider = "openai"
     where = {
         "openai": "OpenAI (OPENAI_API_KEY)",
         "azure": "Azure OpenAI (AZURE_OPENAI_ENDPOINT)",
-        "local": "the embedded local model (not started by a dry run)",
+        "local": "the embedded local model (not started: nothing is sent)",
         None: "no server configured (a real run would fail); checked as for OpenAI",
     }[provider]
-    if explicit is not None:
-        return explicit, where
-    name = {"azure": "azure", "local": "llama.cpp"}.get(provider or "", "openai")
-    return get_profile(name), where
+    if explicit is None:
+        name = {"azure": "azure", "local": "llama.cpp"}.get(provider or "", "openai")
+        explicit = get_profile(name)
+    return ServerTarget(explicit, where, configured=provider is not None)
+
+
+def dry_run_target(options: ClientOptions) -> tuple[ServerProfile, str]:
+    """:func:`server_target` as ``(profile, where)``."""
+    target = server_target(options)
+    return target.profile, target.where

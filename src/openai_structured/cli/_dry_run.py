@@ -1,25 +1,33 @@
-"""``ostruct run --dry-run``: everything a real run would check, and what it would send, offline.
+"""The pre-flight of ``ostruct run``, and its ``--dry-run`` report: everything a real run
+checks, and what it would send, offline.
 
-The request is built by the same pure builder a real run uses (:func:`prepare_call`), so the
-pre-flight verdicts (model, parameters, schema, token limits) and the exit codes are identical;
-only the transport is skipped. Token counts use the model's real tokenizer (tiktoken, seeded
-from the packaged encodings, so no download); a model the registry does not know gets no count
-rather than a guess.
+:func:`preflight` runs before every request, dry or not, and before a real run builds its
+client (which may start the embedded model): the request is built by the same pure builder the
+library uses (:func:`prepare_call`) for the profile of the server a real run would use, and
+checked against ``--max-total-tokens`` as the library checks each attempt. So the verdicts
+(model, parameters, schema, token limits, budget) and the exit codes of a dry run and a real
+run are the same, and a real run fails before it starts anything. Token counts use the model's
+real tokenizer (tiktoken, seeded from the packaged encodings, so no download); a model the
+registry does not know gets no count rather than a guess.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from .._request import prepare_call
+from .._reask import Budget
+from .._request import PreparedCall, prepare_call
 from ..errors import OpenAIClientError, TokenLimitError
 from ..registry import ModelCapabilities, get_registry
 from ..servers import ServerProfile
 from ..tokens import count_message_tokens, estimate_cost, validate_token_limits
+from ._client import ServerTarget
+from ._report import in_cli_words
 
-__all__ = ["dry_run_report"]
+__all__ = ["dry_run_report", "preflight", "unknown_model_note"]
 
 
 def _capabilities(model: str) -> ModelCapabilities | None:
@@ -37,21 +45,21 @@ def _section(title: str, body: str) -> list[str]:
     return [f"--- {title} ---", body.rstrip("\n"), ""]
 
 
-def dry_run_report(
+def preflight(
     *,
     model: str,
     api: Literal["chat", "responses"],
     profile: ServerProfile,
-    where: str,
     system_prompt: str | None,
     user_prompt: str,
     schema: Mapping[str, Any],
     params: Mapping[str, Any],
     extra: Mapping[str, Any],
     stream: bool,
-    server_option: str | None,
-) -> str:
-    """The dry-run report (for stdout). Raises the same pre-flight errors as a real run."""
+    max_total_tokens: int | None,
+) -> PreparedCall:
+    """The request a run would send, checked; raises what the library would raise before the
+    first request (and nothing is sent either way)."""
     call = prepare_call(
         model=model,
         profile=profile,
@@ -63,18 +71,48 @@ def dry_run_report(
         params=params,
         extra=extra,
     )
+    # The first attempt's check; re-asks are checked again by the library as they come.
+    Budget(max_total_tokens, model, call.limit.requested).check(call.kwargs, ())
+    return call
+
+
+def unknown_model_note(model: str, profile: ServerProfile) -> str | None:
+    """For a name the registry does not know on a server that takes any name: that the server
+    decides what it means, and the closest registry name (a typo?). None otherwise."""
+    registry = get_registry()
+    if registry.knows(model) or not profile.capabilities(model).permissive_profile:
+        return None
+    close = difflib.get_close_matches(model, registry.aliases() + registry.dated_names(), n=1)
+    guess = f"; did you mean {close[0]}?" if close else ""
+    return (
+        f"the model registry does not know {model!r}: the server (profile {profile.name}) "
+        f"decides what it means{guess}"
+    )
+
+
+def dry_run_report(
+    call: PreparedCall,
+    *,
+    target: ServerTarget,
+    system_prompt: str | None,
+    user_prompt: str,
+    params: Mapping[str, Any],
+    server_option: str | None,
+    max_total_tokens: int | None,
+) -> str:
+    """The dry-run report (for stdout) of a request :func:`preflight` has checked."""
+    model, profile = call.model, target.profile
     # Prompts, schema and model have their own lines; stream/timeout are transport settings.
     hidden = ("messages", "input", "model", "stream", "stream_options", "timeout")
     sent = {k: v for k, v in call.kwargs.items() if k not in hidden}
     format_key = call.api.format_field
     schema_sent = sent.pop(format_key, None)
+    note = unknown_model_note(model, profile)
     lines = [
         "ostruct dry run: nothing was sent.",
-        f"model:   {model}",
-        f"server:  {where} (profile {profile.name}"
-        + (", from --server" if server_option else "")
-        + ")",
-        f"api:     {api}" + (" (stream)" if stream else ""),
+        f"model:   {model}" + (f" (note: {note})" if note else ""),
+        f"server:  {target.label(from_option=server_option is not None)}",
+        f"api:     {call.api.name}" + (" (stream)" if call.stream else ""),
         "request parameters: "
         + (", ".join(f"{k}={json.dumps(v)}" for k, v in sent.items()) or "(none)"),
         "",
@@ -86,7 +124,13 @@ def dry_run_report(
         f"schema as sent ({format_key}, {'strict' if call.compiled.strict else 'not strict'})",
         json.dumps(schema_sent, indent=2, ensure_ascii=False),
     )
-    lines += _section("tokens and cost", "\n".join(_tokens(call.kwargs, model, params, profile)))
+    tokens = _tokens(call.kwargs, model, params, profile)
+    if max_total_tokens is not None:
+        tokens.append(
+            f"budget: ok (the first request fits --max-total-tokens {max_total_tokens}; each "
+            "re-ask is checked before it is sent)"
+        )
+    lines += _section("tokens and cost", "\n".join(tokens))
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -115,7 +159,7 @@ def _tokens(
         validate_token_limits(model, messages=messages, max_output_tokens=limit, registry=caps)
     except TokenLimitError as exc:
         # With a registry-checked server prepare_call has raised already; elsewhere it is advice.
-        out.append(f"limits: WARNING: {exc}".replace("\n", " "))
+        out.append(f"limits: WARNING: {in_cli_words(str(exc))}".replace("\n", " "))
     else:
         window = f"{caps.context_window:,}" if caps.context_window else "unknown"
         wanted = f" + {limit:,} max output" if limit else ""

@@ -6,6 +6,12 @@ FIFO cannot block the run and ``/dev/zero`` cannot fill memory), at most ``--max
 UTF-8 text. ``--system-prompt-file`` is also confined to the allowed directories (the working
 directory and ``--allow``) and counts toward ``--max-total-size``, exactly like a ``-f`` file;
 TEMPLATE and SCHEMA are the program, not input data, and may live anywhere.
+
+Before anything is sent, the inputs are also checked for making sense as a prompt: a ``-d``
+that matches no file and a template that renders to no text are refused (``--allow-empty``
+permits them: :func:`check_dir_inputs`, :func:`check_prompt_text`), a ``-d`` list used as one
+file gets the loop to write (:func:`file_list_error`), and a SCHEMA that is not JSON says
+when TEMPLATE and SCHEMA look swapped.
 """
 
 from __future__ import annotations
@@ -14,14 +20,26 @@ import json
 import os
 import re
 import stat
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..templates import DEFAULT_MAX_FILE_SIZE, FileInfo, PathPolicy, TemplateError
+from ..templates import (
+    DEFAULT_MAX_FILE_SIZE,
+    FileInfo,
+    FileInfoList,
+    PathPolicy,
+    TemplateError,
+    TemplateUndefinedError,
+    parse_file_spec,
+)
 from ._report import CliError
 from .exit_codes import ExitCode
 
 __all__ = [
+    "check_dir_inputs",
+    "check_prompt_text",
     "check_template_file",
+    "file_list_error",
     "find_lone_surrogate",
     "load_schema",
     "read_system_prompt_file",
@@ -117,9 +135,40 @@ def find_lone_surrogate(doc: Any) -> str | None:
     return None
 
 
-def load_schema(path: str, max_file_size: int = DEFAULT_MAX_FILE_SIZE) -> dict[str, Any]:
+_TEMPLATE_MARKS = ("{{", "{%", "{#")
+_TEMPLATE_SUFFIXES = (".j2", ".jinja", ".jinja2", ".tmpl", ".tpl")
+
+
+def _is_json_object_file(path: str, limit: int) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+        return len(data) <= limit and isinstance(json.loads(data), dict)
+    except (OSError, ValueError, RecursionError):
+        return False
+
+
+def _swap_hint(path: str, text: str, template: str | None, limit: int) -> str:
+    """Why SCHEMA (not JSON) may be the template: the arguments swapped, or a template given."""
+    if template is not None and _is_json_object_file(template, limit):
+        return (
+            f"TEMPLATE and SCHEMA look swapped: {template} is JSON and {path} is not. The "
+            f"template comes first: ostruct run {path} {template} ..."
+        )
+    if path.lower().endswith(_TEMPLATE_SUFFIXES) or any(m in text for m in _TEMPLATE_MARKS):
+        return (
+            f"{path} looks like a template. ostruct run takes TEMPLATE first, then SCHEMA (a JSON "
+            "Schema document in JSON)."
+        )
+    return "The schema must be a JSON Schema document in JSON."
+
+
+def load_schema(
+    path: str, max_file_size: int = DEFAULT_MAX_FILE_SIZE, *, template: str | None = None
+) -> dict[str, Any]:
     """The JSON Schema in ``path``; every way it can be unusable is a :class:`CliError` with
-    code :attr:`ExitCode.SCHEMA` (4)."""
+    code :attr:`ExitCode.SCHEMA` (4). ``template``, the TEMPLATE argument of the same command,
+    lets the message say when the two look swapped."""
     code = ExitCode.SCHEMA
     text = _read("SCHEMA", path, _own_policy(path, max_file_size), code)
     try:
@@ -127,7 +176,7 @@ def load_schema(path: str, max_file_size: int = DEFAULT_MAX_FILE_SIZE) -> dict[s
     except json.JSONDecodeError as exc:
         raise CliError(
             f"SCHEMA {path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}.\n"
-            "The schema must be a JSON Schema document in JSON.",
+            + _swap_hint(path, text, template, max_file_size),
             code,
         ) from None
     except RecursionError:
@@ -157,3 +206,131 @@ def load_schema(path: str, max_file_size: int = DEFAULT_MAX_FILE_SIZE) -> dict[s
             code,
         )
     return doc
+
+
+# --- -d inputs and the rendered prompt ---------------------------------------------------------
+
+_ALLOW_EMPTY = "--allow-empty"
+#: Files of a directory named in a message, at most.
+_SHOWN = 3
+
+
+def _dir_specs(dirs: Sequence[str]) -> list[tuple[str, str, str]]:
+    """``(name, path, spec)`` of each ``-d NAME=DIR`` (already validated by collect_inputs)."""
+    out = []
+    for spec in dirs:
+        name, path = parse_file_spec(spec, option="-d")
+        out.append((name, path, spec))
+    return out
+
+
+def _what_is_there(path: str, recursive: bool) -> str:
+    """What a -d directory does hold (the files the pattern left out), for the message."""
+    files: list[str] = []
+    subdirs = hidden = 0
+    for current, dirnames, filenames in os.walk(path):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        if not recursive:
+            subdirs, dirnames[:] = len(dirnames), []
+        hidden += sum(f.startswith(".") for f in filenames)
+        files += [
+            os.path.relpath(os.path.join(current, f), path)
+            for f in sorted(filenames)
+            if not f.startswith(".")
+        ]
+    if len(files) > _SHOWN:
+        more = len(files) - _SHOWN
+        held = f"{', '.join(files[:_SHOWN])} and {more} more file{'s' * (more != 1)}"
+    else:
+        held = ", ".join(files)
+    if subdirs:
+        dirs = f"{subdirs} subdirector{'ies' if subdirs != 1 else 'y'}"
+        held = f"{held} and {dirs}" if held else dirs
+        held += " (not searched without --recursive)"
+    if hidden:
+        hidden_files = f"{hidden} hidden file{'s' * (hidden != 1)}"
+        held = f"{held} and {hidden_files}" if held else hidden_files
+        held += " (skipped, like hidden directories)"
+    return f"it holds {held}" if held else "it is empty"
+
+
+def check_dir_inputs(
+    dirs: Sequence[str],
+    variables: Mapping[str, Any],
+    *,
+    globs: Sequence[str],
+    recursive: bool,
+) -> None:
+    """Refuse a ``-d`` that matched no file: a prompt made of an empty list gets an answer made
+    up from nothing (unless --allow-empty says an empty list is meant)."""
+    for name, path, spec in _dir_specs(dirs):
+        found = variables.get(name)
+        if not isinstance(found, FileInfoList) or found:
+            continue
+        if globs:
+            which = " or ".join(repr(g) for g in globs)
+            matched = f"no file in {path} matches --glob {which}"
+        else:
+            matched = f"no file to read in {path}"
+        raise CliError(
+            f"-d {spec}: {matched}; {_what_is_there(path, recursive)}. Nothing was sent.\n"
+            "Check the directory and --glob"
+            + ("" if recursive else " (--recursive includes subdirectories)")
+            + f", or give {_ALLOW_EMPTY} if an empty list is what you mean.",
+            ExitCode.INPUT,
+        )
+
+
+def check_prompt_text(text: str, template: str) -> None:
+    """Refuse a rendered prompt with no letter or digit in it (empty, only whitespace or only
+    punctuation): there is nothing in it to answer (unless --allow-empty)."""
+    if any(ch.isalnum() for ch in text):
+        return
+    shown = text.strip()
+    if shown:
+        what = f"renders to a prompt with no letter or digit in it ({json.dumps(shown[:40])})"
+    else:
+        what = "renders to an empty prompt"
+    raise CliError(
+        f"TEMPLATE {template} {what}: there is nothing to answer. Nothing was sent.\n"
+        "Check what it uses (an empty file or list, a condition that is never true), or give "
+        f"{_ALLOW_EMPTY} to send it anyway.",
+        ExitCode.INPUT,
+    )
+
+
+def _uses(source: str, name: str, attr: str) -> bool:
+    """Whether ``source`` reads ``name.attr`` (or ``name['attr']``)."""
+    key, field = re.escape(name), re.escape(attr)
+    pattern = rf"\b{key}\s*(?:\.\s*{field}\b|\[\s*['\"]{field}['\"])"
+    return re.search(pattern, source) is not None
+
+
+def file_list_error(
+    exc: TemplateUndefinedError, *, dirs: Sequence[str], template: str, schema: str
+) -> CliError | None:
+    """For a file's attribute asked of a ``-d`` list (``{{ emails.content }}``): that -d gives a
+    list, the loop to write, and ``ostruct batch`` for one answer per file. None otherwise."""
+    attr = exc.name
+    if exc.owner != FileInfoList.__name__ or attr not in FileInfo._template_attributes:
+        return None
+    specs = _dir_specs(dirs)
+    try:
+        with open(template, encoding="utf-8", errors="replace") as handle:
+            source = handle.read(DEFAULT_MAX_FILE_SIZE)
+    except OSError:
+        source = ""
+    used = [spec for spec in specs if _uses(source, spec[0], attr)]
+    name, path, spec = (used or specs or [("NAME", "DIR", "NAME=DIR")])[0]
+    where = f"{exc.filename}:{exc.lineno}: " if exc.filename and exc.lineno else ""
+    return CliError(
+        f"{where}{name} is the list of the files of -d {spec}, not one file: it has no "
+        f"attribute {attr!r}.\n"
+        "-d puts every file in one prompt. Loop over them: "
+        f"{{% for f in {name} %}}{{{{ f.{attr} }}}}{{% endfor %}} ({{{{ {name} }}}} pastes "
+        "them all, each under a '# path' line).\n"
+        f"For one answer per file, use ostruct batch: ostruct batch {template} {schema} -i "
+        f"{path} -o answers.jsonl, where each file is the variable file "
+        f"({{{{ file.{attr} }}}}; see docs/bulk.md).",
+        ExitCode.INPUT,
+    )

@@ -69,6 +69,22 @@ def render_limits(specs: Sequence[str], timeout: float | None) -> Any:
     return limits
 
 
+def base_url_option(help: str) -> Callable[[F], F]:
+    """``--base-url URL``: the server (``run``, ``batch``, ``schema check``)."""
+    return click.option("--base-url", default=None, metavar="URL", help=help)
+
+
+def server_option() -> Callable[[F], F]:
+    """``--server NAME``: the server profile, for URLs that do not say what they are."""
+    return click.option(
+        "--server",
+        type=click.Choice(_SERVER_NAMES, case_sensitive=False),
+        default=None,
+        metavar="NAME",
+        help=f"Server profile when the URL does not tell: {', '.join(PROFILES)}.",
+    )
+
+
 def shared_options(command: F) -> F:
     """Apply the shared options (in ``--help`` order) to ``command``."""
     for option in reversed(_OPTIONS):
@@ -136,25 +152,14 @@ _OPTIONS: list[Callable[[Any], Any]] = [
         show_default=True,
         help="Chat Completions or the Responses API.",
     ),
-    click.option(
-        "--base-url",
-        default=None,
-        metavar="URL",
-        help="An OpenAI-compatible server (key from OPENAI_API_KEY or --api-key-env).",
-    ),
+    base_url_option("An OpenAI-compatible server (key from OPENAI_API_KEY or --api-key-env)."),
     click.option(
         "--api-key-env",
         default=None,
         metavar="VAR",
         help="Environment variable holding the API key (default OPENAI_API_KEY).",
     ),
-    click.option(
-        "--server",
-        type=click.Choice(_SERVER_NAMES, case_sensitive=False),
-        default=None,
-        metavar="NAME",
-        help=f"Server profile when the URL does not tell: {', '.join(PROFILES)}.",
-    ),
+    server_option(),
     click.option(
         "--template-timeout",
         type=click.FloatRange(min=0),

@@ -42,17 +42,29 @@ def spinner(message: str, *, enabled: bool) -> Iterator[None]:
         yield
 
 
+#: Columns left free right of the live panel. A panel as wide as the terminal leaves the cursor
+#: in the last column, where the terminal's echo of Ctrl-C (``^C``) wraps to a new line: the
+#: panel is then one line lower than Rich thinks, and clearing it leaves its top border behind.
+_ECHO_MARGIN = 2
+#: Rows kept free below the panel's body: its two borders, and room for a line of echo.
+_SPARE_ROWS = 4
+
+
 class LiveObject:
     """Shows the partial object as pretty JSON in a Rich ``Live`` region on stderr.
 
     ``update`` receives snapshots as often as the stream produces them; only the last one per
-    refresh interval is rendered. The region is cleared on exit (``transient``): the final
-    answer goes to stdout, not here.
+    refresh interval is rendered. The region is cleared on exit (``transient``), on success,
+    error or Ctrl-C alike: the final answer goes to stdout, not here. To be clearable the panel
+    never fills the screen: it leaves :data:`_ECHO_MARGIN` columns free (for the ``^C`` the
+    terminal echoes) and has at most the screen's height less :data:`_SPARE_ROWS` rows (long
+    lines are cut, not wrapped: a wrapped line would make it taller than it looks).
     """
 
     def __init__(self, *, enabled: bool, title: str = "answer so far") -> None:
         self.enabled = enabled
         self._title = title
+        self._console: Any = None
         self._live: Any = None
         self._last = 0.0
 
@@ -60,8 +72,9 @@ class LiveObject:
         if self.enabled:
             from rich.live import Live
 
+            self._console = _console()
             self._live = Live(
-                self._render(None), console=_console(), transient=True, auto_refresh=False
+                self._render(None), console=self._console, transient=True, auto_refresh=False
             )
             self._live.__enter__()
         return self
@@ -86,14 +99,15 @@ class LiveObject:
         from rich.syntax import Syntax
         from rich.text import Text
 
+        width = max(self._console.width - _ECHO_MARGIN, 20)
         if snapshot is None:
             body: Any = Text("waiting for the first tokens...", style="dim")
         else:
             text = json.dumps(snapshot, indent=2, ensure_ascii=False, default=str)
             # Show the tail: that is where the model is writing.
-            height = max(_console().height - 4, 5)
+            height = max(self._console.height - _SPARE_ROWS, 3)
             lines = text.splitlines()
             if len(lines) > height:
                 lines = ["...", *lines[-height + 1 :]]
-            body = Syntax("\n".join(lines), "json", word_wrap=True)
-        return Panel(body, title=self._title, border_style="dim")
+            body = Syntax("\n".join(lines), "json", word_wrap=False, code_width=width - 4)
+        return Panel(body, title=self._title, border_style="dim", width=width)

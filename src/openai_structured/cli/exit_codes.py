@@ -37,7 +37,12 @@ EXIT_CODE_HELP: tuple[tuple[ExitCode, str, str], ...] = (
     (ExitCode.OK, "ok", "result printed (or written to --output-file)"),
     (ExitCode.INTERNAL, "internal", "a bug in ostruct; --verbose shows the traceback"),
     (ExitCode.USAGE, "usage", "bad command line (unknown option, missing argument)"),
-    (ExitCode.INPUT, "input", "template, input file, stdin, disallowed path, --output-file"),
+    (
+        ExitCode.INPUT,
+        "input",
+        "template, input file, stdin, disallowed path, --output-file; "
+        "a -d matching no file or an empty prompt",
+    ),
     (ExitCode.SCHEMA, "schema", "SCHEMA unreadable, not JSON, or unusable in strict mode"),
     (ExitCode.CONFIG, "config", "model, parameter or server rejected before sending"),
     (ExitCode.API, "api", "HTTP, network, auth or rate-limit error; broken stream"),

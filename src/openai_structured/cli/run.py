@@ -21,7 +21,7 @@ from .._logging import LogEvent
 from ..errors import OpenAIClientError, TokenBudgetError
 from ._client import ClientOptions
 from ._options import DEFAULT_MODEL, choose_model, render_limits, shared_options
-from ._report import CliError, Secrets, report
+from ._report import CliError, Secrets, in_cli_words, report
 from .exit_codes import ExitCode, epilog
 
 if TYPE_CHECKING:
@@ -100,7 +100,8 @@ _MAX_ERROR_TEXT = 300
 def _retry_line(data: Mapping[str, Any]) -> str:
     """A validation re-ask, readably: which attempt failed, why (the error's first line, and
     its first detail when that line only announces the list), and that the model is asked again."""
-    lines = [line.strip() for line in str(data.get("error") or "").splitlines() if line.strip()]
+    error = in_cli_words(str(data.get("error") or ""))
+    lines = [line.strip() for line in error.splitlines() if line.strip()]
     if not lines:
         reason = "no error text"
     elif len(lines) > 1 and lines[0].endswith(":"):
@@ -371,6 +372,11 @@ def _check_text(what: str, text: str | None) -> None:
 )
 @click.option("--recursive", is_flag=True, help="Include subdirectories of -d directories.")
 @click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Send even when a -d matches no file or the prompt has no text (refused by default).",
+)
+@click.option(
     "-V", "--var", "values", multiple=True, metavar="NAME=VALUE", help="A string variable."
 )
 @click.option(
@@ -454,6 +460,7 @@ def _run(
     dirs: tuple[str, ...],
     globs: tuple[str, ...],
     recursive: bool,
+    allow_empty: bool,
     values: tuple[str, ...],
     json_values: tuple[str, ...],
     allow: tuple[str, ...],
@@ -488,11 +495,21 @@ def _run(
         DEFAULT_MAX_FILE_SIZE,
         DEFAULT_MAX_TOTAL_SIZE,
         PathPolicy,
+        TemplateUndefinedError,
         render_template,
     )
-    from ._client import build_client, dry_run_target
-    from ._inputs import check_template_file, load_schema, read_system_prompt_file
+    from ._client import build_client, server_target
+    from ._dry_run import preflight, unknown_model_note
+    from ._inputs import (
+        check_dir_inputs,
+        check_prompt_text,
+        check_template_file,
+        file_list_error,
+        load_schema,
+        read_system_prompt_file,
+    )
     from ._output import check_destination, to_json, write_output_file, write_stdout
+    from ._progress import stderr_is_tty
 
     if system_prompt is not None and system_prompt_file is not None:
         raise click.UsageError("Give --system-prompt or --system-prompt-file, not both.")
@@ -507,8 +524,11 @@ def _run(
     secrets.add_url(base_url)
     secrets.add_variables(values, json_values)
     # Nowhere to deliver the result (stdout closed, its reader gone, -o in a missing
-    # directory): stop before anything is paid for.
+    # directory): stop before anything is paid for. A dry run prints its report on stdout,
+    # and checks -o for the real run it stands for.
     check_destination(None if dry_run else output_file)
+    if dry_run and output_file is not None:
+        check_destination(output_file)
 
     policy = PathPolicy(
         allowed_dirs=allow,
@@ -519,9 +539,17 @@ def _run(
         files=files, dirs=dirs, values=values, json_values=json_values, globs=globs,
         recursive=recursive, policy=policy,
     )  # fmt: skip
+    if not allow_empty:
+        check_dir_inputs(dirs, variables, globs=globs, recursive=recursive)
     check_template_file(template, policy.max_file_size)
     limits = render_limits(template_limits, template_timeout)
-    rendered = render_template(Path(template), variables, limits=limits)
+    try:
+        rendered = render_template(Path(template), variables, limits=limits)
+    except TemplateUndefinedError as exc:
+        hint = file_list_error(exc, dirs=dirs, template=template, schema=schema)
+        if hint is None:
+            raise
+        raise hint from None
     if system_prompt_file is not None:
         system_prompt = read_system_prompt_file(system_prompt_file, policy)
     if system_prompt is None:
@@ -532,7 +560,9 @@ def _run(
     _check_text("the model name", model_name)
     _check_text("the system prompt", system)
     _check_text("the rendered prompt", rendered.text)
-    schema_doc = load_schema(schema, policy.max_file_size)
+    if not allow_empty:
+        check_prompt_text(rendered.text, template)
+    schema_doc = load_schema(schema, policy.max_file_size, template=template)
 
     params = {
         "temperature": temperature,
@@ -545,14 +575,26 @@ def _run(
     params = {k: v for k, v in params.items() if v is not None}
     extra: dict[str, Any] = {} if seed is None else {"seed": seed}
 
+    # Every offline check, dry or not, before anything is started or sent (building the
+    # client may start the embedded model). A dry run needs no server: with none configured it
+    # checks as for OpenAI, and says so.
+    target = server_target(connection)
+    if not dry_run:
+        if not target.configured:
+            build_client(connection, secrets)  # raises "no server configured", with the ways out
+        spending.model = model_name  # --usage reports from here on, a refusal unsent included
+    call = preflight(
+        model=model_name, api=api, profile=target.profile, system_prompt=system,
+        user_prompt=rendered.text, schema=schema_doc, params=params, extra=extra,
+        stream=stream, max_total_tokens=max_total_tokens,
+    )  # fmt: skip
     if dry_run:
         from ._dry_run import dry_run_report
 
-        profile, where = dry_run_target(connection)
         report_text = dry_run_report(
-            model=model_name, api=api, profile=profile, where=where, system_prompt=system,
-            user_prompt=rendered.text, schema=schema_doc, params=params, extra=extra,
-            stream=stream, server_option=server,
+            call, target=target, system_prompt=system,
+            user_prompt=rendered.text, params=params, server_option=server,
+            max_total_tokens=max_total_tokens,
         )  # fmt: skip
         write_stdout(secrets.redact(report_text))
         return
@@ -575,16 +617,21 @@ def _run(
         options["max_total_tokens"] = max_total_tokens
     from ..servers import profile_for
 
-    unpriced = _unpriced(profile_for(client, server), model_name)
+    profile = profile_for(client, server)
+    unpriced = _unpriced(profile, model_name)
     if verbose:
         options["on_log"] = _verbose_logger(model_name, priced=unpriced is None, secrets=secrets)
     spending.model, spending.unpriced = model_name, unpriced
+    note = unknown_model_note(model_name, profile)
+    if note is not None and (verbose or stderr_is_tty()):
+        # Only where someone reads it: in a pipe, stderr stays silent on success.
+        click.echo(secrets.redact(f"ostruct: note: {note}"), err=True)
 
     if stream:
         spending.result = _result_from_stream(client, model_name, schema_doc, options, spending)
     else:
         from ..client import StructuredClient
-        from ._progress import spinner, stderr_is_tty
+        from ._progress import spinner
 
         # The object style for its running totals: they count a failed call's attempts too.
         calls = StructuredClient(client)

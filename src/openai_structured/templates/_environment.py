@@ -64,6 +64,7 @@ from ._limits import (
     is_container,
 )
 from .errors import TemplateNotFoundError, TemplateSecurityError, TemplateUndefinedError
+from .files import FileInfo, FileInfoList
 from .filters import DATA_FILTERS, DATA_GLOBALS, TEXT_FILTERS
 from .security import is_safe_template_attribute
 
@@ -98,13 +99,27 @@ class _UndefinedName(StrictUndefined):
             if isinstance(obj, Mapping):
                 keys = ", ".join(sorted(map(str, obj))) or "none"
                 message = f"key {name!r} does not exist (the keys are: {keys})"
+            elif isinstance(obj, FileInfoList):
+                message = _file_list_message(name)
             else:
                 message = f"{type(obj).__name__} value has no attribute or key {name!r}"
         elif self._undefined_hint is None:
             message = f"variable {name!r} is not defined"
-        error = TemplateUndefinedError(message, name=name)
+        owner = None if obj is missing else type(obj).__name__
+        error = TemplateUndefinedError(message, name=name, owner=owner)
         error.is_variable = obj is missing  # type: ignore[attr-defined]
         return error
+
+
+def _file_list_message(name: str | None) -> str:
+    """A file's attribute asked of a list of files (a directory input): say how to loop."""
+    if name in FileInfo._template_attributes:
+        return (
+            f"a list of files (a directory input) has no attribute {name!r}; each file in it "
+            f"has: loop over the list, {{% for f in files %}}{{{{ f.{name} }}}}{{% endfor %}}"
+        )
+    shown = ", ".join(sorted(FileInfoList._template_attributes))
+    return f"a list of files (a directory input) has no attribute {name!r} (it has {shown})"
 
 
 class _NoIncludes(BaseLoader):

@@ -75,7 +75,9 @@ class TemplateNotFoundError(TemplateError):
 class TemplateUndefinedError(TemplateError):
     """The template used a variable (or key/attribute) that does not exist.
 
-    ``name`` is the missing name; ``available`` lists the variables the template was given.
+    ``name`` is the missing name; ``available`` lists the variables the template was given;
+    ``owner`` is the type name of the value the attribute or key was looked up on
+    (``"FileInfoList"`` for ``{{ docs.content }}`` on a directory input), None for a variable.
     """
 
     def __init__(
@@ -84,11 +86,13 @@ class TemplateUndefinedError(TemplateError):
         *,
         name: str | None = None,
         available: Sequence[str] = (),
+        owner: str | None = None,
         filename: str | None = None,
         lineno: int | None = None,
     ) -> None:
         self.name = name
         self.available = list(available)
+        self.owner = owner
         super().__init__(message, filename=filename, lineno=lineno)
 
 
