@@ -13,7 +13,7 @@ from ray_support import MODEL, Answer, answer, ask, record_of, rows
 
 from openai_structured.bulk import RequestTooLargeError
 from openai_structured.bulk._limiter import Reservation, Wait
-from openai_structured.bulk.ray import Extract, SharedLimiter, _LimiterActor, extract
+from openai_structured.bulk.ray import SharedLimiter, _LimiterActor, extract
 from openai_structured.testing import FakeOpenAIServer, RateLimits
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
@@ -150,26 +150,3 @@ def test_the_cluster_keeps_the_servers_limit() -> None:
         assert server.rate_limited == 0
         assert server.max_accepted_in_window(WINDOW) <= LIMIT
     assert elapsed > ROWS / LIMIT * 0.9  # it was paced, not just lucky
-
-
-def test_without_sharing_the_actors_overrun_the_server() -> None:
-    """The same limits given to each actor's own limiter: two actors send twice the rate."""
-    with FakeOpenAIServer(default_reply=answer) as server:
-        server.rate_limits = RateLimits(requests_per_minute=LIMIT, window=WINDOW)
-        server.latency = 0.01
-        ds = ray.data.from_items(rows(ROWS), override_num_blocks=4)
-        kwargs = {
-            "model": MODEL, "output_schema": Answer, "request": ask, "base_url": server.base_url,
-            "rpm": LIMIT, "rate_window": WINDOW, "concurrency": 8,
-        }  # fmt: skip
-        out = ds.map_batches(
-            Extract,
-            fn_constructor_kwargs=kwargs,
-            batch_size=10,
-            batch_format="pyarrow",
-            compute=ray.data.ActorPoolStrategy(size=2),
-            num_cpus=0.5,
-        )
-        table = out.take_all()
-        assert sorted(r["id"] for r in table) == list(range(1, ROWS + 1))
-        assert server.rate_limited > 0  # the server had to say no
