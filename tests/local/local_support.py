@@ -28,7 +28,8 @@ def require_local_extra() -> None:
 
 
 def server_processes() -> dict[int, str]:
-    """Every process on the machine running our server wrapper: pid -> command line."""
+    """Every process running our server wrapper from this Python (this checkout's venv; other
+    checkouts on the machine have theirs): pid -> command line."""
     found: dict[int, str] = {}
     proc = Path("/proc")
     if proc.is_dir():
@@ -41,15 +42,20 @@ def server_processes() -> dict[int, str]:
                 )
             except OSError:
                 continue
-            if CHILD_MODULE in cmdline or "llama_cpp.server" in cmdline:
+            if _ours(cmdline):
                 found[int(entry.name)] = cmdline
         return found
     listing = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True)
     for line in listing.stdout.splitlines():
         pid, _, args = line.strip().partition(" ")
-        if CHILD_MODULE in args or "llama_cpp.server" in args:
+        if _ours(args):
             found[int(pid)] = args
     return found
+
+
+def _ours(cmdline: str) -> bool:
+    started = cmdline.startswith(sys.executable) or cmdline.startswith(sys.prefix)
+    return started and (CHILD_MODULE in cmdline or "llama_cpp.server" in cmdline)
 
 
 def assert_gone(pid: int) -> None:
