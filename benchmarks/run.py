@@ -2,6 +2,7 @@
 
     python benchmarks/run.py            # all of them
     python benchmarks/run.py call       # only bench_call.py (also: stream, parser, bulk, batch)
+    python benchmarks/run.py local      # the embedded model (needs the [local] extra)
 
 Each script takes its own options (``--help``) when run directly. Figures and the command
 that produced them are recorded in docs/benchmarks.md.
@@ -20,6 +21,8 @@ BENCHMARKS = {
     "parser": "bench_parser.py",
     "bulk": "bench_bulk.py",
     "batch": "bench_batch.py",
+    # The embedded model (needs the [local] extra): grammar on/off, our server vs in-process.
+    "local": "bench_local.py",
 }
 
 

@@ -8,11 +8,21 @@ turns the skip into a failure, so a broken install cannot pass silently.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from local_support import assert_gone, require_local_extra, server_processes
 
-from openai_structured.local import LocalModelServer
+from openai_structured.local import LocalModelServer, ensure_model
+
+
+@pytest.fixture(scope="session")
+def vocab_model() -> Any:
+    """The bundled model's vocabulary only (no weights): enough for grammars and tokens."""
+    require_local_extra()
+    import llama_cpp
+
+    return llama_cpp.Llama(str(ensure_model()), vocab_only=True, verbose=False)
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,9 @@ Why a wrapper instead of starting ``llama_cpp.server`` directly:
   bundled GGUF carries no chat template, so llama-cpp-python would fall back to Llama 2's; its
   built-in ``gemma`` format silently drops system messages. Gemma 3 has no system role: its own
   template puts the system text at the top of the first user turn, and so do we.
+* **Structured decoding that is valid, bounded and fast** (:mod:`._decoding`): a grammar that
+  admits only valid JSON, lists and strings capped by the input, a derived output limit,
+  greedy decoding by default, and the grammar checked against the chosen token only.
 * **No crash on CPUs with AMX** (Intel Sapphire Rapids and later). A wheel built for such a CPU
   (the default, ``GGML_NATIVE``) routes matrix products through ggml's AMX kernels, which
   segfault on the first decode of this model (measured with llama-cpp-python 0.3.36:
@@ -42,12 +45,15 @@ import os
 import runpy
 import sys
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = ["GEMMA3_CHAT_FORMAT", "format_gemma3", "main", "read_private_config"]
 
+from ._decoding import document_prompt
+from ._decoding import install as install_structured_decoding
 from ._model import GEMMA3_CHAT_FORMAT, PROOF_PATH, proof_of_key
+from ._prompting import message_text
 
 # The private first line is a small JSON object; anything longer is not from our parent.
 _CONFIG_LIMIT = 64 * 1024
@@ -93,30 +99,19 @@ def _clean_environment() -> None:
             del os.environ[key]
 
 
-def _text(content: Any) -> str:
-    """The text of a message's content: a string, or the text parts of a part list."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, Iterable):
-        return "".join(
-            str(part.get("text", ""))
-            for part in content
-            if isinstance(part, Mapping) and part.get("type") == "text"
-        )
-    return ""
-
-
 def format_gemma3(messages: list[Mapping[str, Any]]) -> tuple[str, list[str]]:
     """The Gemma 3 prompt for chat ``messages``, and its stop strings (pure)."""
     system = "\n\n".join(
-        _text(m.get("content")) for m in messages if m.get("role") in ("system", "developer")
+        message_text(m.get("content")) for m in messages if m.get("role") in ("system", "developer")
     )
     turns: list[tuple[str, str]] = []
     for message in messages:
         role = message.get("role")
         if role in ("system", "developer"):
             continue
-        turns.append(("model" if role == "assistant" else "user", _text(message.get("content"))))
+        turns.append(
+            ("model" if role == "assistant" else "user", message_text(message.get("content")))
+        )
     if system:
         if turns and turns[0][0] == "user":
             turns[0] = ("user", f"{system}\n\n{turns[0][1]}")
@@ -130,7 +125,8 @@ def _register_gemma3() -> None:
     chat = importlib.import_module("llama_cpp.llama_chat_format")
 
     def formatter(messages: list[Mapping[str, Any]], **_: Any) -> Any:
-        prompt, stop = format_gemma3(messages)
+        # A structured request is a document to continue, not chat turns (see _prompting).
+        prompt, stop = document_prompt() or format_gemma3(messages)
         return chat.ChatFormatterResponse(prompt=prompt, stop=stop)
 
     chat.register_chat_format(GEMMA3_CHAT_FORMAT)(formatter)
@@ -179,6 +175,8 @@ def main(argv: list[str]) -> None:
     _clean_environment()
     _register_gemma3()
     _avoid_amx_crash()
+    # Before llama_cpp.server.app is imported: it reads the request models at import.
+    install_structured_decoding()
     api_key = config["api_key"]
     _add_proof_route(api_key)
     # sys.argv is this interpreter's own list: changing it does not change the process's

@@ -1,0 +1,468 @@
+"""What the embedded model may write: the schema its grammar is built from, and its token limit.
+
+Pure (no llama_cpp, no I/O), used by the server wrapper (:mod:`._decoding`) for every request
+with a JSON Schema. A 270M model sometimes repeats itself: the same names in a list, the same
+phrase in a string, until the token limit. Three bounds, all derived from the request itself:
+
+* **Lists** hold at most :attr:`Caps.items` items: one more than the input has list separators
+  (commas, semicolons, line breaks, tabs, "and", "or", ``/``, ``&``, ``+``, bullets), at least
+  :data:`MIN_ITEMS`, at most :data:`MAX_ITEMS`. An extracted list cannot have more items than
+  the text has places to separate them; a looping list is closed there, as valid JSON.
+* **Strings** hold at most :attr:`Caps.chars` characters: the input's length, at least
+  :data:`MIN_CHARS`, at most :data:`MAX_CHARS` (llama.cpp's grammar expands ``{0,n}`` into n
+  rules, and refuses a rule whose repetitions multiply to 2,000 or more).
+* **Output tokens** (:func:`output_limit`): the tokens of the answer's skeleton (every key, one
+  item per list), plus 1.5 times the input's tokens, plus a margin. Extracted values are copied
+  from the input, so an answer longer than that is a loop; it ends as ``finish_reason=
+  "length"``, which the library reports as ``TokenLimitError`` with the partial answer.
+
+A bound the schema states itself (``maxItems``, ``maxLength``) is kept when it is tighter. The
+caps shape only the grammar: the answer is still validated against the caller's own schema.
+
+:func:`grammar_schema` also rewrites what llama-cpp-python's schema-to-grammar converter cannot
+take into something looser that it can, so that the converter does not fail and the server
+does not fall back to unconstrained JSON: type lists become ``anyOf``; ``anyOf``/``oneOf``
+siblings are merged into the branches; a one-element ``allOf`` is inlined; subschemas it
+cannot express (``true``, no known keyword, a remote ``$ref``, ``not``, ``if``, an unanchored
+or unsupported ``pattern``) accept any JSON value in that place. The answer's validation
+against the real schema still applies all of them.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ._copying import CopySource, copy_kind, is_sentinel, sentinel
+
+__all__ = [
+    "ANY_TYPE",
+    "MAX_CHARS",
+    "MAX_ITEMS",
+    "MIN_CHARS",
+    "MIN_ITEMS",
+    "Caps",
+    "caps_for",
+    "grammar_schema",
+    "input_text",
+    "output_limit",
+    "safe_pattern",
+    "skeleton",
+]
+
+MIN_ITEMS = 8
+MAX_ITEMS = 100
+MIN_CHARS = 256
+MAX_CHARS = 1500
+#: Output tokens allowed per input token, on top of the skeleton (see :func:`output_limit`).
+INPUT_FACTOR = 1.5
+#: Output tokens allowed on top of the skeleton and the input's share.
+MARGIN = 64
+#: The converter's name for "any JSON value" (its ``value`` rule); not a JSON Schema type.
+ANY_TYPE = "value"
+
+_SEPARATORS = re.compile(r"[,;\n\t/&+\u2022\u00b7]|\band\b|\bor\b", re.IGNORECASE)
+_TYPES = ("object", "array", "string", "number", "integer", "boolean", "null")
+# Keywords llama-cpp-python's converter reads (anything else is dropped from the grammar's copy).
+_KEPT = frozenset(
+    {
+        "type",
+        "properties",
+        "required",
+        "additionalProperties",
+        "items",
+        "prefixItems",
+        "minItems",
+        "maxItems",
+        "minLength",
+        "maxLength",
+        "enum",
+        "const",
+        "anyOf",
+        "oneOf",
+        "allOf",
+        "$ref",
+        "pattern",
+        "format",
+    }
+)
+_DEFS = ("$defs", "definitions")
+# Regex shorthands the converter copies verbatim, as class members (\s: a plain space only).
+_CLASS_ESCAPES = {"d": "0-9", "w": "A-Za-z0-9_", "s": " "}
+# Escapes the converter itself turns into literals outside a class.
+_CONVERTER_ESCAPES = frozenset("[]()|{}*+?")
+# What a negated class must also exclude to stay inside a JSON string: GBNF for a quote, a
+# backslash and the control characters.
+_JSON_UNSAFE = r'"\\\x00-\x1F\x7F'
+
+_ANY: dict[str, Any] = {"type": ANY_TYPE}
+# Nesting beyond this (or a cycle of allOf references) accepts any value there.
+_MAX_DEPTH = 64
+
+
+@dataclass(frozen=True)
+class Caps:
+    """The longest list and string the grammar admits where the schema gives no tighter bound."""
+
+    items: int
+    chars: int
+
+
+def input_text(messages: Iterable[Mapping[str, Any]]) -> str:
+    """The text the answer is drawn from: every message but the model's own turns."""
+    parts = []
+    for message in messages:
+        if message.get("role") == "assistant":
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            parts.append(content)
+        elif isinstance(content, Sequence):
+            parts.extend(
+                str(part.get("text", ""))
+                for part in content
+                if isinstance(part, Mapping) and part.get("type") == "text"
+            )
+    return "\n".join(parts)
+
+
+def caps_for(text: str) -> Caps:
+    """The caps for an input ``text`` (see the module docstring)."""
+    separators = len(_SEPARATORS.findall(text))
+    return Caps(
+        items=min(MAX_ITEMS, max(MIN_ITEMS, separators + 1)),
+        chars=min(MAX_CHARS, max(MIN_CHARS, len(text))),
+    )
+
+
+def output_limit(*, skeleton_tokens: int, input_tokens: int) -> int:
+    """The ``max_tokens`` for an answer whose skeleton and input have these token counts."""
+    return skeleton_tokens + math.ceil(INPUT_FACTOR * input_tokens) + MARGIN
+
+
+def grammar_schema(
+    schema: Any,
+    caps: Caps,
+    *,
+    pattern: Callable[[str], str | None] | None = None,
+    copy_from: CopySource | None = None,
+) -> dict[str, Any]:
+    """A copy of ``schema`` for the grammar: capped, and in the forms the converter takes.
+
+    ``pattern`` turns a ``pattern`` into one the converter expresses as valid JSON, or None to
+    drop it (the string is then only capped); default :func:`safe_pattern`. With
+    ``copy_from``, the values :mod:`._copying` can take from the text become its placeholders.
+    """
+    check = pattern or safe_pattern
+    doc: dict[str, Any] = dict(copy.deepcopy(schema)) if isinstance(schema, Mapping) else {}
+    defs = {key: doc.pop(key) for key in _DEFS if isinstance(doc.get(key), Mapping)}
+    sanitizer = _Sanitizer(caps, check, defs, copy_from)
+    tables = {
+        key: {name: sanitizer.node(sub) for name, sub in table.items()}
+        for key, table in defs.items()
+    }
+    root = sanitizer.node(doc) if doc else {"type": "object"}
+    # The converter does not follow a root that is only a reference (nor the references
+    # inside what it points to): inline the chain.
+    for _ in range(len(_DEFS) * 64):
+        ref = root.get("$ref")
+        if not isinstance(ref, str):
+            break
+        table, name = ref[2:].split("/", 1)
+        root = dict(tables[table][name])
+    if root == _ANY:
+        root = {"type": "object"}  # the answer of a JSON mode request is an object
+    return {**root, **tables}
+
+
+def skeleton(schema: Any, *, depth: int = 8) -> str:
+    """The shortest-values instance of ``schema`` as the model would write it: every property,
+    one item per list, ``""``, ``0``, ``null``, the longest enum value (for its tokens)."""
+    defs: dict[str, Any] = {}
+    if isinstance(schema, Mapping):
+        for key in _DEFS:
+            table = schema.get(key)
+            if isinstance(table, Mapping):
+                defs.update({f"#/{key}/{name}": sub for name, sub in table.items()})
+    return json.dumps(_instance(schema, defs, depth), ensure_ascii=False)
+
+
+# --- internals -------------------------------------------------------------------------------
+
+
+def safe_pattern(pattern: str) -> str | None:
+    """``pattern`` in the regex subset llama-cpp-python's converter handles, such that every
+    match it admits is valid inside a JSON string; None when that cannot be done.
+
+    The converter wants ``^...$``, copies character classes and unknown escapes into the
+    grammar as they are (``\\d`` then fails to parse in llama.cpp, and the server used to
+    crash on it), and knows nothing of JSON escaping. So: ``\\d``, ``\\w``, ``\\s`` become
+    classes (``\\s`` a plain space), escaped punctuation becomes a ``\\xHH`` class, negated
+    classes also exclude quotes, backslashes and control characters, and anything else
+    (lookarounds, ``\\p{..}``, ``\\b``, a quote, an escaped backslash) gives None.
+    """
+    if not (pattern.startswith("^") and pattern.endswith("$")) or len(pattern) < 2:
+        return None
+    if '"' in pattern or "(?" in pattern:
+        return None
+    body = pattern[1:-1]
+    out: list[str] = []
+    in_class = negated = False
+    i = 0
+    while i < len(body):
+        char = body[i]
+        i += 1
+        if char == "\\":
+            if i >= len(body):
+                return None
+            nxt = body[i]
+            i += 1
+            if nxt in _CLASS_ESCAPES:
+                members = _CLASS_ESCAPES[nxt]
+                out.append(members if in_class else f"[{members}]")
+            elif nxt.isalnum() or nxt == "\\" or ord(nxt) < 0x20 or ord(nxt) > 0xFF:
+                return None  # \b, \p{..}, \n, \x41, \D, an escaped backslash...
+            elif not in_class and nxt in _CONVERTER_ESCAPES:
+                out.append("\\" + nxt)
+            else:
+                hexed = f"\\x{ord(nxt):02X}"
+                out.append(hexed if in_class else f"[{hexed}]")
+        elif ord(char) < 0x20:
+            return None
+        elif char == "[" and not in_class:
+            in_class = True
+            negated = body.startswith("^", i)
+            out.append("[^" if negated else "[")
+            i += 1 if negated else 0
+        elif char == "]" and in_class:
+            in_class = False
+            out.append(_JSON_UNSAFE + "]" if negated else "]")
+        elif in_class and not negated and char == "-" and out and i < len(body):
+            # A range of a positive class must not span a quote, a backslash or a control
+            # character ([ -~], [A-z]): a raw one would end or break the JSON string.
+            low, high = out[-1], body[i]
+            if len(low) == 1 and high not in "]\\" and _spans_unsafe(low, high):
+                return None
+            out.append(char)
+        else:
+            out.append(char)
+    if in_class:
+        return None
+    return "^" + "".join(out) + "$"
+
+
+def _spans_unsafe(low: str, high: str) -> bool:
+    """Whether the class range ``low-high`` holds a character a JSON string cannot hold raw."""
+    return any(ord(low) <= ord(c) <= ord(high) for c in '"\\') or ord(low) < 0x20
+
+
+class _Sanitizer:
+    def __init__(
+        self,
+        caps: Caps,
+        pattern: Callable[[str], str | None],
+        defs: Mapping[str, Any],
+        copy_from: CopySource | None = None,
+    ) -> None:
+        self.copy_from = copy_from
+        self.caps = caps
+        self.pattern = pattern
+        self.defs = defs
+        self.depth = 0
+
+    def node(self, schema: Any) -> dict[str, Any]:
+        self.depth += 1
+        try:
+            return self._node(schema)
+        finally:
+            self.depth -= 1
+
+    def _resolved(self, part: Any, hops: int = 8) -> Any:
+        """``part`` with a local ``$ref`` replaced by what it points to (for merging)."""
+        while hops and isinstance(part, Mapping) and self._local(part.get("$ref")):
+            table, name = str(part["$ref"])[2:].split("/", 1)
+            siblings = {k: v for k, v in part.items() if k != "$ref"}
+            part = _merge(self.defs[table][name], siblings) if siblings else self.defs[table][name]
+            hops -= 1
+        return part
+
+    def _node(self, schema: Any) -> dict[str, Any]:
+        if schema is True or not isinstance(schema, Mapping) or self.depth > _MAX_DEPTH:
+            return dict(_ANY)  # ``true``, ``false`` (looser: validation rejects it later), junk
+        node = {key: value for key, value in schema.items() if key in _KEPT}
+        if schema.get("nullable") is True and "type" in node:  # OpenAPI 3.0
+            node = {"anyOf": [node, {"type": "null"}]}
+        ref = node.get("$ref")
+        if ref is not None:
+            return {"$ref": ref} if self._local(ref) else dict(_ANY)
+        types = node.get("type")
+        if isinstance(types, list):
+            kinds = [t for t in types if t in _TYPES]
+            rest = {k: v for k, v in node.items() if k != "type"}
+            if not kinds:
+                return dict(_ANY)
+            if len(kinds) > 1:
+                return self.node({"anyOf": [{**rest, "type": kind} for kind in kinds]})
+            node = {**rest, "type": kinds[0]}
+        elif types is not None and types not in _TYPES:
+            node.pop("type")
+        for key in ("anyOf", "oneOf"):
+            if key in node:
+                return self._union(node, key)
+        if "allOf" in node:
+            # One schema instead: the converter only merges the properties of object parts
+            # (a string with an allOf of constraints became an object).
+            parts = node.pop("allOf")
+            merged: Any = node
+            for part in parts if isinstance(parts, list) else []:
+                merged = _merge(merged, self._resolved(part))
+            return self.node(merged) if merged else dict(_ANY)
+        if "enum" in node or "const" in node:
+            return {key: node[key] for key in ("enum", "const") if key in node}
+        if self.copy_from is not None:
+            kind = copy_kind({**schema, **node})  # the bounds and description too
+            if kind is not None and self.copy_from.has(kind):
+                return {"const": sentinel(kind)}
+        return self._typed(node)
+
+    def _union(self, node: dict[str, Any], key: str) -> dict[str, Any]:
+        branches = node.pop(key)
+        node.pop("anyOf", None)
+        node.pop("oneOf", None)
+        if not isinstance(branches, list) or not branches:
+            return self.node(node) if node else dict(_ANY)
+        return {"anyOf": [self.node(_merge(node, branch)) for branch in branches]}
+
+    def _typed(self, node: dict[str, Any]) -> dict[str, Any]:
+        kind = node.get("type")
+        if kind is None:
+            if "properties" in node or "additionalProperties" in node:
+                kind = "object"
+            elif "items" in node or "prefixItems" in node:
+                kind = "array"
+            elif {"pattern", "minLength", "maxLength", "format"} & node.keys():
+                kind = "string"
+            else:
+                return dict(_ANY)
+            node["type"] = kind
+        if kind == "object":
+            return self._object(node)
+        if kind == "array":
+            return self._array(node)
+        if kind == "string":
+            return self._string(node)
+        return {"type": kind}
+
+    def _object(self, node: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "object"}
+        properties = node.get("properties")
+        if isinstance(properties, Mapping):
+            out["properties"] = {str(name): self.node(sub) for name, sub in properties.items()}
+        required = node.get("required")
+        if isinstance(required, list):
+            out["required"] = [name for name in required if isinstance(name, str)]
+        extra = node.get("additionalProperties")
+        if extra is True or extra is False:
+            out["additionalProperties"] = extra
+        elif isinstance(extra, Mapping):
+            out["additionalProperties"] = self.node(extra)
+        return out
+
+    def _array(self, node: dict[str, Any]) -> dict[str, Any]:
+        tuple_items = node.get("prefixItems")
+        items = node.get("items")
+        if isinstance(items, list):
+            tuple_items, items = items, None
+        if isinstance(tuple_items, list) and tuple_items:
+            return {"type": "array", "prefixItems": [self.node(item) for item in tuple_items]}
+        low = _count(node.get("minItems"), 0)
+        high = min(_count(node.get("maxItems"), self.caps.items), self.caps.items)
+        return {
+            "type": "array",
+            "items": self.node(items if items is not None else True),
+            "minItems": low,
+            "maxItems": max(low, high),
+        }
+
+    def _string(self, node: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "string"}
+        pattern = node.get("pattern")
+        safe = self.pattern(pattern) if isinstance(pattern, str) else None
+        if safe is not None:
+            out["pattern"] = safe  # the pattern bounds it (the converter ignores lengths)
+            return out
+        if isinstance(node.get("format"), str):
+            out["format"] = node["format"]
+        low = _count(node.get("minLength"), 0)
+        high = min(_count(node.get("maxLength"), self.caps.chars), self.caps.chars)
+        out["minLength"] = low
+        out["maxLength"] = max(low, high)
+        return out
+
+    def _local(self, ref: Any) -> bool:
+        if not isinstance(ref, str) or not ref.startswith("#/"):
+            return False
+        parts = ref[2:].split("/")
+        return len(parts) == 2 and parts[0] in self.defs and parts[1] in self.defs[parts[0]]
+
+
+def _merge(siblings: Mapping[str, Any], branch: Any) -> Any:
+    """``siblings`` and ``branch`` as one schema (shallow: the branch wins, properties and
+    required lists are joined)."""
+    if not isinstance(branch, Mapping) or not siblings:
+        return branch
+    if "$ref" in branch:
+        return branch  # the converter follows the reference and ignores its siblings
+    merged = {**siblings, **branch}
+    if isinstance(siblings.get("properties"), Mapping) and isinstance(
+        branch.get("properties"), Mapping
+    ):
+        merged["properties"] = {**siblings["properties"], **branch["properties"]}
+    if isinstance(siblings.get("required"), list) and isinstance(branch.get("required"), list):
+        merged["required"] = list(dict.fromkeys([*siblings["required"], *branch["required"]]))
+    return merged
+
+
+def _count(value: Any, default: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        return default
+    return int(value)
+
+
+def _instance(schema: Any, defs: Mapping[str, Any], depth: int) -> Any:
+    if depth <= 0 or not isinstance(schema, Mapping):
+        return None
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        return _instance(defs.get(ref), defs, depth - 1)
+    if "const" in schema:
+        # A copied value's placeholder: its shortest form (a copy is counted as input).
+        return "" if is_sentinel(schema["const"]) else schema["const"]
+    if isinstance(schema.get("enum"), list) and schema["enum"]:
+        return max(schema["enum"], key=lambda value: len(json.dumps(value)))
+    for key in ("anyOf", "oneOf"):
+        branches = schema.get(key)
+        if isinstance(branches, list) and branches:
+            values = [_instance(branch, defs, depth - 1) for branch in branches]
+            return max(values, key=lambda value: len(json.dumps(value, default=str)))
+    if isinstance(schema.get("allOf"), list) and schema["allOf"]:
+        return _instance(schema["allOf"][0], defs, depth - 1)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object" or "properties" in schema:
+        properties = schema.get("properties")
+        if not isinstance(properties, Mapping):
+            return {}
+        return {str(k): _instance(v, defs, depth - 1) for k, v in properties.items()}
+    if kind == "array" or "items" in schema:
+        items = schema.get("prefixItems") or schema.get("items")
+        if isinstance(items, list):
+            return [_instance(item, defs, depth - 1) for item in items]
+        return [_instance(items, defs, depth - 1)]
+    return {"string": "", "integer": 0, "number": 0, "boolean": False}.get(str(kind))

@@ -1,0 +1,196 @@
+"""Closed choices: values from a short list are chosen whole, by the model's likelihood (pure).
+
+Greedy decoding chooses a value one token at a time. For a number that is the first digit
+alone: asked for a car's mileage, the model's logits for ``1`` and ``8`` are within 0.1 of each
+other, and the ``1`` it picks then commits it to whichever of the text's numbers starts with 1.
+Where the grammar admits only a short list of values (a number or a date copied from the text,
+an enum, a boolean, and ``null`` where allowed), the sampler instead scores each whole value,
+with the end of the value, and writes the likeliest (:class:`~._decoding.
+FirstChoiceGrammarSampler`). On the tuning half of tests/data/extraction, with the right
+answer's earlier fields given, this picked 11 of 14 numbers right against 3 of 14 by their
+first token.
+
+This module is the pure part: which places in the answer hold a closed choice and what its
+values are (:func:`closed_choices`), and where the answer being written is (:class:`ValuePath`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._copying import KINDS, CopySource, is_sentinel
+
+__all__ = ["ITEM", "MAX_CHOICES", "ValuePath", "closed_choices"]
+
+#: The path step of a list's items.
+ITEM = "[]"
+#: Places with more values than this are written token by token (each value costs a decode).
+MAX_CHOICES = 24
+#: Copied kinds whose values form a short list (strings are any run of the text's words).
+_CLOSED_KINDS = frozenset(kind for kind in KINDS if kind != "string")
+_MAX_DEPTH = 16
+
+Path = tuple[str, ...]
+
+
+def closed_choices(
+    schema: Mapping[str, Any], copy_from: CopySource | None
+) -> dict[Path, list[str]]:
+    """The JSON texts each closed place of a grammar schema (:func:`~._bounds.grammar_schema`'s
+    output) may hold, by key path (``ITEM`` for a list's items); places with one value or more
+    than :data:`MAX_CHOICES` are left out."""
+    defs = {
+        f"#/{table}/{name}": sub
+        for table in ("$defs", "definitions")
+        if isinstance(schema.get(table), Mapping)
+        for name, sub in schema[table].items()
+    }
+    found: dict[Path, list[str]] = {}
+    _walk(schema, (), defs, copy_from, found, 0)
+    return {path: values for path, values in found.items() if 1 < len(values) <= MAX_CHOICES}
+
+
+def _walk(
+    node: Any,
+    path: Path,
+    defs: Mapping[str, Any],
+    copy_from: CopySource | None,
+    found: dict[Path, list[str]],
+    depth: int,
+) -> None:
+    if not isinstance(node, Mapping) or depth > _MAX_DEPTH:
+        return
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        _walk(defs.get(ref), path, defs, copy_from, found, depth + 1)
+        return
+    values = _values(node, defs, copy_from, depth)
+    if values is not None:
+        found[path] = values
+        return
+    properties = node.get("properties")
+    if isinstance(properties, Mapping):
+        for name, sub in properties.items():
+            _walk(sub, (*path, str(name)), defs, copy_from, found, depth + 1)
+    if isinstance(node.get("items"), Mapping):
+        _walk(node["items"], (*path, ITEM), defs, copy_from, found, depth + 1)
+
+
+def _values(
+    node: Mapping[str, Any], defs: Mapping[str, Any], copy_from: CopySource | None, depth: int
+) -> list[str] | None:
+    """The JSON texts of a closed place, or None when the place is open (or not a value)."""
+    if depth > _MAX_DEPTH:
+        return None
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        target = defs.get(ref)
+        return _values(target, defs, copy_from, depth + 1) if isinstance(target, Mapping) else None
+    if "const" in node:
+        const = node["const"]
+        if is_sentinel(const):
+            kind = str(const).split("copy-", 1)[1].rstrip("@")
+            if kind not in _CLOSED_KINDS or copy_from is None:
+                return None
+            return copy_from.values(kind)
+        return [json.dumps(const, ensure_ascii=False)]
+    if isinstance(node.get("enum"), list):
+        return [json.dumps(value, ensure_ascii=False) for value in node["enum"]]
+    typed = node.get("type")
+    if typed == "boolean":
+        return ["true", "false"]
+    if typed == "null":
+        return ["null"]
+    branches = node.get("anyOf")
+    if isinstance(branches, list) and branches:
+        union: list[str] = []
+        for branch in branches:
+            values = (
+                _values(branch, defs, copy_from, depth + 1) if isinstance(branch, Mapping) else None
+            )
+            if values is None:
+                return None
+            union.extend(value for value in values if value not in union)
+        return union
+    return None
+
+
+@dataclass
+class _Container:
+    is_list: bool
+    key: str = ""
+    #: "key" (an object's key or its end is next), "colon", "value" (a value is next),
+    #: "after" (a value was written: "," or the end is next).
+    state: str = "value"
+
+
+@dataclass
+class ValuePath:
+    """Follows the JSON text being written, to tell when only a value is left to write at a
+    place of the answer, and which place (its key path, ``ITEM`` for list items)."""
+
+    _stack: list[_Container] = field(default_factory=list)
+    _in_string: bool = False
+    _escape: bool = False
+    _key: list[str] = field(default_factory=list)
+    _reading_key: bool = False
+    #: The last character written outside a string (":" or "," means a space may come first).
+    last: str = ""
+
+    def at_value(self) -> Path | None:
+        """The path of the value about to begin, or None (not at the start of a value)."""
+        if self._in_string or not self._stack or self._stack[-1].state != "value":
+            return None
+        return tuple(ITEM if c.is_list else c.key for c in self._stack)
+
+    def feed(self, text: str) -> None:
+        for char in text:
+            self._char(char)
+
+    def _char(self, char: str) -> None:
+        top = self._stack[-1] if self._stack else None
+        if self._in_string:
+            if self._escape:
+                self._escape = False
+            elif char == "\\":
+                self._escape = True
+            elif char == '"':
+                self._in_string = False
+                if self._reading_key and top is not None:
+                    top.key, top.state = "".join(self._key), "colon"
+                    self._reading_key = False
+                elif top is not None:
+                    top.state = "after"
+                return
+            if self._reading_key:
+                self._key.append(char)
+            return
+        if char.isspace():
+            return
+        self.last = char
+        if char == '"':
+            self._in_string = True
+            if top is not None and not top.is_list and top.state == "key":
+                self._reading_key, self._key = True, []
+            elif top is not None:
+                top.state = "value-open"  # inside the value now
+        elif char in "{[":
+            if top is not None:
+                top.state = "after"  # the container is this value; "after" once it closes
+            self._stack.append(
+                _Container(is_list=char == "[", state="value" if char == "[" else "key")
+            )
+        elif char in "}]":
+            if self._stack:
+                self._stack.pop()
+        elif top is None:
+            return
+        elif char == ":":
+            top.state = "value"
+        elif char == ",":
+            top.state = "value" if top.is_list else "key"
+        elif top.state == "value":
+            top.state = "after"  # a number, true, false or null has begun

@@ -1,0 +1,100 @@
+"""Closed choices (issue 15): which places of an answer hold a value from a short list, and
+where the answer being written is (pure: :mod:`openai_structured.local._choosing`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from openai_structured.local._bounds import caps_for, grammar_schema
+from openai_structured.local._choosing import ITEM, MAX_CHOICES, ValuePath, closed_choices
+from openai_structured.local._copying import CopySource
+
+TEXT = "The 2018 car has done 86,500 km; asking EUR 14,900. Sold on 3 May 2024, or not."
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "year": {"type": "integer"},
+        "price": {"type": ["number", "null"]},
+        "sold_on": {"type": "string", "format": "date"},
+        "fuel": {"enum": ["petrol", "diesel"]},
+        "used": {"type": "boolean"},
+        "name": {"type": "string"},
+        "tags": {"type": "array", "items": {"enum": ["a", "b", "c"]}},
+        "owner": {"$ref": "#/$defs/Owner"},
+    },
+    "$defs": {
+        "Owner": {"type": "object", "properties": {"count": {"type": "integer"}}},
+    },
+}
+
+
+def _choices(schema: dict[str, Any], text: str = TEXT) -> dict[tuple[str, ...], list[str]]:
+    source = CopySource(text)
+    return closed_choices(grammar_schema(schema, caps_for(text), copy_from=source), source)
+
+
+def test_numbers_dates_enums_booleans_and_null_are_closed_choices() -> None:
+    choices = _choices(SCHEMA)
+    assert choices[("year",)] == ["2018", "86500", "14900", "3", "2024"]
+    assert choices[("price",)][-1] == "null"  # null where the schema allows it
+    assert "14900" in choices[("price",)]
+    assert ("sold_on",) not in choices  # the text's one date: nothing to choose
+    assert choices[("fuel",)] == ['"petrol"', '"diesel"']
+    assert choices[("used",)] == ["true", "false"]
+    assert choices[("tags", ITEM)] == ['"a"', '"b"', '"c"']
+    assert ("owner", "count") in choices  # through a $ref
+    assert ("name",) not in choices  # a copied string is any run of words: open
+
+
+def test_a_place_with_one_value_or_too_many_is_left_to_the_tokens() -> None:
+    one = _choices({"type": "object", "properties": {"d": {"type": "string", "format": "date"}}})
+    assert ("d",) not in one  # one date in the text: nothing to choose
+    many = {"type": "object", "properties": {"e": {"enum": [f"v{i}" for i in range(99)]}}}
+    assert len(many["properties"]["e"]["enum"]) > MAX_CHOICES
+    assert ("e",) not in _choices(many)
+
+
+def test_without_copying_only_the_schema_s_own_lists_are_choices() -> None:
+    bounded = grammar_schema(SCHEMA, caps_for(TEXT))
+    choices = closed_choices(bounded, None)
+    assert ("fuel",) in choices and ("used",) in choices
+    assert ("year",) not in choices
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "last"),
+    [
+        ('{"year":', ("year",), ":"),
+        ('{"year": ', ("year",), ":"),
+        ('{"a": "x, \\"y\\"", "owner": {"count":', ("owner", "count"), ":"),
+        ('{"tags": [', ("tags", ITEM), "["),
+        ('{"tags": ["a",', ("tags", ITEM), ","),
+        ('{"rows": [[1, 2], [', ("rows", ITEM, ITEM), "["),
+    ],
+)
+def test_the_path_of_the_value_about_to_begin(text: str, path: tuple[str, ...], last: str) -> None:
+    where = ValuePath()
+    where.feed(text)
+    assert where.at_value() == path
+    assert where.last == last
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"year": 2',  # inside a number
+        '{"name": "Ad',  # inside a string
+        '{"name": "Ada"',  # after a value
+        '{"year": 2018, ',  # a key is next
+        '{"na',  # inside a key
+        '{"tags": ["a"]',  # after a list
+        "",
+    ],
+)
+def test_no_value_begins_inside_or_after_one(text: str) -> None:
+    where = ValuePath()
+    where.feed(text)
+    assert where.at_value() is None
