@@ -26,7 +26,9 @@ def test_models_json_has_the_figures(ostruct):
     out = ostruct("models", "--json")
     assert out.code == 0
     records = {r["name"]: r for r in json.loads(out.stdout)}
-    assert set(records) == {c.canonical for c in get_registry().models()}
+    # The registry's models, and the embedded local model (marked local).
+    assert set(records) == {c.canonical for c in get_registry().models()} | {"gemma-3-270m"}
+    assert [r["name"] for r in records.values() if r["local"]] == ["gemma-3-270m"]
     gpt4o = records["gpt-4o"]
     assert gpt4o["context_window"] == 128_000
     assert gpt4o["max_output_tokens"] == 16_384

@@ -91,6 +91,8 @@ class ServerTarget:
     #: False when nothing is configured: a real run stops with "no server configured" (exit
     #: 5), and ``profile`` is OpenAI's, for checking as if.
     configured: bool = True
+    #: True when the embedded local model answers (no key, no base URL, [local] installed).
+    embedded: bool = False
 
     def label(self, *, from_option: bool = False) -> str:
         """``where (profile NAME)``, as the dry run and ``schema check`` print it."""
@@ -137,7 +139,9 @@ def server_target(options: ClientOptions) -> ServerTarget:
     if explicit is None:
         name = {"azure": "azure", "local": "llama.cpp"}.get(provider or "", "openai")
         explicit = get_profile(name)
-    return ServerTarget(explicit, where, configured=provider is not None)
+    return ServerTarget(
+        explicit, where, configured=provider is not None, embedded=provider == "local"
+    )
 
 
 def dry_run_target(options: ClientOptions) -> tuple[ServerProfile, str]:

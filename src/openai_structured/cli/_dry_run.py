@@ -8,7 +8,9 @@ checked against ``--max-total-tokens`` as the library checks each attempt. So th
 (model, parameters, schema, token limits, budget) and the exit codes of a dry run and a real
 run are the same, and a real run fails before it starts anything. Token counts use the model's
 real tokenizer (tiktoken, seeded from the packaged encodings, so no download); a model the
-registry does not know gets no count rather than a guess.
+registry does not know gets no count rather than a guess. When the embedded local model would
+answer, whatever the model name, the counts, the context and the cost are its own
+(:mod:`._embedded`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ..registry import ModelCapabilities, get_registry
 from ..servers import ServerProfile
 from ..tokens import count_message_tokens, estimate_cost, validate_token_limits
 from ._client import ServerTarget
+from ._embedded import EmbeddedFacts, check_embedded_limits, embedded_token_lines, request_messages
 from ._report import in_cli_words
 
 __all__ = ["dry_run_report", "preflight", "unknown_model_note"]
@@ -57,9 +60,11 @@ def preflight(
     extra: Mapping[str, Any],
     stream: bool,
     max_total_tokens: int | None,
+    embedded: EmbeddedFacts | None = None,
 ) -> PreparedCall:
     """The request a run would send, checked; raises what the library would raise before the
-    first request (and nothing is sent either way)."""
+    first request (and nothing is sent either way). With ``embedded`` (the embedded model
+    answers), the prompt is also checked against its server's context, in its own tokens."""
     call = prepare_call(
         model=model,
         profile=profile,
@@ -73,6 +78,8 @@ def preflight(
     )
     # The first attempt's check; re-asks are checked again by the library as they come.
     Budget(max_total_tokens, model, call.limit.requested).check(call.kwargs, ())
+    if embedded is not None:
+        check_embedded_limits(call, params, embedded)
     return call
 
 
@@ -99,6 +106,7 @@ def dry_run_report(
     params: Mapping[str, Any],
     server_option: str | None,
     max_total_tokens: int | None,
+    embedded: EmbeddedFacts | None = None,
 ) -> str:
     """The dry-run report (for stdout) of a request :func:`preflight` has checked."""
     model, profile = call.model, target.profile
@@ -107,10 +115,15 @@ def dry_run_report(
     sent = {k: v for k, v in call.kwargs.items() if k not in hidden}
     format_key = call.api.format_field
     schema_sent = sent.pop(format_key, None)
-    note = unknown_model_note(model, profile)
+    if embedded is not None:
+        # It answers every name: what the registry knows of the name does not matter.
+        model_line = f"{model} (answered by {embedded.label}, which serves every model name)"
+    else:
+        note = unknown_model_note(model, profile)
+        model_line = model + (f" (note: {note})" if note else "")
     lines = [
         "ostruct dry run: nothing was sent.",
-        f"model:   {model}" + (f" (note: {note})" if note else ""),
+        f"model:   {model_line}",
         f"server:  {target.label(from_option=server_option is not None)}",
         f"api:     {call.api.name}" + (" (stream)" if call.stream else ""),
         "request parameters: "
@@ -124,7 +137,10 @@ def dry_run_report(
         f"schema as sent ({format_key}, {'strict' if call.compiled.strict else 'not strict'})",
         json.dumps(schema_sent, indent=2, ensure_ascii=False),
     )
-    tokens = _tokens(call.kwargs, model, params, profile)
+    if embedded is not None:
+        tokens = embedded_token_lines(call, params, embedded)
+    else:
+        tokens = _tokens(call.kwargs, model, params, profile)
     if max_total_tokens is not None:
         tokens.append(
             f"budget: ok (the first request fits --max-total-tokens {max_total_tokens}; each "
@@ -144,7 +160,7 @@ def _tokens(
             "tokenizer is unknown (ostruct does not guess).",
             "limits: not checked; cost: unknown (no prices for this model).",
         ]
-    messages = kwargs.get("messages") or _chat_messages(kwargs.get("input") or [])
+    messages = request_messages(kwargs)
     prompt = count_message_tokens(messages, model)
     out: list[str] = [
         f"prompt tokens: {prompt:,} ({caps.encoding} tokenizer of {caps.canonical}, chat framing "
@@ -181,15 +197,4 @@ def _tokens(
         )
     else:
         out.append(f"cost: input {_usd(cost.input_cost)} {cost.currency} (output not bounded)")
-    return out
-
-
-def _chat_messages(items: Any) -> list[dict[str, Any]]:
-    """Responses API input back in chat form, for counting (text parts only)."""
-    out = []
-    for item in items:
-        content = item.get("content")
-        if isinstance(content, list):
-            content = "".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
-        out.append({"role": item.get("role", "user"), "content": content})
     return out

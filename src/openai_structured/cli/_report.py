@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import click
 
 from .._logging import is_secret_name, redact_text
-from .exit_codes import EXIT_CODE_HELP, ExitCode, classify
+from .exit_codes import EXIT_CODE_HELP, ExitCode, classify, is_context_overflow
 
 __all__ = ["CliError", "Secrets", "describe", "in_cli_words", "report"]
 
@@ -127,6 +127,13 @@ class Secrets:
 _LABELS = {code: label for code, label, _ in EXIT_CODE_HELP}
 
 
+_CONTEXT_HINT = (
+    "The prompt does not fit the server's context. Shorten the input (--dry-run counts its "
+    "tokens), or start the server with a larger context: for the embedded local model, "
+    "OPENAI_STRUCTURED_LOCAL_CONTEXT=N (see ostruct models for its largest)."
+)
+
+
 def _sdk_message(exc: BaseException) -> str:
     """A readable line and a hint for an openai SDK error (or a stream interrupted by one)."""
     import openai
@@ -152,6 +159,8 @@ def _sdk_message(exc: BaseException) -> str:
             hint = f"Rate limited or out of quota{wait}: wait and retry, or raise --max-retries."
         elif status >= 500:
             hint = "The server failed; try again later (or raise --max-retries)."
+        elif is_context_overflow(exc):
+            hint = _CONTEXT_HINT
         else:
             hint = "The server rejected the request."
         return f"{text}\n{hint}"

@@ -6,9 +6,10 @@ The mapping from exceptions to codes lives here and nowhere else; ``docs/cli.md`
 
 from __future__ import annotations
 
+import re
 from enum import IntEnum
 
-__all__ = ["EXIT_CODE_HELP", "ExitCode", "classify", "epilog"]
+__all__ = ["EXIT_CODE_HELP", "ExitCode", "classify", "epilog", "is_context_overflow"]
 
 
 class ExitCode(IntEnum):
@@ -47,7 +48,11 @@ EXIT_CODE_HELP: tuple[tuple[ExitCode, str, str], ...] = (
     (ExitCode.CONFIG, "config", "model, parameter or server rejected before sending"),
     (ExitCode.API, "api", "HTTP, network, auth or rate-limit error; broken stream"),
     (ExitCode.RESPONSE, "response", "refusal, content filter, empty, not JSON, schema mismatch"),
-    (ExitCode.TOKEN_LIMIT, "token limit", "prompt too long for the model, or answer cut off"),
+    (
+        ExitCode.TOKEN_LIMIT,
+        "token limit",
+        "prompt too long for the model (or its server's context), or answer cut off",
+    ),
     (ExitCode.OUTPUT, "output", "result not written: stdout closed, disk full, I/O error"),
     (ExitCode.PARTIAL, "partial", "batch: done, but some records failed (error lines in OUT)"),
     (ExitCode.INTERRUPTED, "interrupted", "Ctrl-C"),
@@ -97,7 +102,7 @@ def classify(exc: BaseException) -> ExitCode:
         return ExitCode.OUTPUT
     if isinstance(exc, TemplateError):
         return ExitCode.INPUT
-    if isinstance(exc, errors.TokenLimitError):
+    if isinstance(exc, errors.TokenLimitError) or is_context_overflow(exc):
         return ExitCode.TOKEN_LIMIT
     if isinstance(exc, errors.SchemaError):
         return ExitCode.SCHEMA
@@ -113,12 +118,43 @@ def classify(exc: BaseException) -> ExitCode:
         return ExitCode.API
     if isinstance(exc, (errors.APIResponseError, errors.StreamBufferError)):
         return ExitCode.RESPONSE
+    if _is_local_config_error(exc):
+        return ExitCode.CONFIG
     if _is_local_runtime_error(exc):
         return ExitCode.API
     if isinstance(exc, errors.OpenAIClientError):
         # Model names and versions, parameters, token-parameter conflicts, no provider.
         return ExitCode.CONFIG
     return ExitCode.INTERNAL
+
+
+#: How servers word "the prompt does not fit the context" in an HTTP 400: OpenAI
+#: (``code: context_length_exceeded``), llama-cpp-python ("This model's maximum context length
+#: is 4096 tokens"), vLLM, llama.cpp's C++ server ("exceeds the available context size").
+_CONTEXT_OVERFLOW = re.compile(
+    r"maximum context length|context_length_exceeded|exceeds? the (?:available )?context|"
+    r"context (?:window|size) (?:is )?exceeded",
+    re.IGNORECASE,
+)
+
+
+def is_context_overflow(exc: BaseException) -> bool:
+    """True for a server's refusal of a prompt too long for its context (HTTP 400): a token
+    limit, as when ostruct's own pre-flight finds it, not an API failure."""
+    import openai
+
+    if not isinstance(exc, openai.BadRequestError):
+        return False
+    code = getattr(exc, "code", None)
+    return code == "context_length_exceeded" or bool(_CONTEXT_OVERFLOW.search(str(exc)))
+
+
+def _is_local_config_error(exc: BaseException) -> bool:
+    """The embedded model's settings are unusable (``OPENAI_STRUCTURED_LOCAL_CONTEXT``)."""
+    import sys
+
+    local = sys.modules.get("openai_structured.local")
+    return local is not None and isinstance(exc, local.LocalContextError)
 
 
 def _is_local_runtime_error(exc: BaseException) -> bool:

@@ -8,9 +8,12 @@ becomes its own message, and the dry run runs the same pre-flight checks as a re
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -57,9 +60,12 @@ def _usage_line(model: str, usage: Mapping[str, Any], *, priced: bool) -> str:
 
 
 def _verbose_logger(
-    model: str, *, priced: bool, secrets: Secrets
+    model: str, *, priced: bool, secrets: Secrets, answered_by: str | None = None
 ) -> Callable[[LogEvent, str], None]:
     """An ``on_log`` callback for --verbose: requests, retries, errors and usage on stderr.
+
+    ``answered_by`` names the model that answers whatever the request's name (the embedded
+    model), so the log does not suggest that the name sent is the model at work.
 
     The library has already redacted the event data; ``secrets`` also masks what only the CLI
     knows (``-V`` variables with a secret-like name, the URL's password). Per-chunk events are
@@ -74,8 +80,9 @@ def _verbose_logger(
         if event.type == "request.start":
             params = data.get("parameters") or {}
             shown = {k: v for k, v in params.items() if k not in ("response_format", "text")}
+            served = f" (answered by {answered_by})" if answered_by else ""
             echo(
-                f"[ostruct] request: model={data.get('model')} api={data.get('api')} "
+                f"[ostruct] request: model={data.get('model')}{served} api={data.get('api')} "
                 f"stream={data.get('stream')} parameters={json.dumps(shown, default=str)}"
             )
         elif event.type in ("request.end", "stream.end"):
@@ -139,8 +146,10 @@ def _totals_line(
     cost_usd: float | None,
     unpriced: str | None,
     scope: str = "",
+    free: str | None = None,
 ) -> str:
-    """The --usage line: requests, tokens (cached and reasoning parts), total, estimated cost."""
+    """The --usage line: requests, tokens (cached and reasoning parts), total, estimated cost
+    (``free``: the model that answered runs on this machine, at no price)."""
     requests = _plural(usage.requests, "request")
     if attempts is not None:
         requests += f" ({_plural(attempts, 'attempt')})"
@@ -152,6 +161,8 @@ def _totals_line(
     )
     if usage.unreported:
         line += f" ({_plural(usage.unreported, 'response')} without usage figures)"
+    if free is not None:
+        return line + f"; cost $0 ({free} runs on this machine)"
     if unpriced is not None:
         return line + f"; price unknown ({unpriced})"
     if cost_usd is None:
@@ -221,6 +232,8 @@ class _Spending:
     model: str | None = None
     #: Why no cost is estimated (None: the registry's prices apply).
     unpriced: str | None = None
+    #: The model that answered runs on this machine (the embedded model): cost $0.
+    free: str | None = None
     #: Calls: every attempt of the call, failed ones included.
     totals: UsageTotals | None = None
     #: A finished run: the result's usage and cost.
@@ -234,13 +247,14 @@ class _Spending:
             result = self.result
             return _totals_line(
                 model, result.usage, attempts=result.attempts, cost_usd=result.cost_usd,
-                unpriced=self.unpriced,
+                unpriced=self.unpriced, free=self.free,
             )  # fmt: skip
         if self.totals is not None and self.totals.calls:
             totals = self.totals
             return _totals_line(
                 model, totals.usage, attempts=totals.attempts,
                 cost_usd=None if totals.unpriced else totals.cost_usd, unpriced=self.unpriced,
+                free=self.free,
             )  # fmt: skip
         if isinstance(error, TokenBudgetError) and not getattr(error, "usage", None):
             return "ostruct: usage: nothing was sent (0 tokens)"
@@ -251,6 +265,7 @@ class _Spending:
         return _totals_line(
             model, usage, attempts=attempts, cost_usd=_price(model, usage),
             unpriced=self.unpriced, scope="" if complete else " (last attempt only)",
+            free=self.free,
         )  # fmt: skip
 
 
@@ -287,6 +302,7 @@ def _result_from_stream(
     schema: Mapping[str, Any],
     options: Mapping[str, Any],
     spending: _Spending | None = None,
+    answering: str | None = None,
 ) -> StructuredResult[Any]:
     """Run a streaming call; draw the partial object on a terminal; return the final value
     with the usage and cost of every attempt (the ``Finished`` event's summary). When the
@@ -302,7 +318,7 @@ def _result_from_stream(
         openai_structured_events(
             client=client, model=model, schema=schema, partials=live_view, items=False, **options
         ) as events,
-        LiveObject(enabled=live_view, title=f"{model}: answer so far") as live,
+        LiveObject(enabled=live_view, title=f"{answering or model}: answer so far") as live,
     ):
         try:
             for event in events:
@@ -321,6 +337,26 @@ def _result_from_stream(
     if result is None:
         raise RuntimeError("the stream's Finished event carries no summary")
     return result
+
+
+@contextlib.contextmanager
+def _local_notices(verbose: bool) -> Iterator[None]:
+    """With --verbose, the embedded model's start notice on stderr every time. Without, the
+    library's rule holds: once per terminal session, and never in a pipe."""
+    if not verbose:
+        yield
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("[ostruct] %(message)s"))
+    logger = logging.getLogger("openai_structured.local")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -433,7 +469,8 @@ def run(**kwargs: Any) -> None:
     spending = _Spending()
     show_usage = kwargs.pop("show_usage") or kwargs["verbose"]
     try:
-        _run(secrets=secrets, spending=spending, **kwargs)
+        with _local_notices(kwargs["verbose"]):
+            _run(secrets=secrets, spending=spending, **kwargs)
     except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
         raise
     except (Exception, KeyboardInterrupt) as exc:
@@ -500,6 +537,7 @@ def _run(
     )
     from ._client import build_client, server_target
     from ._dry_run import preflight, unknown_model_note
+    from ._embedded import embedded_facts
     from ._inputs import (
         check_dir_inputs,
         check_prompt_text,
@@ -579,6 +617,7 @@ def _run(
     # client may start the embedded model). A dry run needs no server: with none configured it
     # checks as for OpenAI, and says so.
     target = server_target(connection)
+    embedded = embedded_facts() if target.embedded else None
     if not dry_run:
         if not target.configured:
             build_client(connection, secrets)  # raises "no server configured", with the ways out
@@ -586,7 +625,7 @@ def _run(
     call = preflight(
         model=model_name, api=api, profile=target.profile, system_prompt=system,
         user_prompt=rendered.text, schema=schema_doc, params=params, extra=extra,
-        stream=stream, max_total_tokens=max_total_tokens,
+        stream=stream, max_total_tokens=max_total_tokens, embedded=embedded,
     )  # fmt: skip
     if dry_run:
         from ._dry_run import dry_run_report
@@ -594,7 +633,7 @@ def _run(
         report_text = dry_run_report(
             call, target=target, system_prompt=system,
             user_prompt=rendered.text, params=params, server_option=server,
-            max_total_tokens=max_total_tokens,
+            max_total_tokens=max_total_tokens, embedded=embedded,
         )  # fmt: skip
         write_stdout(secrets.redact(report_text))
         return
@@ -619,16 +658,25 @@ def _run(
 
     profile = profile_for(client, server)
     unpriced = _unpriced(profile, model_name)
+    # The model that answers: the embedded one answers every name.
+    answering = embedded.label if embedded is not None else model_name
     if verbose:
-        options["on_log"] = _verbose_logger(model_name, priced=unpriced is None, secrets=secrets)
+        options["on_log"] = _verbose_logger(
+            model_name, priced=unpriced is None, secrets=secrets,
+            answered_by=None if embedded is None else embedded.label,
+        )  # fmt: skip
     spending.model, spending.unpriced = model_name, unpriced
-    note = unknown_model_note(model_name, profile)
+    spending.free = None if embedded is None else embedded.name
+    note = None if embedded is not None else unknown_model_note(model_name, profile)
     if note is not None and (verbose or stderr_is_tty()):
         # Only where someone reads it: in a pipe, stderr stays silent on success.
         click.echo(secrets.redact(f"ostruct: note: {note}"), err=True)
 
     if stream:
-        spending.result = _result_from_stream(client, model_name, schema_doc, options, spending)
+        spending.result = _result_from_stream(
+            client, model_name, schema_doc, options, spending,
+            answering=None if embedded is None else embedded.name,
+        )  # fmt: skip
     else:
         from ..client import StructuredClient
         from ._progress import spinner
@@ -636,7 +684,7 @@ def _run(
         # The object style for its running totals: they count a failed call's attempts too.
         calls = StructuredClient(client)
         spending.totals = calls.totals
-        with spinner(f"Waiting for {model_name}...", enabled=stderr_is_tty()):
+        with spinner(f"Waiting for {answering}...", enabled=stderr_is_tty()):
             spending.result = calls.complete_result(model_name, schema=schema_doc, **options)
 
     text = to_json(spending.result.value, indent) + "\n"

@@ -16,6 +16,7 @@ See docs/local.md for what the server supports and measured speed and accuracy.
 
 from __future__ import annotations
 
+from ._context import CONTEXT_ENV_VAR, LocalContextError, served_context
 from ._errors import (
     LocalModelError,
     LocalModelNotInstalledError,
@@ -28,8 +29,10 @@ from ._server import DEFAULT_MODEL_ALIAS, LocalModelServer
 from ._shared import is_installed, shared_server, stop_shared_server
 
 __all__ = [
+    "CONTEXT_ENV_VAR",
     "DEFAULT_MODEL_ALIAS",
     "MODEL_ENV_VAR",
+    "LocalContextError",
     "LocalModelError",
     "LocalModelNotInstalledError",
     "LocalModelServer",
@@ -39,6 +42,7 @@ __all__ = [
     "cache_dir",
     "ensure_model",
     "is_installed",
+    "served_context",
     "shared_server",
     "stop_shared_server",
 ]

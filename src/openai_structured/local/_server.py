@@ -23,6 +23,7 @@ Lifecycle, and why each step is the way it is:
 * **One process per manager**: ``start()``, ``astart()``, ``stop()`` and ``astop()`` take one
   lock, shared across threads and event loops (``astart`` waits for it without blocking its
   loop), so concurrent starts launch one server and all get its URL.
+* **Logits of the last token only** (``--logits_all false``): see :func:`server_command`.
 * **Concurrency of requests**: llama-cpp-python's server by default *interrupts* a running
   completion when another request arrives (``interrupt_requests``), which cuts streams short
   without an error. We turn that off: concurrent requests queue instead.
@@ -55,6 +56,7 @@ from typing import IO, Any
 from typing_extensions import Self
 
 from ..servers import PROFILE_HEADER, PROFILES, ServerProfile
+from ._context import check_context, served_context
 from ._errors import (
     LocalModelError,
     LocalModelNotInstalledError,
@@ -153,6 +155,11 @@ def server_command(
         str(n_threads if n_threads is not None else _default_threads()),
         "--interrupt_requests",
         "false",
+        # The server's default keeps the logits of every prompt token: 4 GiB reserved for a
+        # 262k vocabulary and 4,096 tokens, and a prompt read ~3x slower. Only logprobs need
+        # them, which the library never asks for.
+        "--logits_all",
+        "false",
         "--verbose",
         "false",
     ]
@@ -244,7 +251,7 @@ class LocalModelServer:
         *,
         host: str = "127.0.0.1",
         port: int | None = None,
-        n_ctx: int = 4096,
+        n_ctx: int | None = None,
         n_threads: int | None = None,
         model_alias: str = DEFAULT_MODEL_ALIAS,
         chat_format: str | None = None,
@@ -255,7 +262,14 @@ class LocalModelServer:
         self._model_path = model_path
         self.host = host
         self._requested_port = port
-        self.n_ctx = n_ctx
+        # None: $OPENAI_STRUCTURED_LOCAL_CONTEXT, else the data file's default (._context),
+        # the same figure the CLI's pre-flight checks prompts against.
+        bundled = model_path is None and not os.environ.get(MODEL_ENV_VAR)
+        self.n_ctx = (
+            served_context()
+            if n_ctx is None
+            else check_context(n_ctx, source="n_ctx=", bundled=bundled)
+        )
         self.n_threads = n_threads
         self.model_name = model_alias
         self.chat_format = chat_format
