@@ -83,7 +83,7 @@ CHOICE_SEQUENCES = MAX_CHOICES + 1
 #: CHOICE_MARGIN of the best one's, at most CHOICE_WIDTH of them; a first token ahead of every
 #: other value's by CHOICE_DECISIVE decides alone (measured on the tuning half: docs/local.md).
 CHOICE_MARGIN = 4.0
-CHOICE_WIDTH = 8
+CHOICE_WIDTH = 5
 CHOICE_DECISIVE = 2.0
 #: The prefix of :class:`GrammarError` messages (the server's error handler answers 400).
 ERROR_PREFIX = "openai-structured: the embedded model cannot follow this schema"
@@ -870,8 +870,9 @@ class FirstChoiceGrammarSampler:
             return None
         path = self._path.at_value()
         values = self._plan.choices.get(path) if path is not None else None
-        if not values or self._piece(token).lstrip()[:1] in ("]", "}"):
-            return None
+        text = self._piece(token)
+        if not values or text.lstrip()[:1] in ("]", "}") or (text and text.isspace()):
+            return None  # the list or object ends; or a space first, written as it comes
         return values
 
     def _likeliest(self, ctx: Any, values: list[str], logits: Any) -> list[int]:
@@ -882,7 +883,7 @@ class FirstChoiceGrammarSampler:
         assert plan is not None and self._batch is not None
         b = self._b
         start = int(plan.n_tokens())
-        lead = " " if self._path.last in (":", ",") else ""
+        lead = " " if self._path.last in (":", ",") and not self._path.spaced else ""
         first = self._log_probs(logits)
         candidates = [tokens for tokens in (plan.tokenize(lead + v) for v in values) if tokens]
         if not candidates:

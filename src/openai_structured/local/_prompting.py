@@ -125,9 +125,9 @@ class Style:
     copy_values: bool = True
     #: The prompt as a document to continue; False: Gemma's chat turns (``format_gemma3``).
     document: bool = True
-    #: Values from a short list (copied numbers and dates, enums, booleans) chosen whole by
-    #: their likelihood, not token by token (:mod:`._choosing`). Off: +3 fields on the tuning
-    #: half, +1 on the held-out half, but the median extraction went from 2.7 s to 3.3 s.
+    #: The text's numbers chosen whole by their likelihood, not digit by digit
+    #: (:mod:`._choosing`). Off: +5 fields on the tuning half and +4 held out, but the median
+    #: extraction went from 2.7-2.9 s to 3.1-3.5 s, over the 3 s bar (docs/local.md).
     choose_whole: bool = False
 
     @classmethod
