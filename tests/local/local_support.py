@@ -1,11 +1,14 @@
-"""Helpers for the embedded-model tests: skip rules and process checks."""
+"""Helpers for the embedded-model tests: skip rules, process checks, grammar admission."""
 
 from __future__ import annotations
 
+import ctypes
+import math
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,3 +73,43 @@ def assert_gone(pid: int) -> None:
         stat = Path(f"/proc/{pid}/stat")
         if stat.exists():
             assert stat.read_text().split(") ")[-1].startswith("Z"), f"{pid} is alive"
+
+
+def grammar_parses(model: Any, gbnf: str) -> bool:
+    """Whether llama.cpp's own parser (the server's) accepts ``gbnf``."""
+    import llama_cpp
+
+    sampler = llama_cpp.llama_sampler_init_grammar(model._model.vocab, gbnf.encode(), b"root")
+    if not sampler:
+        return False
+    llama_cpp.llama_sampler_free(sampler)
+    return True
+
+
+def grammar_admits(
+    model: Any, gbnf: str, text: str, *, prefix: str = "", ends: bool = False
+) -> bool:
+    """Whether the grammar, after ``prefix`` (taken as given), admits every token of ``text``
+    (``model``: a vocabulary-only ``Llama``); with ``ends``, also the end right after it."""
+    import llama_cpp
+
+    sampler = llama_cpp.llama_sampler_init_grammar(model._model.vocab, gbnf.encode(), b"root")
+    assert sampler, "the grammar does not parse"
+
+    def allowed(token: int) -> bool:
+        data = (llama_cpp.llama_token_data * 1)(llama_cpp.llama_token_data(token, 1.0, 0.0))
+        array = llama_cpp.llama_token_data_array(data=data, size=1, selected=-1, sorted=False)
+        llama_cpp.llama_sampler_apply(sampler, ctypes.byref(array))
+        return math.isfinite(data[0].logit)
+
+    try:
+        for token in model.tokenize(prefix.encode(), add_bos=False, special=False):
+            llama_cpp.llama_sampler_accept(sampler, token)
+        for token in model.tokenize(text.encode(), add_bos=False, special=False):
+            if not allowed(token):
+                return False
+            # Only ever accept an allowed token: llama.cpp aborts the process otherwise.
+            llama_cpp.llama_sampler_accept(sampler, token)
+        return allowed(model.token_eos()) if ends else True
+    finally:
+        llama_cpp.llama_sampler_free(sampler)

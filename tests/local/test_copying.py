@@ -5,12 +5,11 @@ sampler (the bundled model's vocabulary only, no weights, no server).
 
 from __future__ import annotations
 
-import ctypes
 import json
-import math
 from typing import Any
 
 import pytest
+from local_support import grammar_admits, grammar_parses
 
 from openai_structured.local._bounds import caps_for, grammar_schema
 from openai_structured.local._copying import (
@@ -218,37 +217,15 @@ def test_the_rules_text_for_each_kind() -> None:
 
 def _check_parses(model: Any, gbnf: str) -> None:
     """Both parsers accept ``gbnf``: llama-cpp-python's and llama.cpp's (the server's)."""
-    import llama_cpp
     from llama_cpp.llama_grammar import LlamaGrammar
 
     LlamaGrammar.from_string(gbnf, verbose=False)
-    sampler = llama_cpp.llama_sampler_init_grammar(model._model.vocab, gbnf.encode(), b"root")
-    assert sampler, f"llama.cpp rejects the grammar:\n{gbnf}"
-    llama_cpp.llama_sampler_free(sampler)
+    assert grammar_parses(model, gbnf), f"llama.cpp rejects the grammar:\n{gbnf}"
 
 
 def _admits(model: Any, gbnf: str, text: str) -> bool:
-    """Does the grammar admit the whole of ``text``, token by token, and then its end?"""
-    import llama_cpp
-
-    sampler = llama_cpp.llama_sampler_init_grammar(model._model.vocab, gbnf.encode(), b"root")
-    assert sampler, "the grammar does not parse"
-
-    def allowed(token: int) -> bool:
-        data = (llama_cpp.llama_token_data * 1)(llama_cpp.llama_token_data(token, 1.0, 0.0))
-        array = llama_cpp.llama_token_data_array(data=data, size=1, selected=-1, sorted=False)
-        llama_cpp.llama_sampler_apply(sampler, ctypes.byref(array))
-        return math.isfinite(data[0].logit)
-
-    try:
-        for token in model.tokenize(text.encode(), add_bos=False, special=False):
-            if not allowed(token):
-                return False
-            # Only ever accept an allowed token: llama.cpp aborts the process otherwise.
-            llama_cpp.llama_sampler_accept(sampler, token)
-        return allowed(model.token_eos())  # the end is allowed only where the grammar ends
-    finally:
-        llama_cpp.llama_sampler_free(sampler)
+    """Does the grammar admit the whole of ``text`` and then its end?"""
+    return grammar_admits(model, gbnf, text, ends=True)
 
 
 def _grammar(schema: dict[str, Any], text: str) -> str:

@@ -9,9 +9,7 @@ against llama-cpp-python's runs in a subprocess (``sampler_check.py``): installi
 
 from __future__ import annotations
 
-import ctypes
 import json
-import math
 import subprocess
 import sys
 import time
@@ -19,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from local_support import require_local_extra
+from local_support import grammar_admits, require_local_extra
 from pydantic import BaseModel, Field
 
 from openai_structured import (
@@ -185,23 +183,7 @@ def test_the_server_keeps_the_logits_of_the_last_token_only() -> None:
 
 def _admits(model: Any, gbnf: str, prefix: str, text: str) -> bool:
     """Does the grammar, after ``prefix``, admit the token(s) of ``text``?"""
-    import llama_cpp
-
-    sampler = llama_cpp.llama_sampler_init_grammar(model._model.vocab, gbnf.encode(), b"root")
-    assert sampler, "the grammar does not parse"
-    try:
-        for token in model.tokenize(prefix.encode(), add_bos=False, special=False):
-            llama_cpp.llama_sampler_accept(sampler, token)
-        for token in model.tokenize(text.encode(), add_bos=False, special=False):
-            data = (llama_cpp.llama_token_data * 1)(llama_cpp.llama_token_data(token, 1.0, 0.0))
-            array = llama_cpp.llama_token_data_array(data=data, size=1, selected=-1, sorted=False)
-            llama_cpp.llama_sampler_apply(sampler, ctypes.byref(array))
-            if not math.isfinite(data[0].logit):
-                return False
-            llama_cpp.llama_sampler_accept(sampler, token)
-        return True
-    finally:
-        llama_cpp.llama_sampler_free(sampler)
+    return grammar_admits(model, gbnf, text, prefix=prefix)
 
 
 def test_llama_cpp_python_internals_are_where_the_pin_says(vocab_model: Any) -> None:

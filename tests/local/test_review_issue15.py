@@ -6,46 +6,16 @@ left says why). The grammar tests use the bundled model's vocabulary only (no se
 
 from __future__ import annotations
 
-import ctypes
 import json
-import math
 from typing import Any
 
 import pytest
+from local_support import grammar_admits, grammar_parses
 
 from openai_structured.local._bounds import caps_for, grammar_schema
 from openai_structured.local._copying import CopySource, copy_kind
 from openai_structured.local._prompting import completion_prompt
 from openai_structured.local._repeats import loop_continuation
-
-
-def _parses(model: Any, gbnf: str) -> bool:
-    import llama_cpp
-
-    sampler = llama_cpp.llama_sampler_init_grammar(model._model.vocab, gbnf.encode(), b"root")
-    if not sampler:
-        return False
-    llama_cpp.llama_sampler_free(sampler)
-    return True
-
-
-def _admits(model: Any, gbnf: str, text: str) -> bool:
-    """Does the grammar admit the whole of ``text``, token by token, from the start?"""
-    import llama_cpp
-
-    sampler = llama_cpp.llama_sampler_init_grammar(model._model.vocab, gbnf.encode(), b"root")
-    assert sampler, "the grammar does not parse"
-    try:
-        for token in model.tokenize(text.encode(), add_bos=False, special=False):
-            data = (llama_cpp.llama_token_data * 1)(llama_cpp.llama_token_data(token, 1.0, 0.0))
-            array = llama_cpp.llama_token_data_array(data=data, size=1, selected=-1, sorted=False)
-            llama_cpp.llama_sampler_apply(sampler, ctypes.byref(array))
-            if not math.isfinite(data[0].logit):
-                return False
-            llama_cpp.llama_sampler_accept(sampler, token)
-        return True
-    finally:
-        llama_cpp.llama_sampler_free(sampler)
 
 
 def _shape(model: Any, schema: dict[str, Any], text: str) -> dict[str, Any]:
@@ -59,11 +29,8 @@ def _shape(model: Any, schema: dict[str, Any], text: str) -> dict[str, Any]:
         "response_format": {"type": "json_object", "schema": schema},
     }
     return shape_chat_request(
-        request, count_tokens=count, n_ctx=4096, parses=lambda g: _parses(model, g)
+        request, count_tokens=count, n_ctx=4096, parses=lambda g: grammar_parses(model, g)
     )
-
-
-# --- the grammar: literals the converter escapes badly ---------------------------------------
 
 
 def test_an_enum_value_or_key_with_a_quote_gets_a_grammar(vocab_model: Any) -> None:
@@ -76,7 +43,9 @@ def test_an_enum_value_or_key_with_a_quote_gets_a_grammar(vocab_model: Any) -> N
         "required": ["screen"],
     }
     shaped = _shape(vocab_model, schema, 'A 13" laptop, 13 inches.')
-    assert _admits(vocab_model, shaped["grammar"]._grammar, json.dumps({"screen": '13" laptop'}))
+    assert grammar_admits(
+        vocab_model, shaped["grammar"]._grammar, json.dumps({"screen": '13" laptop'})
+    )
 
 
 def test_an_enum_value_with_a_backslash_or_tab_is_admitted_as_its_json(vocab_model: Any) -> None:
@@ -88,7 +57,7 @@ def test_an_enum_value_with_a_backslash_or_tab_is_admitted_as_its_json(vocab_mod
     }
     gbnf = _shape(vocab_model, schema, "x")["grammar"]._grammar
     for value in values:
-        assert _admits(vocab_model, gbnf, json.dumps({"where": value}))
+        assert grammar_admits(vocab_model, gbnf, json.dumps({"where": value}))
 
 
 # --- the grammar: patterns -------------------------------------------------------------------
@@ -106,8 +75,8 @@ def test_a_pattern_class_spanning_a_quote_or_backslash_stays_valid_json(
         "required": ["code", "word"],
     }
     gbnf = _shape(vocab_model, schema, "x")["grammar"]._grammar
-    assert not _admits(vocab_model, gbnf, '{"code": "a"b')
-    assert not _admits(vocab_model, gbnf, '{"code": "a", "word": "a\\q')
+    assert not grammar_admits(vocab_model, gbnf, '{"code": "a"b')
+    assert not grammar_admits(vocab_model, gbnf, '{"code": "a", "word": "a\\q')
 
 
 # --- the loop breaker ------------------------------------------------------------------------
@@ -163,9 +132,9 @@ def test_a_copied_integer_keeps_to_the_schemas_range(vocab_model: Any) -> None:
     source = CopySource(text)
     caps = caps_for(text)
     gbnf = to_gbnf(grammar_schema(schema, caps, copy_from=source), caps, source)
-    assert _admits(vocab_model, gbnf, '{"stars": 4}')
-    assert not _admits(vocab_model, gbnf, '{"stars": 12}')
-    assert not _admits(vocab_model, gbnf, '{"stars": 2024}')
+    assert grammar_admits(vocab_model, gbnf, '{"stars": 4}')
+    assert not grammar_admits(vocab_model, gbnf, '{"stars": 12}')
+    assert not grammar_admits(vocab_model, gbnf, '{"stars": 2024}')
 
 
 def test_a_description_asking_for_seconds_or_a_range_is_not_a_single_hh_mm_time() -> None:

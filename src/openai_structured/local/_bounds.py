@@ -50,6 +50,7 @@ __all__ = [
     "caps_for",
     "grammar_schema",
     "input_text",
+    "message_parts",
     "output_limit",
     "safe_pattern",
     "skeleton",
@@ -113,22 +114,27 @@ class Caps:
     chars: int
 
 
+def message_parts(content: Any) -> list[str]:
+    """The text of a message's content: a string, or the text parts of a part list."""
+    if isinstance(content, str):
+        return [content]
+    if isinstance(content, Sequence):
+        return [
+            str(part.get("text", ""))
+            for part in content
+            if isinstance(part, Mapping) and part.get("type") == "text"
+        ]
+    return []
+
+
 def input_text(messages: Iterable[Mapping[str, Any]]) -> str:
     """The text the answer is drawn from: every message but the model's own turns."""
-    parts = []
-    for message in messages:
-        if message.get("role") == "assistant":
-            continue
-        content = message.get("content")
-        if isinstance(content, str):
-            parts.append(content)
-        elif isinstance(content, Sequence):
-            parts.extend(
-                str(part.get("text", ""))
-                for part in content
-                if isinstance(part, Mapping) and part.get("type") == "text"
-            )
-    return "\n".join(parts)
+    return "\n".join(
+        part
+        for message in messages
+        if message.get("role") != "assistant"
+        for part in message_parts(message.get("content"))
+    )
 
 
 def caps_for(text: str) -> Caps:

@@ -617,10 +617,9 @@ def _wrap_sampler(llama_class: Any) -> None:
     llama_class._init_sampler = _init_sampler
 
 
-#: The tokens starting with "," of the server's vocabulary (by its size: one model per server).
-_COMMAS: dict[int, Any] = {}
-#: The tokens starting with ",", "}" or "]" (likewise).
-_ENDS: dict[int, Any] = {}
+#: The first character (spaces aside) of every token of the server's vocabulary, by its size
+#: (one model per server).
+_FIRST_CHARS: dict[int, Any] = {}
 
 
 @dataclass(frozen=True)
@@ -726,8 +725,7 @@ class FirstChoiceGrammarSampler:
             self._batch = _module("llama_cpp._internals").LlamaBatch(
                 n_tokens=self._batch_size, embd=0, n_seq_max=1, verbose=False
             )
-        self._ends: Any = None
-        self._commas: Any = None  # the ids of tokens starting with ",", when first needed
+        self._starting: dict[str, Any] = {}  # token sets by first characters, when needed
         self._top_k = b.llama_sampler_init_top_k(self._top)
         self._wide_k = b.llama_sampler_init_top_k(min(max(WIDE_CANDIDATES, self._top), n_vocab))
         self._chain = chain  # owns the C chain and the Python callbacks in it
@@ -748,39 +746,26 @@ class FirstChoiceGrammarSampler:
         if self._looping is not None:
             self._buf["logit"][self._looping] -= LOOP_PENALTY
         if self._repeats.repeated:
-            self._buf["logit"][self._comma_tokens()] -= LOOP_PENALTY
+            self._buf["logit"][self._tokens_starting(",")] -= LOOP_PENALTY
         arr = self._arr
         arr.size, arr.selected, arr.sorted = self._n, -1, False
         return arr
 
-    def _end_tokens(self) -> Any:
-        """The tokens that end a value (their text starts with ",", "}" or "]")."""
-        if self._ends is None:
-            cached = _ENDS.get(self._n)
-            if cached is None:
-                cached = self._np.array(
-                    [t for t in range(self._n) if self._piece(t).lstrip()[:1] in (",", "}", "]")],
-                    dtype=self._np.intc,
-                )
-                _ENDS[self._n] = cached
-            self._ends = cached
-        return self._ends
-
     def _structural(self, token: int) -> bool:
         return any(char in self._piece(token) for char in ',"{[')
 
-    def _comma_tokens(self) -> Any:
-        """The tokens that would go on with a list (their text starts with ",")."""
-        if self._commas is None:
-            cached = _COMMAS.get(self._n)
-            if cached is None:  # ~0.3 s once per server (one model, one vocabulary)
-                cached = self._np.array(
-                    [t for t in range(self._n) if self._piece(t).lstrip().startswith(",")],
-                    dtype=self._np.intc,
-                )
-                _COMMAS[self._n] = cached
-            self._commas = cached
-        return self._commas
+    def _tokens_starting(self, chars: str) -> Any:
+        """The tokens whose text (spaces aside) starts with one of ``chars``."""
+        found = self._starting.get(chars)
+        if found is None:
+            np = self._np
+            firsts = _FIRST_CHARS.get(self._n)
+            if firsts is None:  # ~0.5 s once per server (one model, one vocabulary)
+                firsts = np.array([self._piece(t).lstrip()[:1] for t in range(self._n)])
+                _FIRST_CHARS[self._n] = firsts
+            found = np.flatnonzero(np.isin(firsts, list(chars))).astype(np.intc)
+            self._starting[chars] = found
+        return found
 
     def _apply(self, samplers: list[Any], arr: Any) -> None:
         for sampler in samplers:
@@ -917,7 +902,7 @@ class FirstChoiceGrammarSampler:
                 batch.seq_id[k][0], batch.n_seq_id[k], batch.logits[k] = seq, 1, True
                 batch.n_tokens += 1
                 rows[-1].append(k)
-        ends = self._end_tokens()
+        ends = self._tokens_starting(",}]")
         scores = []
         try:
             ctx.decode(self._batch)

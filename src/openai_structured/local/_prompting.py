@@ -30,6 +30,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ._bounds import message_parts
+
 __all__ = [
     "EXAMPLE",
     "STYLE_ENV",
@@ -405,16 +407,8 @@ def _clause(text: str) -> str:
 
 
 def message_text(content: Any) -> str:
-    """The text of a message's content: a string, or the text parts of a part list."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, Sequence):
-        return "".join(
-            str(part.get("text", ""))
-            for part in content
-            if isinstance(part, Mapping) and part.get("type") == "text"
-        )
-    return ""
+    """The text of a message's content: a string, or its text parts joined."""
+    return "".join(message_parts(content))
 
 
 _THOUSANDS = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,])")
