@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._copying import CopySource, copy_kind, is_sentinel, sentinel
+from ._naming import distinct_labels
 
 __all__ = [
     "ANY_TYPE",
@@ -280,6 +281,13 @@ class _Sanitizer:
         self.pattern = pattern
         self.defs = defs
         self.depth = 0
+        #: The name of the property being read ("" at the root and in definitions).
+        self.name = ""
+        #: Whether the place being read also admits null (a branch of a union with null).
+        self.nullable = False
+        #: The label words of the property's name, and of its siblings'.
+        self.labels: tuple[str, ...] = ()
+        self.others: tuple[str, ...] = ()
 
     def node(self, schema: Any) -> dict[str, Any]:
         self.depth += 1
@@ -329,11 +337,19 @@ class _Sanitizer:
                 merged = _merge(merged, self._resolved(part))
             return self.node(merged) if merged else dict(_ANY)
         if "enum" in node or "const" in node:
-            return {key: node[key] for key in ("enum", "const") if key in node}
+            kept = {key: node[key] for key in ("enum", "const") if key in node}
+            if self.copy_from is not None and isinstance(kept.get("enum"), list):
+                kept["enum"] = self.copy_from.narrowed(kept["enum"])
+            return kept
         if self.copy_from is not None:
-            kind = copy_kind({**schema, **node})  # the bounds and description too
-            if kind is not None and self.copy_from.has(kind):
-                return {"const": sentinel(kind)}
+            # The bounds and the description too.
+            kind = copy_kind({**schema, **node}, self.name, self.labels, self.others)
+            usable = self.copy_from.kind_for(kind) if kind is not None else None
+            absent = kind is not None and usable != kind and self.nullable
+            if absent and self.copy_from.null_when_absent(str(kind)):
+                return {"type": "null"}  # a phone field, and no phone number in the text
+            if usable is not None:
+                return {"const": sentinel(usable)}
         return self._typed(node)
 
     def _union(self, node: dict[str, Any], key: str) -> dict[str, Any]:
@@ -342,7 +358,12 @@ class _Sanitizer:
         node.pop("oneOf", None)
         if not isinstance(branches, list) or not branches:
             return self.node(node) if node else dict(_ANY)
-        return {"anyOf": [self.node(_merge(node, branch)) for branch in branches]}
+        nullable = any(self._resolved(branch) == {"type": "null"} for branch in branches)
+        outer, self.nullable = self.nullable, nullable
+        try:
+            return {"anyOf": [self.node(_merge(node, branch)) for branch in branches]}
+        finally:
+            self.nullable = outer
 
     def _typed(self, node: dict[str, Any]) -> dict[str, Any]:
         kind = node.get("type")
@@ -368,7 +389,12 @@ class _Sanitizer:
         out: dict[str, Any] = {"type": "object"}
         properties = node.get("properties")
         if isinstance(properties, Mapping):
-            out["properties"] = {str(name): self.node(sub) for name, sub in properties.items()}
+            labels = distinct_labels([str(name) for name in properties])
+            families = {str(name): self._family(sub) for name, sub in properties.items()}
+            out["properties"] = {
+                str(name): self._field(str(name), sub, labels, families)
+                for name, sub in properties.items()
+            }
         required = node.get("required")
         if isinstance(required, list):
             out["required"] = [name for name in required if isinstance(name, str)]
@@ -379,6 +405,46 @@ class _Sanitizer:
             out["additionalProperties"] = self.node(extra)
         return out
 
+    def _field(
+        self,
+        name: str,
+        schema: Any,
+        labels: Mapping[str, tuple[str, ...]],
+        families: Mapping[str, str],
+    ) -> dict[str, Any]:
+        """A property's schema, read with its name (what it says the value is), the label
+        words of its name (:func:`~._naming.distinct_labels`) and those of its siblings of the
+        same family (a name's label does not claim a number)."""
+        outer = self.name, self.nullable, self.labels, self.others
+        family = families[name]
+        others = tuple(
+            dict.fromkeys(
+                w for n, ws in labels.items() if n != name and families[n] == family for w in ws
+            )
+        )
+        self.name, self.nullable, self.labels, self.others = name, False, labels[name], others
+        try:
+            return self.node(schema)
+        finally:
+            self.name, self.nullable, self.labels, self.others = outer
+
+    def _family(self, schema: Any) -> str:
+        """``number`` for a number or integer (nullable too), ``string`` for a string, else
+        ``other``: whose labels may claim a field's values."""
+        node = self._resolved(schema)
+        if not isinstance(node, Mapping):
+            return "other"
+        types = node.get("type")
+        kinds = set(types) if isinstance(types, list) else {types}
+        for branch in node.get("anyOf") or node.get("oneOf") or []:
+            resolved = self._resolved(branch)
+            if isinstance(resolved, Mapping):
+                kinds.add(resolved.get("type"))
+        kinds -= {"null", None}
+        if kinds and kinds <= {"integer", "number"}:
+            return "number"
+        return "string" if kinds == {"string"} else "other"
+
     def _array(self, node: dict[str, Any]) -> dict[str, Any]:
         tuple_items = node.get("prefixItems")
         items = node.get("items")
@@ -388,12 +454,10 @@ class _Sanitizer:
             return {"type": "array", "prefixItems": [self.node(item) for item in tuple_items]}
         low = _count(node.get("minItems"), 0)
         high = min(_count(node.get("maxItems"), self.caps.items), self.caps.items)
-        return {
-            "type": "array",
-            "items": self.node(items if items is not None else True),
-            "minItems": low,
-            "maxItems": max(low, high),
-        }
+        item = self.node(items if items is not None else True)
+        if isinstance(item.get("enum"), list) and item["enum"]:
+            high = min(high, len(item["enum"]))  # a list of choices holds each once at most
+        return {"type": "array", "items": item, "minItems": low, "maxItems": max(low, high)}
 
     def _string(self, node: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "string"}

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._copying import KINDS, CopySource, is_sentinel
+from ._copying import KINDS, CopySource, base_kind, is_sentinel, sentinel_kind
 
 __all__ = ["ITEM", "MAX_CHOICES", "ValuePath", "closed_choices"]
 
@@ -91,8 +91,8 @@ def _values(
     if "const" in node:
         const = node["const"]
         if is_sentinel(const):
-            kind = str(const).split("copy-", 1)[1].rstrip("@")
-            if kind not in _CLOSED_KINDS or copy_from is None:
+            kind = sentinel_kind(const)
+            if base_kind(kind) not in _CLOSED_KINDS or copy_from is None:
                 return None
             return copy_from.values(kind)
         return None

@@ -34,7 +34,26 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["KINDS", "MAX_WORDS", "CopySource", "copy_kind", "is_sentinel", "sentinel"]
+from ._naming import (
+    CURRENCY_CODES,
+    CURRENCY_UNITS,
+    UNITS,
+    label_words,
+    number_qualifier,
+    string_qualifier,
+)
+
+__all__ = [
+    "KINDS",
+    "MAX_WORDS",
+    "CopySource",
+    "base_kind",
+    "copy_kind",
+    "is_sentinel",
+    "rule_name",
+    "sentinel",
+    "sentinel_kind",
+]
 
 #: Longer inputs keep the ordinary string grammar (the rules, and the grammar's work per
 #: token, grow with the number of words).
@@ -52,7 +71,7 @@ KINDS = (
 )
 
 _SENTINEL = "@@openai-structured:copy-{}@@"
-_SENTINELS = frozenset(_SENTINEL.format(kind) for kind in KINDS)
+_SENTINEL_TEXT = re.compile(r"@@openai-structured:copy-([a-z0-9/-]+)@@")
 _WORD = re.compile(r"\w+|[^\w\s]")
 # A span may start at a word or at one of these signs (not at a comma or a full stop).
 _STARTS = frozenset("#+$£€¥@(\"'")
@@ -166,30 +185,79 @@ def sentinel(kind: str) -> str:
 
 def is_sentinel(value: Any) -> bool:
     """Whether ``value`` is one of :func:`sentinel`'s placeholders."""
-    return isinstance(value, str) and value in _SENTINELS
+    return isinstance(value, str) and _SENTINEL_TEXT.fullmatch(value) is not None
 
 
-def copy_kind(node: Mapping[str, Any]) -> str | None:
-    """The kind of copied value a typed schema node takes (:data:`KINDS`), or None."""
+def sentinel_kind(value: str) -> str:
+    """The kind a :func:`sentinel` placeholder stands for."""
+    match = _SENTINEL_TEXT.fullmatch(value)
+    if match is None:
+        raise ValueError(f"not a copied value's placeholder: {value!r}")
+    return match.group(1)
+
+
+def copy_kind(
+    node: Mapping[str, Any],
+    name: str = "",
+    labels: tuple[str, ...] | None = None,
+    others: tuple[str, ...] = (),
+) -> str | None:
+    """The kind of copied value a typed schema node takes (:data:`KINDS`), or None. With the
+    field's ``name``, the kind may be narrowed by what the name says (:mod:`._naming`):
+    ``string/phone``, ``integer/year``, ``number/km``; :meth:`CopySource.kind_for` falls back
+    to the base kind where the text holds no value of the narrow one."""
     bounds = {"enum", "const", "pattern", "minLength", "maxLength", "multipleOf", "maximum"}
     if (bounds | {"exclusiveMaximum"}) & node.keys() or _positive_minimum(node):
         return None  # a copied value would not keep to these: the ordinary grammar
     kind = node.get("type")
     fmt = node.get("format")
-    if kind in ("integer", "number") and _non_negative(node):
-        return f"unsigned-{kind}"
+    if kind in ("integer", "number"):
+        base = f"unsigned-{kind}" if _non_negative(node) else str(kind)
+        words = label_words(name) if labels is None else labels
+        return _kind(base, number_qualifier(name, node) or "", words, others)
     if kind == "string":
-        if fmt in ("date", "time", "date-time"):
+        if fmt == "date-time":
             return str(fmt)
+        if fmt in ("date", "time"):  # by its own labels only: a text has few dates
+            return _kind(str(fmt), "", label_words(name) if labels is None else labels)
         if fmt is not None:
             return None
         description = node.get("description")
         if isinstance(description, str) and _HH_MM.search(description):
-            return "time"
-        return "string"
-    if kind in ("integer", "number"):
-        return str(kind)
+            return _kind("time", "", label_words(name) if labels is None else labels)
+        what = string_qualifier(name, node)
+        if what is None:  # a plain string: copied after its label, where the text has one
+            return _kind("string", "", label_words(name) if labels is None else labels, ())
+        if what != "identifier":
+            return _kind("string", what, (), ())
+        return _kind("string", what, label_words(name) if labels is None else labels, others)
     return None
+
+
+def _kind(base: str, narrow: str, labels: Iterable[str], others: Iterable[str] = ()) -> str:
+    return "/".join([base, narrow, "-".join(labels), "-".join(others)]).rstrip("/")
+
+
+def _parts(kind: str) -> tuple[str, str, tuple[str, ...], tuple[str, ...]]:
+    """A kind's base, what the name narrowed it to, the name's label words and the label
+    words of its sibling fields."""
+    base, narrow, labels, others, *_ = [*kind.split("/"), "", "", ""]
+    return (
+        base,
+        narrow,
+        tuple(filter(None, labels.split("-"))),
+        tuple(filter(None, others.split("-"))),
+    )
+
+
+def base_kind(kind: str) -> str:
+    """``kind`` without what a field's name narrowed it to: ``string/phone`` -> ``string``."""
+    return kind.split("/", 1)[0]
+
+
+def rule_name(kind: str) -> str:
+    """The GBNF rule that admits a copied ``kind``."""
+    return "copy-" + kind.replace("/", "-")
 
 
 @dataclass(frozen=True)
@@ -197,6 +265,10 @@ class CopySource:
     """The values an input text holds, as GBNF rules (see the module docstring)."""
 
     text: str
+    #: Narrow a copy by what the field's name says (:meth:`kind_for`).
+    by_name: bool = True
+    #: Narrow an enum to the values the text mentions (:meth:`narrowed`).
+    mentions: bool = True
     words: tuple[tuple[str, str], ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -213,39 +285,251 @@ class CopySource:
         return 0 < len(self.words) <= MAX_WORDS
 
     def values(self, kind: str) -> list[str]:
-        """The JSON texts a copied ``kind`` may be (strings: empty, see :meth:`span_rules`)."""
-        if kind.endswith("integer"):
-            return _unique(self._numbers(integers=True))
-        if kind.endswith("number"):
-            return _unique(self._numbers(integers=False))
-        if kind == "date":
-            return [json.dumps(d) for d in self.dates()]
-        if kind == "time":
-            return [json.dumps(t) for t in self.times()]
+        """The JSON texts a copied ``kind`` may be (plain strings: none, see
+        :meth:`span_rules`). Where the field's name gives label words, only the values next
+        to one (``policy HM-2207-5531``, ``Two previous owners``), if any are."""
+        base, narrow, labels, others = _parts(kind)
+        if base.endswith(("integer", "number")):
+            found = self._numbers_of(narrow, integers=base.endswith("integer"))
+            found = self._labelled(found, labels, others)
+            return _unique(value for _, _, value in found)
+        if base == "string":
+            found = self._labelled(self._strings(narrow), labels, others)
+            return [json.dumps(v, ensure_ascii=False) for v in _unique(v for _, _, v in found)]
+        if base in ("date", "time"):
+            dated = self._dated() if base == "date" else self._timed()
+            return [
+                json.dumps(v)
+                for v in _unique(v for _, _, v in self._labelled(dated, labels, others))
+            ]
         if kind == "date-time":
             times = self.times() or ["00:00"]
             return [json.dumps(f"{d}T{t}:00") for d in self.dates() for t in times]
         return []
 
+    def _numbers_of(self, narrow: str, *, integers: bool) -> list[_Found]:
+        if narrow == "year":
+            return [f for f in self._numbers(integers=True) if _is_year(f[2])]
+        if narrow == "money":
+            return self._amounts(integers=integers)
+        if narrow:
+            return self._numbers_in(narrow, integers=integers)
+        return self._numbers(integers=integers)
+
+    def _labelled(
+        self, found: list[_Found], labels: tuple[str, ...], others: tuple[str, ...] = ()
+    ) -> list[_Found]:
+        """``found``, only the values nearest a label word of the field if any is near
+        (:meth:`_nearest`); if none is, without the values nearest a sibling field's label
+        (the balance is not the amount)."""
+        mine = self._nearest(found, labels)
+        if mine:
+            return mine
+        theirs = set(self._nearest(found, others))
+        rest = [f for f in found if f not in theirs]
+        return sorted(rest or found)
+
+    def _nearest(self, found: list[_Found], labels: tuple[str, ...]) -> list[_Found]:
+        """The values of ``found`` nearest a label word: one of the six words before a value
+        or the three after (counted two further), in the same sentence; each comma between
+        counts three more ("GBP 12 in advance, GBP 15 on the door")."""
+        if not labels:
+            return []
+        distances = {}
+        for start, end, value in found:
+            words = [(i + 3 * commas, w) for i, (w, commas) in enumerate(self._before(start)[:6])]
+            words += [(i + 2 + 3 * commas, w) for i, (w, commas) in enumerate(self._after(end)[:3])]
+            near = [d for d, word in words if any(_stem_match(label, word) for label in labels)]
+            if near:
+                distances[(start, end, value)] = min(near)
+        if not distances:
+            return []
+        nearest = min(distances.values())
+        return sorted(f for f, distance in distances.items() if distance == nearest)
+
+    def _before(self, start: int) -> list[tuple[str, int]]:
+        """The words of the sentence before ``start``, nearest first, each with the number of
+        commas between it and ``start``."""
+        low = max(0, start - 80)
+        ends = [m.end() for m in _SENTENCE_END.finditer(self.text, low, start)]
+        tokens = _WORD_OR_COMMA.findall(self.text[ends[-1] if ends else low : start].lower())
+        return _with_commas(tokens[::-1])
+
+    def _after(self, end: int) -> list[tuple[str, int]]:
+        """The words of the sentence after ``end``, nearest first, with the commas between."""
+        high = min(len(self.text), end + 40)
+        stop = _SENTENCE_END.search(self.text, end, high)
+        return _with_commas(
+            _WORD_OR_COMMA.findall(self.text[end : stop.start() if stop else high].lower())
+        )
+
     def has(self, kind: str) -> bool:
         """Whether the text holds any value of ``kind``."""
-        if kind == "string":
-            return self.usable
+        base, narrow, labels, _ = _parts(kind)
+        if base == "string" and not narrow:
+            return self.usable and (not labels or bool(self.labelled_starts(labels)))
         return bool(self.values(kind))
 
+    def labelled_starts(self, labels: tuple[str, ...]) -> list[int]:
+        """The words that follow a ``Label:`` whose words hold one of ``labels``
+        (``Passenger: Elena Varga`` for ``passenger_name``): where a plain string is copied
+        from when the text labels it."""
+        starts = []
+        for j, (word, _) in enumerate(self.words):
+            if word != ":" or j + 1 >= len(self.words) or not self.words[j][1]:
+                continue  # a colon followed by a space (not 09:30)
+            phrase = []
+            for k in range(j - 1, max(-1, j - 4), -1):
+                before, gap = self.words[k]
+                if gap == "\n" or not before.isalpha():
+                    break
+                phrase.append(before.lower())
+            if any(_stem_match(label, w) for label in labels for w in phrase):
+                starts.append(j + 1)
+        return [i for i in starts if self._starts_copy(i)]
+
+    def _starts_copy(self, i: int) -> bool:
+        word = self.words[i][0]
+        return (word[0].isalnum() or word[0] == "_" or word in _STARTS) and word not in _GLUE
+
+    def kind_for(self, kind: str) -> str | None:
+        """``kind`` if the text holds a value of it, else its base kind if the text holds one
+        of that (a field named ``phone`` in a text with no phone number), else None."""
+        for candidate in dict.fromkeys(
+            (kind if self.by_name else base_kind(kind), base_kind(kind))
+        ):
+            if self.has(candidate):
+                return candidate
+        return None
+
+    def null_when_absent(self, kind: str) -> bool:
+        """Whether a nullable field of narrowed ``kind`` is null when the text holds no value
+        of it: a phone field and no phone number, a ``_km`` field and no distance (but an
+        identifier may be all letters)."""
+        narrow = _parts(kind)[1]
+        return self.by_name and bool(narrow) and narrow != "identifier" and not self.has(kind)
+
     def rules(self, kinds: Iterable[str]) -> dict[str, str]:
-        """GBNF rules ``copy-<kind>`` for ``kinds`` (and what they use), by rule name."""
+        """GBNF rules for ``kinds`` (:func:`rule_name`, and what they use), by rule name."""
         rules: dict[str, str] = {}
         for kind in kinds:
-            if kind == "string":
+            base, narrow, labels, _ = _parts(kind)
+            if base == "string" and not narrow:
                 rules.update(self.span_rules())
-            elif kind.endswith(("integer", "number")):
-                alternatives = " | ".join(_literal(v) for v in self.values(kind))
-                sign = "" if kind.startswith("unsigned") else '"-"? '
-                rules[f"copy-{kind}"] = f"{sign}({alternatives})"
+                if labels:
+                    starts = " | ".join(f"copy-w{i}" for i in self.labelled_starts(labels))
+                    rules[rule_name(kind)] = f'"\\"" ({starts}) "\\""'
+                continue
+            alternatives = " | ".join(_literal(v) for v in self.values(kind))
+            if kind.startswith(("integer", "number")):
+                rules[rule_name(kind)] = f'"-"? ({alternatives})'
             else:
-                rules[f"copy-{kind}"] = " | ".join(_literal(v) for v in self.values(kind))
+                rules[rule_name(kind)] = alternatives
         return rules
+
+    def narrowed(self, values: list[Any]) -> list[Any]:
+        """An enum's ``values``, only those the text mentions (:meth:`mentioned`) when it
+        mentions some but not all; all of them otherwise."""
+        if not self.mentions or not all(isinstance(v, str) for v in values):
+            return values
+        found = self.mentioned(values)
+        return found if 0 < len(found) < len(values) else values
+
+    def mentioned(self, values: Iterable[str]) -> list[str]:
+        """Which of an enum's ``values`` the text mentions: every word of the value (``water``
+        and ``damage`` of ``water_damage``) begins a word of the text (``damaged``)."""
+        words = {word.lower() for word in re.findall(r"[^\W_]+", self.text)}
+        found = []
+        for value in values:
+            parts = [p for p in _name_parts(value) if p not in _VAGUE]
+            if parts and all(any(_stem_match(part, word) for word in words) for part in parts):
+                found.append(value)
+        return found
+
+    def _strings(self, narrow: str) -> list[_Found]:
+        """The text's values of a narrowed string kind (:mod:`._naming`), where they are."""
+        text = self.text
+        if narrow == "email":
+            return _spans(_EMAILS.finditer(text))
+        if narrow == "url":
+            return [
+                (m.start(), m.end(), m.group(0).rstrip(".,;:!?)")) for m in _URLS.finditer(text)
+            ]
+        if narrow == "phone":
+            return [
+                (m.start(), m.end(), m.group(0))
+                for m in _PHONES.finditer(text)
+                if 7 <= sum(c.isdigit() for c in m.group(0)) <= 15 and not _is_date(m.group(0))
+            ]
+        if narrow == "currency":
+            codes = [
+                (m.start(), m.end(), m.group(1) or m.group(2))
+                for m in _CODES.finditer(text)
+                if (m.group(1) or m.group(2)) in CURRENCY_CODES
+            ]
+            signs = [(m.start(), m.end(), _SIGNS[m.group(1)]) for m in _SIGNED.finditer(text)]
+            return codes + signs
+        if narrow == "identifier":
+            # Words with a digit (A-55812, 5521), upper-case codes (LHR, QX7T2M), two-part
+            # codes (LH 1234, SW1A 1AA) and digit groups (3004 7712 9).
+            text = self._without_dates()
+            atoms = [(m.start(), m.end(), _atom(m.group(0))) for m in re.finditer(r"\S+", text)]
+            found = [atom for atom in atoms if _identifier_like(atom[2])]
+            pairs = [
+                (m.start(), m.end(), f"{m.group(1)} {m.group(2)}") for m in _PAIRED.finditer(text)
+            ]
+            groups = [g for g in _spans(_GROUPS.finditer(text)) if not _is_date(g[2])]
+            return _longest(found + pairs + groups)
+        return []
+
+    def _without_dates(self) -> str:
+        """The text with its dates blanked (their numbers are not codes)."""
+        text = self.text
+        for pattern in _DATES:
+            text = pattern.sub(lambda m: " " * len(m.group(0)), text)
+        return text
+
+    def _amounts(self, *, integers: bool) -> list[_Found]:
+        """The numbers the text writes with a currency sign or code (``$139.81``,
+        ``SEK 68,000``)."""
+        found = [
+            f
+            for f in self._numbers(integers=integers)
+            if re.fullmatch(r"[\d,]+\.\d\d", self.text[f[0] : f[1]])
+        ]
+        for match in _MONEY.finditer(self.text):
+            code = match.group("code") or match.group("code2")
+            if code and code.upper() not in CURRENCY_CODES:
+                continue
+            number = "n" if match.group("n") else "n2"
+            fraction = match.group("f" if number == "n" else "f2")
+            value = _plain(match.group(number), fraction, integers=integers)
+            if value is not None:
+                found.append((match.start(number), match.end(number), value))
+        return list(dict.fromkeys(found))
+
+    def _numbers_in(self, unit: str, *, integers: bool) -> list[_Found]:
+        """The numbers the text writes with ``unit`` (after it, or before for currencies)."""
+        spelled = "|".join(re.escape(s) for s in sorted(UNITS[unit], key=len, reverse=True))
+        number = r"(?P<n>\d{1,3}(?:,\d{3})+|\d+)(?P<f>\.\d+)?"
+        words = "|".join(_NUMBER_WORDS)
+        patterns = [
+            rf"(?<![\w.,]){number}\s?-?\s?(?:{spelled})(?![^\W\d_])",
+            rf"\b(?P<w>{words})\s?-?\s?(?:{spelled})(?![^\W\d_])",
+        ]
+        if unit in CURRENCY_UNITS:
+            patterns.append(rf"(?<![^\W\d_])(?:{spelled})\s?{number}")
+        found: list[_Found] = []
+        for pattern in patterns:
+            for match in re.finditer(pattern, self.text, re.IGNORECASE):
+                parts = match.groupdict()
+                if parts.get("w"):
+                    value: str | None = str(_NUMBER_WORDS[parts["w"].lower()])
+                else:
+                    value = _plain(parts["n"], parts.get("f"), integers=integers)
+                if value is not None:
+                    found.append((match.start(), match.end(), value))
+        return sorted(found)
 
     def span_rules(self) -> dict[str, str]:
         """``copy-string``: a JSON string holding a run of the text's words."""
@@ -261,30 +545,36 @@ class CopySource:
                 rules[f"copy-w{i}"] = f"{text} ({link})?"
             else:
                 rules[f"copy-w{i}"] = text
-            if (word[0].isalnum() or word[0] == "_" or word in _STARTS) and word not in _GLUE:
+            if self._starts_copy(i):
                 starts.append(f"copy-w{i}")
         rules["copy-string"] = '"\\"" (' + " | ".join(starts) + ') "\\""'
         return rules
 
-    def _numbers(self, *, integers: bool) -> list[str]:
+    def _numbers(self, *, integers: bool) -> list[_Found]:
         """The numbers the text writes, but not the parts of a clock time, a numeric date or
         a phone-like run of digit groups (their years are kept: a year is often asked for)."""
         text = _NOT_QUANTITIES.sub(lambda m: " " * len(m.group(0)), self.text)
-        found = [m.group("year") or m.group("year2") for m in _NUMERIC_DATE.finditer(self.text)]
+        found: list[_Found] = []
+        for match in _NUMERIC_DATE.finditer(self.text):
+            year = "year" if match.group("year") else "year2"
+            found.append((match.start(year), match.end(year), match.group(year)))
         for match in _NUMBER.finditer(text):
-            whole, fraction = match.group(1).replace(",", ""), match.group(2) or ""
-            if integers and fraction.strip(".0"):
-                continue
-            whole = whole.lstrip("0") or "0"
-            found.append(whole if integers or not fraction else whole + fraction)
-        found += [str(_NUMBER_WORDS[m.group(1).lower()]) for m in _NUMBER_WORD.finditer(self.text)]
-        return found
+            value = _plain(match.group(1), match.group(2), integers=integers)
+            if value is not None:
+                found.append((match.start(), match.end(), value))
+        for match in _NUMBER_WORD.finditer(self.text):
+            found.append((match.start(), match.end(), str(_NUMBER_WORDS[match.group(1).lower()])))
+        return sorted(found)
 
     def dates(self) -> list[str]:
         """Every date the text writes, in ISO form, in order of appearance."""
-        found: list[tuple[int, list[str]]] = []
+        return _unique(iso for _, _, iso in self._dated())
+
+    def _dated(self) -> list[_Found]:
+        """The dates the text writes, where (a date of uncertain order twice, both ways)."""
+        found: list[tuple[int, int, list[str]]] = []
         taken: list[tuple[int, int]] = []
-        pending: list[tuple[int, int, int]] = []  # (position, month, day) without a year
+        pending: list[tuple[int, int, int, int]] = []  # (start, end, month, day), no year
         for pattern in _DATES:
             for match in pattern.finditer(self.text):
                 if any(s < match.end() and match.start() < e for s, e in taken):
@@ -293,28 +583,35 @@ class CopySource:
                 taken.append((match.start(), match.end()))
                 if parts.get("iso_y"):
                     found.append(
-                        (match.start(), _iso(parts["iso_y"], parts["iso_m"], parts["iso_d"]))
+                        (
+                            match.start(),
+                            match.end(),
+                            _iso(parts["iso_y"], parts["iso_m"], parts["iso_d"]),
+                        )
                     )
                 elif parts.get("month"):
                     month, day = _MONTHS[parts["month"].lower().rstrip(".")], int(parts["day"])
                     if parts.get("year"):
-                        found.append((match.start(), _iso(parts["year"], month, day)))
+                        found.append((match.start(), match.end(), _iso(parts["year"], month, day)))
                     else:
-                        pending.append((match.start(), month, day))
+                        pending.append((match.start(), match.end(), month, day))
                 else:
                     a, b, year = int(parts["a"]), int(parts["b"]), parts["year"]
                     readings = _iso(year, b, a) + _iso(year, a, b)  # day first, then month first
-                    found.append((match.start(), readings))
-        years = [(pos, iso[:4]) for pos, isos in found for iso in isos[:1]]
-        for pos, month, day in pending:
+                    found.append((match.start(), match.end(), readings))
+        years = [(pos, iso[:4]) for pos, _, isos in found for iso in isos[:1]]
+        for pos, end, month, day in pending:
             if years:
                 year = min(years, key=lambda item: abs(item[0] - pos))[1]
-                found.append((pos, _iso(year, month, day)))
-        return _unique(iso for _, isos in sorted(found) for iso in isos)
+                found.append((pos, end, _iso(year, month, day)))
+        return [(pos, end, iso) for pos, end, isos in sorted(found) for iso in isos]
 
     def times(self) -> list[str]:
         """Every clock time the text writes, as ``HH:MM``."""
-        found: list[tuple[int, str]] = []
+        return _unique(clock for _, _, clock in self._timed())
+
+    def _timed(self) -> list[_Found]:
+        found: list[_Found] = []
         taken: list[tuple[int, int]] = []
         for pattern in _TIMES:
             for match in pattern.finditer(self.text):
@@ -334,8 +631,8 @@ class CopySource:
                         continue
                     clock = f"{hour:02d}:{minute:02d}"
                 taken.append((match.start(), match.end()))
-                found.append((match.start(), clock))
-        return _unique(clock for _, clock in sorted(found))
+                found.append((match.start(), match.end(), clock))
+        return sorted(found)
 
 
 def _minimum(node: Mapping[str, Any]) -> float | None:
@@ -367,3 +664,117 @@ def _unique(values: Iterable[str]) -> list[str]:
 def _literal(text: str) -> str:
     """``text`` as a GBNF literal."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+_EMAILS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_URLS = re.compile(
+    r"\bhttps?://[^\s<>\"']+|\bwww\.[^\s<>\"']+"
+    r"|(?<![@\w.-])(?:[a-z0-9-]+\.)+(?:com|org|net|io|dev|app|co|uk|de|fr|es|it|nl|eu|info)"
+    r"(?:/[^\s<>\"']*)?(?![\w@])",
+    re.IGNORECASE,
+)
+_PHONES = re.compile(r"(?<![\w+])\+?\(?\d[\d ().-]{5,}\d(?!\w)")
+# A three-letter code next to an amount (USD 86.40, 68,000 SEK), and a currency sign before one.
+_CODES = re.compile(r"\b([A-Z]{3})\s?(?=\d)|(?<=\d)\s?([A-Z]{3})\b")
+_SIGNS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR"}
+_SIGNED = re.compile(r"([$€£¥₹])\s?\d")
+_AMOUNT = re.compile(r"^(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+)$")
+# Two-part identifiers: "LH 1234", "SW1A 1AA".
+_PAIRED = re.compile(
+    r"(?<!\S)([A-Z]{1,3}|(?=[A-Z0-9]{0,3}[A-Z])[A-Z0-9]{2,4})"
+    r"\s(\d[A-Z0-9]{0,5}(?: \d[A-Z0-9]{0,5})*)(?=[.,;:!?)]?(?:\s|$))"
+)
+_GROUPS = re.compile(r"(?<![\w.,+-])\d{2,}(?:[ -]\d+)+(?![\w.,-]?\d)")
+_CLOCK_OR_DATE = re.compile(r"^(?:\d{1,2}:\d{2}(?::\d{2})?|\d{4}-\d{1,2}-\d{1,2})$")
+_VAGUE = frozenset({"and", "or", "the", "of", "for", "with", "non", "not", "no", "other", "none"})
+
+
+def _atom(text: str) -> str:
+    return text.strip(".,;:!?()[]{}\"'").lstrip("#")
+
+
+#: A value found in the text: where it starts and ends, and its JSON text (or string).
+_Found = tuple[int, int, str]
+# The end of a paragraph or a sentence (not "No." nor "Ltd."): a label and its value are not
+# apart by one.
+_SENTENCE_END = re.compile(r"\n\s*\n|(?:(?<=[a-z]{4})|(?<=\d))[.!?](?:\s|$)|;\s")
+_WORD_OR_COMMA = re.compile(r"[^\W_]+|,")
+
+
+def _with_commas(tokens: list[str]) -> list[tuple[str, int]]:
+    """Words, each with the number of commas before it in ``tokens``."""
+    out, commas = [], 0
+    for token in tokens:
+        if token == ",":
+            commas += 1
+        else:
+            out.append((token, commas))
+    return out
+
+
+_MONEY = re.compile(
+    r"(?:(?P<sign>[$€£¥₹])|\b(?P<code>[A-Z]{3})\s?)(?P<n>\d{1,3}(?:,\d{3})+|\d+)(?P<f>\.\d+)?"
+    r"|(?<![\w.,])(?P<n2>\d{1,3}(?:,\d{3})+|\d+)(?P<f2>\.\d+)?\s?(?:(?P<code2>[A-Z]{3})\b|[€£])"
+)
+
+
+def _longest(found: list[_Found]) -> list[_Found]:
+    """``found`` without a value that a longer one starting at the same place holds
+    (``GB`` of ``GB 284 1193 07``): a small model copies the start and stops."""
+    ends: dict[int, int] = {}
+    for start, end, _ in found:
+        ends[start] = max(end, ends.get(start, end))
+    return [f for f in found if f[1] == ends[f[0]]]
+
+
+def _spans(matches: Iterable[re.Match[str]]) -> list[_Found]:
+    return [(m.start(), m.end(), m.group(0)) for m in matches]
+
+
+def _plain(whole: str, fraction: str | None, *, integers: bool) -> str | None:
+    """A number as the text writes it (``1,234.50``) in JSON (``1234.50``); None for a
+    fraction where an integer is wanted."""
+    fraction = fraction or ""
+    if integers and fraction.strip(".0"):
+        return None
+    whole = whole.replace(",", "").lstrip("0") or "0"
+    return whole if integers or not fraction else whole + fraction
+
+
+def _identifier_like(atom: str) -> bool:
+    """A word that may be a code: ``A-55812``, ``5521``, ``LHR``, ``QX7T2M`` (not ``3`` nor
+    ``14``, a count or a house number; not an amount, a time or a date)."""
+    if _AMOUNT.match(atom.lstrip("$€£¥")) or _CLOCK_OR_DATE.match(atom) or len(atom) < 2:
+        return False
+    if atom.endswith("%"):
+        return False
+    if atom.isdigit() and len(atom) < 3:
+        return False
+    return any(c.isdigit() for c in atom) or (atom.isupper() and atom.replace("-", "").isalnum())
+
+
+def _is_year(number: str) -> bool:
+    return len(number) == 4 and 1800 <= int(number) <= 2100
+
+
+def _is_date(text: str) -> bool:
+    """A numeric date, or a range of years (2017-2021): not a phone number nor a code."""
+    return bool(
+        re.fullmatch(
+            r"\(?(?:\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{4}"
+            r"|\d{4} ?[-\u2013] ?\d{4})\)?",
+            text,
+        )
+    )
+
+
+def _name_parts(value: str) -> list[str]:
+    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", value)
+    return [part.lower() for part in re.findall(r"[^\W_]+", spaced)]
+
+
+def _stem_match(part: str, word: str) -> bool:
+    """Whether a text ``word`` is a form of an enum value's ``part`` (bill: billed, billing)."""
+    if len(part) <= 4:
+        return word == part or (word.startswith(part) and len(word) <= len(part) + 3)
+    return word.startswith(part[: max(4, len(part) - 3)])

@@ -51,7 +51,7 @@ from typing import Any
 from ._bounds import Caps, caps_for, grammar_schema, input_text, output_limit, safe_pattern
 from ._bounds import skeleton as schema_skeleton
 from ._choosing import MAX_CHOICES, ValuePath, closed_choices
-from ._copying import KINDS, CopySource, sentinel
+from ._copying import CopySource, rule_name
 from ._prompting import completion_prompt, schema_of, style_from_environment
 from ._repeats import HISTORY, ListRepeats, loop_continuation
 
@@ -326,6 +326,10 @@ def _error_status() -> None:
 # --- the request: schema -> bounded grammar, max_tokens ------------------------------------
 
 
+# A copied value's placeholder (``_copying.sentinel``) as the converter writes its literal.
+_PLACEHOLDER = re.compile(r'"\\"@@openai-structured:copy-([a-z0-9/-]+)@@\\""')
+
+
 def to_gbnf(schema: Mapping[str, Any], caps: Caps, copy_from: CopySource | None = None) -> str:
     """The GBNF grammar of a :func:`~._bounds.grammar_schema` schema, with every repetition
     bounded and the placeholders of copied values replaced by ``copy_from``'s rules. Raises
@@ -359,13 +363,14 @@ def to_gbnf(schema: Mapping[str, Any], caps: Caps, copy_from: CopySource | None 
     gbnf = bound_repetitions(converter.format_grammar(), caps.chars)
     if copy_from is None:
         return gbnf
-    used = []
-    for kind in KINDS:
-        placeholder = '"\\"' + sentinel(kind) + '\\""'
-        if placeholder in gbnf:
-            gbnf = gbnf.replace(placeholder, f"copy-{kind}")
-            used.append(kind)
-    rules = copy_from.rules(used)
+    used: list[str] = []
+
+    def copied(match: re.Match[str]) -> str:
+        used.append(match.group(1))
+        return rule_name(match.group(1))
+
+    gbnf = _PLACEHOLDER.sub(copied, gbnf)
+    rules = copy_from.rules(dict.fromkeys(used))
     lines = "".join(f"{name} ::= {body}\n" for name, body in rules.items())
     return gbnf.rstrip("\n") + "\n" + lines
 
@@ -413,6 +418,8 @@ def shape_chat_request(
     n_ctx: int,
     parses: Callable[[str], bool],
     copying: bool = True,
+    by_name: bool = True,
+    mentions: bool = True,
     prompt: str | None = None,
     choices: dict[tuple[str, ...], list[str]] | None = None,
 ) -> dict[str, Any]:
@@ -449,7 +456,8 @@ def shape_chat_request(
             return None
         return safe if parses(alone) else None
 
-    source = CopySource(input_text(m for m in messages if m.get("role") == "user"))
+    user_text = input_text(m for m in messages if m.get("role") == "user")
+    source = CopySource(user_text, by_name=by_name, mentions=mentions)
     copy_from = source if copying and source.usable else None
     bounded = grammar_schema(schema, caps, pattern=checked, copy_from=copy_from)
     gbnf = to_gbnf(bounded, caps, copy_from)
@@ -540,6 +548,8 @@ def _wrap_chat(llama_class: Any) -> None:
                 n_ctx=self.n_ctx(),
                 parses=parses,
                 copying=style.copy_values,
+                by_name=style.by_name,
+                mentions=style.mentions,
                 prompt=document[0] if document else None,
                 choices=choices if style.choose_whole else None,
             )

@@ -125,6 +125,11 @@ class Style:
     plain_numbers: bool = True
     #: Values only copied from the text where the schema says what they are (:mod:`._copying`).
     copy_values: bool = True
+    #: A copy narrowed by what the field's name says (``phone``, ``year``, ``_km``;
+    #: :mod:`._naming`).
+    by_name: bool = True
+    #: An enum narrowed to the values the text mentions, when it mentions some.
+    mentions: bool = True
     #: The prompt as a document to continue; False: Gemma's chat turns (``format_gemma3``).
     document: bool = True
     #: The text's numbers chosen whole by their likelihood, not digit by digit

@@ -1,0 +1,294 @@
+"""What a field's name says its value is (pure): an email, a phone number, a year, km.
+
+A person filling in ``seller_phone`` from a car ad writes the ad's phone number, not the
+seller's name; ``mileage_km`` is the number before "km", ``year`` a year, ``currency`` the
+code next to an amount. The 270M model, given every run of the text's words to choose from,
+often takes a neighbouring field's value instead. So where a field's name (or its title or
+description) says what kind of value it is, :mod:`._copying` narrows the copy to the text's
+values of that kind; where the text holds none, the field keeps the wider copy.
+
+The words are read from ``snake_case``, ``camelCase``, ``kebab-case`` and titles alike
+(:func:`name_words`). The tables are small and English, like the month names of dates.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "CURRENCY_CODES",
+    "CURRENCY_UNITS",
+    "UNITS",
+    "name_words",
+    "number_qualifier",
+    "string_qualifier",
+]
+
+_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+
+#: A unit a number field's name may end with, and how a text writes it after the number
+#: (lower case). Currencies may come before the number too (``EUR 14,900``, ``€14,900``).
+UNITS: dict[str, tuple[str, ...]] = {
+    "km": ("km", "kms", "kilometre", "kilometres", "kilometer", "kilometers"),
+    "miles": ("mi", "mile", "miles"),
+    "m": ("m", "metre", "metres", "meter", "meters"),
+    "cm": ("cm", "centimetre", "centimetres", "centimeter", "centimeters"),
+    "mm": ("mm", "millimetre", "millimetres", "millimeter", "millimeters"),
+    "sqm": ("m2", "m²", "sqm", "sq m", "square metres", "square meters"),
+    "sqft": ("sq ft", "sqft", "ft2", "ft²", "square feet"),
+    "kg": ("kg", "kgs", "kilo", "kilos", "kilogram", "kilograms"),
+    "g": ("g", "gram", "grams"),
+    "lb": ("lb", "lbs", "pound", "pounds"),
+    "l": ("l", "litre", "litres", "liter", "liters"),
+    "ml": ("ml", "millilitre", "millilitres", "milliliter", "milliliters"),
+    "hp": ("hp", "bhp", "ps", "horsepower"),
+    "kw": ("kw", "kilowatt", "kilowatts"),
+    "kwh": ("kwh",),
+    "mph": ("mph",),
+    "kmh": ("km/h", "kmh", "kph"),
+    "mg": ("mg", "milligram", "milligrams"),
+    "micrograms": ("mcg", "µg", "μg", "ug", "microgram", "micrograms"),
+    "seconds": ("s", "sec", "secs", "second", "seconds"),
+    "minutes": ("min", "mins", "minute", "minutes"),
+    "hours": ("h", "hr", "hrs", "hour", "hours"),
+    "days": ("day", "days"),
+    "nights": ("night", "nights"),
+    "weeks": ("wk", "wks", "week", "weeks"),
+    "months": ("month", "months"),
+    "years": ("yr", "yrs", "year", "years"),
+    "percent": ("%", "percent", "per cent"),
+    "celsius": ("°c", "°", "degrees", "c"),
+    "fahrenheit": ("°f", "°", "degrees", "f"),
+    "eur": ("eur", "€", "euro", "euros"),
+    "usd": ("usd", "$", "us$", "dollar", "dollars"),
+    "gbp": ("gbp", "£", "pound", "pounds"),
+}
+#: Names of a unit in a field's name, by the unit.
+_UNIT_NAMES: dict[str, str] = {
+    **{unit: unit for unit in UNITS},
+    "mi": "miles",
+    "mcg": "micrograms",
+    "ug": "micrograms",
+    "metres": "m",
+    "meters": "m",
+    "m2": "sqm",
+    "kilometres": "km",
+    "kilometers": "km",
+    "kgs": "kg",
+    "grams": "g",
+    "lbs": "lb",
+    "litres": "l",
+    "liters": "l",
+    "kph": "kmh",
+    "sec": "seconds",
+    "secs": "seconds",
+    "min": "minutes",
+    "mins": "minutes",
+    "h": "hours",
+    "hr": "hours",
+    "hrs": "hours",
+    "wks": "weeks",
+    "yrs": "years",
+    "pct": "percent",
+    "c": "celsius",
+    "f": "fahrenheit",
+}
+#: Units that are currencies: their text may come before the number.
+CURRENCY_UNITS = frozenset({"eur", "usd", "gbp"})
+
+#: ISO 4217 codes of the currencies most written (the codes a three-letter word next to an
+#: amount is read as; "TSI" in "1.5 TSI" is not one). Source: the ISO 4217 list of codes.
+CURRENCY_CODES = frozenset(
+    [
+        "AED",
+        "ARS",
+        "AUD",
+        "BDT",
+        "BGN",
+        "BRL",
+        "CAD",
+        "CHF",
+        "CLP",
+        "CNY",
+        "COP",
+        "CZK",
+        "DKK",
+        "EGP",
+        "EUR",
+        "GBP",
+        "HKD",
+        "HUF",
+        "IDR",
+        "ILS",
+        "INR",
+        "ISK",
+        "JPY",
+        "KES",
+        "KRW",
+        "MAD",
+        "MXN",
+        "MYR",
+        "NGN",
+        "NOK",
+        "NZD",
+        "PEN",
+        "PHP",
+        "PKR",
+        "PLN",
+        "QAR",
+        "RON",
+        "RSD",
+        "RUB",
+        "SAR",
+        "SEK",
+        "SGD",
+        "THB",
+        "TRY",
+        "TWD",
+        "UAH",
+        "USD",
+        "VND",
+        "ZAR",
+    ]
+)
+
+
+def distinct_labels(names: list[str]) -> dict[str, tuple[str, ...]]:
+    """Each field's :func:`label_words` without those a sibling's name has too (``ticket``
+    of ``advance_ticket_price`` and ``door_ticket_price`` tells them apart from nothing)."""
+    words = {name: label_words(name) for name in names}
+    counts: dict[str, int] = {}
+    for ws in words.values():
+        for w in ws:
+            counts[w] = counts.get(w, 0) + 1
+    return {name: tuple(w for w in ws if counts[w] == 1) for name, ws in words.items()}
+
+
+#: Words of a number field's name that make it an amount of money.
+_MONEY = frozenset(
+    [
+        "price",
+        "cost",
+        "amount",
+        "total",
+        "subtotal",
+        "fee",
+        "fare",
+        "balance",
+        "salary",
+        "rent",
+        "charge",
+        "tax",
+        "deposit",
+        "paid",
+        "due",
+        "refund",
+        "payment",
+        "budget",
+        "damage",
+        "value",
+    ]
+)
+_MONEY_DESCRIBED = frozenset({"cost", "price", "amount", "paid", "money"})
+#: Name words too generic to find a value by.
+_NOT_LABELS = frozenset(
+    [
+        "number",
+        "num",
+        "the",
+        "and",
+        "for",
+        "with",
+        "value",
+        "name",
+        "code",
+        "date",
+        "time",
+        "count",
+        "type",
+        "kind",
+        "info",
+        *list(_UNIT_NAMES),
+    ]
+)
+_EMAIL = frozenset({"email", "mail", "e"})
+_PHONE = frozenset({"phone", "telephone", "tel", "mobile", "fax", "cell", "cellphone"})
+_URL = frozenset({"url", "website", "homepage", "link", "uri"})
+_IDENTIFIER_LAST = frozenset(
+    {"number", "no", "nr", "num", "id", "ref", "reference", "code", "iban", "sku", "vin"}
+)
+_IDENTIFIER_ANY = frozenset({"postcode", "zip", "zipcode", "postal", "reference"})
+# "country_code" is "DE", "language_code" "en": not the identifiers this means.
+_NOT_IDENTIFIER = frozenset(
+    {"country", "language", "currency", "colour", "color", "area", "dial", "discount", "promo"}
+)
+
+
+def name_words(name: str) -> tuple[str, ...]:
+    """The lower-case words of a field name or title: ``sellerPhone`` -> (seller, phone)."""
+    return tuple(word.lower() for word in _WORDS.findall(name))
+
+
+def _singular(word: str) -> str:
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
+def _words(name: str, node: Mapping[str, Any]) -> tuple[str, ...]:
+    title = node.get("title")
+    text = f"{name} {title}" if isinstance(title, str) and name else name or str(title or "")
+    return tuple(_singular(word) for word in name_words(text))
+
+
+def string_qualifier(name: str, node: Mapping[str, Any]) -> str | None:
+    """The kind of string a field named ``name`` holds: ``email``, ``phone``, ``url``,
+    ``currency`` or ``identifier``; None when its name does not say."""
+    words = _words(name, node)
+    if not words:
+        return None
+    found = set(words)
+    description = node.get("description")
+    described = name_words(description) if isinstance(description, str) else ()
+    if "email" in found or ("mail" in found and ("e" in found or words[-1] == "mail")):
+        return "email"
+    if found & _PHONE:
+        return "phone"
+    if found & _URL or ("web" in found and "site" in found):
+        return "url"
+    if "currency" in found or ("currency" in described and "symbol" not in described):
+        return "currency"
+    if found & _NOT_IDENTIFIER:
+        return None
+    last_digits = len(words) >= 2 and words[-2] == "last" and words[-1].isdigit()  # last4
+    if words[-1] in _IDENTIFIER_LAST or found & _IDENTIFIER_ANY or last_digits:
+        return "identifier"
+    return None
+
+
+def number_qualifier(name: str, node: Mapping[str, Any]) -> str | None:
+    """``year`` for a field that holds a year, a unit of :data:`UNITS` for one whose name ends
+    with it (``mileage_km``, ``duration_minutes``), ``money`` for an amount (``price``,
+    ``amount_due``, or "cost" in its description), else None."""
+    words = name_words(name) if name else ()
+    if not words:
+        return None
+    if words[-1] == "year" or (words[0] == "year" and len(words) <= 2):
+        return "year"
+    unit = _UNIT_NAMES.get(words[-1])
+    if unit is not None and (len(words[-1]) > 1 or len(words) > 1):
+        return unit  # "m" alone is no unit; "height_m" is
+    description = node.get("description")
+    described = set(name_words(description)) if isinstance(description, str) else set()
+    if {_singular(word) for word in words} & _MONEY or described & _MONEY_DESCRIBED:
+        return "money"
+    return None
+
+
+def label_words(name: str) -> tuple[str, ...]:
+    """The words of a field's name a text may write next to its value (``policy`` of
+    ``policy_number``, ``balance`` of ``balance_after``): not the generic ones."""
+    words = name_words(name) if name else ()
+    return tuple(
+        dict.fromkeys(w for w in words if len(w) > 2 and not w.isdigit() and w not in _NOT_LABELS)
+    )
