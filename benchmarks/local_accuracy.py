@@ -321,7 +321,15 @@ def code_state() -> dict[str, str]:
 
 
 def _line(result: Mapping[str, Any]) -> str:
+    """A task's progress line; a held-out task's wrong answers are not shown (nothing may be
+    changed because of them; ``--json`` has them for an audit)."""
     status = "valid" if result["valid"] else (result["error"] or "invalid").split(":")[0]
+    if result["half"] == "heldout":
+        return (
+            f"{result['id']} {result['half']:<7} {result['domain']:<22} "
+            f"{result['fields_right']:>2}/{result['fields_total']:<2} {result['seconds']:>6.2f}s "
+            f"{status}"
+        )
     wrong = ", ".join(
         f"{w['path']}={json.dumps(w['got'], ensure_ascii=False)[:40]}" for w in result["wrong"]
     )

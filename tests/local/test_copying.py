@@ -411,7 +411,7 @@ def test_only_the_user_messages_are_copied_from(vocab_model: Any) -> None:
     }
     shaped = shape_chat_request(request, count_tokens=len, n_ctx=4096, parses=parses)
     gbnf = shaped["grammar"]._grammar
-    assert 'copy-date ::= "\\"2024-06-07\\""' in gbnf
+    assert 'copy-date----day ::= "\\"2024-06-07\\""' in gbnf  # the date, by its label
     assert _admits(vocab_model, gbnf, '{"who": "Ann", "day": "2024-06-07"}')
     for other in ('{"who": "Bo"}', '{"day": "1999-01-01"}', '{"who": "Zed"}'):
         assert not _admits(vocab_model, gbnf, other)

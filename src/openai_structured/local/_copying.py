@@ -228,8 +228,6 @@ def copy_kind(
         what = string_qualifier(name, node)
         if what is None:  # a plain string: copied after its label, where the text has one
             return _kind("string", "", label_words(name) if labels is None else labels, ())
-        if what != "identifier":
-            return _kind("string", what, (), ())
         return _kind("string", what, label_words(name) if labels is None else labels, others)
     return None
 
@@ -256,8 +254,9 @@ def base_kind(kind: str) -> str:
 
 
 def rule_name(kind: str) -> str:
-    """The GBNF rule that admits a copied ``kind``."""
-    return "copy-" + kind.replace("/", "-")
+    """The GBNF rule that admits a copied ``kind`` (one rule per kind: a part's words are
+    joined by ``-``, the parts by ``--``)."""
+    return "copy-" + kind.replace("/", "--")
 
 
 @dataclass(frozen=True)
@@ -308,8 +307,8 @@ class CopySource:
         return []
 
     def _numbers_of(self, narrow: str, *, integers: bool) -> list[_Found]:
-        if narrow == "year":
-            return [f for f in self._numbers(integers=True) if _is_year(f[2])]
+        if narrow == "year":  # four digits as written: not 1,950
+            return [f for f in self._numbers(integers=True) if _is_year(self.text[f[0] : f[1]])]
         if narrow == "money":
             return self._amounts(integers=integers)
         if narrow:
@@ -395,9 +394,9 @@ class CopySource:
     def kind_for(self, kind: str) -> str | None:
         """``kind`` if the text holds a value of it, else its base kind if the text holds one
         of that (a field named ``phone`` in a text with no phone number), else None."""
-        for candidate in dict.fromkeys(
-            (kind if self.by_name else base_kind(kind), base_kind(kind))
-        ):
+        base, narrow, labels, others = _parts(kind)
+        wanted = [kind, _kind(base, "", labels, others), _kind(base, narrow, ()), base]
+        for candidate in dict.fromkeys(wanted if self.by_name else [base]):
             if self.has(candidate):
                 return candidate
         return None
@@ -406,8 +405,14 @@ class CopySource:
         """Whether a nullable field of narrowed ``kind`` is null when the text holds no value
         of it: a phone field and no phone number, a ``_km`` field and no distance (but an
         identifier may be all letters)."""
-        narrow = _parts(kind)[1]
-        return self.by_name and bool(narrow) and narrow != "identifier" and not self.has(kind)
+        base, narrow, labels, _ = _parts(kind)
+        if not self.by_name or not narrow or narrow == "identifier" or self.has(kind):
+            return False
+        if base == "string":
+            return True
+        # A number: only if the text does not name it either ("Mileage: 86,500" is one).
+        words = {w for w, _ in _with_commas(_WORD_OR_COMMA.findall(self.text.lower()))}
+        return not any(_stem_match(label, word) for label in labels for word in words)
 
     def rules(self, kinds: Iterable[str]) -> dict[str, str]:
         """GBNF rules for ``kinds`` (:func:`rule_name`, and what they use), by rule name."""
@@ -473,7 +478,7 @@ class CopySource:
             # Words with a digit (A-55812, 5521), upper-case codes (LHR, QX7T2M), two-part
             # codes (LH 1234, SW1A 1AA) and digit groups (3004 7712 9).
             text = self._without_dates()
-            atoms = [(m.start(), m.end(), _atom(m.group(0))) for m in re.finditer(r"\S+", text)]
+            atoms = [_atom(m) for m in re.finditer(r"\S+", text)]
             found = [atom for atom in atoms if _identifier_like(atom[2])]
             pairs = [
                 (m.start(), m.end(), f"{m.group(1)} {m.group(2)}") for m in _PAIRED.finditer(text)
@@ -514,8 +519,8 @@ class CopySource:
         number = r"(?P<n>\d{1,3}(?:,\d{3})+|\d+)(?P<f>\.\d+)?"
         words = "|".join(_NUMBER_WORDS)
         patterns = [
-            rf"(?<![\w.,]){number}\s?-?\s?(?:{spelled})(?![^\W\d_])",
-            rf"\b(?P<w>{words})\s?-?\s?(?:{spelled})(?![^\W\d_])",
+            rf"(?<![\w.,]){number}\s?-?\s?(?:{spelled})(?![^\W_])",
+            rf"\b(?P<w>{words})\s?-?\s?(?:{spelled})(?![^\W_])",
         ]
         if unit in CURRENCY_UNITS:
             patterns.append(rf"(?<![^\W\d_])(?:{spelled})\s?{number}")
@@ -673,7 +678,9 @@ _URLS = re.compile(
     r"(?:/[^\s<>\"']*)?(?![\w@])",
     re.IGNORECASE,
 )
-_PHONES = re.compile(r"(?<![\w+])\+?\(?\d[\d ().-]{5,}\d(?!\w)")
+# Digit groups, each apart from the next by at most one space, dot, dash or slash; a group in
+# brackets only when they close: "+44 (0)20 7946 0321", "0664/5552871" (not "2871. 3").
+_PHONES = re.compile(r"(?<![\w+])\+?(?:\(\d+\)|\d+)(?:[ ./-]?(?:\(\d+\)|\d+))+(?!\w)")
 # A three-letter code next to an amount (USD 86.40, 68,000 SEK), and a currency sign before one.
 _CODES = re.compile(r"\b([A-Z]{3})\s?(?=\d)|(?<=\d)\s?([A-Z]{3})\b")
 _SIGNS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR"}
@@ -689,16 +696,20 @@ _CLOCK_OR_DATE = re.compile(r"^(?:\d{1,2}:\d{2}(?::\d{2})?|\d{4}-\d{1,2}-\d{1,2}
 _VAGUE = frozenset({"and", "or", "the", "of", "for", "with", "non", "not", "no", "other", "none"})
 
 
-def _atom(text: str) -> str:
-    return text.strip(".,;:!?()[]{}\"'").lstrip("#")
-
-
 #: A value found in the text: where it starts and ends, and its JSON text (or string).
 _Found = tuple[int, int, str]
 # The end of a paragraph or a sentence (not "No." nor "Ltd."): a label and its value are not
 # apart by one.
 _SENTENCE_END = re.compile(r"\n\s*\n|(?:(?<=[a-z]{4})|(?<=\d))[.!?](?:\s|$)|;\s")
 _WORD_OR_COMMA = re.compile(r"[^\W_]+|,")
+
+
+def _atom(match: re.Match[str]) -> _Found:
+    """A word without the punctuation around it (and a leading ``#``), where it is."""
+    word = match.group(0)
+    start = len(word) - len(word.lstrip(".,;:!?()[]{}\"'#"))
+    stripped = word.strip(".,;:!?()[]{}\"'").lstrip("#")
+    return (match.start() + start, match.start() + start + len(stripped), stripped)
 
 
 def _with_commas(tokens: list[str]) -> list[tuple[str, int]]:
@@ -719,12 +730,13 @@ _MONEY = re.compile(
 
 
 def _longest(found: list[_Found]) -> list[_Found]:
-    """``found`` without a value that a longer one starting at the same place holds
-    (``GB`` of ``GB 284 1193 07``): a small model copies the start and stops."""
-    ends: dict[int, int] = {}
-    for start, end, _ in found:
-        ends[start] = max(end, ends.get(start, end))
-    return [f for f in found if f[1] == ends[f[0]]]
+    """``found`` without a value that a longer one holds (``GB`` and ``1193`` of
+    ``GB 284 1193 07``): a small model copies a part and stops."""
+    return [
+        f
+        for f in found
+        if not any(g[0] <= f[0] and f[1] <= g[1] and g[1] - g[0] > f[1] - f[0] for g in found)
+    ]
 
 
 def _spans(matches: Iterable[re.Match[str]]) -> list[_Found]:
@@ -744,7 +756,9 @@ def _plain(whole: str, fraction: str | None, *, integers: bool) -> str | None:
 def _identifier_like(atom: str) -> bool:
     """A word that may be a code: ``A-55812``, ``5521``, ``LHR``, ``QX7T2M`` (not ``3`` nor
     ``14``, a count or a house number; not an amount, a time or a date)."""
-    if _AMOUNT.match(atom.lstrip("$€£¥")) or _CLOCK_OR_DATE.match(atom) or len(atom) < 2:
+    if _AMOUNT.match(atom.lstrip("$€£¥")) or _CLOCK_OR_DATE.match(atom) or _is_date(atom):
+        return False
+    if len(atom) < 2:
         return False
     if atom.endswith("%"):
         return False

@@ -1,0 +1,682 @@
+"""What a field's name says its value is (issue 15): :mod:`openai_structured.local._naming`,
+and how :mod:`._copying` and :func:`._bounds.grammar_schema` narrow a copy by it (pure, but
+for one check of the grammar in llama.cpp's parser with the bundled vocabulary, no weights).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from local_support import grammar_parses
+
+from openai_structured.local._bounds import caps_for, grammar_schema
+from openai_structured.local._copying import (
+    CopySource,
+    copy_kind,
+    is_sentinel,
+    rule_name,
+    sentinel_kind,
+)
+from openai_structured.local._naming import (
+    UNITS,
+    distinct_labels,
+    label_words,
+    name_words,
+    number_qualifier,
+    string_qualifier,
+)
+
+AD = (
+    "VW Golf 1.5 TSI (2017-2021), first registered 2019-03-14, 86,500 km, EUR 14,900. "
+    "Viewing in Graz, ask for Stefan."
+)
+BANK = (
+    "We have debited your account with a payment of USD 86.40 to Amazon EU. "
+    "Available balance after this transaction: USD 2,318.77."
+)
+FLIGHT = "Booking reference: QX7T2M. Flight LH1337 departs 08:15 from FRA."
+GIG = "Tickets GBP 12 in advance, GBP 15 on the door."
+CLAIM = (
+    "Last night a pipe burst in the flat upstairs and water came through, "
+    "leaving a damaged ceiling in the kitchen."
+)
+INCIDENTS = ["collision", "theft", "fire", "water_damage", "storm", "other"]
+
+
+def _object(**properties: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": properties}
+
+
+def _grammar_schema(schema: dict[str, Any], source: CopySource) -> dict[str, Any]:
+    return grammar_schema(schema, caps_for(source.text), copy_from=source)
+
+
+def _copied(schema: dict[str, Any], source: CopySource) -> dict[str, list[str]]:
+    """Each top-level field's copied values (the JSON texts its placeholder admits)."""
+    out = _grammar_schema(schema, source)["properties"]
+    found = {}
+    for name, node in out.items():
+        branches = node.get("anyOf", [node])
+        consts = [b["const"] for b in branches if is_sentinel(b.get("const"))]
+        assert len(consts) == 1, f"{name}: {node}"
+        found[name] = source.values(sentinel_kind(consts[0]))
+    return found
+
+
+# --- the words of a name ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("sellerPhone", ("seller", "phone")),
+        ("seller_phone", ("seller", "phone")),
+        ("Seller Phone", ("seller", "phone")),
+        ("seller-phone", ("seller", "phone")),
+        ("IBANNumber", ("iban", "number")),  # an acronym, then a word
+        ("account_last4", ("account", "last", "4")),
+        ("phones", ("phones",)),
+    ],
+)
+def test_name_words_read_snake_camel_kebab_and_titles_alike(
+    name: str, words: tuple[str, ...]
+) -> None:
+    assert name_words(name) == words
+
+
+@pytest.mark.parametrize(
+    ("name", "labels"),
+    [
+        ("policy_number", ("policy",)),  # "number" is said of every code
+        ("balance_after", ("balance", "after")),
+        ("mileage_km", ("mileage",)),  # the unit is not a label: it follows the value
+        ("account_last4", ("account", "last")),  # nor a digit
+        ("id", ()),  # too short to find a value by
+        ("name", ()),
+    ],
+)
+def test_label_words_are_the_name_s_words_a_text_writes_by_its_value(
+    name: str, labels: tuple[str, ...]
+) -> None:
+    assert label_words(name) == labels
+
+
+def test_distinct_labels_drop_the_words_siblings_share() -> None:
+    # "ticket" and "price" tell neither field apart.
+    assert distinct_labels(["advance_ticket_price", "door_ticket_price"]) == {
+        "advance_ticket_price": ("advance",),
+        "door_ticket_price": ("door",),
+    }
+    assert distinct_labels(["amount", "balance_after"]) == {
+        "amount": ("amount",),
+        "balance_after": ("balance", "after"),
+    }
+    assert distinct_labels(["seller_phone", "seller_name"]) == {
+        "seller_phone": ("phone",),
+        "seller_name": (),
+    }
+
+
+# --- what kind of value a name says ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "node", "qualifier"),
+    [
+        ("seller_phone", {}, "phone"),
+        ("sellerPhone", {}, "phone"),
+        ("Seller Phone", {}, "phone"),
+        ("phones", {}, "phone"),  # plural
+        ("mobile", {}, "phone"),
+        ("contact", {"title": "Phone"}, "phone"),  # the title says it
+        ("customer_email", {}, "email"),
+        ("emails", {}, "email"),
+        ("e_mail", {}, "email"),
+        ("website", {}, "url"),
+        ("homepage_url", {}, "url"),
+        ("currency", {}, "currency"),
+        ("ccy", {"description": "ISO 4217 currency code"}, "currency"),
+        ("sym", {"description": "The currency symbol"}, None),  # "$", not "USD"
+        ("order_number", {}, "identifier"),
+        ("booking_reference", {}, "identifier"),
+        ("policy_number", {}, "identifier"),
+        ("flight_number", {}, "identifier"),
+        ("postcode", {}, "identifier"),
+        ("account_last4", {}, "identifier"),
+        ("IBANNumber", {}, "identifier"),
+        ("country_code", {}, None),  # "DE", not a code a text numbers
+        ("language_code", {}, None),
+        ("discount_code", {}, None),
+        ("name", {}, None),
+        ("seller_name", {}, None),
+        ("", {}, None),
+    ],
+)
+def test_string_qualifier_reads_what_the_name_says(
+    name: str, node: dict[str, Any], qualifier: str | None
+) -> None:
+    assert string_qualifier(name, node) == qualifier
+
+
+@pytest.mark.parametrize(
+    ("name", "node", "qualifier"),
+    [
+        ("year", {}, "year"),
+        ("year_built", {}, "year"),
+        ("model_year", {}, "year"),
+        # Not a year: a count of years, and it does not end with the unit either.
+        ("years_of_experience", {}, None),
+        ("experience_years", {}, "years"),
+        ("mileage_km", {}, "km"),
+        ("distance_kilometres", {}, "km"),
+        ("duration_minutes", {}, "minutes"),
+        ("duration_mins", {}, "minutes"),
+        ("engine_power_hp", {}, "hp"),
+        ("review_weeks", {}, "weeks"),
+        ("price", {}, "money"),
+        ("amount_due", {}, "money"),
+        ("total", {}, "money"),
+        ("ticket_prices", {}, "money"),  # plural
+        ("estimate", {"description": "Estimated cost of the damage"}, "money"),
+        ("m", {}, None),  # one letter alone is no unit
+        ("height_m", {}, "m"),
+        ("owners", {}, None),
+        ("count", {}, None),
+        ("", {}, None),
+    ],
+)
+def test_number_qualifier_reads_a_year_a_unit_or_money(
+    name: str, node: dict[str, Any], qualifier: str | None
+) -> None:
+    assert number_qualifier(name, node) == qualifier
+    assert qualifier in (None, "year", "money") or qualifier in UNITS
+
+
+@pytest.mark.parametrize(
+    ("node", "name", "labels", "others", "kind"),
+    [
+        # Its labels tell two phone fields apart (mobile_phone, office_phone).
+        ({"type": "string"}, "seller_phone", None, (), "string/phone/seller-phone"),
+        ({"type": "string"}, "office_phone", ("office",), ("mobile",), "string/phone/office/mobile"),
+        ({"type": "string"}, "policy_number", None, (), "string/identifier/policy"),
+        (
+            {"type": "string"},
+            "policy_number",
+            ("policy",),
+            ("claim", "holder"),
+            "string/identifier/policy/claim-holder",
+        ),
+        ({"type": "string"}, "name", None, (), "string"),
+        # A plain string carries its labels (copied after "Passenger:"), but no siblings'.
+        ({"type": "string"}, "passenger_name", None, ("seat",), "string//passenger"),
+        ({"type": "integer", "minimum": 0}, "mileage_km", None, (), "unsigned-integer/km/mileage"),
+        ({"type": "integer"}, "year", None, (), "integer/year/year"),
+        ({"type": "number"}, "amount", ("amount",), ("balance",), "number/money/amount/balance"),
+        # The format wins over the name, and a date is found by its own labels only.
+        ({"type": "string", "format": "date"}, "year_built", None, ("sold",), "date//year-built"),
+        ({"type": "string", "maxLength": 20}, "seller_phone", None, (), None),  # bounded
+    ],
+)
+def test_copy_kind_carries_the_narrow_kind_and_the_labels(
+    node: dict[str, Any],
+    name: str,
+    labels: tuple[str, ...] | None,
+    others: tuple[str, ...],
+    kind: str | None,
+) -> None:
+    assert copy_kind(node, name, labels, others) == kind
+
+
+# --- the text's values of each kind ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "values"),
+    [
+        ("Call Stefan on 0664 555 2871 after six.", ["0664 555 2871"]),
+        ("Call Stefan on 0664 555 2871.", ["0664 555 2871"]),  # not the full stop
+        ("Phone +44 20 7946 0958 or (030) 1234-5678.", ["+44 20 7946 0958", "(030) 1234-5678"]),
+        # A range of years and an ISO date have as many digits, but are not phone numbers.
+        ("VW Golf (2017-2021), first registered 2019-03-14.", []),
+        ("Registered 14.03.2019, 3 owners.", []),
+        ("IBAN DE89 3704 0044 0532 0130 00.", []),  # 18 digits: too many
+        ("Room 12, floor 3.", []),
+    ],
+)
+def test_phone_numbers_are_runs_of_seven_to_fifteen_digits(text: str, values: list[str]) -> None:
+    assert CopySource(text).values("string/phone") == [json.dumps(v) for v in values]
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "values"),
+    [
+        (
+            "Write to anna.berg@example.com or sales@dealer.co.uk.",
+            "string/email",
+            ["anna.berg@example.com", "sales@dealer.co.uk"],
+        ),
+        ("Write to anna at example dot com.", "string/email", []),
+        (
+            "See https://example.com/cars/123. Or www.dealer.de (Mon-Fri).",
+            "string/url",
+            ["https://example.com/cars/123", "www.dealer.de"],
+        ),
+        ("Email anna.berg@example.com.", "string/url", []),  # a mail domain is no site
+    ],
+)
+def test_emails_and_urls_are_copied_without_trailing_punctuation(
+    text: str, kind: str, values: list[str]
+) -> None:
+    assert CopySource(text).values(kind) == [json.dumps(v) for v in values]
+
+
+@pytest.mark.parametrize(
+    ("text", "codes"),
+    [
+        ("Paid USD 86.40 by card.", ["USD"]),
+        ("Sold for 68,000 SEK.", ["SEK"]),
+        ("Tickets £12 on the door.", ["GBP"]),  # a sign is read as its code
+        ("Only €9 or $10.", ["EUR", "USD"]),
+        ("The 1.5 TSI engine, 110 kW.", []),  # TSI is no currency
+        ("Flight LH 1337 to FRA.", []),  # nor an airport, away from an amount
+    ],
+)
+def test_currency_codes_are_the_ones_next_to_an_amount(text: str, codes: list[str]) -> None:
+    assert CopySource(text).values("string/currency") == [json.dumps(c) for c in codes]
+
+
+@pytest.mark.parametrize(
+    ("text", "values"),
+    [
+        ("Your order #A-55812 has shipped.", ["A-55812"]),  # without the "#"
+        (FLIGHT, ["QX7T2M", "LH1337", "FRA"]),  # not the clock time
+        ("Invoice 5521 dated 07/06/2024, due 2024-07-06.", ["5521"]),  # nor the dates' numbers
+        ("Invoice 5521 issued 7 June 2024.", ["5521"]),
+        ("Save 20% on 3 items today.", []),  # a percentage and a count are no codes
+        ("Sold for 14,900.00 today.", []),  # nor an amount
+    ],
+)
+def test_identifiers_are_code_like_words(text: str, values: list[str]) -> None:
+    assert CopySource(text).values("string/identifier") == [json.dumps(v) for v in values]
+
+
+def test_a_vat_number_is_one_value_and_not_its_country_prefix() -> None:
+    source = CopySource("Acme Ltd, VAT reg. GB 284 1193 07, invoice 5521.")
+    found = source.values("string/identifier")
+    assert '"GB 284 1193 07"' in found
+    assert '"GB"' not in found  # a small model would copy the start and stop
+    # Labelled, each field gets the code next to its label.
+    assert source.values("string/identifier/vat/invoice") == ['"GB 284 1193 07"']
+    assert source.values("string/identifier/invoice/vat") == ['"5521"']
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "values"),
+    [
+        ("The 2018 car has done 86,500 km; asking EUR 14,900.", "unsigned-integer/km", ["86500"]),
+        ("The 2018 car has done 86,500 km; asking EUR 14,900.", "unsigned-integer/eur", ["14900"]),
+        ("Asking EUR 14,900 or €14,500 cash.", "number/eur", ["14900", "14500"]),
+        ("We review in two weeks, then again in 6 weeks.", "integer/weeks", ["2", "6"]),
+        ("Engine 150 hp, 110 kW; 1.5 TSI.", "unsigned-number/hp", ["150"]),
+        ("Engine 150 PS.", "number/hp", ["150"]),
+        ("Runs 45 min, then a 10-minute break.", "integer/minutes", ["45", "10"]),
+        ("He has 5 years of experience and 2 yrs in management.", "integer/years", ["5", "2"]),
+        ("Ceilings 3.1 m high, 12 minutes away.", "number/m", ["3.1"]),  # not "m" of minutes
+        ("Saved 20% on 3 items.", "integer/percent", ["20"]),
+        ("The 2018 car has done 86,500 km.", "integer/hp", []),
+    ],
+)
+def test_a_unit_s_numbers_are_the_ones_written_with_it(
+    text: str, kind: str, values: list[str]
+) -> None:
+    assert CopySource(text).values(kind) == values
+
+
+@pytest.mark.parametrize(
+    ("kind", "values"),
+    [
+        ("number/money", ["139.81", "4.50", "68000"]),  # a sign, two decimals, a code
+        ("integer/money", ["68000"]),  # an integer field cannot take 139.81
+    ],
+)
+def test_money_is_a_number_with_a_currency_or_two_decimals(kind: str, values: list[str]) -> None:
+    # "12 TSI" is no currency and "total 15" has none: not amounts.
+    text = "Paid $139.81, fee 4.50, 3 items, 68,000 SEK, 12 TSI, total 15."
+    assert CopySource(text).values(kind) == values
+
+
+def test_years_are_four_digit_numbers_from_1800_to_2100() -> None:
+    text = "Built 1799, rebuilt 1875, sold 2024, lot 2150, code 12018, 3 owners."
+    assert CopySource(text).values("integer/year") == ["1875", "2024"]
+    # The years of a range and of a date count; the date's day and month do not.
+    assert CopySource(AD).values("integer/year") == ["2017", "2021", "2019"]
+
+
+def test_kind_for_falls_back_to_the_base_kind_when_the_text_holds_none() -> None:
+    source = CopySource("Viewing in Graz, 86,500 km, ask for Stefan.")
+    assert source.kind_for("string/phone") == "string"
+    assert source.kind_for("unsigned-integer/km/mileage") == "unsigned-integer/km/mileage"
+    # No "hp" in the text: the numbers by the name's labels, then any number.
+    assert source.kind_for("integer/hp/engine-power") == "integer//engine-power"
+    assert source.kind_for("integer/hp/power") == "integer//power"  # none labelled: all
+    assert CopySource("No numbers at all.").kind_for("integer/hp/engine-power") is None
+    # With by_name=False the name is not read at all: the base kind even where one is there.
+    assert CopySource("Call 0664 555 2871.", by_name=False).kind_for("string/phone") == "string"
+
+
+def test_null_when_absent_holds_for_narrow_kinds_but_not_identifiers() -> None:
+    source = CopySource("Viewing in Graz, ask for Stefan.")
+    assert source.null_when_absent("string/phone")
+    assert source.null_when_absent("integer/hp/engine-power")
+    assert not source.null_when_absent("string/identifier/order")  # a code may be all letters
+    assert not source.null_when_absent("string")
+    assert not CopySource("Call 0664 555 2871.").null_when_absent("string/phone")
+    assert not CopySource(source.text, by_name=False).null_when_absent("string/phone")
+
+
+# --- labels: the value next to the field's name ----------------------------------------------
+
+
+def test_a_booking_reference_and_a_flight_number_each_take_their_own_code() -> None:
+    schema = _object(booking_reference={"type": "string"}, flight_number={"type": "string"})
+    assert _copied(schema, CopySource(FLIGHT)) == {
+        "booking_reference": ['"QX7T2M"'],
+        "flight_number": ['"LH1337"'],
+    }
+
+
+def test_prices_in_one_sentence_are_apart_at_the_comma() -> None:
+    schema = _object(advance_ticket_price={"type": "number"}, door_ticket_price={"type": "number"})
+    assert _copied(schema, CopySource(GIG)) == {
+        "advance_ticket_price": ["12"],
+        "door_ticket_price": ["15"],
+    }
+
+
+def test_a_value_a_sibling_s_label_claims_is_not_the_field_s() -> None:
+    # The text never says "amount": the amount is what the balance is not.
+    schema = _object(amount={"type": "number"}, balance_after={"type": "number"})
+    assert _copied(schema, CopySource(BANK)) == {
+        "amount": ["86.40"],
+        "balance_after": ["2318.77"],
+    }
+    # Alone, the amount field may take either.
+    assert _copied(_object(amount={"type": "number"}), CopySource(BANK)) == {
+        "amount": ["86.40", "2318.77"]
+    }
+
+
+def test_a_label_counts_only_within_its_clause() -> None:
+    source = CopySource("Policy HM-2207-5531 covers the flat; claim 88123 was opened.")
+    assert source.values("string/identifier/policy/claim") == ['"HM-2207-5531"']
+    assert source.values("string/identifier/claim/policy") == ['"88123"']
+    # Beyond a blank line a label no longer reaches: neither value is nearest, both stay.
+    apart = CopySource("Claim\n\nHM-2207-5531 and 88123.")
+    assert apart.values("string/identifier/claim") == ['"HM-2207-5531"', '"88123"']
+
+
+def test_by_name_false_copies_any_value_of_the_base_kind() -> None:
+    schema = _object(booking_reference={"type": "string"}, mileage_km={"type": "integer"})
+    narrowed = _grammar_schema(schema, CopySource(AD))["properties"]
+    assert {name: sentinel_kind(node["const"]) for name, node in narrowed.items()} == {
+        "booking_reference": "string/identifier/booking-reference",
+        "mileage_km": "integer/km/mileage",
+    }
+    out = _grammar_schema(schema, CopySource(AD, by_name=False))["properties"]
+    assert out == {
+        "booking_reference": {"const": "@@openai-structured:copy-string@@"},
+        "mileage_km": {"const": "@@openai-structured:copy-integer@@"},
+    }
+
+
+# --- null where the text holds no value of the kind ------------------------------------------
+
+NULL_ONLY = {"anyOf": [{"type": "null"}, {"type": "null"}]}
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        {"type": ["string", "null"]},
+        {"anyOf": [{"type": "string"}, {"type": "null"}]},
+        {"type": "string", "nullable": True},  # OpenAPI 3.0
+    ],
+)
+def test_a_nullable_phone_field_is_null_in_a_text_without_a_phone_number(
+    field: dict[str, Any],
+) -> None:
+    out = _grammar_schema(_object(seller_phone=field), CopySource(AD))
+    assert out["properties"]["seller_phone"] == NULL_ONLY
+
+
+def test_nullable_fields_of_narrow_kinds_are_null_only_where_the_kind_is_absent() -> None:
+    schema = _object(
+        seller_phone={"type": ["string", "null"]},
+        engine_power_hp={"type": ["integer", "null"]},
+        mileage_km={"type": ["integer", "null"]},
+        order_number={"type": ["string", "null"]},
+        seller_name={"type": "string"},
+    )
+    out = _grammar_schema(schema, CopySource(AD))["properties"]
+    assert out["seller_phone"] == NULL_ONLY  # no phone number in the ad
+    assert out["engine_power_hp"] == NULL_ONLY  # no "hp"
+    # 86,500 km is there (its siblings' labels: the other number fields' only).
+    mileage = out["mileage_km"]["anyOf"]
+    assert [sentinel_kind(mileage[0]["const"]), mileage[1]] == [
+        "integer/km/mileage/engine-power",
+        {"type": "null"},
+    ]
+    # An identifier may be all letters: it keeps its copy and null.
+    order = out["order_number"]["anyOf"]
+    assert [sentinel_kind(order[0]["const"]), order[1]] == [
+        "string/identifier/order/phone",
+        {"type": "null"},
+    ]
+    assert out["seller_name"] == {"const": "@@openai-structured:copy-string@@"}
+
+
+def test_a_required_field_of_an_absent_kind_keeps_the_wider_copy() -> None:
+    schema = _object(seller_phone={"type": "string"}, engine_power_hp={"type": "integer"})
+    assert _grammar_schema(schema, CopySource(AD))["properties"] == {
+        "seller_phone": {"const": "@@openai-structured:copy-string@@"},
+        "engine_power_hp": {"const": "@@openai-structured:copy-integer//engine-power@@"},
+    }
+
+
+def test_without_reading_names_a_nullable_field_is_never_made_null() -> None:
+    schema = _object(
+        seller_phone={"type": ["string", "null"]}, engine_power_hp={"type": ["integer", "null"]}
+    )
+    out = _grammar_schema(schema, CopySource(AD, by_name=False))["properties"]
+    assert out == {
+        "seller_phone": {
+            "anyOf": [{"const": "@@openai-structured:copy-string@@"}, {"type": "null"}]
+        },
+        "engine_power_hp": {
+            "anyOf": [{"const": "@@openai-structured:copy-integer@@"}, {"type": "null"}]
+        },
+    }
+
+
+# --- enums: the values the text mentions -----------------------------------------------------
+
+
+def _enum_of(field: dict[str, Any], text: str, **options: bool) -> Any:
+    out = _grammar_schema(_object(v=field), CopySource(text, **options))
+    return out["properties"]["v"]["enum"]
+
+
+def test_an_enum_narrows_to_the_values_the_text_mentions() -> None:
+    # "water" and "damaged" begin words of the text: water_damage; nothing else is mentioned.
+    assert _enum_of({"type": "string", "enum": INCIDENTS}, CLAIM) == ["water_damage"]
+    # "other" is too vague to be mentioned by "other" in a text.
+    text = "Water damage and other trouble in the kitchen."
+    assert _enum_of({"enum": INCIDENTS}, text) == ["water_damage"]
+
+
+@pytest.mark.parametrize(
+    ("field", "text"),
+    [
+        ({"type": "string", "enum": INCIDENTS}, "Something happened to my car yesterday."),
+        ({"enum": ["red", "blue"]}, "A red door and a blue one."),  # all mentioned
+        ({"enum": [1, 2, 3]}, "I have 2 of them."),  # not strings
+        ({"enum": ["one", 2, "three"]}, "I have one."),  # not all strings
+    ],
+)
+def test_an_enum_stays_whole_when_the_text_mentions_none_or_all(
+    field: dict[str, Any], text: str
+) -> None:
+    assert _enum_of(field, text) == field["enum"]
+
+
+def test_without_mentions_an_enum_stays_whole() -> None:
+    field = {"type": "string", "enum": INCIDENTS}
+    assert _enum_of(field, CLAIM, mentions=False) == INCIDENTS
+    assert CopySource(CLAIM).narrowed(INCIDENTS) == ["water_damage"]
+    assert CopySource(CLAIM, mentions=False).narrowed(INCIDENTS) == INCIDENTS
+
+
+# --- the grammar -----------------------------------------------------------------------------
+
+CAR_TEXT = (
+    "VW Golf 1.5 TSI, 2018, 86,500 km, EUR 14,900. "
+    "Call Stefan on 0664 555 2871 or mail stefan.k@example.at."
+)
+CAR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "seller_phone": {"type": "string"},
+        "seller_email": {"type": ["string", "null"]},
+        "mileage_km": {"type": "integer", "minimum": 0},
+        "year": {"type": "integer"},
+        "price": {"type": "number"},
+        "engine_power_hp": {"type": ["integer", "null"]},
+        "currency": {"type": "string"},
+        "fuel": {"enum": ["petrol", "diesel"]},
+    },
+    "required": ["seller_phone", "mileage_km"],
+}
+
+
+def _gbnf(schema: dict[str, Any], text: str) -> str:
+    from openai_structured.local._decoding import to_gbnf
+
+    source = CopySource(text)
+    caps = caps_for(text)
+    return to_gbnf(grammar_schema(schema, caps, copy_from=source), caps, source)
+
+
+def _rules(gbnf: str) -> dict[str, str]:
+    return dict(line.split(" ::= ", 1) for line in gbnf.splitlines() if " ::= " in line)
+
+
+def test_the_grammar_holds_a_rule_for_each_narrow_kind_and_no_placeholder() -> None:
+    gbnf = _gbnf(CAR_SCHEMA, CAR_TEXT)
+    assert "@@" not in gbnf
+    rules = _rules(gbnf)
+    assert rules["seller-phone"].startswith("copy-string--phone--")
+    assert rules[rules["seller-phone"]] == '"\\"0664 555 2871\\""'
+    assert rules["seller-email-0"].startswith("copy-string--email--")
+    assert rules[rules["seller-email-0"]] == '"\\"stefan.k@example.at\\""'
+    assert rules[rules["currency"]] == '"\\"EUR\\""'
+    assert rules[rules["mileage-km"]] == '"86500"'
+    assert rules[rules["year"]] == '"-"? ("2018")'
+    assert rules[rules["price"]] == '"-"? ("14900")'
+    assert rules["engine-power-hp"] == "null | null"  # no "hp" in the text
+    assert rules["fuel"] == '"\\"petrol\\"" | "\\"diesel\\""'  # neither mentioned: whole
+
+
+def test_the_narrowed_grammar_parses_in_llama_cpp(vocab_model: Any) -> None:
+    gbnf = _gbnf(CAR_SCHEMA, CAR_TEXT)
+    assert grammar_parses(vocab_model, gbnf), gbnf
+
+
+# --- found wrong by a review, and fixed ------------------------------------------------------
+
+
+def test_a_phone_number_ends_at_the_end_of_its_sentence() -> None:
+    source = CopySource("Call 0664 555 2871. 3 previous owners.")
+    assert source.values("string/phone") == ['"0664 555 2871"']
+
+
+def test_a_phone_number_does_not_take_the_calling_hours_after_it() -> None:
+    source = CopySource("Call 0664 555 2871 (6-9pm).")
+    assert source.values("string/phone") == ['"0664 555 2871"']
+
+
+def test_a_phone_number_with_a_slash_is_copied_whole() -> None:
+    assert CopySource("Call 0664/5552871.").values("string/phone") == ['"0664/5552871"']
+
+
+@pytest.mark.parametrize(
+    ("text", "years"),
+    [
+        ("VW Polo, built 2009, asking EUR 1,950.", ["2009"]),
+        ("Nearly new: 2,019 km on the clock, registered 2023.", ["2023"]),
+    ],
+)
+def test_an_amount_with_a_thousands_separator_is_not_a_year(text: str, years: list[str]) -> None:
+    assert CopySource(text).values("integer/year") == years
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "values"),
+    [
+        ("Flat 72 m2, ceilings 3.1 m high.", "number/m", ["3.1"]),
+        ("A plot of 5 km2 by a 3 km road.", "number/km", ["3"]),
+    ],
+)
+def test_an_area_is_not_a_length(text: str, kind: str, values: list[str]) -> None:
+    assert CopySource(text).values(kind) == values
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "kind"),
+    [
+        ("price", "VW Golf, 2018. Price: 14,900 (negotiable).", "number"),
+        ("mileage_km", "VW Golf, 2018. Mileage: 86,500, one owner.", "number"),
+    ],
+)
+def test_a_labelled_number_without_its_unit_is_not_forced_to_null(
+    name: str, text: str, kind: str
+) -> None:
+    out = _grammar_schema(_object(**{name: {"type": [kind, "null"]}}), CopySource(text))
+    branches = out["properties"][name].get("anyOf", [])
+    assert any(is_sentinel(branch.get("const")) for branch in branches), branches
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "pieces"),
+    [
+        (
+            "Acme Ltd, VAT reg. GB 284 1193 07, invoice 5521.",
+            "string/identifier/tax",
+            ["284 1193 07", "1193"],
+        ),
+        ("Post to 10 Downing St, London SW1A 2AA.", "string/identifier", ["2AA"]),
+    ],
+)
+def test_a_piece_of_a_longer_code_is_not_a_code(text: str, kind: str, pieces: list[str]) -> None:
+    found = CopySource(text).values(kind)
+    assert [p for p in pieces if json.dumps(p) in found] == []
+
+
+def test_a_range_of_years_is_not_a_code() -> None:
+    found = CopySource("VW Golf (2017-2021), order A-55812.").values("string/identifier")
+    assert '"2017-2021"' not in found
+
+
+def test_two_kinds_never_share_one_rule() -> None:
+    text = "Order total: GBP 45.00. Amount GBP 30.00."
+    schema = _object(
+        payment=_object(total={"type": "number"}, amount={"type": "number"}),
+        summary=_object(total_amount={"type": "number"}),
+    )
+    source = CopySource(text)
+    assert source.values("number/money/total/amount") == ["45.00"]
+    assert source.values("number/money/total-amount") == ["45.00", "30.00"]
+    rules = _rules(_gbnf(schema, text))
+    assert rules[rules["payment-total"]] == '"-"? ("45.00")'
+    assert rule_name("number/money/total/amount") != rule_name("number/money/total-amount")
