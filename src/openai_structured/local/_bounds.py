@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._copying import CopySource, copy_kind, is_sentinel, sentinel
+from ._copying import CopySource, copy_kind, is_sentinel, sentinel, sentinel_kind
 from ._naming import distinct_labels
 
 __all__ = [
@@ -288,6 +288,10 @@ class _Sanitizer:
         #: The label words of the property's name, and of its siblings'.
         self.labels: tuple[str, ...] = ()
         self.others: tuple[str, ...] = ()
+        #: Whether the property being read is required.
+        self.required = False
+        #: Whether the place being read is inside a list's items.
+        self.in_list = False
 
     def node(self, schema: Any) -> dict[str, Any]:
         self.depth += 1
@@ -361,9 +365,16 @@ class _Sanitizer:
         nullable = any(self._resolved(branch) == {"type": "null"} for branch in branches)
         outer, self.nullable = self.nullable, nullable
         try:
-            return {"anyOf": [self.node(_merge(node, branch)) for branch in branches]}
+            out = [self.node(_merge(node, branch)) for branch in branches]
         finally:
             self.nullable = outer
+        if self.copy_from is not None and any(
+            is_sentinel(b.get("const")) and self.copy_from.given(sentinel_kind(b["const"]))
+            for b in out
+        ):
+            # The text labels the value ("Next meeting: 5 March"): it is given, not null.
+            out = [b for b in out if b != {"type": "null"}]
+        return {"anyOf": out}
 
     def _typed(self, node: dict[str, Any]) -> dict[str, Any]:
         kind = node.get("type")
@@ -391,8 +402,12 @@ class _Sanitizer:
         if isinstance(properties, Mapping):
             labels = distinct_labels([str(name) for name in properties])
             families = {str(name): self._family(sub) for name, sub in properties.items()}
+            wanted = node.get("required")
+            needed = (
+                {n for n in wanted if isinstance(n, str)} if isinstance(wanted, list) else set()
+            )
             out["properties"] = {
-                str(name): self._field(str(name), sub, labels, families)
+                str(name): self._field(str(name), sub, labels, families, str(name) in needed)
                 for name, sub in properties.items()
             }
         required = node.get("required")
@@ -411,22 +426,26 @@ class _Sanitizer:
         schema: Any,
         labels: Mapping[str, tuple[str, ...]],
         families: Mapping[str, str],
+        required: bool = False,
     ) -> dict[str, Any]:
         """A property's schema, read with its name (what it says the value is), the label
         words of its name (:func:`~._naming.distinct_labels`) and those of its siblings of the
         same family (a name's label does not claim a number)."""
-        outer = self.name, self.nullable, self.labels, self.others
+        outer = self.name, self.nullable, self.labels, self.others, self.required
         family = families[name]
         others = tuple(
             dict.fromkeys(
                 w for n, ws in labels.items() if n != name and families[n] == family for w in ws
             )
         )
+        if self.in_list:  # each item has its own values: a label finds one for all of them
+            labels, others = {name: ()}, ()
         self.name, self.nullable, self.labels, self.others = name, False, labels[name], others
+        self.required = required
         try:
             return self.node(schema)
         finally:
-            self.name, self.nullable, self.labels, self.others = outer
+            self.name, self.nullable, self.labels, self.others, self.required = outer
 
     def _family(self, schema: Any) -> str:
         """``number`` for a number or integer (nullable too), ``string`` for a string, else
@@ -445,6 +464,12 @@ class _Sanitizer:
             return "number"
         return "string" if kinds == {"string"} else "other"
 
+    def _family_object(self, schema: Any) -> bool:
+        node = self._resolved(schema)
+        return isinstance(node, Mapping) and (
+            node.get("type") == "object" or isinstance(node.get("properties"), Mapping)
+        )
+
     def _array(self, node: dict[str, Any]) -> dict[str, Any]:
         tuple_items = node.get("prefixItems")
         items = node.get("items")
@@ -454,7 +479,15 @@ class _Sanitizer:
             return {"type": "array", "prefixItems": [self.node(item) for item in tuple_items]}
         low = _count(node.get("minItems"), 0)
         high = min(_count(node.get("maxItems"), self.caps.items), self.caps.items)
-        item = self.node(items if items is not None else True)
+        listed = self.required and self.copy_from is not None and self.copy_from.listed
+        if listed and low == 0 and self._family_object(items):
+            low = 1  # see CopySource.listed
+        self.required = False  # not the items' lists
+        outer, self.in_list = self.in_list, True
+        try:
+            item = self.node(items if items is not None else True)
+        finally:
+            self.in_list = outer
         if isinstance(item.get("enum"), list) and item["enum"]:
             high = min(high, len(item["enum"]))  # a list of choices holds each once at most
         return {"type": "array", "items": item, "minItems": low, "maxItems": max(low, high)}

@@ -268,6 +268,9 @@ class CopySource:
     by_name: bool = True
     #: Narrow an enum to the values the text mentions (:meth:`narrowed`).
     mentions: bool = True
+    #: A required list of objects holds one at least (the model's empty list loses every
+    #: field of every item; one item too many loses one).
+    listed: bool = True
     words: tuple[tuple[str, str], ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -290,7 +293,7 @@ class CopySource:
         base, narrow, labels, others = _parts(kind)
         if base.endswith(("integer", "number")):
             found = self._numbers_of(narrow, integers=base.endswith("integer"))
-            found = self._labelled(found, labels, others)
+            found = self._labelled(found, labels, others, counted=True)
             return _unique(value for _, _, value in found)
         if base == "string":
             found = self._labelled(self._strings(narrow), labels, others)
@@ -316,28 +319,39 @@ class CopySource:
         return self._numbers(integers=integers)
 
     def _labelled(
-        self, found: list[_Found], labels: tuple[str, ...], others: tuple[str, ...] = ()
+        self,
+        found: list[_Found],
+        labels: tuple[str, ...],
+        others: tuple[str, ...] = (),
+        counted: bool = False,
     ) -> list[_Found]:
         """``found``, only the values nearest a label word of the field if any is near
         (:meth:`_nearest`); if none is, without the values nearest a sibling field's label
         (the balance is not the amount)."""
-        mine = self._nearest(found, labels)
+        mine = self._nearest(found, labels, counted)
         if mine:
             return mine
-        theirs = set(self._nearest(found, others))
+        theirs = set(self._nearest(found, others, counted))
         rest = [f for f in found if f not in theirs]
         return sorted(rest or found)
 
-    def _nearest(self, found: list[_Found], labels: tuple[str, ...]) -> list[_Found]:
+    def _nearest(
+        self, found: list[_Found], labels: tuple[str, ...], counted: bool = False
+    ) -> list[_Found]:
         """The values of ``found`` nearest a label word: one of the six words before a value
-        or the three after (counted two further), in the same sentence; each comma between
-        counts three more ("GBP 12 in advance, GBP 15 on the door")."""
+        or the three after in the same line (counted three further, but for a number
+        ``counted`` the word right after: "2 checked bags"), in the same sentence; each comma
+        between counts four more ("GBP 12 in advance, GBP 15 on the door")."""
         if not labels:
             return []
         distances = {}
         for start, end, value in found:
-            words = [(i + 3 * commas, w) for i, (w, commas) in enumerate(self._before(start)[:6])]
-            words += [(i + 2 + 3 * commas, w) for i, (w, commas) in enumerate(self._after(end)[:3])]
+            before = enumerate(self._before(start)[:6])
+            after = enumerate(self._after(end)[:3])  # right after ("2 checked bags") as close
+            words = [(i + 4 * commas, w) for i, (w, commas) in before]
+            words += [
+                ((i + 3 if i or not counted else 0) + 4 * commas, w) for i, (w, commas) in after
+            ]
             near = [d for d, word in words if any(_stem_match(label, word) for label in labels)]
             if near:
                 distances[(start, end, value)] = min(near)
@@ -357,7 +371,7 @@ class CopySource:
     def _after(self, end: int) -> list[tuple[str, int]]:
         """The words of the sentence after ``end``, nearest first, with the commas between."""
         high = min(len(self.text), end + 40)
-        stop = _SENTENCE_END.search(self.text, end, high)
+        stop = _LINE_OR_SENTENCE_END.search(self.text, end, high)
         return _with_commas(
             _WORD_OR_COMMA.findall(self.text[end : stop.start() if stop else high].lower())
         )
@@ -401,6 +415,30 @@ class CopySource:
                 return candidate
         return None
 
+    def given(self, kind: str) -> bool:
+        """Whether the text labels a value of ``kind`` beyond doubt: a ``Label:`` before a
+        plain string, or a value with one of the field's label words right before it (or
+        one word between) — then a nullable field is not null."""
+        base, narrow, labels, _ = _parts(kind)
+        if not self.by_name or not labels:
+            return False
+        if base == "string" and not narrow:
+            return bool(self.labelled_starts(labels))
+        if base in ("date", "time"):
+            found = self._dated() if base == "date" else self._timed()
+        elif base.endswith(("integer", "number")):
+            found = self._numbers_of(narrow, integers=base.endswith("integer"))
+        elif base == "string":
+            found = self._strings(narrow)
+        else:
+            return False
+        return any(
+            any(_stem_match(label, word) for label in labels)
+            for start, _, _ in found
+            for word, commas in self._before(start)[:2]
+            if not commas
+        )
+
     def null_when_absent(self, kind: str) -> bool:
         """Whether a nullable field of narrowed ``kind`` is null when the text holds no value
         of it: a phone field and no phone number, a ``_km`` field and no distance (but an
@@ -422,8 +460,9 @@ class CopySource:
             if base == "string" and not narrow:
                 rules.update(self.span_rules())
                 if labels:
-                    starts = " | ".join(f"copy-w{i}" for i in self.labelled_starts(labels))
-                    rules[rule_name(kind)] = f'"\\"" ({starts}) "\\""'
+                    firsts = [self._start(i, rules) for i in self.labelled_starts(labels)]
+                    starts = " | ".join(filter(None, firsts))
+                    rules[rule_name(kind)] = f'"\\"" ({starts}) "\\""' if starts else "copy-string"
                 continue
             alternatives = " | ".join(_literal(v) for v in self.values(kind))
             if kind.startswith(("integer", "number")):
@@ -537,7 +576,8 @@ class CopySource:
         return sorted(found)
 
     def span_rules(self) -> dict[str, str]:
-        """``copy-string``: a JSON string holding a run of the text's words."""
+        """``copy-string``: a JSON string holding a run of the text's words (not a number
+        alone: ``10`` of "10am" is no support act, ``10 Downing Street`` is an address)."""
         rules: dict[str, str] = {}
         starts = []
         last = len(self.words) - 1
@@ -551,9 +591,36 @@ class CopySource:
             else:
                 rules[f"copy-w{i}"] = text
             if self._starts_copy(i):
-                starts.append(f"copy-w{i}")
-        rules["copy-string"] = '"\\"" (' + " | ".join(starts) + ') "\\""'
+                starts.append(self._start(i, rules))
+        rules["copy-string"] = '"\\"" (' + " | ".join(filter(None, starts)) + ') "\\""'
         return rules
+
+    def _start(self, i: int, rules: dict[str, str]) -> str | None:
+        """The rule a copy starting at word ``i`` begins with: the word's own, or for a number
+        the number and the word after it, which must begin with a letter (None if it does
+        not); ``rules`` gets that rule."""
+        if not self.words[i][0].isdigit():
+            return f"copy-w{i}"
+        j, joined = i, False
+        while (
+            j + 2 < len(self.words)
+            and not self.words[j][1]
+            and self.words[j + 1][0] in ".,:/-"
+            and not self.words[j + 1][1]
+            and self.words[j + 2][0].isdigit()
+        ):
+            joined = joined or self.words[j + 1][0] not in ".,"
+            j += 2  # 1,250.50; or 19:00, 2:31:07, 12/08/2024: not a number alone
+        if joined:
+            return f"copy-w{i}"
+        gap = self.words[j][1]
+        if j + 1 >= len(self.words) or not self.words[j + 1][0][0].isalpha():
+            return None
+        number = "".join(word + g for word, g in self.words[i:j]) + self.words[j][0]
+        space = '(" " | "\\\\n")' if gap == "\n" else _literal(gap)
+        text = _literal(json.dumps(number, ensure_ascii=False)[1:-1])
+        rules[f"copy-s{i}"] = f"{text} {space} copy-w{j + 1}" if gap else f"{text} copy-w{j + 1}"
+        return f"copy-s{i}"
 
     def _numbers(self, *, integers: bool) -> list[_Found]:
         """The numbers the text writes, but not the parts of a clock time, a numeric date or
@@ -605,6 +672,8 @@ class CopySource:
                     readings = _iso(year, b, a) + _iso(year, a, b)  # day first, then month first
                     found.append((match.start(), match.end(), readings))
         years = [(pos, iso[:4]) for pos, _, isos in found for iso in isos[:1]]
+        if not years:  # "European Tour 2025 ... Thu 8 May": the text's own year
+            years = [(m.start(), m.group(0)) for m in _BARE_YEAR.finditer(self.text)]
         for pos, end, month, day in pending:
             if years:
                 year = min(years, key=lambda item: abs(item[0] - pos))[1]
@@ -700,7 +769,9 @@ _VAGUE = frozenset({"and", "or", "the", "of", "for", "with", "non", "not", "no",
 _Found = tuple[int, int, str]
 # The end of a paragraph or a sentence (not "No." nor "Ltd."): a label and its value are not
 # apart by one.
-_SENTENCE_END = re.compile(r"\n\s*\n|(?:(?<=[a-z]{4})|(?<=\d))[.!?](?:\s|$)|;\s")
+_SENTENCE_END = re.compile(r"\n\s*\n|(?:(?<=[a-z]{4})|(?<=[A-Z0-9]{3})|(?<=\d))[.!?](?:\s|$)|;\s")
+_LINE_OR_SENTENCE_END = re.compile(r"\n|" + _SENTENCE_END.pattern)
+_BARE_YEAR = re.compile(r"(?<![\d,.])(?:19|20)\d\d(?![\d,])")
 _WORD_OR_COMMA = re.compile(r"[^\W_]+|,")
 
 

@@ -420,6 +420,7 @@ def shape_chat_request(
     copying: bool = True,
     by_name: bool = True,
     mentions: bool = True,
+    listed: bool = True,
     prompt: str | None = None,
     choices: dict[tuple[str, ...], list[str]] | None = None,
 ) -> dict[str, Any]:
@@ -457,7 +458,7 @@ def shape_chat_request(
         return safe if parses(alone) else None
 
     user_text = input_text(m for m in messages if m.get("role") == "user")
-    source = CopySource(user_text, by_name=by_name, mentions=mentions)
+    source = CopySource(user_text, by_name=by_name, mentions=mentions, listed=listed)
     copy_from = source if copying and source.usable else None
     bounded = grammar_schema(schema, caps, pattern=checked, copy_from=copy_from)
     gbnf = to_gbnf(bounded, caps, copy_from)
@@ -550,6 +551,7 @@ def _wrap_chat(llama_class: Any) -> None:
                 copying=style.copy_values,
                 by_name=style.by_name,
                 mentions=style.mentions,
+                listed=style.listed,
                 prompt=document[0] if document else None,
                 choices=choices if style.choose_whole else None,
             )

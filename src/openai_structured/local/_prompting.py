@@ -130,6 +130,8 @@ class Style:
     by_name: bool = True
     #: An enum narrowed to the values the text mentions, when it mentions some.
     mentions: bool = True
+    #: A required list of objects holds one at least.
+    listed: bool = True
     #: The prompt as a document to continue; False: Gemma's chat turns (``format_gemma3``).
     document: bool = True
     #: The text's numbers chosen whole by their likelihood, not digit by digit
@@ -325,7 +327,11 @@ class _Resolver:
         if not isinstance(properties, Mapping):
             return
         indent = "  " * depth
-        for name, raw in properties.items():
+        required = node.get("required")
+        first = set(required) if isinstance(required, list) else set()
+        # In the order the answer is written: llama.cpp's grammar puts required fields first.
+        ordered = sorted(properties.items(), key=lambda item: item[0] not in first)
+        for name, raw in ordered:
             child, nullable = self.resolve(raw)
             kind, nested = self._kind(child, depth)
             if not self.style.text_type and kind == "text":
