@@ -31,6 +31,7 @@ from openai_structured.local._bounds import (
     MAX_ITEMS,
     MIN_CHARS,
     MIN_ITEMS,
+    OBJECT_ITEMS,
     Caps,
     caps_for,
     grammar_schema,
@@ -166,6 +167,14 @@ def test_output_limit_grows_with_the_skeleton_and_the_input() -> None:
         "kind": "much longer value",
         "tags": [""],
         "when": None,  # the longest branch: "null" is longer than ""
+    }
+    # A list of objects counts OBJECT_ITEMS items: each one writes its keys again.
+    rows = {
+        "type": "array",
+        "items": {"type": "object", "properties": {"sku": {"type": "integer"}}},
+    }
+    assert json.loads(skeleton({"type": "object", "properties": {"rows": rows}})) == {
+        "rows": [{"sku": 0}] * OBJECT_ITEMS
     }
     assert output_limit(skeleton_tokens=20, input_tokens=100) == 20 + 150 + 64
     assert output_limit(skeleton_tokens=20, input_tokens=200) > output_limit(

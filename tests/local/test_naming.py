@@ -199,7 +199,13 @@ def test_number_qualifier_reads_a_year_a_unit_or_money(
     [
         # Its labels tell two phone fields apart (mobile_phone, office_phone).
         ({"type": "string"}, "seller_phone", None, (), "string/phone/seller-phone"),
-        ({"type": "string"}, "office_phone", ("office",), ("mobile",), "string/phone/office/mobile"),
+        (
+            {"type": "string"},
+            "office_phone",
+            ("office",),
+            ("mobile",),
+            "string/phone/office/mobile",
+        ),
         ({"type": "string"}, "policy_number", None, (), "string/identifier/policy"),
         (
             {"type": "string"},
@@ -680,3 +686,348 @@ def test_two_kinds_never_share_one_rule() -> None:
     rules = _rules(_gbnf(schema, text))
     assert rules[rules["payment-total"]] == '"-"? ("45.00")'
     assert rule_name("number/money/total/amount") != rule_name("number/money/total-amount")
+
+
+# --- the latest changes: given values, spans, lists, bare years, counts ------------------------
+
+
+def _admits_answer(model: Any, schema: dict[str, Any], text: str, answer: Any) -> bool:
+    """Whether the grammar built over ``text`` admits ``answer`` whole, then its end."""
+    from local_support import grammar_admits
+
+    return grammar_admits(model, _gbnf(schema, text), json.dumps(answer), ends=True)
+
+
+# A pydantic ``date | None = None`` field, as ``model_json_schema()`` writes it.
+NEXT_MEETING = _object(
+    next_meeting_date={
+        "anyOf": [{"format": "date", "type": "string"}, {"type": "null"}],
+        "default": None,
+        "title": "Next Meeting Date",
+    }
+)
+NEXT_MEETING_COPY = {"const": "@@openai-structured:copy-date//next-meeting@@"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Next meeting: 5 March 2025, 10:00.",
+        "Next meeting 5 March 2025 in room B.",
+        "Next team meeting 5 March 2025.",  # one word between the label and the value
+    ],
+)
+def test_a_nullable_date_the_text_labels_loses_its_null(text: str) -> None:
+    source = CopySource(text)
+    out = _grammar_schema(NEXT_MEETING, source)["properties"]
+    assert out["next_meeting_date"] == {"anyOf": [NEXT_MEETING_COPY]}
+    assert source.given("date//next-meeting")
+    assert source.values("date//next-meeting") == ['"2025-03-05"']
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "We meet again on 5 March 2025.",
+        "Next meeting, 5 March 2025.",  # a comma between: not labelled beyond doubt
+        "The next meeting of the board is on 5 March 2025.",  # the label too far before
+    ],
+)
+def test_a_nullable_date_the_text_does_not_label_keeps_its_null(text: str) -> None:
+    source = CopySource(text)
+    out = _grammar_schema(NEXT_MEETING, source)["properties"]
+    assert out["next_meeting_date"] == {"anyOf": [NEXT_MEETING_COPY, {"type": "null"}]}
+    assert not source.given("date//next-meeting")
+
+
+def test_a_given_date_s_grammar_admits_the_date_and_not_null(vocab_model: Any) -> None:
+    text = "Next meeting: 5 March 2025, 10:00."
+    assert _admits_answer(vocab_model, NEXT_MEETING, text, {"next_meeting_date": "2025-03-05"})
+    assert not _admits_answer(vocab_model, NEXT_MEETING, text, {"next_meeting_date": None})
+    text = "We meet again on 5 March 2025."
+    assert _admits_answer(vocab_model, NEXT_MEETING, text, {"next_meeting_date": None})
+
+
+def test_a_nullable_plain_string_after_its_label_loses_its_null() -> None:
+    schema = _object(contractor={"type": ["string", "null"]})
+    out = _grammar_schema(schema, CopySource("Contractor: Olsson Ror AB"))["properties"]
+    assert out["contractor"] == {
+        "anyOf": [{"const": "@@openai-structured:copy-string//contractor@@"}]
+    }
+    # Named, but not as a "Label:" before the value: the plain copy, and null.
+    text = "The work was done by Olsson Ror AB, our contractor."
+    out = _grammar_schema(schema, CopySource(text))["properties"]
+    assert out["contractor"] == {
+        "anyOf": [{"const": "@@openai-structured:copy-string@@"}, {"type": "null"}]
+    }
+
+
+def test_numbers_and_codes_right_after_their_label_are_given() -> None:
+    assert CopySource("Deposit £200.00 paid.").given("number/money/deposit")
+    assert not CopySource("We paid £200.00 as deposit.").given("number/money/deposit")
+    assert CopySource("Order A-55812 shipped.").given("string/identifier/order")
+    assert CopySource("Checked bags: 2.").given("integer//checked-bags")
+    # No label words, or names not read: never given.
+    assert not CopySource("Order A-55812 shipped.").given("string/identifier")
+    assert not CopySource("Deposit £200.00 paid.", by_name=False).given("number/money/deposit")
+    schema = _object(deposit={"type": ["number", "null"]})
+    out = _grammar_schema(schema, CopySource("Deposit £200.00 paid."))["properties"]
+    assert out["deposit"] == {
+        "anyOf": [{"const": "@@openai-structured:copy-number/money/deposit@@"}]
+    }
+
+
+@pytest.mark.parametrize(
+    ("schema", "text"),
+    [
+        (NEXT_MEETING, "Next meeting: 5 March 2025, 10:00."),
+        (_object(contractor={"type": ["string", "null"]}), "Contractor: Olsson Ror AB"),
+    ],
+)
+def test_without_reading_names_a_labelled_value_keeps_its_null(
+    schema: dict[str, Any], text: str
+) -> None:
+    source = CopySource(text, by_name=False)
+    (field,) = _grammar_schema(schema, source)["properties"].values()
+    assert field["anyOf"][1:] == [{"type": "null"}]
+    assert sentinel_kind(field["anyOf"][0]["const"]) in ("date", "string")
+    assert not source.given("date//next-meeting")
+    assert not source.given("string//contractor")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "given() takes any date with a label word before it: in 'Last meeting: 5 March 2025. "
+        "Next meeting: to be confirmed.' next_meeting_date loses its null and must be "
+        "2025-03-05, the last meeting's date"
+    ),
+)
+def test_a_date_labelled_for_another_meeting_does_not_remove_null() -> None:
+    text = "Last meeting: 5 March 2025. Next meeting: to be confirmed."
+    out = _grammar_schema(NEXT_MEETING, CopySource(text))["properties"]
+    assert {"type": "null"} in out["next_meeting_date"]["anyOf"]
+
+
+def test_a_label_followed_by_none_does_not_remove_null() -> None:
+    schema = _object(contractor={"type": ["string", "null"]})
+    out = _grammar_schema(schema, CopySource("Contractor: none."))["properties"]
+    assert {"type": "null"} in out["contractor"]["anyOf"]
+
+
+@pytest.mark.parametrize(
+    ("text", "starts"),
+    [
+        ("Support: 10am start", "copy-w0 | copy-w2 | copy-w3"),  # "10am" is a word, not a number
+        ("Gallery 4", "copy-w0"),  # "4" stands alone: no span starts there
+        ("Call #12, now.", "copy-w0 | copy-w1 | copy-w4"),  # "12," neither
+    ],
+)
+def test_a_span_does_not_start_at_a_number_that_stands_alone(text: str, starts: str) -> None:
+    rules = CopySource(text).span_rules()
+    assert rules["copy-string"] == f'"\\"" ({starts}) "\\""'
+    assert not any(name.startswith("copy-s") for name in rules if name != "copy-string")
+
+
+def test_a_number_starts_a_span_with_the_word_after_it() -> None:
+    rules = CopySource("Doors at 19:00, support 10 Downing Street.").span_rules()
+    # "19:00" starts as a whole; "10" only as "10 Downing", which must go on.
+    assert rules["copy-string"] == (
+        '"\\"" (copy-w0 | copy-s2 | copy-w6 | copy-s7 | copy-w8 | copy-w9) "\\""'
+    )
+    assert rules["copy-s2"] == '"19:00" (copy-w5)?'
+    assert rules["copy-s7"] == '"10" " " copy-w8'
+    assert rules["copy-w7"] == '"10" (" " copy-w8)?'  # reached from "support": may end there
+    # The number is one rule with its separators; a line break after it may be a space.
+    rules = CopySource("Paid 1,250.50 euros").span_rules()
+    assert rules["copy-s1"] == '"1,250.50" " " copy-w6'
+    rules = CopySource("Room 4\nBlue wing").span_rules()
+    assert rules["copy-s1"] == '"4" (" " | "\\\\n") copy-w2'
+
+
+def test_numbers_joined_by_colons_slashes_or_dashes_start_a_span_freely() -> None:
+    rules = CopySource("Race time 2:31:07 on 12/08/2024.").span_rules()
+    # Each starts as a whole (never at its hour, nor inside it), and may end there.
+    assert rules["copy-string"] == '"\\"" (copy-w0 | copy-w1 | copy-s2 | copy-s8) "\\""'
+    assert rules["copy-s2"] == '"2:31:07" (" " copy-w7)?'
+    assert rules["copy-s8"] == '"12/08/2024" (copy-w13)?'
+    rules = CopySource("Filed 2024-06-07 late.").span_rules()
+    assert rules["copy-string"] == '"\\"" (copy-w0 | copy-s1 | copy-w6) "\\""'
+
+
+def test_a_labelled_plain_string_starts_at_its_number_and_the_word_after() -> None:
+    # Any word of the label's line may start it (its number only with the word after).
+    rules = CopySource("Support: 10 Downing Street").rules(["string//support"])
+    assert rules["copy-string----support"] == '"\\"" (copy-s2 | copy-w3 | copy-w4) "\\""'
+    # A label's value that is a number alone: the plain copy instead.
+    rules = CopySource("Gallery: 4").rules(["string//gallery"])
+    assert rules["copy-string----gallery"] == "copy-string"
+    assert rules["copy-string"] == '"\\"" (copy-w0) "\\""'
+
+
+ACT = {"type": "object", "properties": {"act": {"type": "string"}}, "required": ["act"]}
+DOORS = "Doors at 19:00, support 10 Downing Street."
+
+
+@pytest.mark.parametrize(
+    ("act", "admitted"),
+    [
+        ("19:00", True),
+        ("10 Downing Street", True),
+        ("Downing Street", True),
+        ("10", False),
+        ("support 10", True),  # a number that ends a run of words is fine
+    ],
+)
+def test_the_grammar_copies_a_number_only_with_more(
+    vocab_model: Any, act: str, admitted: bool
+) -> None:
+    assert _admits_answer(vocab_model, ACT, DOORS, {"act": act}) is admitted
+
+
+def test_the_grammar_does_not_copy_the_hour_of_a_time_alone(vocab_model: Any) -> None:
+    assert not _admits_answer(vocab_model, ACT, DOORS, {"act": "19"})
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "value"),
+    [
+        (
+            "appVersion",
+            "Version: Quillbase Desktop 4.12.1 (also seen on 4.12.0)\nOS: Win",
+            "4.12.1",
+        ),
+        ("discount", "Discount: 20% off all items.", "20% off"),
+    ],
+)
+def test_a_number_with_a_sign_or_bracket_after_it_can_be_copied(
+    vocab_model: Any, name: str, text: str, value: str
+) -> None:
+    schema = {"type": "object", "properties": {name: {"type": "string"}}, "required": [name]}
+    assert _admits_answer(vocab_model, schema, text, {name: value})
+
+
+ORDER = "Order 1: 2 scarves, 1 hat; order 2: 3 books."
+LINE = _object(name={"type": "string"}, qty={"type": "integer"})
+LINE["required"] = ["name"]
+
+
+def _min_items(schema: dict[str, Any], source: CopySource) -> dict[str, int]:
+    out = _grammar_schema(schema, source)["properties"]
+    return {name: node["minItems"] for name, node in out.items()}
+
+
+def test_a_required_list_of_objects_holds_one_item_at_least() -> None:
+    schema = _object(
+        lines={"type": "array", "items": LINE},
+        extras={"type": "array", "items": LINE},  # optional
+        tags={"type": "array", "items": {"type": "string"}},  # not objects
+        three={"type": "array", "items": LINE, "minItems": 3},  # the schema's own bound
+    )
+    schema["required"] = ["lines", "tags", "three"]
+    assert _min_items(schema, CopySource(ORDER)) == {"lines": 1, "extras": 0, "tags": 0, "three": 3}
+    assert _min_items(schema, CopySource(ORDER, listed=False)) == {
+        "lines": 0,
+        "extras": 0,
+        "tags": 0,
+        "three": 3,
+    }
+    # Without copying from a text, nothing changes.
+    out = grammar_schema(schema, caps_for(ORDER))["properties"]
+    assert out["lines"]["minItems"] == 0
+
+
+def test_a_required_list_of_referenced_objects_holds_one_item_at_least() -> None:
+    schema = {
+        "$defs": {"Line": LINE},
+        "type": "object",
+        "properties": {"lines": {"type": "array", "items": {"$ref": "#/$defs/Line"}}},
+        "required": ["lines"],
+    }
+    out = _grammar_schema(schema, CopySource(ORDER))
+    assert out["properties"]["lines"] == {
+        "type": "array",
+        "items": {"$ref": "#/$defs/Line"},
+        "minItems": 1,
+        "maxItems": caps_for(ORDER).items,
+    }
+
+
+PARCEL = "1. scarf - 0.30 kg\n2. books - 1.10 kg\n3. mug - 0.65 kg\nGross weight: 2.05 kg"
+
+
+def test_fields_inside_list_items_are_not_found_by_their_labels() -> None:
+    item = _object(item={"type": "string"}, weight_kg={"type": "number"})
+    schema = _object(items={"type": "array", "items": item}, total_weight_kg={"type": "number"})
+    source = CopySource(PARCEL)
+    out = _grammar_schema(schema, source)["properties"]
+    fields = out["items"]["items"]["properties"]
+    assert {name: sentinel_kind(node["const"]) for name, node in fields.items()} == {
+        "item": "string",
+        "weight_kg": "number/kg",
+    }
+    assert source.values("number/kg") == ["0.30", "1.10", "0.65", "2.05"]
+    # Outside the list, the label finds the one value it is next to.
+    assert sentinel_kind(out["total_weight_kg"]["const"]) == "number/kg/total-weight"
+    assert source.values("number/kg/total-weight") == ["2.05"]
+    top = _grammar_schema(_object(weight_kg={"type": "number"}), source)["properties"]
+    assert top["weight_kg"] == {"const": "@@openai-structured:copy-number/kg/weight@@"}
+    assert source.values("number/kg/weight") == ["2.05"]
+
+
+TOUR = "European Tour 2025. Thu 8 May - Brussels. Sat 10 May - Hamburg."
+
+
+def test_a_date_without_a_year_takes_the_text_s_bare_year() -> None:
+    assert CopySource(TOUR).dates() == ["2025-05-08", "2025-05-10"]
+    # With a full date in the text, its year as before (even with a bare year nearer).
+    text = "European Tour 2025. Thu 8 May - Brussels. Tickets on sale 1 March 2024."
+    assert CopySource(text).dates() == ["2024-05-08", "2024-03-01"]
+    # Each date the nearest bare year; no year at all: no date.
+    text = "Tour 2025: 8 May Brussels. Added 2026: 3 Jan Oslo."
+    assert CopySource(text).dates() == ["2025-05-08", "2026-01-03"]
+    assert CopySource("Thu 8 May - Brussels.").dates() == []
+    assert CopySource("Thu 8 May - Brussels, 2,025 seats.").dates() == []  # not a year
+
+
+def test_a_bare_year_before_a_comma_is_the_text_s_year() -> None:
+    text = "In 2025, the tour opens on Thu 8 May in Brussels."
+    assert CopySource(text).dates() == ["2025-05-08"]
+
+
+def test_a_count_s_label_right_after_it_counts_as_next_to_it() -> None:
+    schema = _object(checked_bags={"type": "integer"})
+    text = "Hand luggage: 2 checked bags of 23 kg"
+    assert _copied(schema, CopySource(text)) == {"checked_bags": ["2"]}
+    # Not across a line break: then "checked bags" is the label before 23.
+    text = "Hand luggage: 2\nchecked bags of 23 kg"
+    assert _copied(schema, CopySource(text)) == {"checked_bags": ["23"]}
+
+
+def test_a_code_s_label_after_it_does_not_win_over_one_before() -> None:
+    source = CopySource("Table 1204 booking, booking ref 7788.")
+    assert source.values("string/identifier/booking") == ['"7788"']
+    assert source.values("integer//booking") == ["1204"]  # a count: "1204 booking"
+
+
+def test_a_line_break_ends_the_words_after_a_value() -> None:
+    schema = _object(total={"type": "number"})
+    text = "VAT 20% 200.20\nTotal due: £1,201.20"
+    assert _copied(schema, CopySource(text)) == {"total": ["1201.20"]}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Deposit paid: £200.00 | Balance due: £800.00",
+            {"deposit": ["200.00"], "balance": ["800.00"]},
+        ),
+        ("VAT 20% 200.20 Total due: £1,201.20", {"total": ["1201.20"]}),
+    ],
+)
+def test_the_next_amount_s_label_does_not_claim_an_amount(
+    text: str, expected: dict[str, list[str]]
+) -> None:
+    schema = _object(**{name: {"type": "number"} for name in expected})
+    assert _copied(schema, CopySource(text)) == expected

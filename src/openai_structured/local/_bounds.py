@@ -65,6 +65,9 @@ MAX_CHARS = 1500
 INPUT_FACTOR = 1.5
 #: Output tokens allowed on top of the skeleton and the input's share.
 MARGIN = 64
+#: Items of a list of objects the skeleton holds (their keys are output the input does not
+#: hold; one item's worth cut answers with three or four items off).
+OBJECT_ITEMS = 4
 #: The converter's name for "any JSON value" (its ``value`` rule); not a JSON Schema type.
 ANY_TYPE = "value"
 
@@ -189,7 +192,8 @@ def grammar_schema(
 
 def skeleton(schema: Any, *, depth: int = 8) -> str:
     """The shortest-values instance of ``schema`` as the model would write it: every property,
-    one item per list, ``""``, ``0``, ``null``, the longest enum value (for its tokens)."""
+    one item per list (:data:`OBJECT_ITEMS` for a list of objects), ``""``, ``0``, ``null``,
+    the longest enum value (for its tokens)."""
     defs: dict[str, Any] = {}
     if isinstance(schema, Mapping):
         for key in _DEFS:
@@ -480,7 +484,7 @@ class _Sanitizer:
         low = _count(node.get("minItems"), 0)
         high = min(_count(node.get("maxItems"), self.caps.items), self.caps.items)
         listed = self.required and self.copy_from is not None and self.copy_from.listed
-        if listed and low == 0 and self._family_object(items):
+        if listed and low == 0 and high > 0 and self._family_object(items):
             low = 1  # see CopySource.listed
         self.required = False  # not the items' lists
         outer, self.in_list = self.in_list, True
@@ -567,5 +571,7 @@ def _instance(schema: Any, defs: Mapping[str, Any], depth: int) -> Any:
         items = schema.get("prefixItems") or schema.get("items")
         if isinstance(items, list):
             return [_instance(item, defs, depth - 1) for item in items]
-        return [_instance(items, defs, depth - 1)]
+        item = _instance(items, defs, depth - 1)
+        # A list of objects repeats its keys for every item: count a few (scalars are input).
+        return [item] * (OBJECT_ITEMS if isinstance(item, dict) else 1)
     return {"string": "", "integer": 0, "number": 0, "boolean": False}.get(str(kind))

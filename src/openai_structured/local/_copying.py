@@ -293,7 +293,7 @@ class CopySource:
         base, narrow, labels, others = _parts(kind)
         if base.endswith(("integer", "number")):
             found = self._numbers_of(narrow, integers=base.endswith("integer"))
-            found = self._labelled(found, labels, others, counted=True)
+            found = self._labelled(found, labels, others, counted=not narrow)
             return _unique(value for _, _, value in found)
         if base == "string":
             found = self._labelled(self._strings(narrow), labels, others)
@@ -384,9 +384,10 @@ class CopySource:
         return bool(self.values(kind))
 
     def labelled_starts(self, labels: tuple[str, ...]) -> list[int]:
-        """The words that follow a ``Label:`` whose words hold one of ``labels``
-        (``Passenger: Elena Varga`` for ``passenger_name``): where a plain string is copied
-        from when the text labels it."""
+        """The words after a ``Label:`` whose words hold one of ``labels``, to the end of
+        its line or sentence (``Passenger: Elena Varga`` for ``passenger_name``, ``4.12.1``
+        of ``Version: Quillbase Desktop 4.12.1``): where a plain string is copied from when
+        the text labels it."""
         starts = []
         for j, (word, _) in enumerate(self.words):
             if word != ":" or j + 1 >= len(self.words) or not self.words[j][1]:
@@ -397,12 +398,22 @@ class CopySource:
                 if gap == "\n" or not before.isalpha():
                     break
                 phrase.append(before.lower())
-            if any(_stem_match(label, w) for label in labels for w in phrase):
-                starts.append(j + 1)
-        return [i for i in starts if self._starts_copy(i)]
+            nothing = self.words[j + 1][0].lower() in _NOTHING
+            if nothing or not any(_stem_match(label, w) for label in labels for w in phrase):
+                continue
+            for i in range(j + 1, len(self.words)):
+                starts.append(i)
+                word, gap = self.words[i]
+                if "\n" in gap or (word in ".;!?" and gap):
+                    break
+        return [i for i in dict.fromkeys(starts) if self._starts_copy(i)]
 
     def _starts_copy(self, i: int) -> bool:
         word = self.words[i][0]
+        if i >= 2 and word.isdigit() and self.words[i - 1][0] in ".,:/-":
+            (before, gap_before), (_, gap) = self.words[i - 2], self.words[i - 1]
+            if before[-1].isdigit() and not gap_before and not gap:
+                return False  # inside a number: "50" of 1,250.50, "06" of 2024-06-07
         return (word[0].isalnum() or word[0] == "_" or word in _STARTS) and word not in _GLUE
 
     def kind_for(self, kind: str) -> str | None:
@@ -601,7 +612,7 @@ class CopySource:
         not); ``rules`` gets that rule."""
         if not self.words[i][0].isdigit():
             return f"copy-w{i}"
-        j, joined = i, False
+        j, joined, dots = i, False, ""
         while (
             j + 2 < len(self.words)
             and not self.words[j][1]
@@ -609,18 +620,23 @@ class CopySource:
             and not self.words[j + 1][1]
             and self.words[j + 2][0].isdigit()
         ):
-            joined = joined or self.words[j + 1][0] not in ".,"
-            j += 2  # 1,250.50; or 19:00, 2:31:07, 12/08/2024: not a number alone
-        if joined:
-            return f"copy-w{i}"
-        gap = self.words[j][1]
-        if j + 1 >= len(self.words) or not self.words[j + 1][0][0].isalpha():
-            return None
+            joined = joined or self.words[j + 1][0] not in ".," or self.words[j + 1][0] == dots
+            dots = self.words[j + 1][0] if self.words[j + 1][0] == "." else dots
+            j += 2  # 1,250.50; or 19:00, 2:31:07, 12/08/2024, 4.12.1: not a number alone
+        if j + 1 < len(self.words) and self.words[j + 1][0] == "%" and not self.words[j][1]:
+            j, joined = j + 1, True  # 20%
         number = "".join(word + g for word, g in self.words[i:j]) + self.words[j][0]
-        space = '(" " | "\\\\n")' if gap == "\n" else _literal(gap)
         text = _literal(json.dumps(number, ensure_ascii=False)[1:-1])
-        rules[f"copy-s{i}"] = f"{text} {space} copy-w{j + 1}" if gap else f"{text} copy-w{j + 1}"
-        return f"copy-s{i}"
+        gap = self.words[j][1]
+        space = '(" " | "\\\\n")' if gap == "\n" else _literal(gap)
+        more = f"{space} copy-w{j + 1}" if gap else f"copy-w{j + 1}"
+        if j + 1 >= len(self.words):
+            return None if not joined else _add(rules, f"copy-s{i}", text)
+        if joined:  # the whole of it, then anything after
+            return _add(rules, f"copy-s{i}", f"{text} ({more})?")
+        if not self.words[j + 1][0][0].isalpha():
+            return None
+        return _add(rules, f"copy-s{i}", f"{text} {more}")
 
     def _numbers(self, *, integers: bool) -> list[_Found]:
         """The numbers the text writes, but not the parts of a clock time, a numeric date or
@@ -770,8 +786,10 @@ _Found = tuple[int, int, str]
 # The end of a paragraph or a sentence (not "No." nor "Ltd."): a label and its value are not
 # apart by one.
 _SENTENCE_END = re.compile(r"\n\s*\n|(?:(?<=[a-z]{4})|(?<=[A-Z0-9]{3})|(?<=\d))[.!?](?:\s|$)|;\s")
+# What a text writes after a label for "not given": "Contractor: none".
+_NOTHING = frozenset({"none", "n", "na", "nil", "tbc", "tba", "tbd", "unknown", "not", "no", "-"})
 _LINE_OR_SENTENCE_END = re.compile(r"\n|" + _SENTENCE_END.pattern)
-_BARE_YEAR = re.compile(r"(?<![\d,.])(?:19|20)\d\d(?![\d,])")
+_BARE_YEAR = re.compile(r"(?<![\d,.$€£¥])(?:19|20)\d\d(?!\d|[.,]\d)")
 _WORD_OR_COMMA = re.compile(r"[^\W_]+|,")
 
 
@@ -798,6 +816,11 @@ _MONEY = re.compile(
     r"(?:(?P<sign>[$€£¥₹])|\b(?P<code>[A-Z]{3})\s?)(?P<n>\d{1,3}(?:,\d{3})+|\d+)(?P<f>\.\d+)?"
     r"|(?<![\w.,])(?P<n2>\d{1,3}(?:,\d{3})+|\d+)(?P<f2>\.\d+)?\s?(?:(?P<code2>[A-Z]{3})\b|[€£])"
 )
+
+
+def _add(rules: dict[str, str], name: str, body: str) -> str:
+    rules[name] = body
+    return name
 
 
 def _longest(found: list[_Found]) -> list[_Found]:
