@@ -142,6 +142,25 @@ class ValuePath:
             return None
         return tuple(ITEM if c.is_list else c.key for c in self._stack)
 
+    @property
+    def in_string(self) -> bool:
+        """Whether the text written so far ends inside a string (a key or a value)."""
+        return self._in_string
+
+    def position(self) -> tuple[Path, bool, str, str] | None:
+        """Where a key or a list item begins: the path of the container the answer is in
+        (without its own step), whether it is a list, the last key written in it (``""``
+        after ``{``) and the last character (``{``, ``[``, ``,``, or ``"`` when a key's
+        quote has just opened); None elsewhere."""
+        key_open = self._in_string and self._reading_key and not self._key
+        if (self._in_string and not key_open) or not self._stack or self.last not in '{[,"':
+            return None
+        top = self._stack[-1]
+        if top.state != ("value" if top.is_list else "key"):
+            return None
+        steps = tuple(ITEM if c.is_list else c.key for c in self._stack[:-1])
+        return steps, top.is_list, top.key, self.last
+
     def feed(self, text: str) -> None:
         for char in text:
             self._char(char)

@@ -35,6 +35,7 @@ the server then works as llama-cpp-python's own, only slower or less bounded.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import contextvars
 import ctypes
@@ -52,6 +53,7 @@ from ._bounds import Caps, caps_for, grammar_schema, input_text, output_limit, s
 from ._bounds import skeleton as schema_skeleton
 from ._choosing import MAX_CHOICES, ValuePath, closed_choices
 from ._copying import CopySource, rule_name
+from ._drafting import KeyDraft
 from ._prompting import completion_prompt, schema_of, style_from_environment
 from ._repeats import HISTORY, ListRepeats, loop_continuation
 
@@ -167,6 +169,8 @@ def check_internals() -> list[str]:
             "builds its sampler with _init_sampler",
         ),
         ("sample", "self._sampler.sample(self._ctx, ridx)", "calls self._sampler.sample(ctx, idx)"),
+        ("generate", "draft_tokens = self.draft_model(", "takes a draft_model's tokens"),
+        ("eval", "self._batch.set_batch(", "fills self._batch with set_batch"),
     ):
         try:
             found = needle in inspect.getsource(getattr(llama, method))
@@ -219,6 +223,7 @@ def install() -> None:
     llama = _module("llama_cpp.llama").Llama
     _wrap_chat(llama)
     _wrap_sampler(llama)
+    _wrap_eval(llama)
 
 
 def _json_grammar() -> None:
@@ -423,6 +428,7 @@ def shape_chat_request(
     listed: bool = True,
     prompt: str | None = None,
     choices: dict[tuple[str, ...], list[str]] | None = None,
+    bounded_out: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The keyword arguments of ``Llama.create_chat_completion`` for a request, bounded.
 
@@ -433,7 +439,8 @@ def shape_chat_request(
     ``parses`` says whether llama.cpp accepts a grammar. With ``copying``, values the schema
     types are only copied from the user's text (:mod:`._copying`). ``prompt`` is the document
     the model is shown, when it is one (its tokens are counted for the limit). ``choices``,
-    when given, is filled with the answer's closed choices (:func:`~._choosing.closed_choices`).
+    when given, is filled with the answer's closed choices (:func:`~._choosing.closed_choices`);
+    ``bounded_out`` with the grammar's schema (for :class:`~._drafting.KeyDraft`).
     Anything else passes unchanged.
     """
     out = dict(kwargs)
@@ -470,6 +477,8 @@ def shape_chat_request(
     grammar = _module("llama_cpp.llama_grammar").LlamaGrammar.from_string(gbnf, verbose=False)
     if choices is not None:
         choices.update(closed_choices(bounded, copy_from))
+    if bounded_out is not None:
+        bounded_out.update(bounded)
     out["grammar"] = grammar
     out["response_format"] = None
     if out.get("max_tokens") is None:
@@ -543,6 +552,7 @@ def _wrap_chat(llama_class: Any) -> None:
                 messages = list(kwargs.get("messages") or [])
                 document = completion_prompt(messages, schema, style)
             choices: dict[tuple[str, ...], list[str]] = {}
+            bounded: dict[str, Any] = {}
             kwargs = shape_chat_request(
                 kwargs,
                 count_tokens=count,
@@ -554,10 +564,15 @@ def _wrap_chat(llama_class: Any) -> None:
                 listed=style.listed,
                 prompt=document[0] if document else None,
                 choices=choices if style.choose_whole else None,
+                bounded_out=bounded,
             )
             request = _Request(document, choices)
         else:
             request = _Request(None, {})
+            bounded = {}
+        draft = self.draft_model
+        if isinstance(draft, KeyTokens):  # a new request: its own keys, or none
+            draft.begin(bounded if bounded and style.draft_keys else None)
         # Evaluate the whole prompt, as for the first request: reusing the previous request's
         # prefix changes the logits a little (llama.cpp's sums depend on the batch), and with
         # them a small model's greedy answer. The same request gets the same answer.
@@ -590,6 +605,83 @@ def _plan_for(llama: Any, kwargs: Mapping[str, Any]) -> ChoicePlan | None:
     )
 
 
+class KeyTokens:
+    """llama-cpp-python's ``draft_model`` for a structured answer: the tokens of
+    :class:`~._drafting.KeyDraft`'s text, given the answer so far (``input_ids``)."""
+
+    def __init__(self, llama: Any) -> None:
+        self._llama = llama
+        self._draft: KeyDraft | None = None
+        self._seen: int | None = None
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def begin(self, schema: Mapping[str, Any] | None) -> None:
+        self._draft = KeyDraft(schema) if schema else None
+        self._seen = None
+        self._decoder.reset()
+
+    def __call__(self, input_ids: Any) -> Any:
+        numpy = _module("numpy")
+        none = numpy.zeros(0, dtype=numpy.intc)
+        if self._draft is None:
+            return none
+        ids = [int(token) for token in input_ids]
+        if self._seen is None or self._seen > len(ids):
+            self._seen = len(ids) - 1  # the prompt: all but the first token of the answer
+        piece = self._llama.detokenize(ids[self._seen :], prev_tokens=ids[: self._seen])
+        self._seen = len(ids)
+        self._draft.feed(self._decoder.decode(piece))
+        text = self._draft.next_text()
+        if not text:
+            return none
+        tokens = self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        self._llama._openai_structured_batch = len(tokens)
+        return numpy.array(tokens, dtype=numpy.intc)
+
+
+def _drafted_token(llama: Any, idx: int) -> int | None:
+    """The token a draft put right after the logits row ``idx`` (negative: from the end of
+    the last evaluation), or None where there is none."""
+    if idx >= -1:
+        return None
+    return int(llama.input_ids[llama.n_tokens + idx + 1])
+
+
+def _wrap_eval(llama_class: Any) -> None:
+    """A drafted batch gets logits for every token (each is checked by the sampler); other
+    evaluations, the prompt's above all, keep the last token's only (``logits_all=False``)."""
+    stock = llama_class.eval
+    if getattr(stock, "__wrapped__", None) is not None:
+        return
+
+    @functools.wraps(stock)
+    def eval(self: Any, tokens: Any) -> None:
+        drafted = getattr(self, "_openai_structured_batch", 0)
+        self._openai_structured_batch = 0
+        if not drafted or len(tokens) < 2 or len(tokens) > self.n_batch:
+            stock(self, tokens)
+            return
+        self._ctx.kv_cache_seq_rm(-1, self.n_tokens, -1)
+        batch = list(tokens)
+        self._batch.set_batch(batch=batch, n_past=self.n_tokens, logits_all=True)
+        self._ctx.decode(self._batch)
+        self.input_ids[self.n_tokens : self.n_tokens + len(batch)] = batch
+        self.n_tokens += len(batch)
+        self._requires_eval = False
+
+    llama_class.eval = eval
+    original_init = llama_class.__init__
+    if getattr(original_init, "__wrapped__", None) is None:
+
+        @functools.wraps(original_init)
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+            original_init(self, *args, **kwargs)
+            if self.draft_model is None:
+                self.draft_model = KeyTokens(self)
+
+        llama_class.__init__ = __init__
+
+
 def _wrap_sampler(llama_class: Any) -> None:
     stock = llama_class._init_sampler
     if getattr(stock, "__wrapped__", None) is not None:
@@ -618,6 +710,7 @@ def _wrap_sampler(llama_class: Any) -> None:
                 with_processor=kwargs.get("logits_processor") is not None,
                 piece=functools.partial(_piece, self._model),
                 plan=_plan_for(self, kwargs),
+                drafted=functools.partial(_drafted_token, self),
             )
         except Exception as exc:  # an unexpected chain: the stock one, slower but right
             bindings.llama_sampler_free(compiled)
@@ -680,9 +773,12 @@ class FirstChoiceGrammarSampler:
         with_processor: bool,
         piece: Callable[[int], str],
         plan: ChoicePlan | None = None,
+        drafted: Callable[[int], int | None] = lambda idx: None,
     ) -> None:
         import numpy as np
 
+        #: The token drafted (:class:`KeyTokens`) right after the logits at ``idx``, if any.
+        self._drafted = drafted
         self._np = np
         self._b = _module("llama_cpp.llama_cpp")
         b = self._b
@@ -723,6 +819,7 @@ class FirstChoiceGrammarSampler:
             "loop": 0,
             "chosen": 0,
             "decisive": 0,
+            "drafted": 0,
         }
         self._history: list[int] = []
         self._looping: int | None = None
@@ -822,6 +919,12 @@ class FirstChoiceGrammarSampler:
 
     def sample(self, ctx: Any, idx: int = -1) -> int:
         b = self._b
+        drafted = self._drafted(idx) if not self._queue else None
+        if drafted is not None and self._admits(drafted):
+            # A key the grammar writes anyway, in the draft's tokens (the model might have
+            # split it otherwise: the text is the same, and the batch is kept).
+            self.counts["drafted"] += 1
+            return self._take(drafted)
         if self._queue:  # the rest of a value chosen whole
             token = self._queue.pop(0)
             if self._admits(token):

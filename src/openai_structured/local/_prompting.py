@@ -132,6 +132,9 @@ class Style:
     mentions: bool = True
     #: A required list of objects holds one at least.
     listed: bool = True
+    #: The answer's keys drafted, and evaluated in one batch with the token before them
+    #: (:mod:`._drafting`).
+    draft_keys: bool = True
     #: The prompt as a document to continue; False: Gemma's chat turns (``format_gemma3``).
     document: bool = True
     #: The text's numbers chosen whole by their likelihood, not digit by digit

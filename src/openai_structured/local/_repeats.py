@@ -9,13 +9,15 @@ model writes anything else the grammar allows:
   :data:`LOOP_RUN` tokens, ``0000...``; or a block of up to :data:`BLOCK_PERIOD` tokens written
   twice in a row): the token that would start the next copy.
 * :class:`ListRepeats`: the JSON written so far has just finished a list item equal to an
-  earlier item of the same list; the list should end here, not go on (a token starting with
-  ``,`` is pushed down, so ``]`` is written).
+  earlier item of the same list, or an object item with a long string (:data:`LONG_VALUE`)
+  an earlier item has in the same field; the list should end here, not go on (a token
+  starting with ``,`` is pushed down, so ``]`` is written).
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -67,6 +69,33 @@ def _short_cycle(block: Sequence[int]) -> bool:
 class _List:
     items: list[str] = field(default_factory=list)
     current: list[str] = field(default_factory=list)
+
+
+#: A string this long, the same in the same field of two items of a list, is a loop (the
+#: rest of the text copied into every item), not a shared value.
+LONG_VALUE = 24
+
+
+def _repeats_a_long_value(item: str, earlier: list[str]) -> bool:
+    """Whether object ``item`` holds a long string an earlier item holds in the same field."""
+    if not item.startswith("{") or not earlier:
+        return False
+    try:
+        fields = json.loads(item)
+    except ValueError:
+        return False
+    if not isinstance(fields, dict):
+        return False
+    long_values = {k: v for k, v in fields.items() if isinstance(v, str) and len(v) >= LONG_VALUE}
+    for text in earlier:
+        if long_values and text.startswith("{"):
+            try:
+                before = json.loads(text)
+            except ValueError:
+                continue
+            if isinstance(before, dict) and any(before.get(k) == v for k, v in long_values.items()):
+                return True
+    return False
 
 
 class ListRepeats:
@@ -144,4 +173,4 @@ class ListRepeats:
     def _finished(self, entry: _List) -> None:
         """An item of ``entry`` may have just ended (a string's or a container's close)."""
         item = "".join(entry.current).strip()
-        self.repeated = item in entry.items
+        self.repeated = item in entry.items or _repeats_a_long_value(item, entry.items)
