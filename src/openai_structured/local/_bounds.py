@@ -172,8 +172,12 @@ def grammar_schema(
     doc: dict[str, Any] = dict(copy.deepcopy(schema)) if isinstance(schema, Mapping) else {}
     defs = {key: doc.pop(key) for key in _DEFS if isinstance(doc.get(key), Mapping)}
     sanitizer = _Sanitizer(caps, check, defs, copy_from)
+    listed = _item_refs(doc) | {ref for table in defs.values() for ref in _item_refs(table)}
     tables = {
-        key: {name: sanitizer.node(sub) for name, sub in table.items()}
+        key: {
+            name: sanitizer.definition(sub, f"#/{key}/{name}" in listed)
+            for name, sub in table.items()
+        }
         for key, table in defs.items()
     }
     root = sanitizer.node(doc) if doc else {"type": "object"}
@@ -297,6 +301,15 @@ class _Sanitizer:
         #: Whether the place being read is inside a list's items.
         self.in_list = False
 
+    def definition(self, schema: Any, listed: bool) -> dict[str, Any]:
+        """A definition's schema; ``listed`` when a list's items refer to it (its fields
+        then have no labels: each item has its own values)."""
+        outer, self.in_list = self.in_list, listed
+        try:
+            return self.node(schema)
+        finally:
+            self.in_list = outer
+
     def node(self, schema: Any) -> dict[str, Any]:
         self.depth += 1
         try:
@@ -373,7 +386,8 @@ class _Sanitizer:
         finally:
             self.nullable = outer
         if self.copy_from is not None and any(
-            is_sentinel(b.get("const")) and self.copy_from.given(sentinel_kind(b["const"]))
+            (is_sentinel(b.get("const")) and self.copy_from.given(sentinel_kind(b["const"])))
+            or isinstance(b.get("const"), bool)
             for b in out
         ):
             # The text labels the value ("Next meeting: 5 March"): it is given, not null.
@@ -398,6 +412,10 @@ class _Sanitizer:
             return self._array(node)
         if kind == "string":
             return self._string(node)
+        if kind == "boolean" and self.copy_from is not None and self.name and not self.in_list:
+            truth = self.copy_from.truth(self.name)
+            if truth is not None:
+                return {"const": truth}  # the text says so (see CopySource.truth)
         return {"type": kind}
 
     def _object(self, node: dict[str, Any]) -> dict[str, Any]:
@@ -516,6 +534,22 @@ class _Sanitizer:
             return False
         parts = ref[2:].split("/")
         return len(parts) == 2 and parts[0] in self.defs and parts[1] in self.defs[parts[0]]
+
+
+def _item_refs(schema: Any) -> set[str]:
+    """The references a list's ``items`` make anywhere in ``schema``."""
+    found: set[str] = set()
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Mapping):
+            items = node.get("items")
+            if isinstance(items, Mapping) and isinstance(items.get("$ref"), str):
+                found.add(items["$ref"])
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
 
 
 def _merge(siblings: Mapping[str, Any], branch: Any) -> Any:

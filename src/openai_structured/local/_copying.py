@@ -39,6 +39,7 @@ from ._naming import (
     CURRENCY_UNITS,
     UNITS,
     label_words,
+    name_words,
     number_qualifier,
     string_qualifier,
 )
@@ -431,6 +432,8 @@ class CopySource:
         plain string, or a value with one of the field's label words right before it (or
         one word between) — then a nullable field is not null."""
         base, narrow, labels, _ = _parts(kind)
+        if self.by_name and base == "string" and narrow in ("email", "phone", "url", "currency"):
+            return self.has(kind)  # the text has a phone number: it is the field's
         if not self.by_name or not labels:
             return False
         if base == "string" and not narrow:
@@ -449,6 +452,28 @@ class CopySource:
             for word, commas in self._before(start)[:2]
             if not commas
         )
+
+    def truth(self, name: str) -> bool | None:
+        """A yes/no field's answer where the text mentions its subject: true, or false if the
+        mention is negated ("contains no batteries", "Non-smoker", "sauna not included");
+        None where the text does not mention it (the model's to answer)."""
+        if not self.by_name:
+            return None
+        subject = [w for w in name_words(name) if w not in _YES_NO_WORDS and len(w) > 2]
+        if not subject:
+            return None
+        words = [m.group(0).lower() for m in _TEXT_WORD.finditer(self.text)]
+        if not all(any(_same_word(part, word) for word in words) for part in subject):
+            return None  # "course_record_broken" and no "broken": the model's to say
+        mentions = [i for i, word in enumerate(words) if _same_word(subject[0], word)]
+        together = [  # "cannot be renewed online" for can_renew_online, over "renewed twice"
+            i
+            for i in mentions
+            if all(any(_same_word(p, w) for w in words[max(0, i - 3) : i + 4]) for p in subject)
+        ]
+        i = (together or mentions)[0]
+        before, after = words[max(0, i - 3) : i], words[i + 1 : i + 3]
+        return not (_NEGATIONS & set(before) or _NEGATED_AFTER & set(after))
 
     def null_when_absent(self, kind: str) -> bool:
         """Whether a nullable field of narrowed ``kind`` is null when the text holds no value
@@ -786,6 +811,35 @@ _Found = tuple[int, int, str]
 # The end of a paragraph or a sentence (not "No." nor "Ltd."): a label and its value are not
 # apart by one.
 _SENTENCE_END = re.compile(r"\n\s*\n|(?:(?<=[a-z]{4})|(?<=[A-Z0-9]{3})|(?<=\d))[.!?](?:\s|$)|;\s")
+_TEXT_WORD = re.compile(r"[^\W_]+(?:'t)?")
+# Words of a yes/no field's name that are not its subject ("contains_batteries": batteries).
+_YES_NO_WORDS = frozenset(
+    [
+        "is",
+        "has",
+        "have",
+        "contains",
+        "contain",
+        "includes",
+        "include",
+        "included",
+        "allowed",
+        "available",
+        "required",
+        "accepted",
+        "enabled",
+        "free",
+        "can",
+        "does",
+        "with",
+        "are",
+        "was",
+        "were",
+        "any",
+    ]
+)
+_NEGATIONS = frozenset({"no", "not", "non", "without", "never", "nor", "cannot", "isn't", "don't"})
+_NEGATED_AFTER = frozenset({"not", "excluded", "unavailable", "extra", "no"})
 # What a text writes after a label for "not given": "Contractor: none".
 _NOTHING = frozenset({"none", "n", "na", "nil", "tbc", "tba", "tbd", "unknown", "not", "no", "-"})
 _LINE_OR_SENTENCE_END = re.compile(r"\n|" + _SENTENCE_END.pattern)
@@ -879,6 +933,11 @@ def _is_date(text: str) -> bool:
 def _name_parts(value: str) -> list[str]:
     spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", value)
     return [part.lower() for part in re.findall(r"[^\W_]+", spaced)]
+
+
+def _same_word(part: str, word: str) -> bool:
+    """``word`` is ``part`` or begins with it (renew: renewed), or ``part`` is its plural."""
+    return word.startswith(part) or (part.endswith("s") and word == part[:-1])
 
 
 def _stem_match(part: str, word: str) -> bool:
