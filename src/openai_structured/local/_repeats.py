@@ -76,6 +76,17 @@ class _List:
 LONG_VALUE = 24
 
 
+def _canonical(item: str) -> str:
+    """An item as compared with the others: a container with its spacing normalised (a loop
+    may write ``"BE","sold_out"`` once and ``"BE", "sold_out"`` the next time)."""
+    if item[:1] not in ("{", "["):
+        return item
+    try:
+        return json.dumps(json.loads(item), sort_keys=True)
+    except ValueError:
+        return item
+
+
 def _repeats_a_long_value(item: str, earlier: list[str]) -> bool:
     """Whether object ``item`` holds a long string an earlier item holds in the same field."""
     if not item.startswith("{") or not earlier:
@@ -140,7 +151,7 @@ class ListRepeats:
                     self._finished(top)
             return
         if char in ",]" and top is not None:
-            top.items.append("".join(top.current).strip())
+            top.items.append(_canonical("".join(top.current).strip()))
             top.current = []
             if char == ",":
                 for entry in lists[:-1]:
@@ -173,4 +184,4 @@ class ListRepeats:
     def _finished(self, entry: _List) -> None:
         """An item of ``entry`` may have just ended (a string's or a container's close)."""
         item = "".join(entry.current).strip()
-        self.repeated = item in entry.items or _repeats_a_long_value(item, entry.items)
+        self.repeated = _canonical(item) in entry.items or _repeats_a_long_value(item, entry.items)
