@@ -136,6 +136,9 @@ CAR_TEXT = (
 )
 
 
+PLAIN = "by_name=false,draft_keys=false"
+
+
 @pytest.mark.local
 def test_a_number_from_a_short_list_is_chosen_whole_not_by_its_first_digit(
     monkeypatch: pytest.MonkeyPatch,
@@ -145,9 +148,10 @@ def test_a_number_from_a_short_list_is_chosen_whole_not_by_its_first_digit(
     # value is the one the text gives for the field.
     from openai_structured.local._prompting import STYLE_ENV
 
-    # by_name=false: the fields' names would narrow each copy to one number (_naming).
+    # by_name=false: the fields' names would narrow each copy to one number (_naming);
+    # draft_keys=false: with the keys drafted, the model's context differs (_drafting).
     answers = {}
-    for style in ("by_name=false", "by_name=false,choose_whole=true"):
+    for style in (PLAIN, PLAIN + ",choose_whole=true"):
         monkeypatch.setenv(STYLE_ENV, style)
         with LocalModelServer() as server:
             car = openai_structured_call(
@@ -158,6 +162,6 @@ def test_a_number_from_a_short_list_is_chosen_whole_not_by_its_first_digit(
                 user_prompt=CAR_TEXT,
             )
         answers[style] = (car.year, car.price, car.mileage_km)
-    assert answers["by_name=false,choose_whole=true"] == (2018, 14900.0, 86500)
+    assert answers[PLAIN + ",choose_whole=true"] == (2018, 14900.0, 86500)
     # What choosing whole changes:
-    assert answers["by_name=false"] != answers["by_name=false,choose_whole=true"]
+    assert answers[PLAIN] != answers[PLAIN + ",choose_whole=true"]

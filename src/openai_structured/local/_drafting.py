@@ -129,11 +129,11 @@ class KeyDraft:
             return None
         if wanted(node):
             return node
-        for branch in node.get("anyOf") or []:
-            branch = self._resolved(branch)
-            if isinstance(branch, Mapping) and wanted(branch):
-                return branch
-        return None
+        branches = [self._resolved(b) for b in node.get("anyOf") or []]
+        matching = [b for b in branches if isinstance(b, Mapping) and wanted(b)]
+        # One branch of the kind (and null): that one; two objects (Kitten | Puppy): which
+        # one is being written is not known, so nothing is drafted inside it.
+        return matching[0] if len(matching) == 1 else None
 
     def _resolved(self, node: Any) -> Any:
         for _ in range(_MAX_DEPTH):
