@@ -269,6 +269,9 @@ class CopySource:
     by_name: bool = True
     #: Narrow an enum to the values the text mentions (:meth:`narrowed`).
     mentions: bool = True
+    #: Read the field names' labels in the text (not when it is several user messages: a
+    #: worked example's "Attendees:" is not the note's).
+    labelled: bool = True
     #: A required list of objects holds one at least (the model's empty list loses every
     #: field of every item; one item too many loses one).
     listed: bool = True
@@ -326,6 +329,8 @@ class CopySource:
         others: tuple[str, ...] = (),
         counted: bool = False,
     ) -> list[_Found]:
+        if not self.labelled:
+            return sorted(found)
         """``found``, only the values nearest a label word of the field if any is near
         (:meth:`_nearest`); if none is, without the values nearest a sibling field's label
         (the balance is not the amount)."""
@@ -389,6 +394,8 @@ class CopySource:
         its line or sentence (``Passenger: Elena Varga`` for ``passenger_name``, ``4.12.1``
         of ``Version: Quillbase Desktop 4.12.1``): where a plain string is copied from when
         the text labels it."""
+        if not self.labelled:
+            return []
         starts = []
         for j, (word, _) in enumerate(self.words):
             if word != ":" or j + 1 >= len(self.words) or not self.words[j][1]:
@@ -434,7 +441,7 @@ class CopySource:
         base, narrow, labels, _ = _parts(kind)
         if self.by_name and base == "string" and narrow in ("email", "phone", "url", "currency"):
             return self.has(kind)  # the text has a phone number: it is the field's
-        if not self.by_name or not labels:
+        if not self.by_name or not labels or not self.labelled:
             return False
         if base == "string" and not narrow:
             return bool(self.labelled_starts(labels))

@@ -464,8 +464,14 @@ def shape_chat_request(
             return None
         return safe if parses(alone) else None
 
-    user_text = input_text(m for m in messages if m.get("role") == "user")
-    source = CopySource(user_text, by_name=by_name, mentions=mentions, listed=listed)
+    users = [m for m in messages if m.get("role") == "user"]
+    source = CopySource(
+        input_text(users),
+        by_name=by_name,
+        mentions=mentions,
+        listed=listed,
+        labelled=len(users) == 1,
+    )
     copy_from = source if copying and source.usable else None
     bounded = grammar_schema(schema, caps, pattern=checked, copy_from=copy_from)
     gbnf = to_gbnf(bounded, caps, copy_from)
