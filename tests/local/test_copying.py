@@ -5,9 +5,8 @@ sampler (the bundled model's vocabulary only, no weights, no server).
 
 from __future__ import annotations
 
-import re
-
 import json
+import re
 from typing import Any
 
 import pytest
