@@ -49,6 +49,7 @@ __all__ = [
     "MIN_ITEMS",
     "Caps",
     "caps_for",
+    "definitions",
     "grammar_schema",
     "input_text",
     "message_parts",
@@ -198,13 +199,18 @@ def skeleton(schema: Any, *, depth: int = 8) -> str:
     """The shortest-values instance of ``schema`` as the model would write it: every property,
     one item per list (:data:`OBJECT_ITEMS` for a list of objects), ``""``, ``0``, ``null``,
     the longest enum value (for its tokens)."""
-    defs: dict[str, Any] = {}
-    if isinstance(schema, Mapping):
-        for key in _DEFS:
-            table = schema.get(key)
-            if isinstance(table, Mapping):
-                defs.update({f"#/{key}/{name}": sub for name, sub in table.items()})
+    defs = definitions(schema) if isinstance(schema, Mapping) else {}
     return json.dumps(_instance(schema, defs, depth), ensure_ascii=False)
+
+
+def definitions(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """A schema's ``$defs``/``definitions``, by the local ``$ref`` that names each."""
+    return {
+        f"#/{table}/{name}": sub
+        for table in _DEFS
+        if isinstance(schema.get(table), Mapping)
+        for name, sub in schema[table].items()
+    }
 
 
 # --- internals -------------------------------------------------------------------------------

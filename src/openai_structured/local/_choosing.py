@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._bounds import definitions
 from ._copying import KINDS, CopySource, base_kind, is_sentinel, sentinel_kind
 
 __all__ = ["ITEM", "MAX_CHOICES", "ValuePath", "closed_choices"]
@@ -41,12 +42,7 @@ def closed_choices(
     """The JSON texts each closed place of a grammar schema (:func:`~._bounds.grammar_schema`'s
     output) may hold, by key path (``ITEM`` for a list's items); places with one value or more
     than :data:`MAX_CHOICES` are left out."""
-    defs = {
-        f"#/{table}/{name}": sub
-        for table in ("$defs", "definitions")
-        if isinstance(schema.get(table), Mapping)
-        for name, sub in schema[table].items()
-    }
+    defs = definitions(schema)
     found: dict[Path, list[str]] = {}
     _walk(schema, (), defs, copy_from, found, 0)
     return {path: values for path, values in found.items() if 1 < len(values) <= MAX_CHOICES}

@@ -492,7 +492,7 @@ class CopySource:
         if base == "string":
             return True
         # A number: only if the text does not name it either ("Mileage: 86,500" is one).
-        words = {w for w, _ in _with_commas(_WORD_OR_COMMA.findall(self.text.lower()))}
+        words = set(_WORD_OR_COMMA.findall(self.text.lower())) - {","}
         return not any(_stem_match(label, word) for label in labels for word in words)
 
     def rules(self, kinds: Iterable[str]) -> dict[str, str]:

@@ -631,11 +631,11 @@ class KeyTokens:
         none = numpy.zeros(0, dtype=numpy.intc)
         if self._draft is None:
             return none
-        ids = [int(token) for token in input_ids]
-        if self._seen is None or self._seen > len(ids):
-            self._seen = len(ids) - 1  # the prompt: all but the first token of the answer
-        piece = self._llama.detokenize(ids[self._seen :], prev_tokens=ids[: self._seen])
-        self._seen = len(ids)
+        # Called once per token with the whole context: read only the tokens new since.
+        if self._seen is None or self._seen > len(input_ids):
+            self._seen = len(input_ids) - 1  # the prompt: all but the answer's first token
+        piece = self._llama.detokenize([int(token) for token in input_ids[self._seen :]])
+        self._seen = len(input_ids)
         self._draft.feed(self._decoder.decode(piece))
         text = self._draft.next_text()
         if not text:

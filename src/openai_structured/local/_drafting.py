@@ -20,6 +20,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from ._bounds import definitions
 from ._choosing import ITEM, ValuePath
 from ._copying import is_sentinel, sentinel_kind
 
@@ -33,12 +34,7 @@ class KeyDraft:
 
     def __init__(self, schema: Mapping[str, Any]) -> None:
         self._schema = schema
-        self._defs = {
-            f"#/{table}/{name}": sub
-            for table in ("$defs", "definitions")
-            if isinstance(schema.get(table), Mapping)
-            for name, sub in schema[table].items()
-        }
+        self._defs = definitions(schema)
         self._path = ValuePath()
         #: How the answer spaces a key's colon and an object's comma (``": "``, ``", "``),
         #: once it has written one: the draft writes them the same way.
