@@ -39,7 +39,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._copying import CopySource, copy_kind, is_sentinel, sentinel, sentinel_kind
-from ._naming import distinct_labels
+from ._naming import ORDINALS, distinct_labels, name_words
+from ._rows import MIN_ROWS, Row, marker_number
 
 __all__ = [
     "ANY_TYPE",
@@ -69,6 +70,9 @@ MARGIN = 64
 #: Items of a list of objects the skeleton holds (their keys are output the input does not
 #: hold; one item's worth cut answers with three or four items off).
 OBJECT_ITEMS = 4
+#: The share of an item's typed fields a block's rows must hold values for, on average, to
+#: be the list's rows (:meth:`_Sanitizer._rows`).
+ROW_SHARE = 0.5
 #: The converter's name for "any JSON value" (its ``value`` rule); not a JSON Schema type.
 ANY_TYPE = "value"
 
@@ -306,6 +310,8 @@ class _Sanitizer:
         self.required = False
         #: Whether the place being read is inside a list's items.
         self.in_list = False
+        #: The first rows of the blocks lists already take (one list per block).
+        self.rows_taken: set[Row] = set()
 
     def definition(self, schema: Any, listed: bool) -> dict[str, Any]:
         """A definition's schema; ``listed`` when a list's items refer to it (its fields
@@ -507,6 +513,9 @@ class _Sanitizer:
             return {"type": "array", "prefixItems": [self.node(item) for item in tuple_items]}
         low = _count(node.get("minItems"), 0)
         high = min(_count(node.get("maxItems"), self.caps.items), self.caps.items)
+        rows = self._rows(items, low, high)
+        if rows:
+            return self._rows_array(items, rows)
         listed = self.required and self.copy_from is not None and self.copy_from.listed
         if listed and low == 0 and high > 0 and self._family_object(items):
             low = 1  # see CopySource.listed
@@ -519,6 +528,98 @@ class _Sanitizer:
         if isinstance(item.get("enum"), list) and item["enum"]:
             high = min(high, len(item["enum"]))  # a list of choices holds each once at most
         return {"type": "array", "items": item, "minItems": low, "maxItems": max(low, high)}
+
+    def _rows(self, items: Any, low: int, high: int) -> list[Row]:
+        """The rows of the text a list of objects is written from, one item per row, if the
+        text lists its items one per line (:mod:`._rows`): the block whose rows hold the most
+        values for the item's typed fields (numbers, dates, times, codes), each row one at
+        least; a block of other values (an invoice's totals) holds fewer of them per row."""
+        source = self.copy_from
+        if source is None or not source.rows or source.window is not None or self.in_list:
+            return []
+        item = self._resolved(items)
+        if not self._family_object(item) or not isinstance(item.get("properties"), Mapping):
+            return []
+        ordinals = self._ordinals(item)
+        kinds = [
+            kind
+            for name, sub in item["properties"].items()
+            if name not in ordinals and (kind := self._typed_kind(str(name), sub)) is not None
+        ]
+        best: tuple[tuple[float, bool, int], list[Row]] | None = None
+        for rows, marked in source.row_blocks:
+            if not max(low, MIN_ROWS) <= len(rows) <= high or rows[0] in self.rows_taken:
+                continue
+            numbered = all(marker_number(source.text, row) is not None for row in rows)
+            fields = len(kinds) + len(ordinals)
+            if not fields:
+                share = 1.0 if marked else 0.0
+            else:
+                counted = len(ordinals) if numbered else 0
+                hits = [_distinct_values(source.within(*row), kinds) + counted for row in rows]
+                share = 0.0 if min(hits) == 0 else sum(hits) / (len(rows) * fields)
+            score = (share, marked, len(rows))
+            if share >= ROW_SHARE and (best is None or score > best[0]):
+                best = (score, rows)
+        if best is None:
+            return []
+        self.rows_taken.add(best[1][0])
+        return best[1]
+
+    def _ordinals(self, item: Mapping[str, Any]) -> set[str]:
+        """The item's integer fields that are its place in a numbered list (``position``)."""
+        found = set()
+        for name, sub in item["properties"].items():
+            node = self._resolved(sub)
+            words = name_words(str(name))
+            if isinstance(node, Mapping) and words and words[-1] in ORDINALS:
+                branches = node.get("anyOf") or [node]
+                types = {
+                    b.get("type") for b in map(self._resolved, branches) if isinstance(b, Mapping)
+                }
+                if "integer" in types:
+                    found.add(str(name))
+        return found
+
+    def _typed_kind(self, name: str, schema: Any) -> str | None:
+        """The copied kind of an item's field if it is more than plain words (a number, a
+        date, a time, an email, a code...): what tells a list's rows from other lines."""
+        node = self._resolved(schema)
+        if not isinstance(node, Mapping):
+            return None
+        for branch in node.get("anyOf") or node.get("oneOf") or [node]:
+            resolved = self._resolved(branch)
+            if isinstance(resolved, Mapping) and resolved.get("type") not in (None, "null"):
+                kind = copy_kind(resolved, name)
+                if kind is not None and kind.split("/", 2)[:2] != ["string", ""]:
+                    return kind
+        return None
+
+    def _rows_array(self, items: Any, rows: list[Row]) -> dict[str, Any]:
+        """A list of exactly one item per row, each copying from its own row only."""
+        source = self.copy_from
+        assert source is not None
+        item = self._resolved(items)
+        ordinals = self._ordinals(item)
+        written = []
+        self.required = False  # not the items' lists
+        for start, end in rows:
+            self.copy_from = source.within(start, end)
+            try:
+                row = self.node(item)
+            finally:
+                self.copy_from = source
+            number = marker_number(source.text, (start, end))
+            if number is not None and isinstance(row.get("properties"), dict):
+                for name in ordinals & row["properties"].keys():
+                    row["properties"][name] = {"const": number}  # "2. Ilse van Dorp"
+            written.append(row)
+        return {
+            "type": "array",
+            "prefixItems": written,
+            "minItems": len(rows),
+            "maxItems": len(rows),
+        }
 
     def _string(self, node: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "string"}
@@ -540,6 +641,23 @@ class _Sanitizer:
             return False
         parts = ref[2:].split("/")
         return len(parts) == 2 and parts[0] in self.defs and parts[1] in self.defs[parts[0]]
+
+
+def _distinct_values(source: CopySource, kinds: Sequence[str]) -> int:
+    """How many of ``kinds`` ``source`` holds a value for, no value counted twice (a row's
+    one number is a quantity or a price, not both)."""
+    options = []
+    for kind in kinds:
+        usable = source.kind_for(kind)
+        options.append(set(source.values(usable)) if usable is not None else set())
+    taken: set[str] = set()
+    count = 0
+    for values in sorted(options, key=len):
+        free = values - taken
+        if free:
+            taken.add(min(free))
+            count += 1
+    return count
 
 
 def _item_refs(schema: Any) -> set[str]:

@@ -27,7 +27,10 @@ linear in the input; inputs longer than :data:`MAX_WORDS` words are not constrai
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
 import datetime
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -43,6 +46,7 @@ from ._naming import (
     number_qualifier,
     string_qualifier,
 )
+from ._rows import Row, row_blocks
 
 __all__ = [
     "KINDS",
@@ -107,7 +111,8 @@ _GLUE = frozenset(
         "with",
     ]
 )
-_NUMBER = re.compile(r"(?<![\w.,])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?!\d)")
+# A number, and a count written "x2" ("Handwoven cotton scarf x2").
+_NUMBER = re.compile(r"(?:(?<![\w.,])|(?<=\bx))(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?!\d)")
 _NUMERIC_DATE = re.compile(
     r"\b(?P<year>\d{4})-\d{1,2}-\d{1,2}(?!\d)|\b\d{1,2}[/.]\d{1,2}[/.](?P<year2>\d{4})\b"
 )
@@ -137,7 +142,7 @@ _NUMBER_WORDS = {
             "twelve",
         ]
     )
-}
+} | {"dozen": 12}
 _NUMBER_WORD = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
 _MONTHS = {
     name: number
@@ -239,7 +244,7 @@ def _kind(base: str, narrow: str, labels: Iterable[str], others: Iterable[str] =
 
 def _parts(kind: str) -> tuple[str, str, tuple[str, ...], tuple[str, ...]]:
     """A kind's base, what the name narrowed it to, the name's label words and the label
-    words of its sibling fields."""
+    words of its sibling fields (its row, if any, is :meth:`CopySource.scoped`'s)."""
     base, narrow, labels, others, *_ = [*kind.split("/"), "", "", ""]
     return (
         base,
@@ -275,7 +280,15 @@ class CopySource:
     #: A required list of objects holds one at least (the model's empty list loses every
     #: field of every item; one item too many loses one).
     listed: bool = True
+    #: A list of objects written one item per line is written one item per row, each from
+    #: its own row (:mod:`._rows`).
+    rows: bool = True
+    #: Only the values inside this part of the text (a row of a list, :mod:`._rows`); the
+    #: values are still read in the whole text (a row's "8 May" takes the text's year).
+    window: tuple[int, int] | None = None
     words: tuple[tuple[str, str], ...] = field(init=False)
+    #: Where each of :attr:`words` starts in the text.
+    offsets: tuple[int, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         words = []
@@ -284,33 +297,88 @@ class CopySource:
             after = self.text[match.end() : matches[i + 1].start()] if i + 1 < len(matches) else ""
             words.append((match.group(0), ("\n" if "\n" in after else " ") if after else ""))
         object.__setattr__(self, "words", tuple(words))
+        object.__setattr__(self, "offsets", tuple(m.start() for m in matches))
 
     @property
     def usable(self) -> bool:
         """Whether the text is short enough to constrain strings to its words."""
         return 0 < len(self.words) <= MAX_WORDS
 
+    @functools.cached_property
+    def row_blocks(self) -> list[tuple[list[Row], bool]]:
+        """The text's blocks of rows (:func:`~._rows.row_blocks`), each with whether its
+        rows are marked (bullets, numbers, a shared label)."""
+        return row_blocks(self.text)
+
+    def within(self, start: int, end: int) -> CopySource:
+        """This source, its values only those between ``start`` and ``end`` of the text."""
+        return dataclasses.replace(self, window=(start, end))
+
+    def scoped(self, kind: str) -> str:
+        """``kind`` as this source's: with its window, if any, as a fifth part (the rule and
+        the values of ``string////at120-185`` are those of that part of the text)."""
+        if self.window is None:
+            return kind
+        base, narrow, labels, others = _parts(kind)
+        parts = [base, narrow, "-".join(labels), "-".join(others)]
+        return "/".join([*parts, f"at{self.window[0]}-{self.window[1]}"])
+
+    def _scope(self, kind: str) -> tuple[CopySource, str]:
+        """The source a (maybe scoped) ``kind`` is read from, and the kind without its row."""
+        parts = kind.split("/")
+        if len(parts) == 5 and parts[4].startswith("at"):
+            start, end = parts[4][2:].split("-")
+            return self.within(int(start), int(end)), "/".join(parts[:4]).rstrip("/")
+        return self, kind
+
+    @property
+    def _span(self) -> tuple[int, int]:
+        return self.window if self.window is not None else (0, len(self.text))
+
+    def _inside(self, found: list[_Found]) -> list[_Found]:
+        if self.window is None:
+            return found
+        low, high = self.window
+        return [f for f in found if low <= f[0] and f[1] <= high]
+
+    @property
+    def _text(self) -> str:
+        """The part of the text the values are taken from."""
+        low, high = self._span
+        return self.text[low:high]
+
+    def _word_range(self) -> range:
+        """The indexes of the :attr:`words` inside the window."""
+        low, high = self._span
+        first = bisect.bisect_left(self.offsets, low)
+        last = bisect.bisect_left(self.offsets, high)
+        return range(first, last)
+
     def values(self, kind: str) -> list[str]:
         """The JSON texts a copied ``kind`` may be (plain strings: none, see
         :meth:`span_rules`). Where the field's name gives label words, only the values next
         to one (``policy HM-2207-5531``, ``Two previous owners``), if any are."""
+        source, kind = self._scope(kind)
+        if source is not self:
+            return source.values(kind)
         base, narrow, labels, others = _parts(kind)
         if base.endswith(("integer", "number")):
-            found = self._numbers_of(narrow, integers=base.endswith("integer"))
+            found = self._inside(self._numbers_of(narrow, integers=base.endswith("integer")))
             found = self._labelled(found, labels, others, counted=not narrow)
             return _unique(value for _, _, value in found)
         if base == "string":
-            found = self._labelled(self._strings(narrow), labels, others)
+            found = self._labelled(self._inside(self._strings(narrow)), labels, others)
             return [json.dumps(v, ensure_ascii=False) for v in _unique(v for _, _, v in found)]
         if base in ("date", "time"):
-            dated = self._dated() if base == "date" else self._timed()
+            dated = self._inside(self._dated() if base == "date" else self._timed())
             return [
                 json.dumps(v)
                 for v in _unique(v for _, _, v in self._labelled(dated, labels, others))
             ]
         if kind == "date-time":
-            times = self.times() or ["00:00"]
-            return [json.dumps(f"{d}T{t}:00") for d in self.dates() for t in times]
+            times = _unique(t for _, _, t in self._inside(self._timed())) or ["00:00"]
+            dates = _unique(d for _, _, d in self._inside(self._dated()))
+            return [json.dumps(f"{d}T{t}:00") for d in dates for t in times]
         return []
 
     def _numbers_of(self, narrow: str, *, integers: bool) -> list[_Found]:
@@ -318,6 +386,13 @@ class CopySource:
             return [f for f in self._numbers(integers=True) if _is_year(self.text[f[0] : f[1]])]
         if narrow == "money":
             return self._amounts(integers=integers)
+        if narrow == "count":  # "2 x milk", "x6", "3x"
+            return [
+                (m.start(n), m.end(n), str(int(m.group(n))))
+                for m in _COUNTED.finditer(self.text)
+                for n in ("n", "n2")
+                if m.group(n)
+            ]
         if narrow:
             return self._numbers_in(narrow, integers=integers)
         return self._numbers(integers=integers)
@@ -369,14 +444,14 @@ class CopySource:
     def _before(self, start: int) -> list[tuple[str, int]]:
         """The words of the sentence before ``start``, nearest first, each with the number of
         commas between it and ``start``."""
-        low = max(0, start - 80)
+        low = max(self._span[0], start - 80)
         ends = [m.end() for m in _SENTENCE_END.finditer(self.text, low, start)]
         tokens = _WORD_OR_COMMA.findall(self.text[ends[-1] if ends else low : start].lower())
         return _with_commas(tokens[::-1])
 
     def _after(self, end: int) -> list[tuple[str, int]]:
         """The words of the sentence after ``end``, nearest first, with the commas between."""
-        high = min(len(self.text), end + 40)
+        high = min(self._span[1], end + 40)
         stop = _LINE_OR_SENTENCE_END.search(self.text, end, high)
         return _with_commas(
             _WORD_OR_COMMA.findall(self.text[end : stop.start() if stop else high].lower())
@@ -384,9 +459,16 @@ class CopySource:
 
     def has(self, kind: str) -> bool:
         """Whether the text holds any value of ``kind``."""
+        source, kind = self._scope(kind)
+        if source is not self:
+            return source.has(kind)
         base, narrow, labels, _ = _parts(kind)
         if base == "string" and not narrow:
-            return self.usable and (not labels or bool(self.labelled_starts(labels)))
+            return (
+                self.usable
+                and any(self._starts_copy(i) for i in self._word_range())
+                and (not labels or bool(self.labelled_starts(labels)))
+            )
         return bool(self.values(kind))
 
     def labelled_starts(self, labels: tuple[str, ...]) -> list[int]:
@@ -414,7 +496,8 @@ class CopySource:
                 word, gap = self.words[i]
                 if "\n" in gap or (word in ".;!?" and gap):
                     break
-        return [i for i in dict.fromkeys(starts) if self._starts_copy(i)]
+        inside = self._word_range()
+        return [i for i in dict.fromkeys(starts) if i in inside and self._starts_copy(i)]
 
     def _starts_copy(self, i: int) -> bool:
         word = self.words[i][0]
@@ -431,13 +514,16 @@ class CopySource:
         wanted = [kind, _kind(base, "", labels, others), _kind(base, narrow, ()), base]
         for candidate in dict.fromkeys(wanted if self.by_name else [base]):
             if self.has(candidate):
-                return candidate
+                return self.scoped(candidate)
         return None
 
     def given(self, kind: str) -> bool:
         """Whether the text labels a value of ``kind`` beyond doubt: a ``Label:`` before a
         plain string, or a value with one of the field's label words right before it (or
         one word between) — then a nullable field is not null."""
+        source, kind = self._scope(kind)
+        if source is not self:
+            return source.given(kind)
         base, narrow, labels, _ = _parts(kind)
         if self.by_name and base == "string" and narrow in ("email", "phone", "url", "currency"):
             return self.has(kind)  # the text has a phone number: it is the field's
@@ -455,7 +541,7 @@ class CopySource:
             return False
         return any(
             any(_stem_match(label, word) for label in labels)
-            for start, _, _ in found
+            for start, _, _ in self._inside(found)
             for word, commas in self._before(start)[:2]
             if not commas
         )
@@ -469,8 +555,10 @@ class CopySource:
         subject = [w for w in name_words(name) if w not in _YES_NO_WORDS and len(w) > 2]
         if not subject:
             return None
-        words = [m.group(0).lower() for m in _TEXT_WORD.finditer(self.text)]
+        words = [m.group(0).lower() for m in _TEXT_WORD.finditer(self._text)]
         if not all(any(_same_word(part, word) for word in words) for part in subject):
+            if self.window is not None and dataclasses.replace(self, window=None).truth(name):
+                return False  # another row is "SOLD OUT", this one is not
             return None  # "course_record_broken" and no "broken": the model's to say
         mentions = [i for i, word in enumerate(words) if _same_word(subject[0], word)]
         together = [  # "cannot be renewed online" for can_renew_online, over "renewed twice"
@@ -486,33 +574,46 @@ class CopySource:
         """Whether a nullable field of narrowed ``kind`` is null when the text holds no value
         of it: a phone field and no phone number, a ``_km`` field and no distance (but an
         identifier may be all letters)."""
+        source, kind = self._scope(kind)
+        if source is not self:
+            return source.null_when_absent(kind)
         base, narrow, labels, _ = _parts(kind)
-        if not self.by_name or not narrow or narrow == "identifier" or self.has(kind):
+        if not self.by_name or narrow in ("", "identifier", "count") or self.has(kind):
             return False
         if base == "string":
             return True
         # A number: only if the text does not name it either ("Mileage: 86,500" is one).
-        words = set(_WORD_OR_COMMA.findall(self.text.lower())) - {","}
+        words = set(_WORD_OR_COMMA.findall(self._text.lower())) - {","}
         return not any(_stem_match(label, word) for label in labels for word in words)
 
     def rules(self, kinds: Iterable[str]) -> dict[str, str]:
         """GBNF rules for ``kinds`` (:func:`rule_name`, and what they use), by rule name."""
         rules: dict[str, str] = {}
-        for kind in kinds:
+        for scoped in kinds:
+            source, kind = self._scope(scoped)
             base, narrow, labels, _ = _parts(kind)
             if base == "string" and not narrow:
-                rules.update(self.span_rules())
+                rules.update(source.span_rules())
+                root = source._rule("string")
                 if labels:
-                    firsts = [self._start(i, rules) for i in self.labelled_starts(labels)]
+                    firsts = [source._start(i, rules) for i in source.labelled_starts(labels)]
                     starts = " | ".join(filter(None, firsts))
-                    rules[rule_name(kind)] = f'"\\"" ({starts}) "\\""' if starts else "copy-string"
+                    rules[rule_name(scoped)] = f'"\\"" ({starts}) "\\""' if starts else root
+                elif rule_name(scoped) != root:
+                    rules[rule_name(scoped)] = root
                 continue
-            alternatives = " | ".join(_literal(v) for v in self.values(kind))
+            alternatives = " | ".join(_literal(v) for v in source.values(kind))
             if kind.startswith(("integer", "number")):
-                rules[rule_name(kind)] = f'"-"? ({alternatives})'
+                rules[rule_name(scoped)] = f'"-"? ({alternatives})'
             else:
-                rules[rule_name(kind)] = alternatives
+                rules[rule_name(scoped)] = alternatives
         return rules
+
+    def _rule(self, name: str) -> str:
+        """The name of one of :meth:`span_rules`'s rules (a row's rules are its own)."""
+        if self.window is None:
+            return f"copy-{name}"
+        return f"copy-at{self.window[0]}-{self.window[1]}-{name}"
 
     def narrowed(self, values: list[Any]) -> list[Any]:
         """An enum's ``values``, only those the text mentions (:meth:`mentioned`) when it
@@ -525,7 +626,7 @@ class CopySource:
     def mentioned(self, values: Iterable[str]) -> list[str]:
         """Which of an enum's ``values`` the text mentions: every word of the value (``water``
         and ``damage`` of ``water_damage``) begins a word of the text (``damaged``)."""
-        words = {word.lower() for word in re.findall(r"[^\W_]+", self.text)}
+        words = {word.lower() for word in re.findall(r"[^\W_]+", self._text)}
         found = []
         for value in values:
             parts = [p for p in _name_parts(value) if p not in _VAGUE]
@@ -623,19 +724,22 @@ class CopySource:
         alone: ``10`` of "10am" is no support act, ``10 Downing Street`` is an address)."""
         rules: dict[str, str] = {}
         starts = []
-        last = len(self.words) - 1
-        for i, (word, gap) in enumerate(self.words):
+        inside = self._word_range()
+        for i in inside:
+            word, gap = self.words[i]
             text = _literal(json.dumps(word, ensure_ascii=False)[1:-1])
-            if i < last:
-                # A line break between the words may be written as a space or as one.
+            if i + 1 < inside.stop and not (gap and self.words[i + 1][0] == "("):
+                # A line break between the words may be written as a space or as one; a
+                # copy does not run on into brackets ("Elena Marsh (book)", "Frankfurt (FRA)").
                 space = '(" " | "\\\\n")' if gap == "\n" else _literal(gap)
-                link = f"{space} copy-w{i + 1}" if gap else f"copy-w{i + 1}"
-                rules[f"copy-w{i}"] = f"{text} ({link})?"
+                following = self._rule(f"w{i + 1}")
+                link = f"{space} {following}" if gap else following
+                rules[self._rule(f"w{i}")] = f"{text} ({link})?"
             else:
-                rules[f"copy-w{i}"] = text
+                rules[self._rule(f"w{i}")] = text
             if self._starts_copy(i):
                 starts.append(self._start(i, rules))
-        rules["copy-string"] = '"\\"" (' + " | ".join(filter(None, starts)) + ') "\\""'
+        rules[self._rule("string")] = '"\\"" (' + " | ".join(filter(None, starts)) + ') "\\""'
         return rules
 
     def _start(self, i: int, rules: dict[str, str]) -> str | None:
@@ -643,10 +747,11 @@ class CopySource:
         the number and the word after it, which must begin with a letter (None if it does
         not); ``rules`` gets that rule."""
         if not self.words[i][0].isdigit():
-            return f"copy-w{i}"
+            return self._rule(f"w{i}")
+        end = self._word_range().stop
         j, joined, dots = i, False, ""
         while (
-            j + 2 < len(self.words)
+            j + 2 < end
             and not self.words[j][1]
             and self.words[j + 1][0] in ".,:/-"
             and not self.words[j + 1][1]
@@ -655,20 +760,22 @@ class CopySource:
             joined = joined or self.words[j + 1][0] not in ".," or self.words[j + 1][0] == dots
             dots = self.words[j + 1][0] if self.words[j + 1][0] == "." else dots
             j += 2  # 1,250.50; or 19:00, 2:31:07, 12/08/2024, 4.12.1: not a number alone
-        if j + 1 < len(self.words) and self.words[j + 1][0] == "%" and not self.words[j][1]:
+        if j + 1 < end and self.words[j + 1][0] == "%" and not self.words[j][1]:
             j, joined = j + 1, True  # 20%
         number = "".join(word + g for word, g in self.words[i:j]) + self.words[j][0]
         text = _literal(json.dumps(number, ensure_ascii=False)[1:-1])
         gap = self.words[j][1]
         space = '(" " | "\\\\n")' if gap == "\n" else _literal(gap)
-        more = f"{space} copy-w{j + 1}" if gap else f"copy-w{j + 1}"
-        if j + 1 >= len(self.words):
-            return None if not joined else _add(rules, f"copy-s{i}", text)
+        following = self._rule(f"w{j + 1}")
+        more = f"{space} {following}" if gap else following
+        name = self._rule(f"s{i}")
+        if j + 1 >= end:
+            return None if not joined else _add(rules, name, text)
         if joined:  # the whole of it, then anything after
-            return _add(rules, f"copy-s{i}", f"{text} ({more})?")
+            return _add(rules, name, f"{text} ({more})?")
         if not self.words[j + 1][0][0].isalpha():
             return None
-        return _add(rules, f"copy-s{i}", f"{text} {more}")
+        return _add(rules, name, f"{text} {more}")
 
     def _numbers(self, *, integers: bool) -> list[_Found]:
         """The numbers the text writes, but not the parts of a clock time, a numeric date or
@@ -807,6 +914,10 @@ _AMOUNT = re.compile(r"^(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+)$")
 _PAIRED = re.compile(
     r"(?<!\S)([A-Z]{1,3}|(?=[A-Z0-9]{0,3}[A-Z])[A-Z0-9]{2,4})"
     r"\s(\d[A-Z0-9]{0,5}(?: \d[A-Z0-9]{0,5})*)(?=[.,;:!?)]?(?:\s|$))"
+)
+# A count written with "x" (or the multiplication sign): "2 x milk", "3x", "x6".
+_COUNTED = re.compile(
+    r"(?<![\w.,])(?P<n>\d{1,4})\s?[x\u00d7](?![^\W\d_])|\b[x\u00d7]\s?(?P<n2>\d{1,4})\b"
 )
 _GROUPS = re.compile(r"(?<![\w.,+-])\d{2,}(?:[ -]\d+)+(?![\w.,-]?\d)")
 _CLOCK_OR_DATE = re.compile(r"^(?:\d{1,2}:\d{2}(?::\d{2})?|\d{4}-\d{1,2}-\d{1,2})$")

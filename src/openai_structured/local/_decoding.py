@@ -426,6 +426,7 @@ def shape_chat_request(
     by_name: bool = True,
     mentions: bool = True,
     listed: bool = True,
+    rows: bool = True,
     prompt: str | None = None,
     choices: dict[tuple[str, ...], list[str]] | None = None,
     bounded_out: dict[str, Any] | None = None,
@@ -470,6 +471,7 @@ def shape_chat_request(
         by_name=by_name,
         mentions=mentions,
         listed=listed,
+        rows=rows,
         labelled=len(users) == 1,
     )
     copy_from = source if copying and source.usable else None
@@ -568,6 +570,7 @@ def _wrap_chat(llama_class: Any) -> None:
                 by_name=style.by_name,
                 mentions=style.mentions,
                 listed=style.listed,
+                rows=style.rows,
                 prompt=document[0] if document else None,
                 choices=choices if style.choose_whole else None,
                 bounded_out=bounded,

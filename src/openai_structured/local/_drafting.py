@@ -71,7 +71,7 @@ class KeyDraft:
         if top_is_list:  # at a list's item: an object item's "{" and its first key
             if last_char == "[" and not node.get("minItems"):
                 return ""  # the list may be empty: "]" is the model's to choose
-            item = self._resolved(node.get("items"))  # one kind of object, never null
+            item = self._resolved(_items(node))  # one kind of object, never null
             if not isinstance(item, Mapping) or not isinstance(item.get("properties"), Mapping):
                 return ""
             key = self._next_key(item, "")
@@ -109,7 +109,7 @@ class KeyDraft:
             container = self._object(node) if step != ITEM else self._list(node)
             if container is None:
                 return None
-            node = container.get("items") if step == ITEM else container["properties"].get(step)
+            node = _items(container) if step == ITEM else container["properties"].get(step)
         resolved = self._resolved(node)
         return resolved if isinstance(resolved, Mapping) else None
 
@@ -153,3 +153,12 @@ def _string_valued(node: Any) -> bool:
     if isinstance(enum, list) and enum:
         return all(isinstance(value, str) for value in enum)
     return node.get("type") == "string"
+
+
+def _items(node: Mapping[str, Any]) -> Any:
+    """A list's items (of a list written one item per row, the first row's: the rows' keys
+    are the same)."""
+    rows = node.get("prefixItems")
+    if "items" not in node and isinstance(rows, list) and rows:
+        return rows[0]
+    return node.get("items")

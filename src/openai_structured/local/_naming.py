@@ -18,8 +18,10 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
+    "ABBREVIATIONS",
     "CURRENCY_CODES",
     "CURRENCY_UNITS",
+    "ORDINALS",
     "UNITS",
     "name_words",
     "number_qualifier",
@@ -267,14 +269,17 @@ def string_qualifier(name: str, node: Mapping[str, Any]) -> str | None:
 
 
 def number_qualifier(name: str, node: Mapping[str, Any]) -> str | None:
-    """``year`` for a field that holds a year, a unit of :data:`UNITS` for one whose name ends
-    with it (``mileage_km``, ``duration_minutes``), ``money`` for an amount (``price``,
-    ``amount_due``, or "cost" in its description), else None."""
+    """``year`` for a field that holds a year, ``count`` for an integer quantity, a unit of
+    :data:`UNITS` for one whose name ends with it (``mileage_km``, ``duration_minutes``),
+    ``money`` for an amount (``price``, ``amount_due``, or "cost" in its description), else
+    None."""
     words = name_words(name) if name else ()
     if not words:
         return None
     if words[-1] == "year" or (words[0] == "year" and len(words) <= 2):
         return "year"
+    if words[-1] in _COUNTS and node.get("type") == "integer":
+        return "count"
     unit = _UNIT_NAMES.get(words[-1])
     if unit is not None and (len(words[-1]) > 1 or len(words) > 1):
         return unit  # "m" alone is no unit; "height_m" is
@@ -289,6 +294,33 @@ def label_words(name: str) -> tuple[str, ...]:
     """The words of a field's name a text may write next to its value (``policy`` of
     ``policy_number``, ``balance`` of ``balance_after``): not the generic ones."""
     words = name_words(name) if name else ()
-    return tuple(
-        dict.fromkeys(w for w in words if len(w) > 2 and not w.isdigit() and w not in _NOT_LABELS)
-    )
+    kept = [w for w in words if len(w) > 2 and not w.isdigit() and w not in _NOT_LABELS]
+    return tuple(dict.fromkeys(a for w in kept for a in (w, *ABBREVIATIONS.get(w, ()))))
+
+
+#: How a text may shorten a word of a field's name where it labels the value ("Qty 4",
+#: "dep 06:12").
+ABBREVIATIONS: dict[str, tuple[str, ...]] = {
+    "quantity": ("qty",),
+    "reference": ("ref",),
+    "departs": ("dep",),
+    "departure": ("dep",),
+    "arrives": ("arr",),
+    "arrival": ("arr",),
+    "telephone": ("tel",),
+    "amount": ("amt",),
+    "weight": ("wt",),
+    "description": ("desc",),
+    "department": ("dept",),
+    "account": ("acct",),
+}
+
+#: The last word of an integer field's name that makes it an item's place in a numbered
+#: list ("1. Amara Wanjiku", "Leg 2: ..."): the number the text puts before the row.
+ORDINALS = frozenset(
+    {"position", "rank", "place", "placing", "pos", "step", "seq", "sequence", "order"}
+    | {"index", "leg", "round", "lap", "stage", "line"}
+)
+
+#: The words of a number field's name that make it a count of things ("2 x milk", "x6").
+_COUNTS = frozenset({"quantity", "qty", "count", "pieces", "pcs", "units"})

@@ -132,6 +132,9 @@ class Style:
     mentions: bool = True
     #: A required list of objects holds one at least.
     listed: bool = True
+    #: A list of objects written one item per line in the text: one item per row, each
+    #: from its row (:mod:`._rows`).
+    rows: bool = True
     #: The answer's keys drafted, and evaluated in one batch with the token before them
     #: (:mod:`._drafting`).
     draft_keys: bool = True

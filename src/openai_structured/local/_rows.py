@@ -1,0 +1,150 @@
+"""The rows of a text: where a list of objects is written one item per line (pure).
+
+Asked for a list of objects, the 270M model loses track of which item it is writing: the
+quantity of the second line with the description of the third, an item too many or too few.
+But a text that lists things usually puts one per line: an invoice's lines, a tour's dates, an
+itinerary's legs, a bulleted list. Where it does, :mod:`._bounds` makes the grammar write
+exactly one item per row, each item's values copied from its own row only
+(:meth:`~._copying.CopySource.within`).
+
+:func:`row_blocks` finds the candidates: runs of two or more consecutive lines that read as
+rows, not as a paragraph wrapped over lines (a line running on into the next in lower case)
+nor as a form (``From: ...`` / ``Bill to: ...``: different labels, one field each). A run's
+heading (``Your items:``) is not a row; a marker (``-``, ``2.``, ``Leg 2:``) is not part of
+the row's text. Which block a list takes, if any, is the schema's to say (:mod:`._bounds`
+scores each by the values its rows hold for the item's fields).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+__all__ = ["MIN_ROWS", "Row", "marker_number", "row_blocks"]
+
+#: Fewer rows than this are not a list written one per line.
+MIN_ROWS = 2
+#: Runs of rows further apart than this many line breaks are not one list.
+MAX_APART = 4
+
+#: Where a row's text starts and ends in the text.
+Row = tuple[int, int]
+
+# A bullet or a number that starts a row: "- ", "* ", "• ", "2. ", "3) ", "(b) ".
+_MARKER = re.compile(r"\s*(?:[-*\u2022\u00b7\u2013>]|\d{1,3}[.)]|\(?[a-z][.)])\s+")
+_MARKER_NUMBER = re.compile(r"(\d{1,3})\s*[.):]?\s*$")
+# A label that starts a line ("Bill to: ", "Leg 2: "): its words without the number.
+_LABEL = re.compile(r"\s*([A-Za-z][A-Za-z .'/&-]{0,30}?)\s*(?:#?\d{1,3})?\s*:\s")
+# A line that runs on: it ends in a word or a comma and the next begins in lower case.
+_RUNS_ON_END = re.compile(r"[\w,]$")
+_RUNS_ON_START = re.compile(r"[a-z(]")
+_GLUE = frozenset(
+    {"a", "an", "and", "as", "at", "between", "by", "for", "from", "in", "into", "of", "on"}
+    | {"or", "the", "to", "via", "with"}
+)
+
+
+def row_blocks(text: str) -> list[tuple[list[Row], bool]]:
+    """Every run of rows in ``text``, in order, each with whether its rows are marked (a
+    bullet, a number, a shared label); each row without its marker or shared label. Runs
+    apart only by blank lines and headings, marked alike ("Women" / "1. ..." and "Men" /
+    "1. ..."), are also one run together."""
+    runs: list[tuple[list[Row], str]] = []
+    lines: list[Row] = []
+    start = 0
+    for line in [*text.split("\n"), ""]:
+        if line.strip():
+            lines.append((start, start + len(line)))
+        elif lines:
+            runs.extend(_rows(text, lines))
+            lines = []
+        start += len(line) + 1
+    blocks = [(rows, bool(style)) for rows, style in runs if len(rows) >= MIN_ROWS]
+    for i, (first, style) in enumerate(runs):
+        together = list(first)
+        for rows, following in runs[i + 1 :]:
+            apart = text[together[-1][1] : rows[0][0]].count("\n")
+            if not style or following != style or apart > MAX_APART:
+                break
+            together += rows
+            if (together, True) not in blocks:
+                blocks.append((list(together), True))
+    return blocks
+
+
+def _rows(text: str, lines: list[Row]) -> list[tuple[list[Row], str]]:
+    """The rows of one run of lines and how they are marked ("" if not alike), or none if
+    the lines are no rows."""
+    texts = [text[s:e].rstrip() for s, e in lines]
+    if len(texts) > 1 and (texts[0].endswith(":") or _heading(texts[0], texts[1:])):
+        lines, texts = lines[1:], texts[1:]  # a heading: "Contents:", "Women"
+    if any(_runs_on(line, following) for line, following in itertools.pairwise(texts)):
+        return []  # a paragraph, wrapped
+    labels = [_label(line) for line in texts]
+    named = [label for label in labels if label is not None]
+    if len(named) >= MIN_ROWS:
+        kept = [i for i, label in enumerate(labels) if label is not None]
+        if len(set(named)) > 1 or kept != list(range(kept[0], kept[-1] + 1)):
+            return []  # a form: a field per line
+        # "Leg 1: ...", "Leg 2: ...": the label is the marker (and "All times are local.",
+        # after them, no row)
+        marked = [(lines[i][0], texts[i]) for i in kept]
+        rows = [(s + _label_end(t), s + len(t)) for s, t in marked]
+        return [(rows, "label:" + named[0])]
+    markers = [_MARKER.match(line) is not None for line in texts]
+    if any(markers) and not all(markers):
+        # "1. scarf ...", "2. books ...", then "Gross weight: 2.05 kg": only the marked rows
+        kept = [i for i, marked in enumerate(markers) if marked]
+        if len(kept) < MIN_ROWS or kept != list(range(kept[0], kept[-1] + 1)):
+            return []
+        lines, texts = lines[kept[0] : kept[-1] + 1], texts[kept[0] : kept[-1] + 1]
+        labels = labels[kept[0] : kept[-1] + 1]
+    rows, styles = [], set()
+    for i, ((start, _), line) in enumerate(zip(lines, texts, strict=True)):
+        skip = 0
+        marker = _MARKER.match(line)
+        if marker is not None:
+            skip = marker.end()
+            sign = marker.group(0).strip()
+            styles.add("number" if sign[0].isdigit() else sign)
+        else:
+            styles.add("")
+            if i == 0 and labels[0] is not None:  # "Actions: Luis Ferreira to ...", then more
+                skip = _label_end(line)
+        rows.append((start + skip, start + len(line)))
+    return [(rows, styles.pop() if len(styles) == 1 else "")]
+
+
+def _heading(line: str, rows: list[str]) -> bool:
+    """A short line of words before marked rows ("Women" before "1. Amara Wanjiku")."""
+    return (
+        len(line.split()) <= 3
+        and not any(c.isdigit() for c in line)
+        and all(_MARKER.match(row) for row in rows)
+    )
+
+
+def _runs_on(line: str, following: str) -> bool:
+    """Whether ``line`` runs on into ``following``: it ends in a comma or a small word
+    ("with", "the"), or in a word and the next line begins in lower case."""
+    last = line.rsplit(None, 1)[-1].lower() if line.split() else ""
+    if line.endswith(",") or last in _GLUE:
+        return True
+    return bool(_RUNS_ON_END.search(line) and _RUNS_ON_START.match(following.lstrip()))
+
+
+def _label(line: str) -> str | None:
+    match = _LABEL.match(line)
+    return match.group(1).strip().lower() if match is not None else None
+
+
+def _label_end(line: str) -> int:
+    match = _LABEL.match(line)
+    return match.end() if match is not None else 0
+
+
+def marker_number(text: str, row: Row) -> int | None:
+    """The number a numbered row is marked with ("2. ", "Leg 2: "), if any."""
+    line_start = text.rfind("\n", 0, row[0]) + 1
+    match = _MARKER_NUMBER.search(text, line_start, row[0])
+    return int(match.group(1)) if match is not None else None
