@@ -310,6 +310,8 @@ class _Sanitizer:
         self.required = False
         #: Whether the place being read is inside a list's items.
         self.in_list = False
+        #: Whether the text gives the property being read (:meth:`CopySource.given`).
+        self.given = False
         #: The first rows of the blocks lists already take (one list per block).
         self.rows_taken: set[Row] = set()
 
@@ -360,7 +362,10 @@ class _Sanitizer:
             node.pop("type")
         for key in ("anyOf", "oneOf"):
             if key in node:
-                return self._union(node, key)
+                # The branches are read with the union's description ("Start of weekday
+                # access, HH:MM" around a string-or-null).
+                said = {k: schema[k] for k in ("description", "title") if k in schema}
+                return self._union({**said, **node}, key)
         if "allOf" in node:
             # One schema instead: the converter only merges the properties of object parts
             # (a string with an allOf of constraints became an object).
@@ -402,8 +407,10 @@ class _Sanitizer:
             or isinstance(b.get("const"), bool)
             for b in out
         ):
-            # The text labels the value ("Next meeting: 5 March"): it is given, not null.
+            # The text labels the value ("Next meeting: 5 March"): it is given, not null (and
+            # written, if it may be left out).
             out = [b for b in out if b != {"type": "null"}]
+            self.given = True
         return {"anyOf": out}
 
     def _typed(self, node: dict[str, Any]) -> dict[str, Any]:
@@ -440,12 +447,15 @@ class _Sanitizer:
             needed = (
                 {n for n in wanted if isinstance(n, str)} if isinstance(wanted, list) else set()
             )
+            given: list[str] = []
             out["properties"] = {
-                str(name): self._field(str(name), sub, labels, families, str(name) in needed)
+                str(name): self._field(str(name), sub, labels, families, str(name) in needed, given)
                 for name, sub in properties.items()
             }
+            if given and not self.in_list:
+                out["required"] = [n for n in map(str, properties) if n in needed or n in given]
         required = node.get("required")
-        if isinstance(required, list):
+        if isinstance(required, list) and "required" not in out:
             out["required"] = [name for name in required if isinstance(name, str)]
         extra = node.get("additionalProperties")
         if extra is True or extra is False:
@@ -461,11 +471,13 @@ class _Sanitizer:
         labels: Mapping[str, tuple[str, ...]],
         families: Mapping[str, str],
         required: bool = False,
+        given: list[str] | None = None,
     ) -> dict[str, Any]:
         """A property's schema, read with its name (what it says the value is), the label
         words of its name (:func:`~._naming.distinct_labels`) and those of its siblings of the
-        same family (a name's label does not claim a number)."""
-        outer = self.name, self.nullable, self.labels, self.others, self.required
+        same family (a name's label does not claim a number). A field the text gives is
+        added to ``given``."""
+        outer = self.name, self.nullable, self.labels, self.others, self.required, self.given
         family = families[name]
         others = tuple(
             dict.fromkeys(
@@ -475,11 +487,14 @@ class _Sanitizer:
         if self.in_list:  # each item has its own values: a label finds one for all of them
             labels, others = {name: ()}, ()
         self.name, self.nullable, self.labels, self.others = name, False, labels[name], others
-        self.required = required
+        self.required, self.given = required, False
         try:
-            return self.node(schema)
+            node = self.node(schema)
+            if self.given and given is not None:
+                given.append(name)
+            return node
         finally:
-            self.name, self.nullable, self.labels, self.others, self.required = outer
+            self.name, self.nullable, self.labels, self.others, self.required, self.given = outer
 
     def _family(self, schema: Any) -> str:
         """``number`` for a number or integer (nullable too), ``string`` for a string, else

@@ -525,7 +525,7 @@ class CopySource:
         if source is not self:
             return source.given(kind)
         base, narrow, labels, _ = _parts(kind)
-        if self.by_name and base == "string" and narrow in ("email", "phone", "url", "currency"):
+        if self.by_name and base == "string" and narrow in _FOUND_BY_KIND:
             return self.has(kind)  # the text has a phone number: it is the field's
         if not self.by_name or not labels or not self.labelled:
             return False
@@ -578,7 +578,7 @@ class CopySource:
         if source is not self:
             return source.null_when_absent(kind)
         base, narrow, labels, _ = _parts(kind)
-        if not self.by_name or narrow in ("", "identifier", "count") or self.has(kind):
+        if not self.by_name or narrow in _NOT_NULL_WHEN_ABSENT or self.has(kind):
             return False
         if base == "string":
             return True
@@ -657,12 +657,21 @@ class CopySource:
             ]
             signs = [(m.start(), m.end(), _SIGNS[m.group(1)]) for m in _SIGNED.finditer(text)]
             return codes + signs
+        if narrow in ("origin", "destination"):
+            # The places either side of an arrow, up to a comma or a bracket: "Frankfurt" of
+            # "Flight NV 418, Frankfurt (FRA) -> New York (JFK), 2025-03-18".
+            group = "a" if narrow == "origin" else "b"
+            return [(m.start(group), m.end(group), m.group(group)) for m in _JOURNEY.finditer(text)]
         if narrow == "identifier":
             # Words with a digit (A-55812, 5521), upper-case codes (LHR, QX7T2M), two-part
             # codes (LH 1234, SW1A 1AA) and digit groups (3004 7712 9).
             text = self._without_dates()
             atoms = [_atom(m) for m in re.finditer(r"\S+", text)]
-            found = [atom for atom in atoms if _identifier_like(atom[2])]
+            found = [
+                atom
+                for atom in atoms
+                if _identifier_like(atom[2]) and not text.startswith(":", atom[1])
+            ]  # not a label: "Member ID: PBX-553091"
             pairs = [
                 (m.start(), m.end(), f"{m.group(1)} {m.group(2)}") for m in _PAIRED.finditer(text)
             ]
@@ -895,6 +904,11 @@ def _literal(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+#: Narrowed strings that are the field's when the text holds one (a text's phone number).
+_FOUND_BY_KIND = frozenset({"email", "phone", "url", "currency", "origin", "destination"})
+#: Narrowed kinds a text may not write as such though it gives the value (an identifier of
+#: letters, a count without "x", a journey without an arrow).
+_NOT_NULL_WHEN_ABSENT = frozenset({"", "identifier", "count", "origin", "destination"})
 _EMAILS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _URLS = re.compile(
     r"\bhttps?://[^\s<>\"']+|\bwww\.[^\s<>\"']+"
@@ -914,6 +928,11 @@ _AMOUNT = re.compile(r"^(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+)$")
 _PAIRED = re.compile(
     r"(?<!\S)([A-Z]{1,3}|(?=[A-Z0-9]{0,3}[A-Z])[A-Z0-9]{2,4})"
     r"\s(\d[A-Z0-9]{0,5}(?: \d[A-Z0-9]{0,5})*)(?=[.,;:!?)]?(?:\s|$))"
+)
+# A journey: a place, an arrow, a place (each without a bracketed code after it).
+_PLACE = r"[^\W\d_](?:[^,;:()\n<>=\u2192-]|-(?!-*>))*?"
+_JOURNEY = re.compile(
+    rf"(?P<a>{_PLACE})\s*(?:\([^()\n]*\)\s*)?(?:->|-->|=>|\u2192)\s*(?P<b>{_PLACE})(?=\s*(?:[,;:(\n]|$))"
 )
 # A count written with "x" (or the multiplication sign): "2 x milk", "3x", "x6".
 _COUNTED = re.compile(

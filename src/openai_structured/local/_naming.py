@@ -222,6 +222,9 @@ _IDENTIFIER_LAST = frozenset(
     {"number", "no", "nr", "num", "id", "ref", "reference", "code", "iban", "sku", "vin"}
 )
 _IDENTIFIER_ANY = frozenset({"postcode", "zip", "zipcode", "postal", "reference"})
+#: Words of a place's name that make it where a journey starts or ends ("Koeln -> Frankfurt").
+_ORIGIN = frozenset({"origin", "from", "departure"})
+_DESTINATION = frozenset({"destination", "dest", "to", "arrival"})
 # "country_code" is "DE", "language_code" "en": not the identifiers this means.
 _NOT_IDENTIFIER = frozenset(
     {"country", "language", "currency", "colour", "color", "area", "dial", "discount", "promo"}
@@ -245,7 +248,8 @@ def _words(name: str, node: Mapping[str, Any]) -> tuple[str, ...]:
 
 def string_qualifier(name: str, node: Mapping[str, Any]) -> str | None:
     """The kind of string a field named ``name`` holds: ``email``, ``phone``, ``url``,
-    ``currency`` or ``identifier``; None when its name does not say."""
+    ``currency``, ``origin`` or ``destination`` (of a journey: ``A -> B``) or
+    ``identifier``; None when its name does not say."""
     words = _words(name, node)
     if not words:
         return None
@@ -260,6 +264,10 @@ def string_qualifier(name: str, node: Mapping[str, Any]) -> str | None:
         return "url"
     if "currency" in found or ("currency" in described and "symbol" not in described):
         return "currency"
+    if found & _ORIGIN:
+        return "origin"
+    if found & _DESTINATION:
+        return "destination"
     if found & _NOT_IDENTIFIER:
         return None
     last_digits = len(words) >= 2 and words[-2] == "last" and words[-1].isdigit()  # last4
