@@ -1031,3 +1031,110 @@ def test_the_next_amount_s_label_does_not_claim_an_amount(
 ) -> None:
     schema = _object(**{name: {"type": "number"} for name in expected})
     assert _copied(schema, CopySource(text)) == expected
+
+
+# --- journeys, counts, shortened labels, a union's description, given fields ---------------
+
+ITINERARY = (
+    "Leg 1: Train IC 2207, Koeln Hbf -> Frankfurt Flughafen, 2025-03-18, dep 06:12\n"
+    "Leg 2: Flight NV 418, Frankfurt (FRA) -> New York (JFK), arr 12:50\n"
+    "Transfer: Saint-Etienne --> Lyon-Perrache\n"
+)
+
+
+def test_a_journeys_origin_and_destination_are_the_places_either_side_of_its_arrow() -> None:
+    assert string_qualifier("origin", {}) == "origin"
+    assert string_qualifier("from_city", {}) == "origin"
+    assert string_qualifier("destination", {}) == "destination"
+    source = CopySource(ITINERARY)
+    assert source.values("string/origin") == ['"Koeln Hbf"', '"Frankfurt"', '"Saint-Etienne"']
+    assert source.values("string/destination") == [
+        '"Frankfurt Flughafen"',
+        '"New York"',
+        '"Lyon-Perrache"',
+    ]
+    # No arrow in the text: the field keeps the plain copy, and a nullable one is not null.
+    plain = CopySource("We fly from Oslo to Rome on Friday.")
+    assert plain.kind_for("string/origin") == "string"
+    assert not plain.null_when_absent("string/origin")
+
+
+def test_a_count_may_be_written_with_x_or_as_a_dozen() -> None:
+    assert number_qualifier("quantity", {"type": "integer"}) == "count"
+    assert number_qualifier("quantity", {"type": "number"}) is None  # 0.5 kg is no count
+    source = CopySource("Scarf x2 - 0.30 kg. 3 x yoghurt 500g. 4x batteries. Apples - a dozen")
+    assert source.values("integer/count") == ["2", "3", "4"]
+    assert "12" in source.values("integer")
+    # A count the text does not write with "x": the field's label, or any of the text's.
+    qty = CopySource("Qty 4  Desk chair @ 189.00")
+    assert qty.kind_for("integer/count/quantity-qty") == "integer//quantity-qty"
+    assert qty.values("integer//quantity-qty") == ["4"]
+    assert not qty.null_when_absent("integer/count/quantity-qty")
+
+
+def test_a_shortened_label_finds_its_value() -> None:
+    assert label_words("departs") == ("departs", "dep")
+    source = CopySource("Flight NV 418, dep 10:05, arr 12:50")
+    assert source.values("time//departs-dep") == ['"10:05"']
+    assert source.values("time//arrives-arr") == ['"12:50"']
+
+
+def test_a_code_followed_by_a_colon_is_a_label_not_a_value() -> None:
+    source = CopySource("Member ID: PBX-553091\nPlan: Off-Peak")
+    assert source.values("string/identifier/member") == ['"PBX-553091"']
+
+
+def test_the_branches_of_a_nullable_string_are_read_with_its_description() -> None:
+    text = "Plan: Off-Peak (Mon-Fri 10:00-16:00)."
+    schema = {
+        "type": "object",
+        "properties": {
+            "access_from": {
+                "anyOf": [{"type": "string"}, {"type": "null"}],
+                "description": "Start of weekday access, HH:MM",
+            }
+        },
+    }
+    out = _grammar_schema(schema, CopySource(text))["properties"]["access_from"]
+    kinds = [sentinel_kind(b["const"]) for b in out["anyOf"] if is_sentinel(b.get("const"))]
+    assert [k.split("/")[0] for k in kinds] == ["time"]  # a time, not a run of words
+
+
+def test_an_optional_field_the_text_gives_is_written() -> None:
+    text = "Minutes, 12 February 2025.\nNext meeting: 5 March 2025, 10:00, room 3B."
+    nullable_date = {"anyOf": [{"type": "string", "format": "date"}, {"type": "null"}]}
+    schema = {
+        "type": "object",
+        "properties": {
+            "title": {"type": "string"},
+            "next_meeting_date": nullable_date,
+            "launch_date": nullable_date,
+        },
+        "required": ["title"],
+    }
+    out = _grammar_schema(schema, CopySource(text))
+    assert out["required"] == ["title", "next_meeting_date"]  # the launch date: the model's
+    assert {"type": "null"} not in out["properties"]["next_meeting_date"]["anyOf"]
+    assert {"type": "null"} in out["properties"]["launch_date"]["anyOf"]
+
+
+def test_the_ends_of_a_range_are_a_start_and_an_end_field_s() -> None:
+    from openai_structured.local._naming import range_qualifier
+
+    assert [range_qualifier(n) for n in ("valid_from", "end_date", "opens", "date")] == [
+        "start",
+        "end",
+        "start",
+        None,
+    ]
+    source = CopySource(
+        "Off-Peak (Mon-Fri 10:00-16:00). Delivery between 18:00 and 19:00. "
+        "On show 12 April - 31 August 2025."
+    )
+    assert source.values("time/start") == ['"10:00"', '"18:00"']
+    assert source.values("time/end") == ['"16:00"', '"19:00"']
+    assert source.values("date/start") == ['"2025-04-12"']
+    assert source.values("date/end") == ['"2025-08-31"']
+    # No range: any of the text's times, by the field's labels.
+    one = CopySource("Doors at 19:30.")
+    assert one.kind_for("time/start/doors") == "time//doors"

@@ -333,3 +333,34 @@ def test_the_model_writes_one_show_per_row_each_with_its_rows_values(
     assert [show.sold_out for show in tour.shows] == [False, True, False]
     for show, row in zip(tour.shows, TOUR.strip().splitlines()[2:], strict=True):
         assert show.city in row
+
+
+def test_a_tables_heading_line_is_no_item() -> None:
+    text = (
+        "Shift roster\n"
+        "Date        Start  Volunteer\n"
+        "Sat 3 May   09:00  Anna Berg\n"
+        "Sun 4 May   13:30  Tom Li\n"
+    )
+    item = _object(
+        date={"type": "string", "format": "date"},
+        start={"type": "string", "format": "time"},
+        volunteer={"type": "string"},
+    )
+    out = _bounded(_list_of(item), text + "Season 2025.")["properties"]["items"]
+    rows = out["prefixItems"]
+    assert len(rows) == 2
+    source = CopySource(text + "Season 2025.")
+    assert [source.values(_kinds(row)["date"]) for row in rows] == [
+        ['"2025-05-03"'],
+        ['"2025-05-04"'],
+    ]
+
+
+def test_plain_rows_alike_by_their_separator_are_rows_for_items_of_plain_words() -> None:
+    text = "Volunteers:\nAnna Berg - kitchen\nTom Li - front desk\n\nThanks, see you.\nDana, Acme\n"
+    item = _object(name={"type": "string"}, station={"type": "string"})
+    out = _bounded(_list_of(item), text)["properties"]["items"]
+    assert len(out["prefixItems"]) == 2
+    (first, _), *_ = row_blocks(text)
+    assert [text[s:e] for s, e in first] == ["Anna Berg - kitchen", "Tom Li - front desk"]

@@ -548,7 +548,8 @@ class _Sanitizer:
         """The rows of the text a list of objects is written from, one item per row, if the
         text lists its items one per line (:mod:`._rows`): the block whose rows hold the most
         values for the item's typed fields (numbers, dates, times, codes), each row one at
-        least; a block of other values (an invoice's totals) holds fewer of them per row."""
+        least (a table's heading line, which holds none, is no item); a block of other values
+        (an invoice's totals) holds fewer of them per row."""
         source = self.copy_from
         if source is None or not source.rows or source.window is not None or self.in_list:
             return []
@@ -561,21 +562,23 @@ class _Sanitizer:
             for name, sub in item["properties"].items()
             if name not in ordinals and (kind := self._typed_kind(str(name), sub)) is not None
         ]
+        fields = len(kinds) + len(ordinals)
         best: tuple[tuple[float, bool, int], list[Row]] | None = None
-        for rows, marked in source.row_blocks:
-            if not max(low, MIN_ROWS) <= len(rows) <= high or rows[0] in self.rows_taken:
-                continue
-            numbered = all(marker_number(source.text, row) is not None for row in rows)
-            fields = len(kinds) + len(ordinals)
+        for block, marked in source.row_blocks:
             if not fields:
-                share = 1.0 if marked else 0.0
+                runs = [(block, [1] * len(block))] if marked else []
             else:
+                numbered = all(marker_number(source.text, row) is not None for row in block)
                 counted = len(ordinals) if numbered else 0
-                hits = [_distinct_values(source.within(*row), kinds) + counted for row in rows]
-                share = 0.0 if min(hits) == 0 else sum(hits) / (len(rows) * fields)
-            score = (share, marked, len(rows))
-            if share >= ROW_SHARE and (best is None or score > best[0]):
-                best = (score, rows)
+                hits = [_distinct_values(source.within(*row), kinds) + counted for row in block]
+                runs = _holding(block, hits)
+            for rows, held in runs:
+                if not max(low, MIN_ROWS) <= len(rows) <= high or rows[0] in self.rows_taken:
+                    continue
+                share = sum(held) / (len(rows) * max(fields, 1))
+                score = (share, marked, len(rows))
+                if share >= ROW_SHARE and (best is None or score > best[0]):
+                    best = (score, rows)
         if best is None:
             return []
         self.rows_taken.add(best[1][0])
@@ -606,7 +609,7 @@ class _Sanitizer:
             resolved = self._resolved(branch)
             if isinstance(resolved, Mapping) and resolved.get("type") not in (None, "null"):
                 kind = copy_kind(resolved, name)
-                if kind is not None and kind.split("/", 2)[:2] != ["string", ""]:
+                if kind is not None and [*kind.split("/"), ""][:2] != ["string", ""]:
                     return kind
         return None
 
@@ -656,6 +659,20 @@ class _Sanitizer:
             return False
         parts = ref[2:].split("/")
         return len(parts) == 2 and parts[0] in self.defs and parts[1] in self.defs[parts[0]]
+
+
+def _holding(rows: list[Row], hits: list[int]) -> list[tuple[list[Row], list[int]]]:
+    """The runs of consecutive ``rows`` that each hold a value (``hits``), with their hits."""
+    runs: list[tuple[list[Row], list[int]]] = []
+    current: tuple[list[Row], list[int]] = ([], [])
+    for row, hit in [*zip(rows, hits, strict=True), ((0, 0), 0)]:
+        if hit:
+            current[0].append(row)
+            current[1].append(hit)
+        elif current[0]:
+            runs.append(current)
+            current = ([], [])
+    return runs
 
 
 def _distinct_values(source: CopySource, kinds: Sequence[str]) -> int:

@@ -31,6 +31,7 @@ import bisect
 import dataclasses
 import datetime
 import functools
+import itertools
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -44,6 +45,7 @@ from ._naming import (
     label_words,
     name_words,
     number_qualifier,
+    range_qualifier,
     string_qualifier,
 )
 from ._rows import Row, row_blocks
@@ -225,12 +227,14 @@ def copy_kind(
         if fmt == "date-time":
             return str(fmt)
         if fmt in ("date", "time"):  # by its own labels only: a text has few dates
-            return _kind(str(fmt), "", label_words(name) if labels is None else labels)
+            words = label_words(name) if labels is None else labels
+            return _kind(str(fmt), range_qualifier(name) or "", words)
         if fmt is not None:
             return None
         description = node.get("description")
         if isinstance(description, str) and _HH_MM.search(description):
-            return _kind("time", "", label_words(name) if labels is None else labels)
+            words = label_words(name) if labels is None else labels
+            return _kind("time", range_qualifier(name) or "", words)
         what = string_qualifier(name, node)
         if what is None:  # a plain string: copied after its label, where the text has one
             return _kind("string", "", label_words(name) if labels is None else labels, ())
@@ -370,7 +374,10 @@ class CopySource:
             found = self._labelled(self._inside(self._strings(narrow)), labels, others)
             return [json.dumps(v, ensure_ascii=False) for v in _unique(v for _, _, v in found)]
         if base in ("date", "time"):
-            dated = self._inside(self._dated() if base == "date" else self._timed())
+            dated = self._dated() if base == "date" else self._timed()
+            if narrow in ("start", "end"):  # "10:00-16:00", "12 April - 31 August 2025"
+                dated = _range_ends(self.text, dated, narrow)
+            dated = self._inside(dated)
             return [
                 json.dumps(v)
                 for v in _unique(v for _, _, v in self._labelled(dated, labels, others))
@@ -871,6 +878,21 @@ class CopySource:
                 taken.append((match.start(), match.end()))
                 found.append((match.start(), match.end(), clock))
         return sorted(found)
+
+
+def _range_ends(text: str, found: list[_Found], end: str) -> list[_Found]:
+    """The values of ``found`` that start (``end="start"``) or end a range with the next or
+    the one before: ``10:00-16:00``, ``between 18:00 and 19:00``, ``12 April - 31 August``."""
+    ordered = sorted(found)
+    out = []
+    for first, second in itertools.pairwise(ordered):
+        if _RANGE.fullmatch(text, first[1], second[0]):
+            out.append(first if end == "start" else second)
+    return list(dict.fromkeys(out))
+
+
+# What joins the two ends of a range.
+_RANGE = re.compile(r"\s*(?:-|\u2013|\u2014|to|until|till|and|through|thru)\s*", re.IGNORECASE)
 
 
 def _minimum(node: Mapping[str, Any]) -> float | None:

@@ -25,6 +25,7 @@ __all__ = [
     "UNITS",
     "name_words",
     "number_qualifier",
+    "range_qualifier",
     "string_qualifier",
 ]
 
@@ -296,6 +297,21 @@ def number_qualifier(name: str, node: Mapping[str, Any]) -> str | None:
     if {_singular(word) for word in words} & _MONEY or described & _MONEY_DESCRIBED:
         return "money"
     return None
+
+
+def range_qualifier(name: str) -> str | None:
+    """``start`` or ``end`` for a date or a time field named as one end of a range
+    (``valid_from``, ``opens``, ``end_date``, ``access_until``), else None."""
+    words = set(name_words(name)) if name else set()
+    if words & _STARTS:
+        return "start"
+    if words & _ENDS:
+        return "end"
+    return None
+
+
+_STARTS = frozenset({"from", "start", "starts", "opens", "open", "begin", "begins", "since"})
+_ENDS = frozenset({"until", "to", "end", "ends", "closes", "close", "finish", "finishes", "till"})
 
 
 def label_words(name: str) -> tuple[str, ...]:

@@ -112,7 +112,15 @@ def _rows(text: str, lines: list[Row]) -> list[tuple[list[Row], str]]:
             if i == 0 and labels[0] is not None:  # "Actions: Luis Ferreira to ...", then more
                 skip = _label_end(line)
         rows.append((start + skip, start + len(line)))
-    return [(rows, styles.pop() if len(styles) == 1 else "")]
+    style = styles.pop() if len(styles) == 1 else ""
+    if not style:  # unmarked: alike if every line has the same separator ("Anna - kitchen")
+        shared = [sep for sep in _SEPARATORS if all(sep in line for line in texts)]
+        style = f"separated:{shared[0]}" if shared else ""
+    return [(rows, style)]
+
+
+# What separates a row's columns when nothing marks its start.
+_SEPARATORS = (" - ", " \u2013 ", " \u2014 ", " | ", "\t", "  ")
 
 
 def _heading(line: str, rows: list[str]) -> bool:
