@@ -113,8 +113,11 @@ _GLUE = frozenset(
         "with",
     ]
 )
-# A number, and a count written "x2" ("Handwoven cotton scarf x2").
-_NUMBER = re.compile(r"(?:(?<![\w.,])|(?<=\bx))(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?!\d)")
+# A number, and a count written "x2" ("Handwoven cotton scarf x2"); not the number of a
+# code ("SX-110", "IP-300").
+_NUMBER = re.compile(
+    r"(?:(?<![\w.,])|(?<=\bx))(?<![A-Za-z]-)(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?!\d)"
+)
 _NUMERIC_DATE = re.compile(
     r"\b(?P<year>\d{4})-\d{1,2}-\d{1,2}(?!\d)|\b\d{1,2}[/.]\d{1,2}[/.](?P<year2>\d{4})\b"
 )
@@ -232,7 +235,16 @@ def copy_kind(
         if fmt is not None:
             return None
         description = node.get("description")
-        if isinstance(description, str) and _HH_MM.search(description):
+        named = name_words(name)
+        clock = (
+            bool(named)
+            and named[-1] == "time"
+            and range_qualifier(name) is not None
+            and not isinstance(description, str)
+        )
+        if clock or (isinstance(description, str) and _HH_MM.search(description)):
+            # A clock time: asked for as HH:MM, or named as one end of a range ("start_time",
+            # nothing said; not "finish_time", often a duration).
             words = label_words(name) if labels is None else labels
             return _kind("time", range_qualifier(name) or "", words)
         what = string_qualifier(name, node)
@@ -954,7 +966,8 @@ _PAIRED = re.compile(
 # A journey: a place, an arrow, a place (each without a bracketed code after it).
 _PLACE = r"[^\W\d_](?:[^,;:()\n<>=\u2192-]|-(?!-*>))*?"
 _JOURNEY = re.compile(
-    rf"(?P<a>{_PLACE})\s*(?:\([^()\n]*\)\s*)?(?:->|-->|=>|\u2192)\s*(?P<b>{_PLACE})(?=\s*(?:[,;:(\n]|$))"
+    rf"(?P<a>{_PLACE})\s*(?:\([^()\n]*\)\s*)?(?:->|-->|=>|\u2192| > )\s*"
+    rf"(?P<b>{_PLACE})(?=\s*(?:[,;:(\n]|$))"
 )
 # A count written with "x" (or the multiplication sign): "2 x milk", "3x", "x6".
 _COUNTED = re.compile(

@@ -223,9 +223,10 @@ _IDENTIFIER_LAST = frozenset(
     {"number", "no", "nr", "num", "id", "ref", "reference", "code", "iban", "sku", "vin"}
 )
 _IDENTIFIER_ANY = frozenset({"postcode", "zip", "zipcode", "postal", "reference"})
-#: Words of a place's name that make it where a journey starts or ends ("Koeln -> Frankfurt").
-_ORIGIN = frozenset({"origin", "from", "departure"})
-_DESTINATION = frozenset({"destination", "dest", "to", "arrival"})
+#: Words of a place's name that make it where a journey starts or ends ("Koeln -> Frankfurt",
+#: a translation's "Norwegian > English").
+_ORIGIN = frozenset({"origin", "from", "departure", "source"})
+_DESTINATION = frozenset({"destination", "dest", "to", "arrival", "target"})
 # "country_code" is "DE", "language_code" "en": not the identifiers this means.
 _NOT_IDENTIFIER = frozenset(
     {"country", "language", "currency", "colour", "color", "area", "dial", "discount", "promo"}
@@ -311,7 +312,7 @@ def range_qualifier(name: str) -> str | None:
 
 
 _STARTS = frozenset({"from", "start", "starts", "opens", "open", "begin", "begins", "since"})
-_ENDS = frozenset({"until", "to", "end", "ends", "closes", "close", "finish", "finishes", "till"})
+_ENDS = frozenset({"until", "to", "end", "ends", "closes", "close", "till"})
 
 
 def label_words(name: str) -> tuple[str, ...]:

@@ -26,6 +26,8 @@ __all__ = ["MIN_ROWS", "Row", "marker_number", "row_blocks"]
 MIN_ROWS = 2
 #: Runs of rows further apart than this many line breaks are not one list.
 MAX_APART = 4
+#: An item written over more lines than this is not read as one row.
+MAX_RECORD_LINES = 4
 
 #: Where a row's text starts and ends in the text.
 Row = tuple[int, int]
@@ -50,6 +52,7 @@ def row_blocks(text: str) -> list[tuple[list[Row], bool]]:
     apart only by blank lines and headings, marked alike ("Women" / "1. ..." and "Men" /
     "1. ..."), are also one run together."""
     runs: list[tuple[list[Row], str]] = []
+    paragraphs: list[list[Row]] = []
     lines: list[Row] = []
     start = 0
     for line in [*text.split("\n"), ""]:
@@ -57,9 +60,11 @@ def row_blocks(text: str) -> list[tuple[list[Row], bool]]:
             lines.append((start, start + len(line)))
         elif lines:
             runs.extend(_rows(text, lines))
+            paragraphs.append(lines)
             lines = []
         start += len(line) + 1
     blocks = [(rows, bool(style)) for rows, style in runs if len(rows) >= MIN_ROWS]
+    blocks += _records(text, paragraphs)
     for i, (first, style) in enumerate(runs):
         together = list(first)
         for rows, following in runs[i + 1 :]:
@@ -69,6 +74,50 @@ def row_blocks(text: str) -> list[tuple[list[Row], bool]]:
             together += rows
             if (together, True) not in blocks:
                 blocks.append((list(together), True))
+    return blocks
+
+
+def _records(text: str, paragraphs: list[list[Row]]) -> list[tuple[list[Row], bool]]:
+    """Items written over a few lines each, a blank line between them ("Mon 17 Feb" /
+    "08:00-16:30, 30 min break - hedge cutting"): runs of paragraphs of the same number of
+    lines (2-4), none of them prose, each one row from its first line to its last."""
+    blocks: list[tuple[list[Row], bool]] = []
+    i = 0
+    while i < len(paragraphs):
+        size = len(paragraphs[i])
+        j = i + 1
+        while (
+            j < len(paragraphs)
+            and len(paragraphs[j]) == size
+            and text[paragraphs[j - 1][-1][1] : paragraphs[j][0][0]].count("\n") <= MAX_APART
+        ):
+            j += 1
+        group = paragraphs[i:j]
+        if (
+            len(group) >= MIN_ROWS
+            and 2 <= size <= MAX_RECORD_LINES
+            and not any(
+                _runs_on(text[a[0] : a[1]].rstrip(), text[b[0] : b[1]])
+                for lines in group
+                for a, b in itertools.pairwise(lines)
+            )
+        ):
+            firsts = [text[lines[0][0] : lines[0][1]] for lines in group]
+            labels = {_label(line) for line in firsts}
+            marked = all(_MARKER.match(line) for line in firsts) or (
+                len(labels) == 1 and None not in labels
+            )
+            shapes = {tuple(_shape(text[a:b]) for a, b in lines) for lines in group}
+            if not marked and len(shapes) > 1:
+                i = j
+                continue  # not alike: "Minutes - ..." and "1. The agency's draft ..."
+            rows = []
+            for lines, first in zip(group, firsts, strict=True):
+                marker = _MARKER.match(first)
+                skip = marker.end() if marker is not None else _label_end(first)
+                rows.append((lines[0][0] + skip, lines[-1][1]))
+            blocks.append((rows, marked))
+        i = j
     return blocks
 
 
@@ -121,6 +170,16 @@ def _rows(text: str, lines: list[Row]) -> list[tuple[list[Row], str]]:
 
 # What separates a row's columns when nothing marks its start.
 _SEPARATORS = (" - ", " \u2013 ", " \u2014 ", " | ", "\t", "  ")
+
+
+def _shape(line: str) -> tuple[str, frozenset[str]]:
+    """What a line of an item looks like: how it begins (a digit, a capital, a small letter,
+    a sign) and which separators it holds."""
+    first = line.lstrip()[:1]
+    begins = (
+        "9" if first.isdigit() else "A" if first.isupper() else "a" if first.isalpha() else first
+    )
+    return begins, frozenset(c for c in ",:-()/@|" if c in line)
 
 
 def _heading(line: str, rows: list[str]) -> bool:
