@@ -146,7 +146,7 @@ def test_a_pydantic_schema_spaced() -> None:
         ('": 2},', ' {"name": "'),  # the next item
         ('ears",', ' "qty": '),
         # none after "qty": 3, (note is optional)
-        ("ull}],", ' "paid": '),  # a boolean const: no quote
+        ("ull}],", ' "paid": true'),  # a boolean the text decides: the one value drafted
         # none after "paid": true, (comment and tags are optional)
     ]
 
@@ -161,14 +161,15 @@ def test_a_pydantic_schema_compact() -> None:
         ('ples",', '"qty":'),
         ('y":2},', '{"name":"'),
         ('ears",', '"qty":'),
-        ('":3}],', '"paid":'),
+        ('":3}],', '"paid":true'),
     ]
 
 
 def test_a_hand_written_schema_spaced() -> None:
     assert _replay(ISSUE_COPIED, ISSUE_SPACED) == [
         ("{", '"title":'),
-        ('ari", ', '"status": "'),  # the first comma's space written: not drafted again
+        # the first comma's space written: not drafted again; the enum narrowed to one value
+        ('ari", ', '"status": "open"'),
         ('open",', ' "score": '),  # a nullable number: no quote
         (" null,", ' "owner": '),  # an object: its "{" is not drafted
         ('er": {', '"login": "'),  # in the nested object (a $ref)
@@ -187,7 +188,7 @@ def test_a_hand_written_schema_spaced() -> None:
 def test_a_hand_written_schema_compact() -> None:
     assert _replay(ISSUE_COPIED, ISSUE_COMPACT) == [
         ("{", '"title":'),
-        ('ari","', 'status":"'),  # a string enum (narrowed to "open"): its quote
+        ('ari","', 'status":"open"'),  # a string enum narrowed to "open": drafted whole
         ('open",', '"score":'),
         (":null,", '"owner":'),
         ('ner":{', '"login":"'),
@@ -226,6 +227,8 @@ def test_no_draft_after_the_bracket_of_a_list_that_may_be_empty() -> None:
     assert ('rs": [', '{"login": "') not in offered
     assert ('s": [{', '"login": "') in offered
     copied = _replay(ISSUE_COPIED, ISSUE_SPACED)
+    # (copying narrows the status enum to "open", which is then drafted whole)
+    copied[copied.index(('ari", ', '"status": "open"'))] = ('ari", ', '"status": "')
     at = copied.index(('rs": [', '{"login": "'))
     assert offered == [*copied[:at], ('s": [{', '"login": "'), *copied[at + 1 :]]
     assert ('": 7},', ' {"login": "') in offered  # after a comma an item follows: drafted
@@ -258,7 +261,7 @@ def test_an_optional_key_is_not_drafted() -> None:
     first_item = '{"customer": "Ana Lima", "total": 4.50, "items": [{"name": "apples", "qty": 2'
     assert _draft_after(ORDER, first_item + ",") == ""  # note: optional
     assert _draft_after(ORDER, first_item + ', "') == ""  # its key's quote written: still none
-    assert _draft_after(ORDER, first_item + '}], "') == 'paid": '
+    assert _draft_after(ORDER, first_item + '}], "') == 'paid": true'  # the text: "Paid."
     assert _draft_after(ORDER, first_item + '}], "paid": true,') == ""  # comment, tags
     assert _draft_after(ORDER, first_item + '}], "paid": true, "') == ""
     assert _draft_after(ORDER, first_item + '}], "paid": true, "comment": null,') == ""
@@ -282,7 +285,7 @@ def test_an_optional_key_is_not_drafted() -> None:
         ({"type": "string"}, 'b": "'),
         ({"type": "string", "format": "date"}, 'b": "'),
         ({"enum": ["x", "y"]}, 'b": "'),
-        ({"const": "fixed"}, 'b": "'),
+        ({"const": "fixed"}, 'b": "fixed"'),  # the one value: drafted whole
         ({"$ref": "#/$defs/Word"}, 'b": "'),
         ({"const": sentinel("string")}, 'b": "'),
         ({"const": sentinel("string/phone")}, 'b": "'),
@@ -297,7 +300,8 @@ def test_an_optional_key_is_not_drafted() -> None:
         ({"type": "number"}, 'b": '),
         ({"type": "integer"}, 'b": '),
         ({"type": "boolean"}, 'b": '),
-        ({"const": True}, 'b": '),
+        ({"const": True}, 'b": true'),
+        ({"enum": ["x"]}, 'b": "x"'),
         ({"enum": ["x", None]}, 'b": '),  # null may come
         ({"enum": ["x", 1]}, 'b": '),
         ({"anyOf": [{"type": "string"}, {"type": "null"}]}, 'b": '),
@@ -721,6 +725,16 @@ class _Vocabulary:
         return "".join(chr(t) for t in tokens).encode()
 
 
+class _Admitting:
+    """A sampler whose grammar admits the first ``n`` tokens of any draft."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def admitted(self, tokens: Any) -> int:
+        return min(self.n, len(tokens))
+
+
 def test_key_tokens_drafts_nothing_without_a_request() -> None:
     require_local_extra()
     import numpy as np
@@ -739,12 +753,25 @@ def test_key_tokens_drafts_nothing_without_a_request() -> None:
     # A request (its grammar's schema), then one without a schema (drafting off).
     hook.begin(ORDER)
     prompt = [ord(c) for c in "PROMPT"]
+    # No sampler of ours for the request yet (llama-cpp-python's would need every row's
+    # logits, which a draft's batch does not compute): nothing drafted.
+    assert hook(np.array([*prompt, ord("{")], dtype=np.intc)).tolist() == []
+    hook.begin(ORDER)
+    vocab._openai_structured_sampler = _Admitting(99)  # type: ignore[attr-defined]
     drafted = hook(np.array([*prompt, ord("{")], dtype=np.intc))
     assert "".join(map(chr, drafted.tolist())) == '"customer":'
     assert vocab._openai_structured_batch == len('"customer":')  # type: ignore[attr-defined]
+    # Only the tokens the grammar admits are drafted.
+    hook.begin(ORDER)
+    vocab._openai_structured_sampler = _Admitting(4)  # type: ignore[attr-defined]
+    drafted = hook(np.array([*prompt, ord("{")], dtype=np.intc))
+    assert "".join(map(chr, drafted.tolist())) == '"cus'
+    hook.begin(ORDER)
+    vocab._openai_structured_sampler = _Admitting(0)  # type: ignore[attr-defined]
+    assert hook(np.array([*prompt, ord("{")], dtype=np.intc)).tolist() == []
     hook.begin(None)
     assert hook(np.array([*prompt, ord("{")], dtype=np.intc)).tolist() == []
-    assert vocab.tokenized == [b'"customer":']
+    assert vocab.tokenized == [b'"customer":'] * 3  # the three requests that had a sampler
 
 
 def test_a_drafted_token_is_the_one_after_the_logits_row() -> None:

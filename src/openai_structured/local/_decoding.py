@@ -45,7 +45,7 @@ import json
 import math
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -628,6 +628,7 @@ class KeyTokens:
         self._draft = KeyDraft(schema) if schema else None
         self._seen = None
         self._decoder.reset()
+        self._llama._openai_structured_sampler = None  # the request's own, once it has one
 
     def __call__(self, input_ids: Any) -> Any:
         numpy = _module("numpy")
@@ -641,9 +642,15 @@ class KeyTokens:
         self._seen = len(input_ids)
         self._draft.feed(self._decoder.decode(piece))
         text = self._draft.next_text()
-        if not text:
-            return none
+        sampler = getattr(self._llama, "_openai_structured_sampler", None)
+        if not text or sampler is None:
+            return none  # (llama-cpp-python's own sampler would need every row's logits)
         tokens = self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        # Only what the grammar admits: the sampler then takes every drafted token without
+        # their logits, which the batch does not compute (see _wrap_eval).
+        tokens = tokens[: sampler.admitted(tokens)]
+        if not tokens:
+            return none
         self._llama._openai_structured_batch = len(tokens)
         return numpy.array(tokens, dtype=numpy.intc)
 
@@ -657,8 +664,10 @@ def _drafted_token(llama: Any, idx: int) -> int | None:
 
 
 def _wrap_eval(llama_class: Any) -> None:
-    """A drafted batch gets logits for every token (each is checked by the sampler); other
-    evaluations, the prompt's above all, keep the last token's only (``logits_all=False``)."""
+    """A drafted batch is evaluated in one decode with the logits of its last token only:
+    the sampler takes each drafted token, which the grammar admits (:class:`KeyTokens`),
+    without looking at logits (a vocabulary of 262k makes each row's logits cost as much as
+    the rest of the model's work for the token)."""
     stock = llama_class.eval
     if getattr(stock, "__wrapped__", None) is not None:
         return
@@ -672,7 +681,7 @@ def _wrap_eval(llama_class: Any) -> None:
             return
         self._ctx.kv_cache_seq_rm(-1, self.n_tokens, -1)
         batch = list(tokens)
-        self._batch.set_batch(batch=batch, n_past=self.n_tokens, logits_all=True)
+        self._batch.set_batch(batch=batch, n_past=self.n_tokens, logits_all=False)
         self._ctx.decode(self._batch)
         self.input_ids[self.n_tokens : self.n_tokens + len(batch)] = batch
         self.n_tokens += len(batch)
@@ -711,7 +720,7 @@ def _wrap_sampler(llama_class: Any) -> None:
         chain = stock(self, grammar=None, **kwargs)
         try:
             top = max(TOP_CANDIDATES, int(kwargs.get("top_k", 0) or 0))
-            return FirstChoiceGrammarSampler(
+            sampler = FirstChoiceGrammarSampler(
                 chain,
                 compiled,
                 self._n_vocab,
@@ -721,6 +730,8 @@ def _wrap_sampler(llama_class: Any) -> None:
                 plan=_plan_for(self, kwargs),
                 drafted=functools.partial(_drafted_token, self),
             )
+            self._openai_structured_sampler = sampler  # what checks and takes the drafts
+            return sampler
         except Exception as exc:  # an unexpected chain: the stock one, slower but right
             bindings.llama_sampler_free(compiled)
             if not warned:
@@ -895,6 +906,25 @@ class FirstChoiceGrammarSampler:
             return None
         return int(self._buf["id"][index])
 
+    def admitted(self, tokens: Sequence[int]) -> int:
+        """How many of ``tokens``, in turn, the grammar admits from where the answer is."""
+        b = self._b
+        grammar = b.llama_sampler_clone(self._grammar)
+        if not grammar:
+            return 0
+        try:
+            arr = self._one_arr
+            for count, token in enumerate(tokens):
+                self._one[0] = (token, 1.0, 0.0)
+                arr.size, arr.selected, arr.sorted = 1, -1, False
+                b.llama_sampler_apply(grammar, ctypes.byref(arr))
+                if not math.isfinite(float(self._one["logit"][0])):
+                    return count
+                b.llama_sampler_accept(grammar, token)
+            return len(tokens)
+        finally:
+            b.llama_sampler_free(grammar)
+
     def _admits(self, token: int) -> bool:
         self._one[0] = (token, 1.0, 0.0)
         arr = self._one_arr
@@ -928,8 +958,12 @@ class FirstChoiceGrammarSampler:
 
     def sample(self, ctx: Any, idx: int = -1) -> int:
         b = self._b
-        drafted = self._drafted(idx) if not self._queue else None
+        drafted = self._drafted(idx)
         if drafted is not None and self._admits(drafted):
+            if self._queue and self._queue[0] != drafted:
+                self._queue.clear()
+            elif self._queue:
+                self._queue.pop(0)
             # A key the grammar writes anyway, in the draft's tokens (the model might have
             # split it otherwise: the text is the same, and the batch is kept).
             self.counts["drafted"] += 1

@@ -85,6 +85,9 @@ class KeyDraft:
         space = self._after[":"]
         if space is None:  # not seen yet: up to the colon
             return text
+        forced = _forced(value)
+        if forced is not None:  # the one value the grammar admits: "sold_out": false
+            return text + space + forced
         return text + space + ('"' if _string_valued(value) else "")
 
     def _next_key(self, node: Mapping[str, Any], last: str) -> str | None:
@@ -153,6 +156,19 @@ def _string_valued(node: Any) -> bool:
     if isinstance(enum, list) and enum:
         return all(isinstance(value, str) for value in enum)
     return node.get("type") == "string"
+
+
+def _forced(node: Any) -> str | None:
+    """The JSON text of the one value ``node`` admits (a ``const``, an enum of one), if so;
+    not a copied value's placeholder."""
+    if not isinstance(node, Mapping):
+        return None
+    if "const" in node and not is_sentinel(node["const"]):
+        return json.dumps(node["const"])
+    enum = node.get("enum")
+    if isinstance(enum, list) and len(enum) == 1:
+        return json.dumps(enum[0])
+    return None
 
 
 def _items(node: Mapping[str, Any]) -> Any:
