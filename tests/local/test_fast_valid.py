@@ -176,7 +176,7 @@ def test_output_limit_grows_with_the_skeleton_and_the_input() -> None:
     assert json.loads(skeleton({"type": "object", "properties": {"rows": rows}})) == {
         "rows": [{"sku": 0}] * OBJECT_ITEMS
     }
-    assert output_limit(skeleton_tokens=20, input_tokens=100) == 20 + 150 + 64
+    assert output_limit(skeleton_tokens=20, input_tokens=100) == 20 + 200 + 64
     assert output_limit(skeleton_tokens=20, input_tokens=200) > output_limit(
         skeleton_tokens=20, input_tokens=100
     )

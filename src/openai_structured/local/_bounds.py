@@ -12,9 +12,10 @@ phrase in a string, until the token limit. Three bounds, all derived from the re
   :data:`MIN_CHARS`, at most :data:`MAX_CHARS` (llama.cpp's grammar expands ``{0,n}`` into n
   rules, and refuses a rule whose repetitions multiply to 2,000 or more).
 * **Output tokens** (:func:`output_limit`): the tokens of the answer's skeleton (every key, one
-  item per list), plus 1.5 times the input's tokens, plus a margin. Extracted values are copied
-  from the input, so an answer longer than that is a loop; it ends as ``finish_reason=
-  "length"``, which the library reports as ``TokenLimitError`` with the partial answer.
+  item per list), plus twice the input's tokens (several fields of a row may copy from the
+  same words), plus a margin. Extracted values are copied from the input, so an answer longer
+  than that is a loop; it ends as ``finish_reason="length"``, which the library reports as
+  ``TokenLimitError`` with the partial answer.
 
 A bound the schema states itself (``maxItems``, ``maxLength``) is kept when it is tighter. The
 caps shape only the grammar: the answer is still validated against the caller's own schema.
@@ -64,7 +65,7 @@ MAX_ITEMS = 100
 MIN_CHARS = 256
 MAX_CHARS = 1500
 #: Output tokens allowed per input token, on top of the skeleton (see :func:`output_limit`).
-INPUT_FACTOR = 1.5
+INPUT_FACTOR = 2.0
 #: Output tokens allowed on top of the skeleton and the input's share.
 MARGIN = 64
 #: Items of a list of objects the skeleton holds (their keys are output the input does not

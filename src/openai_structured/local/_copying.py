@@ -756,7 +756,11 @@ class CopySource:
         for i in inside:
             word, gap = self.words[i]
             text = _literal(json.dumps(word, ensure_ascii=False)[1:-1])
-            if i + 1 < inside.stop and not (gap and self.words[i + 1][0] == "("):
+            if (
+                i + 1 < inside.stop
+                and not (gap and self.words[i + 1][0] == "(")
+                and not (self.window is not None and self._column_break(i))
+            ):
                 # A line break between the words may be written as a space or as one; a
                 # copy does not run on into brackets ("Elena Marsh (book)", "Frankfurt (FRA)").
                 space = '(" " | "\\\\n")' if gap == "\n" else _literal(gap)
@@ -769,6 +773,21 @@ class CopySource:
                 starts.append(self._start(i, rules))
         rules[self._rule("string")] = '"\\"" (' + " | ".join(filter(None, starts)) + ') "\\""'
         return rules
+
+    def _column_break(self, i: int) -> bool:
+        """Whether a row's column ends after word ``i``: a tab, two spaces, a ``|``, or a
+        dash with a space either side ("Halle Kessel, Hamburg - DE"): a row's copy is a cell."""
+        end = self.offsets[i] + len(self.words[i][0])
+        gap = self.text[end : self.offsets[i + 1]]
+        if "\t" in gap or "  " in gap:
+            return True
+        following = self.words[i + 1][0]
+        if following == "|":
+            return True
+        if following in ("-", "\u2013", "\u2014") and gap and i + 2 < len(self.words):
+            after = self.offsets[i + 1] + len(following)
+            return after < self.offsets[i + 2]
+        return False
 
     def _start(self, i: int, rules: dict[str, str]) -> str | None:
         """The rule a copy starting at word ``i`` begins with: the word's own, or for a number
