@@ -438,3 +438,26 @@ def test_a_copied_string_keeps_the_schema_s_max_length(vocab_model: Any) -> None
     gbnf = _grammar(_one({"type": "string", "maxLength": 3}), "Ada Okafor paid.")
     assert _admits(vocab_model, gbnf, '{"v": "Ada"}')
     assert not _admits(vocab_model, gbnf, '{"v": "Ada Okafor"}')
+
+
+# --- numbers in words, the order of numeric dates, an airline's date ------------------------
+
+
+def test_numbers_written_in_words_up_to_ninety_nine() -> None:
+    source = CopySource("Episode forty-two: twenty one guests, nineteen hosts, six people.")
+    assert source.values("integer") == ["42", "21", "19", "6"]
+
+
+@pytest.mark.parametrize(
+    ("text", "dates"),
+    [
+        ("Booked in: 09/10/2024. Labour at £40/hr.", ["2024-10-09"]),  # pounds: day first
+        ("Signed 09/10/2024, fee $40.", ["2024-09-10"]),  # dollars only: month first
+        ("Week 27/09/2024; booked 09/10/2024.", ["2024-09-27", "2024-10-09"]),  # as it says
+        ("Paid 04/15/2024; due 05/01/2024 in EUR.", ["2024-04-15", "2024-05-01"]),
+        ("On 09/10/2024.", ["2024-10-09", "2024-09-10"]),  # nothing says: both readings
+        ("Flight AU 2318   Date: 21NOV24", ["2024-11-21"]),
+    ],
+)
+def test_a_numeric_date_is_read_in_the_order_the_text_uses(text: str, dates: list[str]) -> None:
+    assert CopySource(text).dates() == dates

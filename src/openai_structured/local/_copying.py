@@ -128,27 +128,40 @@ _NOT_QUANTITIES = re.compile(
     r"|\b\d{4}-\d{1,2}-\d{1,2}(?!\d)|\b\d{1,2}[/.]\d{1,2}[/.]\d{4}\b"
     r"|\+?\(?\d+\)?(?:[ .-]\d+){2,}(?=\D|$)"
 )
-_NUMBER_WORDS = {
-    word: n
-    for n, word in enumerate(
-        [
-            "zero",
-            "one",
-            "two",
-            "three",
-            "four",
-            "five",
-            "six",
-            "seven",
-            "eight",
-            "nine",
-            "ten",
-            "eleven",
-            "twelve",
-        ]
-    )
-} | {"dozen": 12}
-_NUMBER_WORD = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
+_UNIT_WORDS = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
+_TEN_WORDS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+_NUMBER_WORDS = (
+    {word: n for n, word in enumerate(_UNIT_WORDS)}
+    | {word: 10 * (n + 2) for n, word in enumerate(_TEN_WORDS)}
+    | {"dozen": 12}
+)
+# A number written in words: "six", "forty-two", "twenty one".
+_NUMBER_WORD = re.compile(
+    rf"\b(?:(?P<tens>{'|'.join(_TEN_WORDS)})[- ](?P<unit>{'|'.join(_UNIT_WORDS[1:10])})"
+    rf"|(?P<word>{'|'.join(_NUMBER_WORDS)}))\b",
+    re.IGNORECASE,
+)
 _MONTHS = {
     name: number
     for number, names in enumerate(
@@ -179,6 +192,8 @@ _DATES = (
     # Also the date of a date-time ("2024-06-07T09:30:00Z": no word boundary before the T).
     re.compile(r"\b(?P<iso_y>\d{4})-(?P<iso_m>\d{1,2})-(?P<iso_d>\d{1,2})(?!\d)"),
     re.compile(r"\b(?P<a>\d{1,2})[/.](?P<b>\d{1,2})[/.](?P<year>\d{4})\b"),
+    # An airline's "21NOV24".
+    re.compile(rf"\b{_DAY}{_MONTH}(?P<year>\d\d)\b", re.IGNORECASE),
 )
 _TIMES = (
     re.compile(r"\b(?P<h>\d{1,2})(?:[:.](?P<m>\d{2}))?\s*(?P<ampm>[ap])\.?m\b\.?", re.IGNORECASE),
@@ -837,7 +852,7 @@ class CopySource:
             if value is not None:
                 found.append((match.start(), match.end(), value))
         for match in _NUMBER_WORD.finditer(self.text):
-            found.append((match.start(), match.end(), str(_NUMBER_WORDS[match.group(1).lower()])))
+            found.append((match.start(), match.end(), str(_word_number(match))))
         return sorted(found)
 
     def dates(self) -> list[str]:
@@ -866,12 +881,15 @@ class CopySource:
                 elif parts.get("month"):
                     month, day = _MONTHS[parts["month"].lower().rstrip(".")], int(parts["day"])
                     if parts.get("year"):
-                        found.append((match.start(), match.end(), _iso(parts["year"], month, day)))
+                        year = parts["year"] if len(parts["year"]) == 4 else "20" + parts["year"]
+                        found.append((match.start(), match.end(), _iso(year, month, day)))
                     else:
                         pending.append((match.start(), match.end(), month, day))
                 else:
                     a, b, year = int(parts["a"]), int(parts["b"]), parts["year"]
                     readings = _iso(year, b, a) + _iso(year, a, b)  # day first, then month first
+                    if len(readings) == 2 and self._month_first is not None:
+                        readings = readings[1:] if self._month_first else readings[:1]
                     found.append((match.start(), match.end(), readings))
         years = [(pos, iso[:4]) for pos, _, isos in found for iso in isos[:1]]
         if not years:  # "European Tour 2025 ... Thu 8 May": the text's own year
@@ -881,6 +899,23 @@ class CopySource:
                 year = min(years, key=lambda item: abs(item[0] - pos))[1]
                 found.append((pos, end, _iso(year, month, day)))
         return [(pos, end, iso) for pos, end, isos in sorted(found) for iso in isos]
+
+    @functools.cached_property
+    def _month_first(self) -> bool | None:
+        """How the text orders its numeric dates: as one of them says (``27/09/2024``), else
+        month first for a text in dollars only, day first for one with pounds or euros
+        (``09/10/2024`` on a British bill is 9 October); None if nothing says."""
+        for match in _DAY_MONTH.finditer(self.text):
+            a, b = int(match.group(1)), int(match.group(2))
+            if a > 12 >= b:
+                return False
+            if b > 12 >= a:
+                return True
+        dollars = "$" in self.text or "USD" in self.text
+        others = any(sign in self.text for sign in ("£", "€", "GBP", "EUR"))
+        if dollars != others:
+            return dollars
+        return None
 
     def times(self) -> list[str]:
         """Every clock time the text writes, as ``HH:MM``."""
@@ -941,6 +976,15 @@ def _positive_minimum(node: Mapping[str, Any]) -> bool:
     return low is not None and (low > 0 or ("exclusiveMinimum" in node and low >= 0))
 
 
+def _word_number(match: re.Match[str]) -> int:
+    """The number a :data:`_NUMBER_WORD` match writes."""
+    if match.group("tens"):
+        return (
+            _NUMBER_WORDS[match.group("tens").lower()] + _NUMBER_WORDS[match.group("unit").lower()]
+        )
+    return _NUMBER_WORDS[match.group("word").lower()]
+
+
 def _iso(year: str | int, month: str | int, day: str | int) -> list[str]:
     try:
         return [datetime.date(int(year), int(month), int(day)).isoformat()]
@@ -962,6 +1006,7 @@ _FOUND_BY_KIND = frozenset({"email", "phone", "url", "currency", "origin", "dest
 #: Narrowed kinds a text may not write as such though it gives the value (an identifier of
 #: letters, a count without "x", a journey without an arrow).
 _NOT_NULL_WHEN_ABSENT = frozenset({"", "identifier", "count", "origin", "destination"})
+_DAY_MONTH = re.compile(r"\b(\d{1,2})[/.](\d{1,2})[/.]\d{4}\b")
 _EMAILS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _URLS = re.compile(
     r"\bhttps?://[^\s<>\"']+|\bwww\.[^\s<>\"']+"
