@@ -1138,3 +1138,32 @@ def test_the_ends_of_a_range_are_a_start_and_an_end_field_s() -> None:
     # No range: any of the text's times, by the field's labels.
     one = CopySource("Doors at 19:30.")
     assert one.kind_for("time/start/doors") == "time//doors"
+
+
+def test_a_field_the_text_labels_with_nothing_after_is_null() -> None:
+    text = (
+        "Bike: Brompton C Line. Frame no.: not recorded\n"
+        "Approved by (client): ____________\nContractor: none\nName: Ann Lee\n"
+    )
+    source = CopySource(text)
+    assert source.says_nothing(("frame",))
+    assert source.says_nothing(("approved",))
+    assert source.says_nothing(("contractor",))
+    assert not source.says_nothing(("name",))
+    nullable = {"anyOf": [{"type": "string"}, {"type": "null"}]}
+    schema = {
+        "type": "object",
+        "properties": {
+            "frame_number": nullable,
+            "name": nullable,
+            "fee": {"type": ["number", "null"]},
+        },
+    }
+    out = _grammar_schema(schema, source)["properties"]
+    assert out["frame_number"] == {"anyOf": [{"type": "null"}, {"type": "null"}]}  # null only
+    assert out["name"]["anyOf"][1] == {"type": "null"}
+    assert is_sentinel(out["name"]["anyOf"][0]["const"])
+    # A number labelled with nothing may be 0 ("Joining fee: waived"): the model's to say.
+    assert any(
+        is_sentinel(b.get("const")) or b.get("type") == "number" for b in out["fee"]["anyOf"]
+    )

@@ -387,6 +387,9 @@ class _Sanitizer:
             absent = kind is not None and usable != kind and self.nullable
             if absent and self.copy_from.null_when_absent(str(kind)):
                 return {"type": "null"}  # a phone field, and no phone number in the text
+            typed = kind is not None and not kind.startswith(("integer", "number", "unsigned"))
+            if typed and self.nullable and self.copy_from.says_nothing(self.labels):
+                return {"type": "null"}  # "Frame no.: not recorded" (a number: 0, or null?)
             if usable is not None:
                 return {"const": sentinel(usable)}
         return self._typed(node)

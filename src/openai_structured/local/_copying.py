@@ -533,6 +533,31 @@ class CopySource:
         inside = self._word_range()
         return [i for i in dict.fromkeys(starts) if i in inside and self._starts_copy(i)]
 
+    def says_nothing(self, labels: tuple[str, ...]) -> bool:
+        """Whether the text labels the field and gives nothing after the label: "Frame no.:
+        not recorded", "Approved by (client): ________", "Contractor: none"."""
+        if not self.labelled or not labels:
+            return False
+        for j in self._word_range():
+            word = self.words[j][0]
+            if word != ":" or j + 1 >= len(self.words) or not self.words[j][1]:
+                continue
+            after = self.words[j + 1][0].lower()
+            if after not in _NOTHING and set(after) != {"_"}:
+                continue
+            phrase = []
+            for k in range(j - 1, max(-1, j - 6), -1):
+                before, gap = self.words[k]
+                if gap == "\n":
+                    break
+                if before.isalpha():
+                    phrase.append(before.lower())
+                elif before not in ".()":
+                    break
+            if any(_stem_match(label, w) for label in labels for w in phrase):
+                return True
+        return False
+
     def _starts_copy(self, i: int) -> bool:
         word = self.words[i][0]
         if i >= 2 and word.isdigit() and self.words[i - 1][0] in ".,:/-":
