@@ -1144,6 +1144,7 @@ def test_a_field_the_text_labels_with_nothing_after_is_null() -> None:
     text = (
         "Bike: Brompton C Line. Frame no.: not recorded\n"
         "Approved by (client): ____________\nContractor: none\nName: Ann Lee\n"
+        "Joining fee: none, 12 months minimum.\n"
     )
     source = CopySource(text)
     assert source.says_nothing(("frame",))
@@ -1163,7 +1164,7 @@ def test_a_field_the_text_labels_with_nothing_after_is_null() -> None:
     assert out["frame_number"] == {"anyOf": [{"type": "null"}, {"type": "null"}]}  # null only
     assert out["name"]["anyOf"][1] == {"type": "null"}
     assert is_sentinel(out["name"]["anyOf"][0]["const"])
-    # A number labelled with nothing may be 0 ("Joining fee: waived"): the model's to say.
+    # A number labelled with nothing may be 0 ("Joining fee: none"): the model's to say.
     assert any(
         is_sentinel(b.get("const")) or b.get("type") == "number" for b in out["fee"]["anyOf"]
     )
