@@ -1062,9 +1062,11 @@ def test_a_journeys_origin_and_destination_are_the_places_either_side_of_its_arr
 def test_a_count_may_be_written_with_x_or_as_a_dozen() -> None:
     assert number_qualifier("quantity", {"type": "integer"}) == "count"
     assert number_qualifier("quantity", {"type": "number"}) is None  # 0.5 kg is no count
-    source = CopySource("Scarf x2 - 0.30 kg. 3 x yoghurt 500g. 4x batteries. Apples - a dozen")
-    assert source.values("integer/count") == ["2", "3", "4"]
-    assert "12" in source.values("integer")
+    text = "Scarf x2 - 0.30 kg. 3 x yoghurt 500g. 4x batteries. Apples - a dozen"
+    row = CopySource(text).within(0, len(text))  # counts by "x" in a row only
+    assert row.values(row.scoped("integer/count")) == ["2", "3", "4"]
+    assert CopySource(text).values("integer/count") == []  # prose: "2x milk, 3 eggs"
+    assert "12" in CopySource(text).values("integer")
     # A count the text does not write with "x": the field's label, or any of the text's.
     qty = CopySource("Qty 4  Desk chair @ 189.00")
     assert qty.kind_for("integer/count/quantity-qty") == "integer//quantity-qty"

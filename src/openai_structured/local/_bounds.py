@@ -507,8 +507,11 @@ class _Sanitizer:
         if not isinstance(node, Mapping):
             return "other"
         types = node.get("type")
-        kinds = set(types) if isinstance(types, list) else {types}
-        for branch in node.get("anyOf") or node.get("oneOf") or []:
+        kinds: set[Any] = (
+            set(t for t in types if isinstance(t, str)) if isinstance(types, list) else {types}
+        )
+        branches = node.get("anyOf") or node.get("oneOf")
+        for branch in branches if isinstance(branches, list) else []:
             resolved = self._resolved(branch)
             if isinstance(resolved, Mapping):
                 kinds.add(resolved.get("type"))
@@ -575,7 +578,7 @@ class _Sanitizer:
                 numbered = all(marker_number(source.text, row) is not None for row in block)
                 counted = len(ordinals) if numbered else 0
                 hits = [_distinct_values(source.within(*row), kinds) + counted for row in block]
-                runs = _holding(block, hits)
+                runs = _holding(block, hits, marked)
             for rows, held in runs:
                 if not max(low, MIN_ROWS) <= len(rows) <= high or rows[0] in self.rows_taken:
                     continue
@@ -595,7 +598,8 @@ class _Sanitizer:
             node = self._resolved(sub)
             words = name_words(str(name))
             if isinstance(node, Mapping) and words and words[-1] in ORDINALS:
-                branches = node.get("anyOf") or [node]
+                branches = node.get("anyOf")
+                branches = branches if isinstance(branches, list) and branches else [node]
                 types = {
                     b.get("type") for b in map(self._resolved, branches) if isinstance(b, Mapping)
                 }
@@ -609,7 +613,8 @@ class _Sanitizer:
         node = self._resolved(schema)
         if not isinstance(node, Mapping):
             return None
-        for branch in node.get("anyOf") or node.get("oneOf") or [node]:
+        branches = node.get("anyOf") or node.get("oneOf")
+        for branch in branches if isinstance(branches, list) and branches else [node]:
             resolved = self._resolved(branch)
             if isinstance(resolved, Mapping) and resolved.get("type") not in (None, "null"):
                 kind = copy_kind(resolved, name)
@@ -634,7 +639,8 @@ class _Sanitizer:
             number = marker_number(source.text, (start, end))
             if number is not None and isinstance(row.get("properties"), dict):
                 for name in ordinals & row["properties"].keys():
-                    row["properties"][name] = {"const": number}  # "2. Ilse van Dorp"
+                    if not _BOUNDS & set(self._resolved(item["properties"][name])):
+                        row["properties"][name] = {"const": number}  # "2. Ilse van Dorp"
             written.append(row)
         return {
             "type": "array",
@@ -665,8 +671,29 @@ class _Sanitizer:
         return len(parts) == 2 and parts[0] in self.defs and parts[1] in self.defs[parts[0]]
 
 
-def _holding(rows: list[Row], hits: list[int]) -> list[tuple[list[Row], list[int]]]:
-    """The runs of consecutive ``rows`` that each hold a value (``hits``), with their hits."""
+# Keywords that bound a number: a row's number is not forced on a field that has them.
+_BOUNDS = frozenset(
+    {"enum", "const", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"}
+)
+
+
+def _same_value(value: str) -> str:
+    try:
+        return repr(float(value))
+    except ValueError:
+        return value
+
+
+def _holding(rows: list[Row], hits: list[int], marked: bool) -> list[tuple[list[Row], list[int]]]:
+    """The runs of consecutive ``rows`` that each hold a value (``hits``), with their hits;
+    of marked rows, the block without the rows at its ends that hold none (a heading line):
+    a marked row in the middle is an item whose values the text does not give."""
+    if marked:
+        held = [i for i, hit in enumerate(hits) if hit]
+        if not held:
+            return []
+        first, last = held[0], held[-1] + 1
+        return [(rows[first:last], hits[first:last])]
     runs: list[tuple[list[Row], list[int]]] = []
     current: tuple[list[Row], list[int]] = ([], [])
     for row, hit in [*zip(rows, hits, strict=True), ((0, 0), 0)]:
@@ -682,10 +709,11 @@ def _holding(rows: list[Row], hits: list[int]) -> list[tuple[list[Row], list[int
 def _distinct_values(source: CopySource, kinds: Sequence[str]) -> int:
     """How many of ``kinds`` ``source`` holds a value for, no value counted twice (a row's
     one number is a quantity or a price, not both)."""
-    options = []
+    options: list[set[str]] = []
     for kind in kinds:
         usable = source.kind_for(kind)
-        options.append(set(source.values(usable)) if usable is not None else set())
+        found = source.values(usable) if usable is not None else []
+        options.append({_same_value(v) for v in found})  # "45" and "45.00": one value
     taken: set[str] = set()
     count = 0
     for values in sorted(options, key=len):

@@ -158,7 +158,7 @@ _NUMBER_WORDS = (
 )
 # A number written in words: "six", "forty-two", "twenty one".
 _NUMBER_WORD = re.compile(
-    rf"\b(?:(?P<tens>{'|'.join(_TEN_WORDS)})[- ](?P<unit>{'|'.join(_UNIT_WORDS[1:10])})"
+    rf"\b(?:(?P<tens>{'|'.join(_TEN_WORDS)})[- ](?P<unit>{'|'.join(_UNIT_WORDS[1:10])})(?!-\w)"
     rf"|(?P<word>{'|'.join(_NUMBER_WORDS)}))\b",
     re.IGNORECASE,
 )
@@ -420,7 +420,9 @@ class CopySource:
             return [f for f in self._numbers(integers=True) if _is_year(self.text[f[0] : f[1]])]
         if narrow == "money":
             return self._amounts(integers=integers)
-        if narrow == "count":  # "2 x milk", "x6", "3x"
+        if narrow == "count":  # a row's "2 x milk", "x6", "3x" (in prose: "2x milk, 3 eggs")
+            if self.window is None:
+                return []
             return [
                 (m.start(n), m.end(n), str(int(m.group(n))))
                 for m in _COUNTED.finditer(self.text)
@@ -500,7 +502,10 @@ class CopySource:
         if base == "string" and not narrow:
             return (
                 self.usable
-                and any(self._starts_copy(i) for i in self._word_range())
+                and any(
+                    self._starts_copy(i) and self._start(i, {}) is not None
+                    for i in self._word_range()
+                )  # (a row of a lone number has no copy)
                 and (not labels or bool(self.labelled_starts(labels)))
             )
         return bool(self.values(kind))
@@ -906,7 +911,9 @@ class CopySource:
                 elif parts.get("month"):
                     month, day = _MONTHS[parts["month"].lower().rstrip(".")], int(parts["day"])
                     if parts.get("year"):
-                        year = parts["year"] if len(parts["year"]) == 4 else "20" + parts["year"]
+                        year = parts["year"]
+                        if len(year) == 2:  # 21NOV24; 12MAR85 (a birth date) is 1985
+                            year = ("19" if int(year) >= _CENTURY_PIVOT else "20") + year
                         found.append((match.start(), match.end(), _iso(year, month, day)))
                     else:
                         pending.append((match.start(), match.end(), month, day))
@@ -936,8 +943,8 @@ class CopySource:
                 return False
             if b > 12 >= a:
                 return True
-        dollars = "$" in self.text or "USD" in self.text
-        others = any(sign in self.text for sign in ("£", "€", "GBP", "EUR"))
+        dollars = bool(_US_DOLLARS.search(self.text))
+        others = bool(_NOT_US_MONEY.search(self.text))
         if dollars != others:
             return dollars
         return None
@@ -974,11 +981,12 @@ class CopySource:
 def _range_ends(text: str, found: list[_Found], end: str) -> list[_Found]:
     """The values of ``found`` that start (``end="start"``) or end a range with the next or
     the one before: ``10:00-16:00``, ``between 18:00 and 19:00``, ``12 April - 31 August``."""
-    ordered = sorted(found)
-    out = []
-    for first, second in itertools.pairwise(ordered):
+    places = sorted({(f[0], f[1]) for f in found})  # a date read two ways is one place
+    out: list[_Found] = []
+    for first, second in itertools.pairwise(places):
         if _RANGE.fullmatch(text, first[1], second[0]):
-            out.append(first if end == "start" else second)
+            place = first if end == "start" else second
+            out.extend(f for f in found if (f[0], f[1]) == place)  # each reading of it
     return list(dict.fromkeys(out))
 
 
@@ -1031,6 +1039,12 @@ _FOUND_BY_KIND = frozenset({"email", "phone", "url", "currency", "origin", "dest
 #: Narrowed kinds a text may not write as such though it gives the value (an identifier of
 #: letters, a count without "x", a journey without an arrow).
 _NOT_NULL_WHEN_ABSENT = frozenset({"", "identifier", "count", "origin", "destination"})
+# Dollars of the United States ("$40", "USD", "US$"), and money of day-first countries (pounds,
+# euros, Australian and New Zealand dollars...).
+_US_DOLLARS = re.compile(r"(?<![A-Z])\$|\bUSD\b|\bUS\$")
+_NOT_US_MONEY = re.compile(r"[£€]|\b(?:GBP|EUR|AUD|NZD|INR|ZAR)\b|\b(?:A|NZ|AU)\$")
+#: Two-digit years from this one on are of the 1900s.
+_CENTURY_PIVOT = 70
 _DAY_MONTH = re.compile(r"\b(\d{1,2})[/.](\d{1,2})[/.]\d{4}\b")
 _EMAILS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _URLS = re.compile(
@@ -1056,7 +1070,7 @@ _PAIRED = re.compile(
 _PLACE = r"[^\W\d_](?:[^,;:()\n<>=\u2192-]|-(?!-*>))*?"
 _JOURNEY = re.compile(
     rf"(?P<a>{_PLACE})\s*(?:\([^()\n]*\)\s*)?(?:->|-->|=>|\u2192| > )\s*"
-    rf"(?P<b>{_PLACE})(?=\s*(?:[,;:(\n]|$))"
+    rf"(?P<b>{_PLACE})(?=\s*(?:[,;:(\n]|->|=>|\u2192| > |$))"
 )
 # A count written with "x" (or the multiplication sign): "2 x milk", "3x", "x6".
 _COUNTED = re.compile(

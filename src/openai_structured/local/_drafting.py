@@ -175,6 +175,27 @@ def _items(node: Mapping[str, Any]) -> Any:
     """A list's items (of a list written one item per row, the first row's: the rows' keys
     are the same)."""
     rows = node.get("prefixItems")
-    if "items" not in node and isinstance(rows, list) and rows:
+    if "items" in node or not isinstance(rows, list) or not rows:
+        return node.get("items")
+    if len(rows) == 1 or not all(isinstance(row, Mapping) for row in rows):
         return rows[0]
-    return node.get("items")
+    # The rows' keys are the same; what is drafted of a value (a forced one, a quote) only
+    # where every row has it, and a key as required only where every row requires it.
+    first = rows[0]
+    properties = first.get("properties")
+    if not isinstance(properties, Mapping):
+        return first
+    merged = {
+        key: sub
+        if all(row.get("properties", {}).get(key) == sub for row in rows)
+        else {"type": "string"}
+        if all(_string_valued(row.get("properties", {}).get(key)) for row in rows)
+        else {}
+        for key, sub in properties.items()
+    }
+    required = [
+        key
+        for key in first.get("required", [])
+        if all(key in row.get("required", []) for row in rows)
+    ]
+    return {**first, "properties": merged, "required": required}

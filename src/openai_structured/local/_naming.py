@@ -226,6 +226,7 @@ _IDENTIFIER_ANY = frozenset({"postcode", "zip", "zipcode", "postal", "reference"
 #: Words of a place's name that make it where a journey starts or ends ("Koeln -> Frankfurt",
 #: a translation's "Norwegian > English").
 _ORIGIN = frozenset({"origin", "from", "departure", "source"})
+_PLACES = frozenset({"city", "station", "airport", "place", "location", "port", "language", "town"})
 _DESTINATION = frozenset({"destination", "dest", "to", "arrival", "target"})
 # "country_code" is "DE", "language_code" "en": not the identifiers this means.
 _NOT_IDENTIFIER = frozenset(
@@ -266,9 +267,10 @@ def string_qualifier(name: str, node: Mapping[str, Any]) -> str | None:
         return "url"
     if "currency" in found or ("currency" in described and "symbol" not in described):
         return "currency"
-    if found & _ORIGIN:
+    place = words[-1] in _PLACES or len(words) == 1  # "origin", "from_city": not "from_iban"
+    if found & _ORIGIN and (words[-1] in _ORIGIN or place):
         return "origin"
-    if found & _DESTINATION:
+    if found & _DESTINATION and (words[-1] in _DESTINATION or place):
         return "destination"
     if found & _NOT_IDENTIFIER:
         return None

@@ -108,7 +108,12 @@ def _records(text: str, paragraphs: list[list[Row]]) -> list[tuple[list[Row], bo
                 len(labels) == 1 and None not in labels
             )
             shapes = {tuple(_shape(text[a:b]) for a, b in lines) for lines in group}
-            if not marked and len(shapes) > 1:
+            listing = any(  # "Women" / "1. ..." / "2. ...": rows of its own, not one item
+                len(rows) >= MIN_ROWS and style
+                for lines in group
+                for rows, style in _rows(text, lines)
+            )
+            if listing or (not marked and len(shapes) > 1):
                 i = j
                 continue  # not alike: "Minutes - ..." and "1. The agency's draft ..."
             rows = []
