@@ -364,3 +364,21 @@ def test_plain_rows_alike_by_their_separator_are_rows_for_items_of_plain_words()
     assert len(out["prefixItems"]) == 2
     (first, _), *_ = row_blocks(text)
     assert [text[s:e] for s, e in first] == ["Anna Berg - kitchen", "Tom Li - front desk"]
+
+
+def test_a_long_list_reads_the_text_once_for_all_its_rows() -> None:
+    rows = "\n".join(
+        f"{i}. Item {i} x{i % 5 + 1} - value GBP {i * 3}.50 - weight {i / 10:.2f} kg"
+        for i in range(1, 74)
+    )
+    text = "Contents:\n" + rows + "\n"
+    source = CopySource(text)
+    out = grammar_schema(_list_of(ITEM), caps_for(text), copy_from=source)
+    assert len(out["properties"]["items"]["prefixItems"]) == 73
+    window = source.within(0, 10)
+    assert window.memo is source.memo and window.words is source.words
+    # Each finder ran once for the whole text (one entry per finder and its arguments), not
+    # once per row and field: 73 rows x 4 fields would be hundreds.
+    finders = [key[0] for key in source.memo if isinstance(key, tuple)]
+    assert "_numbers" in finders
+    assert len(finders) < 12

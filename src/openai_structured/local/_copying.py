@@ -34,9 +34,9 @@ import functools
 import itertools
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from ._naming import (
     CURRENCY_CODES,
@@ -296,6 +296,23 @@ def rule_name(kind: str) -> str:
     return "copy-" + kind.replace("/", "--")
 
 
+_Finder = TypeVar("_Finder", bound=Callable[..., list[Any]])
+
+
+def _read_once(finder: _Finder) -> _Finder:
+    """A finder of values in the whole text, run once per text and its arguments (its result
+    depends on nothing else; the source and its windows share :attr:`CopySource.memo`)."""
+
+    @functools.wraps(finder)
+    def read(self: CopySource, *args: Any, **kwargs: Any) -> list[Any]:
+        key = (finder.__name__, args, tuple(sorted(kwargs.items())))
+        if key not in self.memo:
+            self.memo[key] = finder(self, *args, **kwargs)
+        return list(self.memo[key])
+
+    return cast(_Finder, read)
+
+
 @dataclass(frozen=True)
 class CopySource:
     """The values an input text holds, as GBNF rules (see the module docstring)."""
@@ -317,18 +334,25 @@ class CopySource:
     #: Only the values inside this part of the text (a row of a list, :mod:`._rows`); the
     #: values are still read in the whole text (a row's "8 May" takes the text's year).
     window: tuple[int, int] | None = None
+    #: What is read from the text once, shared by the source and its windows (a list of 70
+    #: rows would otherwise read the whole text again for each row's every field).
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
     words: tuple[tuple[str, str], ...] = field(init=False)
     #: Where each of :attr:`words` starts in the text.
     offsets: tuple[int, ...] = field(init=False)
 
     def __post_init__(self) -> None:
-        words = []
-        matches = list(_WORD.finditer(self.text))
-        for i, match in enumerate(matches):
-            after = self.text[match.end() : matches[i + 1].start()] if i + 1 < len(matches) else ""
-            words.append((match.group(0), ("\n" if "\n" in after else " ") if after else ""))
-        object.__setattr__(self, "words", tuple(words))
-        object.__setattr__(self, "offsets", tuple(m.start() for m in matches))
+        if "words" not in self.memo:
+            words = []
+            matches = list(_WORD.finditer(self.text))
+            for i, match in enumerate(matches):
+                end = matches[i + 1].start() if i + 1 < len(matches) else match.end()
+                after = self.text[match.end() : end]
+                words.append((match.group(0), ("\n" if "\n" in after else " ") if after else ""))
+            self.memo["words"] = tuple(words), tuple(m.start() for m in matches)
+        words_, offsets = self.memo["words"]
+        object.__setattr__(self, "words", words_)
+        object.__setattr__(self, "offsets", offsets)
 
     @property
     def usable(self) -> bool:
@@ -698,6 +722,7 @@ class CopySource:
                 found.append(value)
         return found
 
+    @_read_once
     def _strings(self, narrow: str) -> list[_Found]:
         """The text's values of a narrowed string kind (:mod:`._naming`), where they are."""
         text = self.text
@@ -750,6 +775,7 @@ class CopySource:
             text = pattern.sub(lambda m: " " * len(m.group(0)), text)
         return text
 
+    @_read_once
     def _amounts(self, *, integers: bool) -> list[_Found]:
         """The numbers the text writes with a currency sign or code (``$139.81``,
         ``SEK 68,000``)."""
@@ -769,6 +795,7 @@ class CopySource:
                 found.append((match.start(number), match.end(number), value))
         return list(dict.fromkeys(found))
 
+    @_read_once
     def _numbers_in(self, unit: str, *, integers: bool) -> list[_Found]:
         """The numbers the text writes with ``unit`` (after it, or before for currencies)."""
         spelled = "|".join(re.escape(s) for s in sorted(UNITS[unit], key=len, reverse=True))
@@ -869,6 +896,7 @@ class CopySource:
             return None
         return _add(rules, name, f"{text} {more}")
 
+    @_read_once
     def _numbers(self, *, integers: bool) -> list[_Found]:
         """The numbers the text writes, but not the parts of a clock time, a numeric date or
         a phone-like run of digit groups (their years are kept: a year is often asked for)."""
@@ -889,6 +917,7 @@ class CopySource:
         """Every date the text writes, in ISO form, in order of appearance."""
         return _unique(iso for _, _, iso in self._dated())
 
+    @_read_once
     def _dated(self) -> list[_Found]:
         """The dates the text writes, where (a date of uncertain order twice, both ways)."""
         found: list[tuple[int, int, list[str]]] = []
@@ -953,6 +982,7 @@ class CopySource:
         """Every clock time the text writes, as ``HH:MM``."""
         return _unique(clock for _, _, clock in self._timed())
 
+    @_read_once
     def _timed(self) -> list[_Found]:
         found: list[_Found] = []
         taken: list[tuple[int, int]] = []
