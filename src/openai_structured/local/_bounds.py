@@ -510,11 +510,11 @@ class _Sanitizer:
         kinds: set[Any] = (
             set(t for t in types if isinstance(t, str)) if isinstance(types, list) else {types}
         )
-        branches = node.get("anyOf") or node.get("oneOf")
-        for branch in branches if isinstance(branches, list) else []:
-            resolved = self._resolved(branch)
-            if isinstance(resolved, Mapping):
-                kinds.add(resolved.get("type"))
+        kinds |= {
+            b.get("type")
+            for b in self._branches(node)
+            if b is not node and isinstance(b.get("type"), str)
+        }
         kinds -= {"null", None}
         if kinds and kinds <= {"integer", "number"}:
             return "number"
@@ -597,14 +597,13 @@ class _Sanitizer:
         for name, sub in item["properties"].items():
             node = self._resolved(sub)
             words = name_words(str(name))
-            if isinstance(node, Mapping) and words and words[-1] in ORDINALS:
-                branches = node.get("anyOf")
-                branches = branches if isinstance(branches, list) and branches else [node]
-                types = {
-                    b.get("type") for b in map(self._resolved, branches) if isinstance(b, Mapping)
-                }
-                if "integer" in types:
-                    found.add(str(name))
+            if (
+                isinstance(node, Mapping)
+                and words
+                and words[-1] in ORDINALS
+                and any(branch.get("type") == "integer" for branch in self._branches(node))
+            ):
+                found.add(str(name))
         return found
 
     def _typed_kind(self, name: str, schema: Any) -> str | None:
@@ -613,14 +612,19 @@ class _Sanitizer:
         node = self._resolved(schema)
         if not isinstance(node, Mapping):
             return None
-        branches = node.get("anyOf") or node.get("oneOf")
-        for branch in branches if isinstance(branches, list) and branches else [node]:
-            resolved = self._resolved(branch)
-            if isinstance(resolved, Mapping) and resolved.get("type") not in (None, "null"):
-                kind = copy_kind(resolved, name)
+        for branch in self._branches(node):
+            if branch.get("type") not in (None, "null"):
+                kind = copy_kind(branch, name)
                 if kind is not None and [*kind.split("/"), ""][:2] != ["string", ""]:
                     return kind
         return None
+
+    def _branches(self, node: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        """The branches of a union (``anyOf``/``oneOf``, references followed), or the node."""
+        branches = node.get("anyOf") or node.get("oneOf")
+        if not isinstance(branches, list) or not branches:
+            return [node]
+        return [b for b in map(self._resolved, branches) if isinstance(b, Mapping)]
 
     def _rows_array(self, items: Any, rows: list[Row]) -> dict[str, Any]:
         """A list of exactly one item per row, each copying from its own row only."""

@@ -913,12 +913,8 @@ class FirstChoiceGrammarSampler:
         if not grammar:
             return 0
         try:
-            arr = self._one_arr
             for count, token in enumerate(tokens):
-                self._one[0] = (token, 1.0, 0.0)
-                arr.size, arr.selected, arr.sorted = 1, -1, False
-                b.llama_sampler_apply(grammar, ctypes.byref(arr))
-                if not math.isfinite(float(self._one["logit"][0])):
+                if not self._admitted_by(grammar, token):
                     return count
                 b.llama_sampler_accept(grammar, token)
             return len(tokens)
@@ -926,10 +922,14 @@ class FirstChoiceGrammarSampler:
             b.llama_sampler_free(grammar)
 
     def _admits(self, token: int) -> bool:
+        return self._admitted_by(self._grammar, token)
+
+    def _admitted_by(self, grammar: Any, token: int) -> bool:
+        """Whether ``grammar`` (the request's, or a copy of it) admits ``token`` next."""
         self._one[0] = (token, 1.0, 0.0)
         arr = self._one_arr
         arr.size, arr.selected, arr.sorted = 1, -1, False
-        self._b.llama_sampler_apply(self._grammar, ctypes.byref(arr))
+        self._b.llama_sampler_apply(grammar, ctypes.byref(arr))
         return math.isfinite(float(self._one["logit"][0]))
 
     def _continues_repeat(self, token: int) -> bool:
