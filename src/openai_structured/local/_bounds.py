@@ -56,6 +56,7 @@ __all__ = [
     "input_text",
     "message_parts",
     "output_limit",
+    "outside_lists",
     "safe_pattern",
     "skeleton",
 ]
@@ -174,7 +175,30 @@ def grammar_schema(
     drop it (the string is then only capped); default :func:`safe_pattern`. With
     ``copy_from``, the values :mod:`._copying` can take from the text become its placeholders.
     """
-    check = pattern or safe_pattern
+    return _sanitized(schema, caps, pattern or safe_pattern, copy_from)[0]
+
+
+def outside_lists(
+    schema: Any,
+    caps: Caps,
+    copy_from: CopySource,
+    *,
+    pattern: Callable[[str], str | None] | None = None,
+) -> CopySource:
+    """``copy_from``, its strings outside the lists of objects ``schema`` writes one item per
+    row not copied from those rows (:attr:`CopySource.taken`); pass it to
+    :func:`grammar_schema` and to the grammar. Which rows a list takes is known once it is
+    read, after the fields before it: the schema is read once to know."""
+    sanitizer = _sanitized(schema, caps, pattern or safe_pattern, copy_from)[1]
+    return copy_from.outside(sanitizer.blocks_taken) if sanitizer.blocks_taken else copy_from
+
+
+def _sanitized(
+    schema: Any,
+    caps: Caps,
+    check: Callable[[str], str | None],
+    copy_from: CopySource | None,
+) -> tuple[dict[str, Any], _Sanitizer]:
     doc: dict[str, Any] = dict(copy.deepcopy(schema)) if isinstance(schema, Mapping) else {}
     defs = {key: doc.pop(key) for key in _DEFS if isinstance(doc.get(key), Mapping)}
     sanitizer = _Sanitizer(caps, check, defs, copy_from)
@@ -197,7 +221,7 @@ def grammar_schema(
         root = dict(tables[table][name])
     if root == _ANY:
         root = {"type": "object"}  # the answer of a JSON mode request is an object
-    return {**root, **tables}
+    return {**root, **tables}, sanitizer
 
 
 def skeleton(schema: Any, *, depth: int = 8) -> str:
@@ -315,6 +339,8 @@ class _Sanitizer:
         self.given = False
         #: The first rows of the blocks lists already take (one list per block).
         self.rows_taken: set[Row] = set()
+        #: Where each block lists take starts and ends in the text.
+        self.blocks_taken: list[Row] = []
 
     def definition(self, schema: Any, listed: bool) -> dict[str, Any]:
         """A definition's schema; ``listed`` when a list's items refer to it (its fields
@@ -589,6 +615,7 @@ class _Sanitizer:
         if best is None:
             return []
         self.rows_taken.add(best[1][0])
+        self.blocks_taken.append((_heading_start(source.text, best[1][0][0]), best[1][-1][1]))
         return best[1]
 
     def _ordinals(self, item: Mapping[str, Any]) -> set[str]:
@@ -679,6 +706,16 @@ class _Sanitizer:
 _BOUNDS = frozenset(
     {"enum", "const", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"}
 )
+
+
+def _heading_start(text: str, start: int) -> int:
+    """Where the rows beginning at ``start`` begin with their table's heading line, if the
+    line right above is one ("Pos  Boat  Sail no.", in columns like the first row's)."""
+    line = text.rfind("\n", 0, start) + 1
+    above = text.rfind("\n", 0, max(line - 1, 0)) + 1
+    heading, first = text[above : max(line - 1, 0)], text[line : text.find("\n", start)]
+    columns = [sep for sep in ("\t", "  ", "|") if sep in heading.strip() and sep in first]
+    return above if line and heading.strip() and columns else start
 
 
 def _same_value(value: str) -> str:

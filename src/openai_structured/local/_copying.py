@@ -48,7 +48,7 @@ from ._naming import (
     range_qualifier,
     string_qualifier,
 )
-from ._rows import Row, row_blocks
+from ._rows import Row, row_blocks, runs_on
 
 __all__ = [
     "KINDS",
@@ -62,6 +62,9 @@ __all__ = [
     "sentinel_kind",
 ]
 
+#: A line at least this long ends where a paragraph was wrapped: a copy may go on into the
+#: next line ("Per Andersson and Lina" / "Berg saw the water"), not from a shorter one.
+WRAPPED_WIDTH = 60
 #: Longer inputs keep the ordinary string grammar (the rules, and the grammar's work per
 #: token, grow with the number of words).
 MAX_WORDS = 1500
@@ -82,6 +85,8 @@ _SENTINEL_TEXT = re.compile(r"@@openai-structured:copy-([a-z0-9/-]+)@@")
 _WORD = re.compile(r"\w+|[^\w\s]")
 # A span may start at a word or at one of these signs (not at a comma or a full stop).
 _STARTS = frozenset("#+$£€¥@(\"'")
+# What may come between a label word and the name it labels ("Curated by", "officer,").
+_PAST = frozenset([",", "by"])
 # Words a copied value does not start with (it may hold them: "Bank of England").
 _GLUE = frozenset(
     [
@@ -334,6 +339,10 @@ class CopySource:
     #: Only the values inside this part of the text (a row of a list, :mod:`._rows`); the
     #: values are still read in the whole text (a row's "8 May" takes the text's year).
     window: tuple[int, int] | None = None
+    #: The parts of the text lists of objects take, an item per row (:mod:`._rows`): a string
+    #: outside those lists is not copied from them (a tour's support act is not its third
+    #: show, a quote's client no document's language).
+    taken: tuple[tuple[int, int], ...] = ()
     #: What is read from the text once, shared by the source and its windows (a list of 70
     #: rows would otherwise read the whole text again for each row's every field).
     memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -367,7 +376,14 @@ class CopySource:
 
     def within(self, start: int, end: int) -> CopySource:
         """This source, its values only those between ``start`` and ``end`` of the text."""
-        return dataclasses.replace(self, window=(start, end))
+        return dataclasses.replace(self, window=(start, end), taken=())
+
+    def outside(self, taken: Iterable[tuple[int, int]]) -> CopySource:
+        """This source, its strings not copied from the ``taken`` parts of the text."""
+        return dataclasses.replace(self, taken=tuple(taken))
+
+    def _is_taken(self, at: int) -> bool:
+        return any(start <= at < end for start, end in self.taken)
 
     def scoped(self, kind: str) -> str:
         """``kind`` as this source's: with its window, if any, as a fifth part (the rule and
@@ -422,7 +438,8 @@ class CopySource:
             found = self._labelled(found, labels, others, counted=not narrow)
             return _unique(value for _, _, value in found)
         if base == "string":
-            found = self._labelled(self._inside(self._strings(narrow)), labels, others)
+            found = [f for f in self._inside(self._strings(narrow)) if not self._is_taken(f[0])]
+            found = self._labelled(found, labels, others)
             return [json.dumps(v, ensure_ascii=False) for v in _unique(v for _, _, v in found)]
         if base in ("date", "time"):
             dated = self._dated() if base == "date" else self._timed()
@@ -530,7 +547,7 @@ class CopySource:
                     self._starts_copy(i) and self._start(i, {}) is not None
                     for i in self._word_range()
                 )  # (a row of a lone number has no copy)
-                and (not labels or bool(self.labelled_starts(labels)))
+                and (not labels or bool(self.labelled_starts(labels) or self.named_starts(labels)))
             )
         return bool(self.values(kind))
 
@@ -546,7 +563,7 @@ class CopySource:
             if word != ":" or j + 1 >= len(self.words) or not self.words[j][1]:
                 continue  # a colon followed by a space (not 09:30)
             phrase = []
-            for k in range(j - 1, max(-1, j - 4), -1):
+            for k in range(j - 1, max(-1, j - 5), -1):  # "Support on all dates: Milo & ..."
                 before, gap = self.words[k]
                 if gap == "\n" or not before.isalpha():
                     break
@@ -559,6 +576,41 @@ class CopySource:
                 word, gap = self.words[i]
                 if "\n" in gap or (word in ".;!?" and gap):
                     break
+        inside = self._word_range()
+        return [i for i in dict.fromkeys(starts) if i in inside and self._starts_copy(i)]
+
+    def named_starts(self, labels: tuple[str, ...]) -> list[int]:
+        """Where a plain string no ``Label:`` names may start, when the text holds a label
+        word of its field: the name that word ends ("Wednesday Evening Series", "Harlow Bay
+        Sailing Club") or begins ("Hotel Alpenblick"), and the name right after it, past a
+        comma or "by" ("Curated by Dr Ines Calloway", "race officer, Jenny Ashdown", "Wind
+        SW")."""
+        if not self.labelled or not labels:
+            return []
+        starts = []
+        words = self.words
+        for j, (word, _) in enumerate(words):
+            if not word[0].isalpha() or not any(_stem_match(lb, word.lower()) for lb in labels):
+                continue
+            k = j
+            while (
+                k
+                and words[k - 1][1] == " "
+                and words[k - 1][0][0].isupper()
+                and words[k - 1][0].lower() not in _GLUE
+            ):
+                k -= 1
+            opens = j == 0 or words[j - 1][1] == "\n" or words[j - 1][0] in ".!?:"
+            if word[0].isupper() and (k < j or not opens):
+                starts.append(k)  # (at a sentence's start, "Wind" is no name: "Wind SW")
+            if k < j:
+                continue  # the name it ends is the value, not what follows ("Series, Race 6")
+            k = j
+            while k + 1 < len(words) and words[k][1] != "\n" and words[k + 1][0] in _PAST:
+                k += 1
+            following = words[k + 1][0] if k + 1 < len(words) and words[k][1] == " " else ""
+            if following[:1].isupper() or (following[:1].isdigit() and word[0].isupper()):
+                starts.append(k + 1)
         inside = self._word_range()
         return [i for i in dict.fromkeys(starts) if i in inside and self._starts_copy(i)]
 
@@ -593,7 +645,11 @@ class CopySource:
             (before, gap_before), (_, gap) = self.words[i - 2], self.words[i - 1]
             if before[-1].isdigit() and not gap_before and not gap:
                 return False  # inside a number: "50" of 1,250.50, "06" of 2024-06-07
-        return (word[0].isalnum() or word[0] == "_" or word in _STARTS) and word not in _GLUE
+        return (
+            (word[0].isalnum() or word[0] == "_" or word in _STARTS)
+            and word not in _GLUE
+            and not self._is_taken(self.offsets[i])
+        )
 
     def kind_for(self, kind: str) -> str | None:
         """``kind`` if the text holds a value of it, else its base kind if the text holds one
@@ -624,7 +680,7 @@ class CopySource:
         elif base.endswith(("integer", "number")):
             found = self._numbers_of(narrow, integers=base.endswith("integer"))
         elif base == "string":
-            found = self._strings(narrow)
+            found = [f for f in self._strings(narrow) if not self._is_taken(f[0])]
         else:
             return False
         return any(
@@ -684,7 +740,8 @@ class CopySource:
                 rules.update(source.span_rules())
                 root = source._rule("string")
                 if labels:
-                    firsts = [source._start(i, rules) for i in source.labelled_starts(labels)]
+                    named = source.labelled_starts(labels) or source.named_starts(labels)
+                    firsts = [source._start(i, rules) for i in named]
                     starts = " | ".join(filter(None, firsts))
                     rules[rule_name(scoped)] = f'"\\"" ({starts}) "\\""' if starts else root
                 elif rule_name(scoped) != root:
@@ -832,6 +889,7 @@ class CopySource:
                 i + 1 < inside.stop
                 and not (gap and self.words[i + 1][0] == "(")
                 and not (self.window is not None and self._column_break(i))
+                and (gap != "\n" or self._wraps(i))
             ):
                 # A line break between the words may be written as a space or as one; a
                 # copy does not run on into brackets ("Elena Marsh (book)", "Frankfurt (FRA)").
@@ -845,6 +903,17 @@ class CopySource:
                 starts.append(self._start(i, rules))
         rules[self._rule("string")] = '"\\"" (' + " | ".join(filter(None, starts)) + ') "\\""'
         return rules
+
+    def _wraps(self, i: int) -> bool:
+        """Whether the line word ``i`` ends is a paragraph's, wrapped into the next line (a
+        long line, or one running on: :func:`~._rows.runs_on`): a copy crosses no other line
+        break (a tour's support act does not run on into its dates)."""
+        end = self.offsets[i] + len(self.words[i][0])
+        line = self.text[self.text.rfind("\n", 0, end) + 1 : end]
+        following = self.text[end:].split("\n", 2)[1] if "\n" in self.text[end:] else ""
+        if not following.strip():
+            return False  # a blank line: a new paragraph
+        return len(line.rstrip()) >= WRAPPED_WIDTH or runs_on(line.rstrip(), following)
 
     def _column_break(self, i: int) -> bool:
         """Whether a row's column ends after word ``i``: a tab, two spaces, a ``|``, or a

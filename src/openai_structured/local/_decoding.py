@@ -49,7 +49,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._bounds import Caps, caps_for, grammar_schema, input_text, output_limit, safe_pattern
+from ._bounds import (
+    Caps,
+    caps_for,
+    grammar_schema,
+    input_text,
+    output_limit,
+    outside_lists,
+    safe_pattern,
+)
 from ._bounds import skeleton as schema_skeleton
 from ._choosing import MAX_CHOICES, ValuePath, closed_choices
 from ._copying import CopySource, rule_name
@@ -475,6 +483,8 @@ def shape_chat_request(
         labelled=len(users) == 1,
     )
     copy_from = source if copying and source.usable else None
+    if copy_from is not None:
+        copy_from = outside_lists(schema, caps, copy_from, pattern=checked)
     bounded = grammar_schema(schema, caps, pattern=checked, copy_from=copy_from)
     gbnf = to_gbnf(bounded, caps, copy_from)
     if not parses(gbnf):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import re
 
-__all__ = ["MIN_ROWS", "Row", "marker_number", "row_blocks"]
+__all__ = ["MIN_ROWS", "Row", "marker_number", "row_blocks", "runs_on"]
 
 #: Fewer rows than this are not a list written one per line.
 MIN_ROWS = 2
@@ -97,7 +97,7 @@ def _records(text: str, paragraphs: list[list[Row]]) -> list[tuple[list[Row], bo
             len(group) >= MIN_ROWS
             and 2 <= size <= MAX_RECORD_LINES
             and not any(
-                _runs_on(text[a[0] : a[1]].rstrip(), text[b[0] : b[1]])
+                runs_on(text[a[0] : a[1]].rstrip(), text[b[0] : b[1]])
                 for lines in group
                 for a, b in itertools.pairwise(lines)
             )
@@ -132,7 +132,7 @@ def _rows(text: str, lines: list[Row]) -> list[tuple[list[Row], str]]:
     texts = [text[s:e].rstrip() for s, e in lines]
     if len(texts) > 1 and (texts[0].endswith(":") or _heading(texts[0], texts[1:])):
         lines, texts = lines[1:], texts[1:]  # a heading: "Contents:", "Women"
-    if any(_runs_on(line, following) for line, following in itertools.pairwise(texts)):
+    if any(runs_on(line, following) for line, following in itertools.pairwise(texts)):
         return []  # a paragraph, wrapped
     labels = [_label(line) for line in texts]
     named = [label for label in labels if label is not None]
@@ -196,7 +196,7 @@ def _heading(line: str, rows: list[str]) -> bool:
     )
 
 
-def _runs_on(line: str, following: str) -> bool:
+def runs_on(line: str, following: str) -> bool:
     """Whether ``line`` runs on into ``following``: it ends in a comma or a small word
     ("with", "the"), or in a word and the next line begins in lower case."""
     last = line.rsplit(None, 1)[-1].lower() if line.split() else ""

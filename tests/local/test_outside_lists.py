@@ -1,0 +1,191 @@
+"""Where a plain string is copied from: not from rows a list takes, not across a line that
+does not wrap, and after its label word when no ``Label:`` names it.
+
+The pure parts (``outside_lists``, ``CopySource.named_starts``, the span rules), then the
+grammar in llama.cpp (a vocabulary-only model).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from local_support import grammar_admits, grammar_parses
+
+from openai_structured.local._bounds import caps_for, grammar_schema, outside_lists
+from openai_structured.local._copying import CopySource, rule_name
+
+TOUR = (
+    "THE LANTERN SOCIETY - European Tour 2025\n"
+    "\n"
+    "Thu 8 May - Salle Merode, Brussels, BE\n"
+    "Sat 10 May - Halle Kessel, Hamburg, DE\n"
+    "Wed 14 May - Sala Ferrum, Madrid, ES\n"
+    "\n"
+    "Support on all dates: Milo & the Ferns. Standing tickets from EUR 32.\n"
+)
+
+TOUR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "headliner": {"type": "string"},
+        "shows": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "date": {"type": "string", "format": "date"},
+                    "venue": {"type": "string"},
+                    "city": {"type": "string"},
+                },
+                "required": ["date", "venue", "city"],
+            },
+        },
+        "support_act": {"type": "string"},
+    },
+    "required": ["headliner", "shows", "support_act"],
+}
+
+RESULTS = (
+    "Harlow Bay Sailing Club - Wednesday Evening Series, Race 6\n"
+    "Sailed 21 August 2024. Wind SW 12-15 knots.\n"
+    "\n"
+    "Pos  Boat           Helm              Corrected\n"
+    "1    Marram Grass   Priya Okonjo      0:52:18\n"
+    "2    Second Wind    Dai Pritchard     0:53:02\n"
+    "\n"
+    "Curated by Dr Ines Calloway. Thanks to tonight's race officer, Jenny Ashdown.\n"
+)
+
+
+def _words(source: CopySource, starts: list[int]) -> list[str]:
+    return [source.words[i][0] for i in starts]
+
+
+def test_the_rows_a_list_takes_are_no_place_for_the_other_strings(vocab_model: Any) -> None:
+    from openai_structured.local._decoding import to_gbnf
+
+    caps = caps_for(TOUR)
+    plain = CopySource(TOUR)
+    source = outside_lists(TOUR_SCHEMA, caps, plain)
+    assert plain.taken == ()
+    assert [TOUR[a:b] for a, b in source.taken] == [
+        "Thu 8 May - Salle Merode, Brussels, BE\n"
+        "Sat 10 May - Halle Kessel, Hamburg, DE\n"
+        "Wed 14 May - Sala Ferrum, Madrid, ES"
+    ]
+    gbnf = to_gbnf(grammar_schema(TOUR_SCHEMA, caps, copy_from=source), caps, source)
+    assert grammar_parses(vocab_model, gbnf)
+    shows = [
+        {"date": "2025-05-08", "venue": "Salle Merode", "city": "Brussels"},
+        {"date": "2025-05-10", "venue": "Halle Kessel", "city": "Hamburg"},
+        {"date": "2025-05-14", "venue": "Sala Ferrum", "city": "Madrid"},
+    ]
+
+    def admits(support_act: str, headliner: str = "THE LANTERN SOCIETY") -> bool:
+        answer = {"headliner": headliner, "shows": shows, "support_act": support_act}
+        text = json.dumps(answer, separators=(",", ":"))
+        return grammar_admits(vocab_model, gbnf, text, ends=True)
+
+    assert admits("Milo & the Ferns")
+    # The rows stay the items' own: no other field copies from them (the rows themselves
+    # still do: the shows above are admitted).
+    assert not admits("Halle Kessel")
+    assert not admits("Milo & the Ferns", headliner="Sala Ferrum")
+    # Without the lists' rows known, the headliner could be a venue.
+    loose = to_gbnf(grammar_schema(TOUR_SCHEMA, caps, copy_from=plain), caps, plain)
+    text = json.dumps(
+        {"headliner": "Sala Ferrum", "shows": shows, "support_act": "Milo & the Ferns"},
+        separators=(",", ":"),
+    )
+    assert grammar_admits(vocab_model, loose, text, ends=True)
+
+
+def test_a_tables_heading_line_goes_with_its_rows() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "club": {"type": "string"},
+            "results": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "boat": {"type": "string"},
+                        "corrected": {"type": "string", "format": "time"},
+                    },
+                    "required": ["boat", "corrected"],
+                },
+            },
+        },
+        "required": ["club", "results"],
+    }
+    source = outside_lists(schema, caps_for(RESULTS), CopySource(RESULTS))
+    [(start, end)] = source.taken
+    assert RESULTS[start:end].startswith("Pos  Boat")
+    assert RESULTS[start:end].endswith("0:53:02")
+    # No list takes rows: nothing is set aside.
+    flat = {"type": "object", "properties": {"club": {"type": "string"}}}
+    assert outside_lists(flat, caps_for(RESULTS), CopySource(RESULTS)).taken == ()
+
+
+def test_a_copy_crosses_a_line_break_only_where_a_paragraph_wraps(vocab_model: Any) -> None:
+    from openai_structured.local._decoding import to_gbnf
+
+    text = (
+        "On the night of 9 January a pipe burst and the neighbours Per Andersson and Lina\n"
+        "Berg saw the water coming from the ceiling.\n"
+        "\n"
+        "Venue: Halle Kessel\n"
+        "Hamburg, DE\n"
+    )
+    schema = {"type": "object", "properties": {"who": {"type": "string"}}, "required": ["who"]}
+    caps = caps_for(text)
+    source = CopySource(text)
+    gbnf = to_gbnf(grammar_schema(schema, caps, copy_from=source), caps, source)
+
+    def admits(value: str) -> bool:
+        answer = json.dumps({"who": value}, separators=(",", ":"))
+        return grammar_admits(vocab_model, gbnf, answer, ends=True)
+
+    assert admits("Lina Berg")  # a long line, wrapped
+    assert admits("Halle Kessel")
+    assert not admits("Halle Kessel Hamburg")  # a short line: the next is another line
+    assert not admits("ceiling. Venue")  # a blank line between
+
+
+def test_a_label_word_without_a_colon_finds_the_name_it_ends_begins_or_labels() -> None:
+    source = CopySource(RESULTS)
+    words = source.words
+    series = source.named_starts(("series",))
+    assert _words(source, series) == ["Wednesday"]
+    assert _words(source, source.named_starts(("club",))) == ["Harlow"]
+    assert _words(source, source.named_starts(("curator",))) == ["Dr"]
+    assert _words(source, source.named_starts(("officer",))) == ["Jenny"]
+    # At a sentence's start the label word is no name's first word: "Wind SW", not "Wind".
+    # (And "Second Wind", a name it ends: a boat of the table, which its list takes.)
+    assert _words(source, source.named_starts(("wind",))) == ["SW", "Second"]
+    hotel = CopySource("thank you for choosing Hotel Alpenblick in Innsbruck.")
+    assert _words(hotel, hotel.named_starts(("hotel",))) == ["Hotel", "Alpenblick"]
+    # A label word followed by no name gives nothing: "The gallery is step-free".
+    plain = CopySource("The gallery is step-free with lift access.")
+    assert plain.named_starts(("gallery",)) == []
+    assert series and all(words[i][0][0].isupper() for i in series)
+
+
+def test_a_named_start_narrows_the_field_and_a_label_still_comes_first() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"series": {"type": "string"}, "race_officer": {"type": "string"}},
+        "required": ["series", "race_officer"],
+    }
+    source = CopySource(RESULTS)
+    bounded = grammar_schema(schema, caps_for(RESULTS), copy_from=source)
+    kinds = {name: node["const"] for name, node in bounded["properties"].items()}
+    assert kinds["series"].endswith("copy-string//series@@")
+    rules = source.rules(["string//series", "string//officer"])
+    wednesday = source.words.index(("Wednesday", " "))
+    assert rules[rule_name("string//series")] == f'"\\"" (copy-w{wednesday}) "\\""'
+    # "Support on all dates: Milo": a label of four words before its colon is a label.
+    tour = CopySource(TOUR)
+    assert _words(tour, tour.labelled_starts(("support",))) == ["Milo", "Ferns"]
