@@ -189,3 +189,80 @@ def test_a_named_start_narrows_the_field_and_a_label_still_comes_first() -> None
     # "Support on all dates: Milo": a label of four words before its colon is a label.
     tour = CopySource(TOUR)
     assert _words(tour, tour.labelled_starts(("support",))) == ["Milo", "Ferns"]
+
+
+INVOICE = (
+    "Qty 4   Ergonomic desk chair     @ 189.00   = 756.00\n"
+    "Qty 10  A4 copier paper, box     @ 24.50    = 245.00\n"
+    "\n"
+    "Total due: 1,001.00\n"
+)
+
+
+def _line_items(text_field: str, *others: str) -> dict[str, Any]:
+    fields: dict[str, Any] = {text_field: {"type": "string"}, "quantity": {"type": "integer"}}
+    fields.update({name: {"type": "string"} for name in others})
+    fields["unit_price"] = {"type": "number"}
+    item = {"type": "object", "properties": fields, "required": list(fields)}
+    return {
+        "type": "object",
+        "properties": {"items": {"type": "array", "items": item}},
+        "required": ["items"],
+    }
+
+
+def test_a_rows_one_text_field_is_its_whole_cell(vocab_model: Any) -> None:
+    from openai_structured.local._decoding import to_gbnf
+
+    def admitted(schema: dict[str, Any], text: str, items: list[dict[str, Any]]) -> bool:
+        caps = caps_for(text)
+        source = outside_lists(schema, caps, CopySource(text))
+        gbnf = to_gbnf(grammar_schema(schema, caps, copy_from=source), caps, source)
+        answer = json.dumps({"items": items}, separators=(",", ":"))
+        answer = answer.replace(":189.0", ":189.00").replace(":24.5", ":24.50")  # as written
+        return grammar_admits(vocab_model, gbnf, answer, ends=True)
+
+    chair = {"description": "Ergonomic desk chair", "quantity": 4, "unit_price": 189.00}
+    paper = {"description": "A4 copier paper, box", "quantity": 10, "unit_price": 24.50}
+    schema = _line_items("description")
+    assert admitted(schema, INVOICE, [chair, paper])
+    # Not cut at the comma inside the cell, nor run on past the cell into the price.
+    assert not admitted(schema, INVOICE, [chair, {**paper, "description": "A4 copier paper"}])
+    assert not admitted(schema, INVOICE, [{**chair, "description": "Ergonomic desk"}, paper])
+    # An item of two text fields: each may end at a comma ("Salle Merode, Brussels").
+    two = _line_items("description", "unit")
+    short = [
+        {"description": "Ergonomic desk chair", "quantity": 4, "unit": "chair"},
+        {"description": "A4 copier paper", "quantity": 10, "unit": "box"},
+    ]
+    prices = (189.0, 24.5)
+    short = [{**item, "unit_price": price} for item, price in zip(short, prices, strict=True)]
+    assert admitted(two, INVOICE, short)
+    # Rows that are sentences, not columns: a name ends where the model ends it.
+    actions = (
+        "Actions:\n"
+        "Luis Ferreira to get a revised quote for 2 servers by 19 February 2025.\n"
+        "Mei Tanaka to write the migration checklist for 3 sites by 26 February 2025.\n"
+    )
+    owners = {
+        "type": "object",
+        "properties": {
+            "items": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "owner": {"type": "string"},
+                        "due": {"type": "string", "format": "date"},
+                    },
+                    "required": ["owner", "due"],
+                },
+            }
+        },
+        "required": ["items"],
+    }
+    rows = [
+        {"owner": "Luis Ferreira", "due": "2025-02-19"},
+        {"owner": "Mei Tanaka", "due": "2025-02-26"},
+    ]
+    assert admitted(owners, actions, rows)

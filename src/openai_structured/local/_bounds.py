@@ -39,9 +39,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._copying import CopySource, copy_kind, is_sentinel, sentinel, sentinel_kind
+from ._copying import CopySource, cell_kind, copy_kind, is_sentinel, sentinel, sentinel_kind
 from ._naming import ORDINALS, distinct_labels, name_words
-from ._rows import MIN_ROWS, Row, marker_number
+from ._rows import COLUMN_SEPARATORS, MIN_ROWS, Row, marker_number
 
 __all__ = [
     "ANY_TYPE",
@@ -339,6 +339,10 @@ class _Sanitizer:
         self.given = False
         #: The first rows of the blocks lists already take (one list per block).
         self.rows_taken: set[Row] = set()
+        #: The one plain-text field of the items of a list written one per row, if it has
+        #: one and the row is in columns: its copy is its row's cell (:data:`~._copying.CELL`;
+        #: a row that is a sentence, "Luis Ferreira to get a quote by ...", is not).
+        self.cell_field = ""
         #: Where each block lists take starts and ends in the text.
         self.blocks_taken: list[Row] = []
 
@@ -409,6 +413,8 @@ class _Sanitizer:
         if self.copy_from is not None:
             # The bounds and the description too.
             kind = copy_kind({**schema, **node}, self.name, self.labels, self.others)
+            if kind is not None and self.name == self.cell_field and _plain(kind):
+                kind = cell_kind(kind)
             usable = self.copy_from.kind_for(kind) if kind is not None else None
             absent = kind is not None and usable != kind and self.nullable
             if absent and self.copy_from.null_when_absent(str(kind)):
@@ -659,14 +665,26 @@ class _Sanitizer:
         assert source is not None
         item = self._resolved(items)
         ordinals = self._ordinals(item)
+        texts = [
+            str(name)
+            for name, sub in item["properties"].items()
+            if any(
+                _plain(copy_kind(branch, str(name)) or "")
+                for branch in self._branches(self._resolved(sub))
+                if isinstance(branch, Mapping)
+            )
+        ]
         written = []
         self.required = False  # not the items' lists
+        outer = self.cell_field
         for start, end in rows:
             self.copy_from = source.within(start, end)
+            columns = any(sep in source.text[start:end] for sep in COLUMN_SEPARATORS)
+            self.cell_field = texts[0] if len(texts) == 1 and columns else ""
             try:
                 row = self.node(item)
             finally:
-                self.copy_from = source
+                self.copy_from, self.cell_field = source, outer
             number = marker_number(source.text, (start, end))
             if number is not None and isinstance(row.get("properties"), dict):
                 for name in ordinals & row["properties"].keys():
@@ -716,6 +734,11 @@ def _heading_start(text: str, start: int) -> int:
     heading, first = text[above : max(line - 1, 0)], text[line : text.find("\n", start)]
     columns = [sep for sep in ("\t", "  ", "|") if sep in heading.strip() and sep in first]
     return above if line and heading.strip() and columns else start
+
+
+def _plain(kind: str) -> bool:
+    """Whether a copied ``kind`` is a plain string (no narrower kind of string)."""
+    return [*kind.split("/"), ""][:2] == ["string", ""]
 
 
 def _same_value(value: str) -> str:

@@ -51,10 +51,12 @@ from ._naming import (
 from ._rows import Row, row_blocks, runs_on
 
 __all__ = [
+    "CELL",
     "KINDS",
     "MAX_WORDS",
     "CopySource",
     "base_kind",
+    "cell_kind",
     "copy_kind",
     "is_sentinel",
     "rule_name",
@@ -81,6 +83,8 @@ KINDS = (
 )
 
 _SENTINEL = "@@openai-structured:copy-{}@@"
+#: What a row's one text field is narrowed to: its copy ends where the row's cell does.
+CELL = "cell"
 _SENTINEL_TEXT = re.compile(r"@@openai-structured:copy-([a-z0-9/-]+)@@")
 _WORD = re.compile(r"\w+|[^\w\s]")
 # A span may start at a word or at one of these signs (not at a comma or a full stop).
@@ -290,6 +294,12 @@ def _parts(kind: str) -> tuple[str, str, tuple[str, ...], tuple[str, ...]]:
     )
 
 
+def cell_kind(kind: str) -> str:
+    """A plain string ``kind`` as a row's one text field's (:data:`CELL`)."""
+    base, _, labels, others = _parts(kind)
+    return _kind(base, CELL, labels, others)
+
+
 def base_kind(kind: str) -> str:
     """``kind`` without what a field's name narrowed it to: ``string/phone`` -> ``string``."""
     return kind.split("/", 1)[0]
@@ -435,7 +445,8 @@ class CopySource:
         base, narrow, labels, others = _parts(kind)
         if base.endswith(("integer", "number")):
             found = self._inside(self._numbers_of(narrow, integers=base.endswith("integer")))
-            found = self._labelled(found, labels, others, counted=not narrow)
+            pool = self._inside(self._numbers(integers=False))
+            found = self._labelled(found, labels, others, counted=not narrow, pool=pool)
             return _unique(value for _, _, value in found)
         if base == "string":
             found = [f for f in self._inside(self._strings(narrow)) if not self._is_taken(f[0])]
@@ -480,17 +491,19 @@ class CopySource:
         labels: tuple[str, ...],
         others: tuple[str, ...] = (),
         counted: bool = False,
+        pool: list[_Found] | None = None,
     ) -> list[_Found]:
-        if not self.labelled:
-            return sorted(found)
         """``found``, only the values nearest a label word of the field if any is near
         (:meth:`_nearest`); if none is, without the values nearest a sibling field's label
-        (the balance is not the amount)."""
+        (the balance is not the amount), nearest among ``pool`` if given (all the text's
+        numbers: "Qty 4 ... @ 189.00" labels the 4, not the price)."""
+        if not self.labelled:
+            return sorted(found)
         mine = self._nearest(found, labels, counted)
         if mine:
             return mine
-        theirs = set(self._nearest(found, others, counted))
-        rest = [f for f in found if f not in theirs]
+        theirs = {f[0] for f in self._nearest(sorted({*found, *(pool or [])}), others, counted)}
+        rest = [f for f in found if f[0] not in theirs]
         return sorted(rest or found)
 
     def _nearest(
@@ -540,7 +553,7 @@ class CopySource:
         if source is not self:
             return source.has(kind)
         base, narrow, labels, _ = _parts(kind)
-        if base == "string" and not narrow:
+        if base == "string" and narrow in ("", CELL):
             return (
                 self.usable
                 and any(
@@ -736,9 +749,9 @@ class CopySource:
         for scoped in kinds:
             source, kind = self._scope(scoped)
             base, narrow, labels, _ = _parts(kind)
-            if base == "string" and not narrow:
-                rules.update(source.span_rules())
-                root = source._rule("string")
+            if base == "string" and narrow in ("", CELL):
+                rules.update(source.span_rules(cells=narrow == CELL))
+                root = source._rule(f"{narrow}string")
                 if labels:
                     named = source.labelled_starts(labels) or source.named_starts(labels)
                     firsts = [source._start(i, rules) for i in named]
@@ -876,12 +889,16 @@ class CopySource:
                     found.append((match.start(), match.end(), value))
         return sorted(found)
 
-    def span_rules(self) -> dict[str, str]:
+    def span_rules(self, *, cells: bool = False) -> dict[str, str]:
         """``copy-string``: a JSON string holding a run of the text's words (not a number
-        alone: ``10`` of "10am" is no support act, ``10 Downing Street`` is an address)."""
+        alone: ``10`` of "10am" is no support act, ``10 Downing Street`` is an address).
+        With ``cells`` (``copy-cellstring``, a row's one text field): a run that ends where
+        its cell does, not at a comma inside it ("A4 copier paper, box", "Full cream milk
+        2L")."""
         rules: dict[str, str] = {}
         starts = []
         inside = self._word_range()
+        step = "c" if cells else "w"
         for i in inside:
             word, gap = self.words[i]
             text = _literal(json.dumps(word, ensure_ascii=False)[1:-1])
@@ -894,14 +911,17 @@ class CopySource:
                 # A line break between the words may be written as a space or as one; a
                 # copy does not run on into brackets ("Elena Marsh (book)", "Frankfurt (FRA)").
                 space = '(" " | "\\\\n")' if gap == "\n" else _literal(gap)
-                following = self._rule(f"w{i + 1}")
+                following = self._rule(f"{step}{i + 1}")
                 link = f"{space} {following}" if gap else following
-                rules[self._rule(f"w{i}")] = f"{text} ({link})?"
+                ends = not cells or self._cell_ends(i)
+                rules[self._rule(f"{step}{i}")] = f"{text} ({link})" + ("?" if ends else "")
             else:
-                rules[self._rule(f"w{i}")] = text
+                rules[self._rule(f"{step}{i}")] = text
             if self._starts_copy(i):
-                starts.append(self._start(i, rules))
-        rules[self._rule("string")] = '"\\"" (' + " | ".join(filter(None, starts)) + ') "\\""'
+                starts.append(self._start(i, rules, step))
+        rules[self._rule("cellstring" if cells else "string")] = (
+            '"\\"" (' + " | ".join(filter(None, starts)) + ') "\\""'
+        )
         return rules
 
     def _wraps(self, i: int) -> bool:
@@ -914,6 +934,14 @@ class CopySource:
         if not following.strip():
             return False  # a blank line: a new paragraph
         return len(line.rstrip()) >= WRAPPED_WIDTH or runs_on(line.rstrip(), following)
+
+    def _cell_ends(self, i: int) -> bool:
+        """Whether a row's text cell may end after word ``i`` though it goes on: before a
+        count or a price ("x3", "@ 189.00", "= 756.00", "- $3.10"), a bracket or a slash."""
+        following = self.words[i + 1][0]
+        if following in ("@", "=", "\u00d7", "-", "\u2013", "/", "(") and self.words[i][1]:
+            return True
+        return bool(_COUNT_WORD.fullmatch(following))
 
     def _column_break(self, i: int) -> bool:
         """Whether a row's column ends after word ``i``: a tab, two spaces, a ``|``, or a
@@ -930,12 +958,12 @@ class CopySource:
             return after < self.offsets[i + 2]
         return False
 
-    def _start(self, i: int, rules: dict[str, str]) -> str | None:
+    def _start(self, i: int, rules: dict[str, str], step: str = "w") -> str | None:
         """The rule a copy starting at word ``i`` begins with: the word's own, or for a number
         the number and the word after it, which must begin with a letter (None if it does
         not); ``rules`` gets that rule."""
         if not self.words[i][0].isdigit():
-            return self._rule(f"w{i}")
+            return self._rule(f"{step}{i}")
         end = self._word_range().stop
         j, joined, dots = i, False, ""
         while (
@@ -954,9 +982,9 @@ class CopySource:
         text = _literal(json.dumps(number, ensure_ascii=False)[1:-1])
         gap = self.words[j][1]
         space = '(" " | "\\\\n")' if gap == "\n" else _literal(gap)
-        following = self._rule(f"w{j + 1}")
+        following = self._rule(f"{step}{j + 1}")
         more = f"{space} {following}" if gap else following
-        name = self._rule(f"s{i}")
+        name = self._rule(f"s{i}" if step == "w" else f"s{step}{i}")
         if j + 1 >= end:
             return None if not joined else _add(rules, name, text)
         if joined:  # the whole of it, then anything after
@@ -1171,6 +1199,8 @@ _JOURNEY = re.compile(
     rf"(?P<a>{_PLACE})\s*(?:\([^()\n]*\)\s*)?(?:->|-->|=>|\u2192| > )\s*"
     rf"(?P<b>{_PLACE})(?=\s*(?:[,;:(\n]|->|=>|\u2192| > |$))"
 )
+# A count written after a row's text: "x3", "x12".
+_COUNT_WORD = re.compile(r"[x\u00d7]\d{1,4}")
 # A count written with "x" (or the multiplication sign): "2 x milk", "3x", "x6".
 _COUNTED = re.compile(
     r"(?<![\w.,])(?P<n>\d{1,4})\s?[x\u00d7](?![^\W\d_])|\b[x\u00d7]\s?(?P<n2>\d{1,4})\b"

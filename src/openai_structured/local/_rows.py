@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import re
 
-__all__ = ["MIN_ROWS", "Row", "marker_number", "row_blocks", "runs_on"]
+__all__ = ["COLUMN_SEPARATORS", "MIN_ROWS", "Row", "marker_number", "row_blocks", "runs_on"]
 
 #: Fewer rows than this are not a list written one per line.
 MIN_ROWS = 2
@@ -168,13 +168,13 @@ def _rows(text: str, lines: list[Row]) -> list[tuple[list[Row], str]]:
         rows.append((start + skip, start + len(line)))
     style = styles.pop() if len(styles) == 1 else ""
     if not style:  # unmarked: alike if every line has the same separator ("Anna - kitchen")
-        shared = [sep for sep in _SEPARATORS if all(sep in line for line in texts)]
+        shared = [sep for sep in COLUMN_SEPARATORS if all(sep in line for line in texts)]
         style = f"separated:{shared[0]}" if shared else ""
     return [(rows, style)]
 
 
-# What separates a row's columns when nothing marks its start.
-_SEPARATORS = (" - ", " \u2013 ", " \u2014 ", " | ", "\t", "  ")
+#: What separates a row's columns ("Anna - kitchen", a table's two spaces).
+COLUMN_SEPARATORS = (" - ", " \u2013 ", " \u2014 ", " | ", "\t", "  ")
 
 
 def _shape(line: str) -> tuple[str, frozenset[str]]:
