@@ -266,3 +266,86 @@ def test_a_rows_one_text_field_is_its_whole_cell(vocab_model: Any) -> None:
         {"owner": "Mei Tanaka", "due": "2025-02-26"},
     ]
     assert admitted(owners, actions, rows)
+
+
+def test_a_year_field_beside_an_amount_of_four_characters() -> None:
+    # "0.00" is four characters and no year: the grammar was built on it and failed (500).
+    text = "Tax year: 2024. Advantage received: $0.00. Eligible amount: $1,200.00."
+    schema = {
+        "type": "object",
+        "properties": {"tax_year": {"type": "integer"}, "advantage": {"type": "number"}},
+        "required": ["tax_year", "advantage"],
+    }
+    source = CopySource(text)
+    bounded = grammar_schema(schema, caps_for(text), copy_from=source)
+    year = bounded["properties"]["tax_year"]["const"]
+    assert source.values(year.removeprefix("@@openai-structured:copy-").removesuffix("@@")) == [
+        "2024"
+    ]
+
+
+HIRE = (
+    "Qty  Equipment                              Rate/day\n"
+    "1    Mini digger 1.5t (Kubota KX015)          95.00\n"
+    "     incl. 3 buckets, self-drive, no operator\n"
+    "2    Petrol plate compactor                   28.00\n"
+    "1    Diamond floor saw 450mm                  62.00\n"
+)
+
+
+def test_a_line_indented_under_a_row_is_part_of_it_and_a_cell_starts_after_the_number(
+    vocab_model: Any,
+) -> None:
+    from openai_structured.local._decoding import to_gbnf
+    from openai_structured.local._rows import row_blocks
+
+    [(rows, _)] = row_blocks(HIRE)
+    # (The heading line is a row here; the list's scoring leaves it out: it holds no values.)
+    assert [HIRE[a:b].split()[0] for a, b in rows] == ["Qty", "1", "2", "1"]
+    assert HIRE[rows[1][0] : rows[1][1]].endswith("incl. 3 buckets, self-drive, no operator")
+    fields = {
+        "quantity": {"type": "integer"},
+        "description": {"type": "string"},
+        "rate_per_day": {"type": "number"},
+    }
+    item = {"type": "object", "properties": fields, "required": list(fields)}
+    schema = {
+        "type": "object",
+        "properties": {"items": {"type": "array", "items": item}},
+        "required": ["items"],
+    }
+    caps = caps_for(HIRE)
+    source = outside_lists(schema, caps, CopySource(HIRE))
+    gbnf = to_gbnf(grammar_schema(schema, caps, copy_from=source), caps, source)
+
+    def admits(first: str) -> bool:
+        items = [
+            f'{{"quantity":1,"description":"{first}","rate_per_day":95.00}}',
+            '{"quantity":2,"description":"Petrol plate compactor","rate_per_day":28.00}',
+            '{"quantity":1,"description":"Diamond floor saw 450mm","rate_per_day":62.00}',
+        ]
+        return grammar_admits(vocab_model, gbnf, '{"items":[' + ",".join(items) + "]}", ends=True)
+
+    assert admits("Mini digger 1.5t")
+    assert not admits("1 Mini digger 1.5t")  # the quantity's column is not the description's
+
+
+def test_rows_of_plain_words_are_a_list_when_a_named_kind_finds_nothing() -> None:
+    # "from_station" would be an origin, of "A -> B"; the text writes "A dep 07:12 - B".
+    text = (
+        "Journey as travelled\n"
+        "Leg 1: Cardiff Central dep 07:12 - Bristol Temple Meads, due 07:53\n"
+        "Leg 2: Bristol Temple Meads dep 08:10 - Reading, due 09:15\n"
+    )
+    leg = {
+        "type": "object",
+        "properties": {"from_station": {"type": "string"}, "to_station": {"type": "string"}},
+        "required": ["from_station", "to_station"],
+    }
+    schema = {
+        "type": "object",
+        "properties": {"legs": {"type": "array", "items": leg}},
+        "required": ["legs"],
+    }
+    bounded = grammar_schema(schema, caps_for(text), copy_from=CopySource(text))
+    assert len(bounded["properties"]["legs"]["prefixItems"]) == 2

@@ -599,7 +599,10 @@ class _Sanitizer:
         kinds = [
             kind
             for name, sub in item["properties"].items()
-            if name not in ordinals and (kind := self._typed_kind(str(name), sub)) is not None
+            if name not in ordinals
+            and (kind := self._typed_kind(str(name), sub)) is not None
+            # ("from_station", and no "A -> B" in the text: plain words)
+            and (not kind.startswith("string") or source.has(kind))
         ]
         fields = len(kinds) + len(ordinals)
         best: tuple[tuple[float, bool, int], list[Row]] | None = None

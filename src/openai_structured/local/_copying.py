@@ -985,8 +985,8 @@ class CopySource:
         following = self._rule(f"{step}{j + 1}")
         more = f"{space} {following}" if gap else following
         name = self._rule(f"s{i}" if step == "w" else f"s{step}{i}")
-        if j + 1 >= end:
-            return None if not joined else _add(rules, name, text)
+        if j + 1 >= end or (self.window is not None and self._column_break(j)):
+            return None if not joined else _add(rules, name, text)  # "1    Mini digger"
         if joined:  # the whole of it, then anything after
             return _add(rules, name, f"{text} ({more})?")
         if not self.words[j + 1][0][0].isalpha():
@@ -1320,7 +1320,7 @@ def _identifier_like(atom: str) -> bool:
 
 
 def _is_year(number: str) -> bool:
-    return len(number) == 4 and 1800 <= int(number) <= 2100
+    return len(number) == 4 and number.isdigit() and 1800 <= int(number) <= 2100
 
 
 def _is_date(text: str) -> bool:

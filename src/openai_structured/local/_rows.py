@@ -48,7 +48,8 @@ _GLUE = frozenset(
 
 def row_blocks(text: str) -> list[tuple[list[Row], bool]]:
     """Every run of rows in ``text``, in order, each with whether its rows are marked (a
-    bullet, a number, a shared label); each row without its marker or shared label. Runs
+    bullet, a number, a shared label); each row without its marker or shared label, and
+    with the lines indented under it ("     incl. 3 buckets, self-drive"). Runs
     apart only by blank lines and headings, marked alike ("Women" / "1. ..." and "Men" /
     "1. ..."), are also one run together."""
     runs: list[tuple[list[Row], str]] = []
@@ -56,7 +57,9 @@ def row_blocks(text: str) -> list[tuple[list[Row], bool]]:
     lines: list[Row] = []
     start = 0
     for line in [*text.split("\n"), ""]:
-        if line.strip():
+        if line.strip() and lines and _indent(line) > _indent(text[lines[0][0] : lines[0][1]]):
+            lines[-1] = (lines[-1][0], start + len(line))  # a row's second line, indented
+        elif line.strip():
             lines.append((start, start + len(line)))
         elif lines:
             runs.extend(_rows(text, lines))
@@ -175,6 +178,10 @@ def _rows(text: str, lines: list[Row]) -> list[tuple[list[Row], str]]:
 
 #: What separates a row's columns ("Anna - kitchen", a table's two spaces).
 COLUMN_SEPARATORS = (" - ", " \u2013 ", " \u2014 ", " | ", "\t", "  ")
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
 
 
 def _shape(line: str) -> tuple[str, frozenset[str]]:
