@@ -349,3 +349,10 @@ def test_rows_of_plain_words_are_a_list_when_a_named_kind_finds_nothing() -> Non
     }
     bounded = grammar_schema(schema, caps_for(text), copy_from=CopySource(text))
     assert len(bounded["properties"]["legs"]["prefixItems"]) == 2
+
+
+def test_a_plain_number_is_no_part_of_a_date_but_a_year_field_keeps_the_years() -> None:
+    text = "Tue 14 Jan 2025, 09:00-17:30, hot desk, Level 2. Meeting room seats 6."
+    source = CopySource(text)
+    assert source.values("integer") == ["2", "6"]
+    assert source.values("integer/year") == ["2025"]

@@ -671,11 +671,8 @@ class _Sanitizer:
         texts = [
             str(name)
             for name, sub in item["properties"].items()
-            if any(
-                _plain(copy_kind(branch, str(name)) or "")
-                for branch in self._branches(self._resolved(sub))
-                if isinstance(branch, Mapping)
-            )
+            if isinstance(node := self._resolved(sub), Mapping)
+            and any(_plain(copy_kind(branch, str(name)) or "") for branch in self._branches(node))
         ]
         written = []
         self.required = False  # not the items' lists
@@ -810,6 +807,8 @@ def _item_refs(schema: Any) -> set[str]:
 def _merge(siblings: Mapping[str, Any], branch: Any) -> Any:
     """``siblings`` and ``branch`` as one schema (shallow: the branch wins, properties and
     required lists are joined)."""
+    if not isinstance(siblings, Mapping):
+        return branch  # a definition that is ``true`` or ``false``, with a description
     if not isinstance(branch, Mapping) or not siblings:
         return branch
     if "$ref" in branch:
@@ -827,6 +826,8 @@ def _merge(siblings: Mapping[str, Any], branch: Any) -> Any:
 def _count(value: Any, default: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         return default
+    if not math.isfinite(value):
+        return default  # Infinity and NaN, which Python's json reads
     return int(value)
 
 

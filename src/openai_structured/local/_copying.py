@@ -34,6 +34,7 @@ import functools
 import itertools
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
@@ -483,7 +484,18 @@ class CopySource:
             ]
         if narrow:
             return self._numbers_in(narrow, integers=integers)
-        return self._numbers(integers=integers)
+        return self._undated(integers=integers)
+
+    @_read_once
+    def _undated(self, *, integers: bool) -> list[_Found]:
+        """The text's numbers but the parts of its dates: a capacity or a floor is no day
+        ("Tue 14 Jan 2025, Level 2") nor a year (a year field is narrowed to years)."""
+        dates = self._dated()
+        return [
+            f
+            for f in self._numbers(integers=integers)
+            if not any(start <= f[0] and f[1] <= end for start, end, _ in dates)
+        ]
 
     def _labelled(
         self,
@@ -754,7 +766,8 @@ class CopySource:
                 root = source._rule(f"{narrow}string")
                 if labels:
                     named = source.labelled_starts(labels) or source.named_starts(labels)
-                    firsts = [source._start(i, rules) for i in named]
+                    step = "c" if narrow == CELL else "w"
+                    firsts = [source._start(i, rules, step) for i in named]
                     starts = " | ".join(filter(None, firsts))
                     rules[rule_name(scoped)] = f'"\\"" ({starts}) "\\""' if starts else root
                 elif rule_name(scoped) != root:
@@ -882,7 +895,8 @@ class CopySource:
             for match in re.finditer(pattern, self.text, re.IGNORECASE):
                 parts = match.groupdict()
                 if parts.get("w"):
-                    value: str | None = str(_NUMBER_WORDS[parts["w"].lower()])
+                    said = _NUMBER_WORDS.get(parts["w"].lower())  # (not "NİNE": no number)
+                    value: str | None = None if said is None else str(said)
                 else:
                     value = _plain(parts["n"], parts.get("f"), integers=integers)
                 if value is not None:
@@ -1007,7 +1021,9 @@ class CopySource:
             if value is not None:
                 found.append((match.start(), match.end(), value))
         for match in _NUMBER_WORD.finditer(self.text):
-            found.append((match.start(), match.end(), str(_word_number(match))))
+            number = _word_number(match)
+            if number is not None:
+                found.append((match.start(), match.end(), str(number)))
         return sorted(found)
 
     def dates(self) -> list[str]:
@@ -1025,6 +1041,8 @@ class CopySource:
                 if any(s < match.end() and match.start() < e for s, e in taken):
                     continue
                 parts = match.groupdict()
+                if parts.get("month") and _month(parts["month"]) is None:
+                    continue  # "APRİL": matched ignoring case, but no month's name
                 taken.append((match.start(), match.end()))
                 if parts.get("iso_y"):
                     found.append(
@@ -1035,7 +1053,7 @@ class CopySource:
                         )
                     )
                 elif parts.get("month"):
-                    month, day = _MONTHS[parts["month"].lower().rstrip(".")], int(parts["day"])
+                    month, day = _month(parts["month"]) or 0, int(parts["day"])
                     if parts.get("year"):
                         year = parts["year"]
                         if len(year) == 2:  # 21NOV24; 12MAR85 (a birth date) is 1985
@@ -1136,13 +1154,19 @@ def _positive_minimum(node: Mapping[str, Any]) -> bool:
     return low is not None and (low > 0 or ("exclusiveMinimum" in node and low >= 0))
 
 
-def _word_number(match: re.Match[str]) -> int:
-    """The number a :data:`_NUMBER_WORD` match writes."""
+def _word_number(match: re.Match[str]) -> int | None:
+    """The number a :data:`_NUMBER_WORD` match writes (None for a match only a case-blind
+    match makes: "NİNE" is matched as "nine" but lower-cases to no number word)."""
     if match.group("tens"):
-        return (
-            _NUMBER_WORDS[match.group("tens").lower()] + _NUMBER_WORDS[match.group("unit").lower()]
-        )
-    return _NUMBER_WORDS[match.group("word").lower()]
+        tens = _NUMBER_WORDS.get(match.group("tens").lower())
+        unit = _NUMBER_WORDS.get(match.group("unit").lower())
+        return None if tens is None or unit is None else tens + unit
+    return _NUMBER_WORDS.get(match.group("word").lower())
+
+
+def _month(name: str) -> int | None:
+    """The month a name or an abbreviation of it written in a date is (None for "APRİL")."""
+    return _MONTHS.get(name.lower().rstrip("."))
 
 
 def _iso(year: str | int, month: str | int, day: str | int) -> list[str]:
@@ -1298,10 +1322,11 @@ def _spans(matches: Iterable[re.Match[str]]) -> list[_Found]:
 def _plain(whole: str, fraction: str | None, *, integers: bool) -> str | None:
     """A number as the text writes it (``1,234.50``) in JSON (``1234.50``); None for a
     fraction where an integer is wanted."""
-    fraction = fraction or ""
-    if integers and fraction.strip(".0"):
-        return None
-    whole = whole.replace(",", "").lstrip("0") or "0"
+    fraction = _ascii_digits(fraction or "")
+    digits = _ascii_digits(whole.replace(",", ""))
+    if fraction is None or not digits or (integers and fraction.strip(".0")):
+        return None  # (a "²" is a digit, but of no number)
+    whole = digits.lstrip("0") or "0"
     return whole if integers or not fraction else whole + fraction
 
 
@@ -1317,6 +1342,20 @@ def _identifier_like(atom: str) -> bool:
     if atom.isdigit() and len(atom) < 3:
         return False
     return any(c.isdigit() for c in atom) or (atom.isupper() and atom.replace("-", "").isalnum())
+
+
+def _ascii_digits(text: str) -> str | None:
+    """``text`` with its digits in ASCII ("١٢٣" is 123 in JSON), None if one is no decimal
+    digit."""
+    out = []
+    for char in text:
+        if char.isdigit():
+            value = unicodedata.decimal(char, None)
+            if value is None:
+                return None
+            char = str(value)
+        out.append(char)
+    return "".join(out)
 
 
 def _is_year(number: str) -> bool:
