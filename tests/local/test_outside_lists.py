@@ -356,3 +356,40 @@ def test_a_plain_number_is_no_part_of_a_date_but_a_year_field_keeps_the_years() 
     source = CopySource(text)
     assert source.values("integer") == ["2", "6"]
     assert source.values("integer/year") == ["2025"]
+
+
+def test_a_list_of_strings_a_label_enumerates_is_its_items_as_written() -> None:
+    text = (
+        "Languages: English (native), Yoruba (fluent) and French.\n"
+        "Version: Quillbase Desktop 4.12.1\n"
+        "\n"
+        "Please bring:\n"
+        "- Photo ID\n"
+        "- Current medication list\n"
+        "\n"
+        "Add-ons: none\n"
+    )
+    source = CopySource(text)
+    assert source.enumerated(("languages",)) == ["English", "Yoruba", "French"]
+    assert source.enumerated(("bring",)) == ["Photo ID", "Current medication list"]
+    assert source.enumerated(("versions",)) == []  # one alone is no list
+    assert source.enumerated(("ons",)) == []  # "none"
+    assert source.enumerated(("hobbies",)) == []
+    strings = {"type": "array", "items": {"type": "string"}}
+    schema = {
+        "type": "object",
+        "properties": {"languages": strings, "items_to_bring": strings},
+        "required": ["languages", "items_to_bring"],
+    }
+    bounded = grammar_schema(schema, caps_for(text), copy_from=source)
+    assert bounded["properties"]["languages"] == {
+        "type": "array",
+        "prefixItems": [{"const": "English"}, {"const": "Yoruba"}, {"const": "French"}],
+    }
+    # An enum's list, or a list with bounds the items do not keep to, is the model's.
+    bounded = grammar_schema(
+        {"type": "object", "properties": {"languages": {**strings, "maxItems": 2}}},
+        caps_for(text),
+        copy_from=source,
+    )
+    assert "prefixItems" not in bounded["properties"]["languages"]

@@ -570,6 +570,9 @@ class _Sanitizer:
         rows = self._rows(items, low, high)
         if rows:
             return self._rows_array(items, rows)
+        enumerated = self._enumerated(items, low, high)
+        if enumerated:
+            return {"type": "array", "prefixItems": [{"const": item} for item in enumerated]}
         listed = self.required and self.copy_from is not None and self.copy_from.listed
         if listed and low == 0 and high > 0 and self._family_object(items):
             low = 1  # see CopySource.listed
@@ -626,6 +629,21 @@ class _Sanitizer:
         self.rows_taken.add(best[1][0])
         self.blocks_taken.append((_heading_start(source.text, best[1][0][0]), best[1][-1][1]))
         return best[1]
+
+    def _enumerated(self, items: Any, low: int, high: int) -> list[str]:
+        """The items of a list of plain strings that a ``Label:`` of the field lists, as
+        written (:meth:`~._copying.CopySource.enumerated`): the 270M model stops after
+        one, or writes one twice."""
+        source = self.copy_from
+        if source is None or self.in_list or not self.labels:
+            return []
+        item = self._resolved(items)
+        if not isinstance(item, Mapping) or set(item) - {"type", "title", "description"}:
+            return []
+        if item.get("type") != "string":
+            return []
+        listed = source.enumerated(self.labels)
+        return listed if low <= len(listed) <= high else []
 
     def _ordinals(self, item: Mapping[str, Any]) -> set[str]:
         """The item's integer fields that are its place in a numbered list (``position``)."""

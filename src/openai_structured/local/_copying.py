@@ -587,14 +587,8 @@ class CopySource:
         for j, (word, _) in enumerate(self.words):
             if word != ":" or j + 1 >= len(self.words) or not self.words[j][1]:
                 continue  # a colon followed by a space (not 09:30)
-            phrase = []
-            for k in range(j - 1, max(-1, j - 5), -1):  # "Support on all dates: Milo & ..."
-                before, gap = self.words[k]
-                if gap == "\n" or not before.isalpha():
-                    break
-                phrase.append(before.lower())
             nothing = self.words[j + 1][0].lower() in _NOTHING
-            if nothing or not any(_stem_match(label, w) for label in labels for w in phrase):
+            if nothing or not self._labels_colon(j, labels):
                 continue
             for i in range(j + 1, len(self.words)):
                 starts.append(i)
@@ -603,6 +597,48 @@ class CopySource:
                     break
         inside = self._word_range()
         return [i for i in dict.fromkeys(starts) if i in inside and self._starts_copy(i)]
+
+    def _labels_colon(self, j: int, labels: tuple[str, ...]) -> bool:
+        """Whether the words before the colon ``j`` (up to four, in its line: "Support on
+        all dates:") hold one of ``labels``."""
+        phrase = []
+        for k in range(j - 1, max(-1, j - 5), -1):
+            before, gap = self.words[k]
+            if gap == "\n" or not before.isalpha():
+                break
+            phrase.append(before.lower())
+        return any(_stem_match(label, w) for label in labels for w in phrase)
+
+    def enumerated(self, labels: tuple[str, ...]) -> list[str]:
+        """The items a ``Label:`` of the field lists, as written: after it in its line or
+        sentence, apart by commas, semicolons, "and" ("Add-ons: Walnut handle kit, Travel
+        pouch"; "Languages: English (native), Yoruba (fluent)" without the brackets), or as
+        the marked lines right under it ("Please bring:" / "- Photo ID")."""
+        if not self.labelled or not labels or self.window is not None:
+            return []
+        text = self.text
+        for j, (word, gap) in enumerate(self.words):
+            if word != ":" or not gap or not self._labels_colon(j, labels):
+                continue
+            after = self.offsets[j] + 1
+            line = text[after : (text.find("\n", after) + 1 or len(text) + 1) - 1]
+            if line.strip():
+                said = _SENTENCE_STOP.split(line.strip(), maxsplit=1)[0]
+                items = [_item(part) for part in _ENUMERATION.split(said)]
+            else:
+                below = after + len(line) + 1
+                items = [
+                    _item(text[start:end])
+                    for rows, marked in self.row_blocks
+                    if marked and not text[below : rows[0][0]].strip(" \t-*\u2022>.)0123456789")
+                    for start, end in rows
+                ]
+            items = [item for item in items if item]
+            if len(items) >= (2 if line.strip() else 1) and not any(
+                item.lower() in _NOTHING for item in items
+            ):
+                return items  # (one alone is no list: "Version: Quillbase Desktop 4.12.1")
+        return []
 
     def named_starts(self, labels: tuple[str, ...]) -> list[int]:
         """Where a plain string no ``Label:`` names may start, when the text holds a label
@@ -1223,6 +1259,10 @@ _JOURNEY = re.compile(
     rf"(?P<a>{_PLACE})\s*(?:\([^()\n]*\)\s*)?(?:->|-->|=>|\u2192| > )\s*"
     rf"(?P<b>{_PLACE})(?=\s*(?:[,;:(\n]|->|=>|\u2192| > |$))"
 )
+# Where a labelled enumeration's items part ("Walnut handle kit, Travel pouch and a mug").
+_ENUMERATION = re.compile(r"\s*[,;]\s*|\s+(?:and|or)\s+", re.IGNORECASE)
+# Where a labelled line's sentence ends ("... French (intermediate). Happy to relocate").
+_SENTENCE_STOP = re.compile(r"(?<=[^\s.]{2})\.(?:\s|$)")
 # A count written after a row's text: "x3", "x12".
 _COUNT_WORD = re.compile(r"[x\u00d7]\d{1,4}")
 # A count written with "x" (or the multiplication sign): "2 x milk", "3x", "x6".
@@ -1356,6 +1396,12 @@ def _ascii_digits(text: str) -> str | None:
             char = str(value)
         out.append(char)
     return "".join(out)
+
+
+def _item(part: str) -> str:
+    """An enumerated item as written, without its bracket, a leading "and" or the stop."""
+    item = part.split(" (", 1)[0].strip().rstrip(".,;:!")
+    return re.sub(r"^(?:and|or|&)\s+", "", item, flags=re.IGNORECASE)
 
 
 def _is_year(number: str) -> bool:
