@@ -393,3 +393,23 @@ def test_a_list_of_strings_a_label_enumerates_is_its_items_as_written() -> None:
         copy_from=source,
     )
     assert "prefixItems" not in bounded["properties"]["languages"]
+
+
+def test_a_rows_text_does_not_start_in_its_date_but_may_be_its_clock_time() -> None:
+    text = (
+        "Timesheet, week of 17 February 2025\n"
+        "\n"
+        "Mon 17 Feb\n"
+        "08:00-16:30, 30 min break - hedge cutting\n"
+        "\n"
+        "Tue 18 Feb\n"
+        "07:30-15:00, 30 min break - mowing\n"
+    )
+    source = CopySource(text)
+    [rows] = [rows for rows, _ in source.row_blocks if "\n" in text[rows[0][0] : rows[0][1]]]
+    first = source.within(*rows[0])
+    starts = [first.words[i][0] for i in first._word_range() if first._starts_copy(i)]
+    assert "Mon" not in starts and "17" not in starts and "Feb" not in starts
+    assert "08" in starts and "hedge" in starts
+    # Outside a row a date may begin a name ("12 April - 31 August" stays the model's).
+    assert source._starts_copy(source.words.index(("17", " ")))

@@ -172,6 +172,10 @@ _NUMBER_WORD = re.compile(
     rf"|(?P<word>{'|'.join(_NUMBER_WORDS)}))\b",
     re.IGNORECASE,
 )
+_WEEKDAYS = frozenset(
+    {"mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun"}
+    | {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
+)
 _MONTHS = {
     name: number
     for number, names in enumerate(
@@ -710,7 +714,30 @@ class CopySource:
             (word[0].isalnum() or word[0] == "_" or word in _STARTS)
             and word not in _GLUE
             and not self._is_taken(self.offsets[i])
+            and not (self.window is not None and i in self._dates)
         )
+
+    @property
+    def _dates(self) -> frozenset[int]:
+        """The words inside a date the text writes, and a weekday right before one: no
+        row's text starts there ("Mon 17 Feb" / "08:00-16:30 - hedge cutting"; a plain
+        string may be a clock time: "finish_time")."""
+        key = ("_dates",)
+        if key not in self.memo:
+            spans = [(start, end) for start, end, _ in self._dated()]
+            inside = {
+                i
+                for i, at in enumerate(self.offsets)
+                if any(start <= at < end for start, end in spans)
+            }
+            inside |= {
+                i
+                for i, (word, _) in enumerate(self.words)
+                if word.lower().rstrip(".") in _WEEKDAYS
+                and (i + 1 in inside or (i + 2 in inside and self.words[i + 1][0] == ","))
+            }
+            self.memo[key] = frozenset(inside)
+        return cast(frozenset[int], self.memo[key])
 
     def kind_for(self, kind: str) -> str | None:
         """``kind`` if the text holds a value of it, else its base kind if the text holds one
