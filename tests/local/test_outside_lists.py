@@ -166,7 +166,7 @@ def test_a_label_word_without_a_colon_finds_the_name_it_ends_begins_or_labels() 
     # (And "Second Wind", a name it ends: a boat of the table, which its list takes.)
     assert _words(source, source.named_starts(("wind",))) == ["SW", "Second"]
     hotel = CopySource("thank you for choosing Hotel Alpenblick in Innsbruck.")
-    assert _words(hotel, hotel.named_starts(("hotel",))) == ["Hotel", "Alpenblick"]
+    assert _words(hotel, hotel.named_starts(("hotel",))) == ["Hotel"]  # (not inside the name)
     # A label word followed by no name gives nothing: "The gallery is step-free".
     plain = CopySource("The gallery is step-free with lift access.")
     assert plain.named_starts(("gallery",)) == []
@@ -413,3 +413,27 @@ def test_a_rows_text_does_not_start_in_its_date_but_may_be_its_clock_time() -> N
     assert "08" in starts and "hedge" in starts
     # Outside a row a date may begin a name ("12 April - 31 August" stays the model's).
     assert source._starts_copy(source.words.index(("17", " ")))
+
+
+def test_no_copy_starts_inside_a_capitalised_name() -> None:
+    text = (
+        "Dear Oliver Whitfield,\n"
+        "When: Thursday 10 April 2025, Auditorium B.\n"
+        "We read The Salt Roads by Mr Felix Haverkamp.\n"
+        "NEW AT THE HALVERSTON MUSEUM\n"
+        "Name    Time\n"
+        "Hamish Tully      0:55:10\n"
+    )
+    source = CopySource(text)
+
+    def starts(word: str) -> bool:
+        return source._starts_copy(
+            source.words.index(next(w for w in source.words if w[0] == word))
+        )
+
+    assert starts("Oliver") and not starts("Whitfield")  # "Dear" opens the sentence
+    assert starts("Auditorium") and not starts("B")
+    assert starts("The") and not starts("Salt")
+    assert starts("Felix")  # after a title
+    assert starts("HALVERSTON")  # after "THE" of a heading in capitals
+    assert starts("0")  # across a table's columns

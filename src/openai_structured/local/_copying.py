@@ -172,6 +172,8 @@ _NUMBER_WORD = re.compile(
     rf"|(?P<word>{'|'.join(_NUMBER_WORDS)}))\b",
     re.IGNORECASE,
 )
+# Titles before a name, which a copied name may leave out ("Mr Felix Haverkamp").
+_TITLES = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame", "rev"})
 _WEEKDAYS = frozenset(
     {"mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun"}
     | {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
@@ -715,7 +717,23 @@ class CopySource:
             and word not in _GLUE
             and not self._is_taken(self.offsets[i])
             and not (self.window is not None and i in self._dates)
+            and not self._inside_name(i)
         )
+
+    def _inside_name(self, i: int) -> bool:
+        """Whether word ``i`` goes on a capitalised name begun before it in its sentence
+        ("Whitfield" of "Oliver Whitfield", "B" of "Auditorium B"): no copy starts there.
+        A title ("Dr", "Mr") or a sentence's first word ("Dear", "Thanks") begins none."""
+        if i == 0 or not self.words[i][0][0].isupper():
+            return False
+        before = self.words[i - 1][0]
+        between = self.text[self.offsets[i - 1] + len(before) : self.offsets[i]]
+        if between != " " or not before.isalpha() or not before[0].isupper():
+            return False  # (not across a table's columns: "Hamish Tully      0:55:10")
+        if before.lower() in _TITLES or (before.isupper() and before.lower() in _GLUE):
+            return False  # ("NEW AT THE HALVERSTON MUSEUM": a heading in capitals)
+        opens = i == 1 or self.words[i - 2][1] == "\n" or self.words[i - 2][0] in ".!?:"
+        return not opens
 
     @property
     def _dates(self) -> frozenset[int]:
