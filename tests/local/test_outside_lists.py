@@ -375,6 +375,7 @@ def test_a_list_of_strings_a_label_enumerates_is_its_items_as_written() -> None:
     assert source.enumerated(("versions",)) == []  # one alone is no list
     assert source.enumerated(("ons",)) == []  # "none"
     assert source.enumerated(("hobbies",)) == []
+    assert CopySource("Present: Ann, Bob, Ann, Bob.").enumerated(("present",)) == ["Ann", "Bob"]
     strings = {"type": "array", "items": {"type": "string"}}
     schema = {
         "type": "object",

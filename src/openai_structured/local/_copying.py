@@ -639,7 +639,7 @@ class CopySource:
                     if marked and not text[below : rows[0][0]].strip(" \t-*\u2022>.)0123456789")
                     for start, end in rows
                 ]
-            items = [item for item in items if item]
+            items = list(dict.fromkeys(item for item in items if item))  # each once
             if len(items) >= (2 if line.strip() else 1) and not any(
                 item.lower() in _NOTHING for item in items
             ):

@@ -159,14 +159,15 @@ CURRENCY_CODES = frozenset(
 
 
 def distinct_labels(names: list[str]) -> dict[str, tuple[str, ...]]:
-    """Each field's :func:`label_words` without those a sibling's name has too (``ticket``
-    of ``advance_ticket_price`` and ``door_ticket_price`` tells them apart from nothing)."""
+    """Each field's :func:`label_words` without those a sibling's name has too, in the
+    singular or the plural (``ticket`` of ``advance_ticket_price`` and ``door_ticket_price``
+    tells them apart from nothing)."""
     words = {name: label_words(name) for name in names}
     counts: dict[str, int] = {}
     for ws in words.values():
-        for w in ws:
+        for w in set(map(_singular, ws)):
             counts[w] = counts.get(w, 0) + 1
-    return {name: tuple(w for w in ws if counts[w] == 1) for name, ws in words.items()}
+    return {name: tuple(w for w in ws if counts[_singular(w)] == 1) for name, ws in words.items()}
 
 
 #: Words of a number field's name that make it an amount of money.
