@@ -438,3 +438,31 @@ def test_no_copy_starts_inside_a_capitalised_name() -> None:
     assert starts("Felix")  # after a title
     assert starts("HALVERSTON")  # after "THE" of a heading in capitals
     assert starts("0")  # across a table's columns
+
+
+def test_a_typed_fields_label_is_told_apart_from_its_own_kind_only() -> None:
+    text = (
+        "Billing period: 1 May 2024 - 31 May 2024\n"
+        "Total amount due: $139.81 by 20 June 2024\n"
+        "Next meeting: 5 March 2025, 10:00\n"
+    )
+    schema = {
+        "type": "object",
+        "properties": {
+            "total_amount_due": {"type": "number"},
+            "due_date": {"type": "string", "format": "date"},
+            "meeting_title": {"type": "string"},
+            "next_meeting_date": {"type": "string", "format": "date"},
+        },
+    }
+    source = CopySource(text)
+    bounded = grammar_schema(schema, caps_for(text), copy_from=source)
+    kinds = {
+        name: node["const"].removeprefix("@@openai-structured:copy-").removesuffix("@@")
+        for name, node in bounded["properties"].items()
+    }
+    # "due" is the due date's (the total due is a number), so the date is the one near it.
+    assert source.values(kinds["due_date"]) == ['"2024-06-20"']
+    # A string does not take "meeting" from the meeting's date: no "Next meeting:" copy.
+    assert "meeting" not in kinds["meeting_title"]
+    assert "next-meeting" in kinds["next_meeting_date"]

@@ -477,8 +477,14 @@ class _Sanitizer:
         out: dict[str, Any] = {"type": "object"}
         properties = node.get("properties")
         if isinstance(properties, Mapping):
-            labels = distinct_labels([str(name) for name in properties])
             families = {str(name): self._family(sub) for name, sub in properties.items()}
+            # A typed value (a number, a date, a time) is told apart from the siblings that
+            # take the same kind only: "due" is the due date's label though the total due has
+            # it too. A string, which may copy anything, from all of them ("meeting" of
+            # "Next meeting: 5 March, 10:00" is no meeting_title's).
+            labels = distinct_labels(list(families))
+            for family in set(families.values()) - {"string", "other"}:
+                labels.update(distinct_labels([n for n, f in families.items() if f == family]))
             wanted = node.get("required")
             needed = (
                 {n for n in wanted if isinstance(n, str)} if isinstance(wanted, list) else set()
@@ -533,7 +539,8 @@ class _Sanitizer:
             self.name, self.nullable, self.labels, self.others, self.required, self.given = outer
 
     def _family(self, schema: Any) -> str:
-        """``number`` for a number or integer (nullable too), ``string`` for a string, else
+        """``number`` for a number or integer (nullable too), ``date``, ``time`` or
+        ``date-time`` for a string of that format, ``string`` for another string, else
         ``other``: whose labels may claim a field's values."""
         node = self._resolved(schema)
         if not isinstance(node, Mapping):
@@ -550,7 +557,13 @@ class _Sanitizer:
         kinds -= {"null", None}
         if kinds and kinds <= {"integer", "number"}:
             return "number"
-        return "string" if kinds == {"string"} else "other"
+        if kinds != {"string"}:
+            return "other"
+        formats = {
+            b.get("format") for b in [node, *self._branches(node)] if b.get("type") == "string"
+        }
+        dated = formats & {"date", "time", "date-time"}
+        return str(dated.pop()) if len(dated) == 1 and None not in formats - dated else "string"
 
     def _family_object(self, schema: Any) -> bool:
         node = self._resolved(schema)
