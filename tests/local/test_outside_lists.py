@@ -466,3 +466,8 @@ def test_a_typed_fields_label_is_told_apart_from_its_own_kind_only() -> None:
     # A string does not take "meeting" from the meeting's date: no "Next meeting:" copy.
     assert "meeting" not in kinds["meeting_title"]
     assert "next-meeting" in kinds["next_meeting_date"]
+
+
+def test_a_long_word_in_capitals_is_no_code() -> None:
+    source = CopySource("Flight FI 440 REYKJAVIK (KEF) to MAN. Booking ref QZTMPX. ACCEPTED")
+    assert source.values("string/identifier") == ['"FI 440"', '"KEF"', '"MAN"', '"QZTMPX"']

@@ -1426,6 +1426,8 @@ def _identifier_like(atom: str) -> bool:
         return False
     if atom.isdigit() and len(atom) < 3:
         return False
+    if atom.isalpha() and len(atom) > 6:
+        return False  # a word in capitals ("REYKJAVIK", "ACCEPTED"), not a code like "QZTMPX"
     return any(c.isdigit() for c in atom) or (atom.isupper() and atom.replace("-", "").isalnum())
 
 
