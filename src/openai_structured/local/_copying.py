@@ -1023,9 +1023,11 @@ class CopySource:
         """Whether the line word ``i`` ends is a paragraph's, wrapped into the next line (a
         long line, or one running on: :func:`~._rows.runs_on`): a copy crosses no other line
         break (a tour's support act does not run on into its dates)."""
-        end = self.offsets[i] + len(self.words[i][0])
-        line = self.text[self.text.rfind("\n", 0, end) + 1 : end]
-        following = self.text[end:].split("\n", 2)[1] if "\n" in self.text[end:] else ""
+        text, end = self.text, self.offsets[i] + len(self.words[i][0])
+        line = text[text.rfind("\n", 0, end) + 1 : end]
+        below = text.find("\n", end) + 1
+        stop = text.find("\n", below) if below else -1
+        following = text[below : stop if stop >= 0 else len(text)] if below else ""
         if not following.strip():
             return False  # a blank line: a new paragraph
         return len(line.rstrip()) >= WRAPPED_WIDTH or runs_on(line.rstrip(), following)
