@@ -149,8 +149,17 @@ def test_distinct_labels_drop_the_words_siblings_share() -> None:
         ("country_code", {}, None),  # "DE", not a code a text numbers
         ("language_code", {}, None),
         ("discount_code", {}, None),
-        ("name", {}, None),
-        ("seller_name", {}, None),
+        ("card_last_four", {}, "identifier"),  # a number word
+        ("name", {}, None),  # a medicine's name is "salbutamol"
+        ("name", {"title": "Name"}, None),  # (not "name name")
+        ("product_name", {}, None),
+        ("seller_name", {}, "proper"),  # someone's name
+        ("dentist", {}, "proper"),
+        ("received_by", {}, "proper"),
+        ("hire_company", {}, "proper"),
+        ("Hotel Name", {}, "proper"),
+        ("customers", {}, "proper"),  # plural
+        ("hotel_contact", {}, None),  # maybe a phone number
         ("", {}, None),
     ],
 )
@@ -216,7 +225,7 @@ def test_number_qualifier_reads_a_year_a_unit_or_money(
         ),
         ({"type": "string"}, "name", None, (), "string"),
         # A plain string carries its labels (copied after "Passenger:"), but no siblings'.
-        ({"type": "string"}, "passenger_name", None, ("seat",), "string//passenger"),
+        ({"type": "string"}, "passenger_name", None, ("seat",), "string/proper/passenger"),
         ({"type": "integer", "minimum": 0}, "mileage_km", None, (), "unsigned-integer/km/mileage"),
         ({"type": "integer"}, "year", None, (), "integer/year/year"),
         ({"type": "number"}, "amount", ("amount",), ("balance",), "number/money/amount/balance"),
@@ -480,7 +489,7 @@ def test_nullable_fields_of_narrow_kinds_are_null_only_where_the_kind_is_absent(
         "string/identifier/order/phone",
         {"type": "null"},
     ]
-    assert out["seller_name"] == {"const": "@@openai-structured:copy-string@@"}
+    assert out["seller_name"] == {"const": "@@openai-structured:copy-string/proper@@"}
 
 
 def test_a_required_field_of_an_absent_kind_keeps_the_wider_copy() -> None:
@@ -752,13 +761,13 @@ def test_a_nullable_plain_string_after_its_label_loses_its_null() -> None:
     schema = _object(contractor={"type": ["string", "null"]})
     out = _grammar_schema(schema, CopySource("Contractor: Olsson Ror AB"))["properties"]
     assert out["contractor"] == {
-        "anyOf": [{"const": "@@openai-structured:copy-string//contractor@@"}]
+        "anyOf": [{"const": "@@openai-structured:copy-string/proper/contractor@@"}]
     }
     # Named, but not as a "Label:" before the value: the plain copy, and null.
     text = "The work was done by Olsson Ror AB, our contractor."
     out = _grammar_schema(schema, CopySource(text))["properties"]
     assert out["contractor"] == {
-        "anyOf": [{"const": "@@openai-structured:copy-string@@"}, {"type": "null"}]
+        "anyOf": [{"const": "@@openai-structured:copy-string/proper@@"}, {"type": "null"}]
     }
 
 

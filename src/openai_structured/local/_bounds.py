@@ -39,7 +39,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._copying import CopySource, cell_kind, copy_kind, is_sentinel, sentinel, sentinel_kind
+from ._copying import (
+    PROPER,
+    CopySource,
+    cell_kind,
+    copy_kind,
+    is_sentinel,
+    sentinel,
+    sentinel_kind,
+)
 from ._naming import ORDINALS, distinct_labels, name_words
 from ._rows import COLUMN_SEPARATORS, MIN_ROWS, Row, marker_number
 
@@ -583,7 +591,7 @@ class _Sanitizer:
         rows = self._rows(items, low, high)
         if rows:
             return self._rows_array(items, rows)
-        enumerated = self._enumerated(items, low, high)
+        enumerated = self._enumerated(items, low, high) or self._mentioned(items, low, high)
         if enumerated:
             return {"type": "array", "prefixItems": [{"const": item} for item in enumerated]}
         listed = self.required and self.copy_from is not None and self.copy_from.listed
@@ -658,6 +666,23 @@ class _Sanitizer:
         listed = source.enumerated(self.labels)
         return listed if low <= len(listed) <= high else []
 
+    def _mentioned(self, items: Any, low: int, high: int) -> list[str]:
+        """The choices a list of an enum's values holds when the text mentions two or more
+        of them but not all: each one it mentions (:meth:`~._copying.CopySource.mentioned`;
+        "Dietary needs: one vegan, one gluten-free"). The 270M model stops after the first.
+        On the tuning half such lists were these in 7 of 12; the other 5 it got wrong too."""
+        source = self.copy_from
+        if source is None or not source.mentions:
+            return []
+        item = self._resolved(items)
+        if not isinstance(item, Mapping) or set(item) - {"type", "title", "description", "enum"}:
+            return []
+        values = item.get("enum")
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            return []
+        found = source.mentioned(values)
+        return found if 2 <= len(found) < len(values) and low <= len(found) <= high else []
+
     def _ordinals(self, item: Mapping[str, Any]) -> set[str]:
         """The item's integer fields that are its place in a numbered list (``position``)."""
         found = set()
@@ -682,7 +707,7 @@ class _Sanitizer:
         for branch in self._branches(node):
             if branch.get("type") not in (None, "null"):
                 kind = copy_kind(branch, name)
-                if kind is not None and [*kind.split("/"), ""][:2] != ["string", ""]:
+                if kind is not None and not _plain(kind):
                     return kind
         return None
 
@@ -768,8 +793,10 @@ def _heading_start(text: str, start: int) -> int:
 
 
 def _plain(kind: str) -> bool:
-    """Whether a copied ``kind`` is a plain string (no narrower kind of string)."""
-    return [*kind.split("/"), ""][:2] == ["string", ""]
+    """Whether a copied ``kind`` is a plain string: a run of the text's words (someone's name
+    is one too), not a narrower kind of string."""
+    base, narrow, *_ = [*kind.split("/"), ""]
+    return base == "string" and narrow in ("", PROPER)
 
 
 def _same_value(value: str) -> str:

@@ -86,6 +86,12 @@ KINDS = (
 _SENTINEL = "@@openai-structured:copy-{}@@"
 #: What a row's one text field is narrowed to: its copy ends where the row's cell does.
 CELL = "cell"
+#: What a field that names someone is narrowed to (``dentist``, ``received_by``: see
+#: :mod:`._naming`): its copy starts at a capitalised word ("Dr. Fenella Marsh", not
+#: "11 yrs" nor "asked"). Every such value of the tuning half's answers starts with one.
+PROPER = "proper"
+#: The narrow kinds of plain strings: runs of the text's words (:meth:`CopySource.span_rules`).
+SPANNED = frozenset({"", CELL, PROPER})
 _SENTINEL_TEXT = re.compile(r"@@openai-structured:copy-([a-z0-9/-]+)@@")
 _WORD = re.compile(r"\w+|[^\w\s]")
 # A span may start at a word or at one of these signs (not at a comma or a full stop).
@@ -279,8 +285,8 @@ def copy_kind(
             words = label_words(name) if labels is None else labels
             return _kind("time", range_qualifier(name) or "", words)
         what = string_qualifier(name, node)
-        if what is None:  # a plain string: copied after its label, where the text has one
-            return _kind("string", "", label_words(name) if labels is None else labels, ())
+        if what in (None, PROPER):  # a plain string: copied after its label, if it has one
+            return _kind("string", what or "", label_words(name) if labels is None else labels)
         return _kind("string", what, label_words(name) if labels is None else labels, others)
     return None
 
@@ -464,6 +470,9 @@ class CopySource:
             if narrow in ("start", "end"):  # "10:00-16:00", "12 April - 31 August 2025"
                 dated = _range_ends(self.text, dated, narrow)
             dated = self._inside(dated)
+            # Not a date of the rows a list takes (an invoice's date is none of its lessons'),
+            # unless the text has no other.
+            dated = [d for d in dated if not self._is_taken(d[0])] or dated
             return [
                 json.dumps(v)
                 for v in _unique(v for _, _, v in self._labelled(dated, labels, others))
@@ -571,14 +580,16 @@ class CopySource:
         if source is not self:
             return source.has(kind)
         base, narrow, labels, _ = _parts(kind)
-        if base == "string" and narrow in ("", CELL):
+        if base == "string" and narrow in SPANNED:
             return (
                 self.usable
                 and any(
-                    self._starts_copy(i) and self._start(i, {}) is not None
+                    self._starts_copy(i)
+                    and self._start(i, {}) is not None
+                    and (narrow != PROPER or self._capitalised(i))
                     for i in self._word_range()
                 )  # (a row of a lone number has no copy)
-                and (not labels or bool(self.labelled_starts(labels) or self.named_starts(labels)))
+                and (not labels or bool(self._label_starts(labels, narrow)))
             )
         return bool(self.values(kind))
 
@@ -720,6 +731,21 @@ class CopySource:
             and not self._inside_name(i)
         )
 
+    def _capitalised(self, i: int) -> bool:
+        """Whether a copy starting at word ``i`` starts with a capital letter (past a quote:
+        a team called "Null Pointers")."""
+        word = self.words[i][0]
+        if word in ('"', "'") and i + 1 < len(self.words) and not self.words[i][1]:
+            word = self.words[i + 1][0]
+        return word[:1].isupper()
+
+    def _label_starts(self, labels: tuple[str, ...], narrow: str) -> list[int]:
+        """Where a plain string of ``narrow`` kind starts when the text writes its label
+        words: after its ``Label:``, else at the name a label word ends, begins or comes
+        before (of someone's name, the capitalised ones only)."""
+        starts = self.labelled_starts(labels) or self.named_starts(labels)
+        return [i for i in starts if narrow != PROPER or self._capitalised(i)]
+
     def _inside_name(self, i: int) -> bool:
         """Whether word ``i`` goes on a capitalised name begun before it in its sentence
         ("Whitfield" of "Oliver Whitfield", "B" of "Auditorium B"): no copy starts there.
@@ -733,7 +759,15 @@ class CopySource:
         if before.lower() in _TITLES or (before.isupper() and before.lower() in _GLUE):
             return False  # ("NEW AT THE HALVERSTON MUSEUM": a heading in capitals)
         opens = i == 1 or self.words[i - 2][1] == "\n" or self.words[i - 2][0] in ".!?:"
-        return not opens
+        return not opens or self._after_marker(i - 1)
+
+    def _after_marker(self, i: int) -> bool:
+        """Whether word ``i`` comes right after a line's number marker ("1. Tomasz Wielgosz"):
+        it begins no sentence, so a name may begin there."""
+        if i < 2 or self.words[i - 1][0] not in ".)" or self.words[i - 2][1]:
+            return False
+        number = self.words[i - 2][0]
+        return number.isdigit() and (i == 2 or "\n" in self.words[i - 3][1])
 
     @property
     def _dates(self) -> frozenset[int]:
@@ -762,6 +796,8 @@ class CopySource:
         of that (a field named ``phone`` in a text with no phone number), else None."""
         base, narrow, labels, others = _parts(kind)
         wanted = [kind, _kind(base, "", labels, others), _kind(base, narrow, ()), base]
+        if narrow == PROPER:  # someone's name, where no label word is before one
+            wanted[1:3] = wanted[2:0:-1]
         for candidate in dict.fromkeys(wanted if self.by_name else [base]):
             if self.has(candidate):
                 return self.scoped(candidate)
@@ -779,7 +815,7 @@ class CopySource:
             return self.has(kind)  # the text has a phone number: it is the field's
         if not self.by_name or not labels or not self.labelled:
             return False
-        if base == "string" and not narrow:
+        if base == "string" and narrow in ("", PROPER):
             return bool(self.labelled_starts(labels))
         if base in ("date", "time"):
             found = self._dated() if base == "date" else self._timed()
@@ -842,11 +878,18 @@ class CopySource:
         for scoped in kinds:
             source, kind = self._scope(scoped)
             base, narrow, labels, _ = _parts(kind)
-            if base == "string" and narrow in ("", CELL):
+            if base == "string" and narrow in SPANNED:
                 rules.update(source.span_rules(cells=narrow == CELL))
                 root = source._rule(f"{narrow}string")
+                if narrow == PROPER:
+                    firsts = [
+                        source._start(i, rules)
+                        for i in source._word_range()
+                        if source._starts_copy(i) and source._capitalised(i)
+                    ]
+                    rules[root] = '"\\"" (' + " | ".join(filter(None, firsts)) + ') "\\""'
                 if labels:
-                    named = source.labelled_starts(labels) or source.named_starts(labels)
+                    named = source._label_starts(labels, narrow)
                     step = "c" if narrow == CELL else "w"
                     firsts = [source._start(i, rules, step) for i in named]
                     starts = " | ".join(filter(None, firsts))
@@ -929,7 +972,15 @@ class CopySource:
                 (m.start(), m.end(), f"{m.group(1)} {m.group(2)}") for m in _PAIRED.finditer(text)
             ]
             groups = [g for g in _spans(_GROUPS.finditer(text)) if not _is_date(g[2])]
-            return _longest(found + pairs + groups)
+            # Not a phone number's parts ("Call 07700 900412": no booking reference).
+            phones = [m.span() for m in _PHONES.finditer(text) if _PHONE_LIKE.fullmatch(m[0])]
+            return _longest(
+                [
+                    f
+                    for f in found + pairs + groups
+                    if not any(low <= f[0] and f[1] <= high for low, high in phones)
+                ]
+            )
         return []
 
     def _without_dates(self) -> str:
@@ -1272,7 +1323,7 @@ def _literal(text: str) -> str:
 _FOUND_BY_KIND = frozenset({"email", "phone", "url", "currency", "origin", "destination"})
 #: Narrowed kinds a text may not write as such though it gives the value (an identifier of
 #: letters, a count without "x", a journey without an arrow).
-_NOT_NULL_WHEN_ABSENT = frozenset({"", "identifier", "count", "origin", "destination"})
+_NOT_NULL_WHEN_ABSENT = frozenset({"", PROPER, "identifier", "count", "origin", "destination"})
 # Dollars of the United States ("$40", "USD", "US$"), and money of day-first countries (pounds,
 # euros, Australian and New Zealand dollars...).
 _US_DOLLARS = re.compile(r"(?<![A-Z])\$|\bUSD\b|\bUS\$")
@@ -1290,6 +1341,9 @@ _URLS = re.compile(
 # Digit groups, each apart from the next by at most one space, dot, dash or slash; a group in
 # brackets only when they close: "+44 (0)20 7946 0321", "0664/5552871" (not "2871. 3").
 _PHONES = re.compile(r"(?<![\w+])\+?(?:\(\d+\)|\d+)(?:[ ./-]?(?:\(\d+\)|\d+))+(?!\w)")
+# A phone number beyond doubt: from a "+", a bracket or a 0, with 9-15 digits ("07700 900412",
+# "(707) 555-0148"; an account number "3004 7712 9" is none).
+_PHONE_LIKE = re.compile(r"(?=[+(0])(?=(?:\D*\d){9,15}\D*$)[\d +().-]+")
 # A three-letter code next to an amount (USD 86.40, 68,000 SEK), and a currency sign before one.
 _CODES = re.compile(r"\b([A-Z]{3})\s?(?=\d)|(?<=\d)\s?([A-Z]{3})\b")
 _SIGNS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR"}
@@ -1317,6 +1371,7 @@ _COUNTED = re.compile(
     r"(?<![\w.,])(?P<n>\d{1,4})\s?[x\u00d7](?![^\W\d_])|\b[x\u00d7]\s?(?P<n2>\d{1,4})\b"
 )
 _GROUPS = re.compile(r"(?<![\w.,+-])\d{2,}(?:[ -]\d+)+(?![\w.,-]?\d)")
+_CLOCK_12 = re.compile(r"\d{1,2}(?:[.:]\d{2})?(?:am|pm|a\.m\.|p\.m\.)", re.IGNORECASE)
 _CLOCK_OR_DATE = re.compile(r"^(?:\d{1,2}:\d{2}(?::\d{2})?|\d{4}-\d{1,2}-\d{1,2})$")
 _VAGUE = frozenset({"and", "or", "the", "of", "for", "with", "non", "not", "no", "other", "none"})
 
@@ -1422,6 +1477,8 @@ def _identifier_like(atom: str) -> bool:
     ``14``, a count or a house number; not an amount, a time or a date)."""
     if _AMOUNT.match(atom.lstrip("$€£¥")) or _CLOCK_OR_DATE.match(atom) or _is_date(atom):
         return False
+    if _CLOCK_12.fullmatch(atom) or atom[:1] in _SIGNS:
+        return False  # "4.30pm", "9am", "£24"
     if len(atom) < 2:
         return False
     if atom.endswith("%"):

@@ -252,8 +252,8 @@ def _words(name: str, node: Mapping[str, Any]) -> tuple[str, ...]:
 
 def string_qualifier(name: str, node: Mapping[str, Any]) -> str | None:
     """The kind of string a field named ``name`` holds: ``email``, ``phone``, ``url``,
-    ``currency``, ``origin`` or ``destination`` (of a journey: ``A -> B``) or
-    ``identifier``; None when its name does not say."""
+    ``currency``, ``origin`` or ``destination`` (of a journey: ``A -> B``), ``identifier``
+    or ``proper`` (someone's name); None when its name does not say."""
     words = _words(name, node)
     if not words:
         return None
@@ -275,10 +275,23 @@ def string_qualifier(name: str, node: Mapping[str, Any]) -> str | None:
         return "destination"
     if found & _NOT_IDENTIFIER:
         return None
-    last_digits = len(words) >= 2 and words[-2] == "last" and words[-1].isdigit()  # last4
+    last_digits = (  # last4, card_last_four
+        len(words) >= 2 and words[-2] == "last" and (words[-1].isdigit() or words[-1] in _FEW)
+    )
     if words[-1] in _IDENTIFIER_LAST or found & _IDENTIFIER_ANY or last_digits:
         return "identifier"
+    if _names_someone(tuple(map(_singular, name_words(name))) or words):  # (not its title)
+        return "proper"
     return None
+
+
+def _names_someone(words: tuple[str, ...]) -> bool:
+    """Whether a field named ``words`` (singular) holds a person's or an organisation's name:
+    ``dentist``, ``received_by``, ``hotel_name`` (not ``name`` alone: a medicine's is
+    "salbutamol"; nor ``product_name``)."""
+    if words[-1] == "name":
+        return len(words) > 1 and words[-2] not in _THINGS
+    return words[-1] in _WHO
 
 
 def number_qualifier(name: str, node: Mapping[str, Any]) -> str | None:
@@ -313,6 +326,35 @@ def range_qualifier(name: str) -> str | None:
         return "end"
     return None
 
+
+#: The last word of a field's name that makes its value someone's name: a person's or an
+#: organisation's, which begins with a capital letter.
+_WHO = frozenset(
+    {"by", "company", "business", "firm", "organisation", "organization", "organiser"}
+    | {"organizer", "employer", "client", "customer", "supplier", "vendor", "seller", "buyer"}
+    | {"tenant", "landlord", "teacher", "tutor", "instructor", "trainer", "coach", "dentist"}
+    | {"doctor", "physician", "surgeon", "vet", "nurse", "pharmacist", "artist", "author"}
+    | {"creator", "presenter", "manager", "officer", "mentor", "captain", "producer"}
+    | {"engineer", "technician", "mechanic", "agent", "agency", "hotel", "shop", "store"}
+    | {"practice", "clinic", "hospital", "charity", "operator", "airline", "carrier", "club"}
+    | {"school", "person", "owner", "patient", "member", "guest", "renter", "driver"}
+    | {"recipient", "sender", "witness", "performer", "speaker", "curator", "surveyor"}
+    | {"inspector", "plumber", "contractor", "insurer", "lender", "employee", "applicant"}
+    | {"pupil", "student", "parent", "traveller", "traveler", "passenger", "donor", "backer"}
+    | {"signatory", "courier", "consignee", "shipper", "provider", "bank", "studio"}
+    | {"restaurant", "garage", "team", "representative", "director", "secretary"}
+    | {"treasurer", "referee", "winner", "leader", "band", "publisher", "editor"}
+    | {"photographer", "designer", "architect", "solicitor", "lawyer", "accountant"}
+    | {"broker", "builder", "installer", "caterer", "florist", "chef", "examiner"}
+    | {"claimant", "policyholder", "beneficiary", "landlady", "groomer", "chair"}
+)
+#: What a ``<word>_name`` field may name that is no one: often written in lower case.
+_THINGS = frozenset(
+    {"product", "item", "medication", "medicine", "drug", "dish", "food", "ingredient"}
+    | {"file", "user", "domain", "part", "component", "material", "host", "field"}
+)
+#: How a name may write a few digits: ``card_last_four``.
+_FEW = frozenset({"two", "three", "four", "five", "six"})
 
 _STARTS = frozenset({"from", "start", "starts", "opens", "open", "begin", "begins", "since"})
 _ENDS = frozenset({"until", "to", "end", "ends", "closes", "close", "till"})

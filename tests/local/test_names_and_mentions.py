@@ -1,0 +1,205 @@
+"""Someone's name starts with a capital; codes are no phone numbers, prices nor clock times; a
+top-level date is none of the rows'; a list of an enum's values holds those the text mentions.
+
+The pure parts (``CopySource``, ``grammar_schema``), then the grammar in llama.cpp (a
+vocabulary-only model).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from local_support import grammar_admits, grammar_parses
+
+from openai_structured.local._bounds import caps_for, grammar_schema, outside_lists
+from openai_structured.local._copying import CopySource, sentinel_kind
+from openai_structured.local._decoding import to_gbnf
+
+REPAIR = (
+    "Repair ticket LT-20931\n"
+    "Received 2024-11-05 14:20 by Marek at the front desk, for Dana Whitlock of\n"
+    "Whitlock & Rowe Architects. Call 07700 900412 when ready; collection after 4.30pm.\n"
+    "Diagnostic fee £24, paid.\n"
+)
+
+REPAIR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "ticket_number": {"type": "string"},
+        "received_by": {"type": "string"},
+        "customer_company": {"type": ["string", "null"]},
+    },
+    "required": ["ticket_number", "received_by", "customer_company"],
+}
+
+
+def _gbnf(schema: dict[str, Any], text: str) -> str:
+    caps = caps_for(text)
+    source = outside_lists(schema, caps, CopySource(text))
+    return to_gbnf(grammar_schema(schema, caps, copy_from=source), caps, source)
+
+
+def _admits(model: Any, schema: dict[str, Any], text: str, answer: dict[str, Any]) -> bool:
+    gbnf = _gbnf(schema, text)
+    assert grammar_parses(model, gbnf)
+    return grammar_admits(model, gbnf, json.dumps(answer), ends=True)
+
+
+def _kind(schema: dict[str, Any], text: str, name: str) -> str:
+    out = grammar_schema(schema, caps_for(text), copy_from=CopySource(text))["properties"][name]
+    consts = [b["const"] for b in out.get("anyOf", [out]) if "const" in b]
+    return sentinel_kind(consts[0])
+
+
+# --- someone's name ---------------------------------------------------------------------------
+
+
+def test_a_field_that_names_someone_copies_from_a_capitalised_word(vocab_model: Any) -> None:
+    assert _kind(REPAIR_SCHEMA, REPAIR, "received_by").startswith("string/proper")
+
+    def admits(received_by: str, company: str | None = "Whitlock & Rowe Architects") -> bool:
+        answer = {
+            "ticket_number": "LT-20931",
+            "received_by": received_by,
+            "customer_company": company,
+        }
+        return _admits(vocab_model, REPAIR_SCHEMA, REPAIR, answer)
+
+    assert admits("Marek")
+    assert admits("Dana Whitlock")  # which one is the model's to choose
+    assert admits("Marek", company=None)
+    # Not a date, a number or a lower-case word: "Received 2024-11-05 14:20 by Marek".
+    assert not admits("2024-11-05 14:20")
+    assert not admits("front desk")
+    assert not admits("Marek", company="24, paid")
+
+
+def test_a_plain_field_still_copies_any_run_of_words(vocab_model: Any) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"note": {"type": "string"}},
+        "required": ["note"],
+    }
+    assert _admits(vocab_model, schema, REPAIR, {"note": "front desk"})
+
+
+def test_a_name_begun_after_a_list_number_is_one_name() -> None:
+    source = CopySource("Team:\n1. Tomasz Wielgosz (captain)\n2. Aoife Brennan\n")
+    words = [word for word, _ in source.words]
+    # "1." ends no sentence: "Wielgosz" goes on the name "Tomasz" begins.
+    assert source._inside_name(words.index("Wielgosz"))
+    assert source._inside_name(words.index("Brennan"))
+    assert not source._inside_name(words.index("Tomasz"))
+    # A sentence's first word begins no name: "Thanks Tomasz" may start at "Tomasz".
+    thanks = CopySource("Hello. Thanks Tomasz for the form.")
+    assert not thanks._inside_name([w for w, _ in thanks.words].index("Tomasz"))
+
+
+# --- codes ------------------------------------------------------------------------------------
+
+
+def test_a_code_is_no_phone_number_price_or_clock_time() -> None:
+    source = CopySource(REPAIR)
+    assert source.values("string/identifier") == ['"LT-20931"']
+    # An account number in groups is still one.
+    groups = CopySource("Account 3004 7712 9. Phone 0161 555 0187.")
+    assert groups.values("string/identifier") == ['"3004 7712 9"']
+
+
+def test_a_last_four_field_is_the_cards_code() -> None:
+    text = "$195 was charged on Aug 28, 2024 to the card ending 4417."
+    schema = {"type": "object", "properties": {"card_last_four": {"type": "string"}}}
+    kind = _kind(schema, text, "card_last_four")
+    assert kind.startswith("string/identifier")
+    assert CopySource(text).values(kind) == ['"4417"']
+
+
+# --- dates outside the rows -------------------------------------------------------------------
+
+INVOICE = (
+    "INVOICE No. 2024-031\n"
+    "Date: 30 Sept 2024\n"
+    "\n"
+    "Date\tSubject\tHours\n"
+    "05/09/2024\tMaths\t1.5\n"
+    "12/09/2024\tPhysics\t1\n"
+    "19/09/2024\tMaths\t1.5\n"
+)
+
+INVOICE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "invoice_date": {"type": "string", "format": "date"},
+        "lessons": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "date": {"type": "string", "format": "date"},
+                    "subject": {"type": "string"},
+                    "hours": {"type": "number"},
+                },
+                "required": ["date", "subject", "hours"],
+            },
+        },
+    },
+    "required": ["invoice_date", "lessons"],
+}
+
+
+def test_a_date_outside_a_list_is_none_of_its_rows(vocab_model: Any) -> None:
+    lessons = [
+        {"date": "2024-09-05", "subject": "Maths", "hours": 1.5},
+        {"date": "2024-09-12", "subject": "Physics", "hours": 1},
+        {"date": "2024-09-19", "subject": "Maths", "hours": 1.5},
+    ]
+
+    def admits(invoice_date: str) -> bool:
+        answer = {"invoice_date": invoice_date, "lessons": lessons}
+        return _admits(vocab_model, INVOICE_SCHEMA, INVOICE, answer)
+
+    assert admits("2024-09-30")
+    assert not admits("2024-09-05")  # the first lesson's
+
+
+def test_a_date_in_rows_only_is_still_a_date_of_the_text() -> None:
+    text = INVOICE.replace("Date: 30 Sept 2024\n", "")
+    caps = caps_for(text)
+    source = outside_lists(INVOICE_SCHEMA, caps, CopySource(text))
+    assert source.taken  # the lessons' rows
+    assert source.values("date/") == ['"2024-09-05"', '"2024-09-12"', '"2024-09-19"']
+
+
+# --- the choices a text mentions --------------------------------------------------------------
+
+DIETS: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "dietary_requirements": {
+            "type": "array",
+            "items": {"type": "string", "enum": ["vegetarian", "vegan", "gluten_free", "halal"]},
+        }
+    },
+    "required": ["dietary_requirements"],
+}
+
+
+def _diets(text: str) -> dict[str, Any]:
+    out = grammar_schema(DIETS, caps_for(text), copy_from=CopySource(text))
+    return dict(out["properties"]["dietary_requirements"])
+
+
+def test_a_list_of_choices_holds_each_one_the_text_mentions() -> None:
+    text = "Guests: 35 (4 vegetarian, 2 gluten-free). Dietary needs noted."
+    assert _diets(text) == {
+        "type": "array",
+        "prefixItems": [{"const": "vegetarian"}, {"const": "gluten_free"}],
+    }
+
+
+def test_a_list_of_choices_is_the_models_when_the_text_mentions_one_or_all() -> None:
+    one = _diets("Dietary needs: one vegan.")
+    assert "prefixItems" not in one and one["items"] == {"enum": ["vegan"]}
+    every = _diets("We cater vegetarian, vegan, gluten-free and halal.")
+    assert "prefixItems" not in every and len(every["items"]["enum"]) == 4
