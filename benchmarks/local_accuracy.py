@@ -76,7 +76,8 @@ def half_of(task_id: str) -> str:
 
 def load_tasks(directory: Path = TASK_DIR) -> list[dict[str, Any]]:
     """Every task file, by id; each one's recorded half must follow :func:`half_of`."""
-    tasks = [json.loads(p.read_text("utf-8")) for p in sorted(directory.glob("t*.json"))]
+    tasks = [json.loads(p.read_text("utf-8")) for p in directory.glob("t*.json")]
+    tasks.sort(key=lambda task: int(task["id"].lstrip("t")))  # t99 before t100
     for task in tasks:
         if task["half"] != half_of(task["id"]):
             raise ValueError(f"{task['id']}: half {task['half']!r} breaks the split rule")
