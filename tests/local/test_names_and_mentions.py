@@ -203,3 +203,84 @@ def test_a_list_of_choices_is_the_models_when_the_text_mentions_one_or_all() -> 
     assert "prefixItems" not in one and one["items"] == {"enum": ["vegan"]}
     every = _diets("We cater vegetarian, vegan, gluten-free and halal.")
     assert "prefixItems" not in every and len(every["items"]["enum"]) == 4
+
+
+# --- a table's columns --------------------------------------------------------------------------
+
+BLOCK = (
+    "MARLOWE QUAY HOTEL - GROUP BLOCK CONFIRMATION\n"
+    "Night | Singles | Doubles\n"
+    "Sun 14 Sep 2025 | 20 | 6\n"
+    "Mon 15 Sep 2025 | 35 | 10\n"
+    "\n"
+    "Rates per room per night: single £129, double £149.\n"
+)
+
+BLOCK_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "room_nights": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "date": {"type": "string", "format": "date"},
+                    "single_rooms": {"type": "integer"},
+                    "double_rooms": {"type": "integer"},
+                },
+                "required": ["date", "single_rooms", "double_rooms"],
+            },
+        }
+    },
+    "required": ["room_nights"],
+}
+
+
+def test_a_tables_cells_are_read_under_its_heading() -> None:
+    from openai_structured.local._rows import row_blocks, table_columns
+
+    blocks = [rows for rows, _ in row_blocks(BLOCK)]
+    rows = [row for row in blocks[0] if BLOCK[row[0] : row[1]].startswith(("Sun", "Mon"))]
+    table = table_columns(BLOCK, rows)
+    assert table is not None
+    headings, cells = table
+    assert headings == ["Night", "Singles", "Doubles"]
+    assert [[BLOCK[a:b] for a, b in row] for row in cells] == [
+        ["Sun 14 Sep 2025", "20", "6"],
+        ["Mon 15 Sep 2025", "35", "10"],
+    ]
+    # A row with a cell too many or too few: no columns to read.
+    ragged = BLOCK.replace("Mon 15 Sep 2025 | 35 | 10", "Mon 15 Sep 2025 | 35")
+    assert table_columns(ragged, [*rows[:1], (rows[1][0], rows[1][1] - 5)]) is None
+
+
+def test_each_field_copies_from_the_column_its_name_heads(vocab_model: Any) -> None:
+    def admits(nights: list[dict[str, Any]]) -> bool:
+        return _admits(vocab_model, BLOCK_SCHEMA, BLOCK, {"room_nights": nights})
+
+    right = [
+        {"date": "2025-09-14", "single_rooms": 20, "double_rooms": 6},
+        {"date": "2025-09-15", "single_rooms": 35, "double_rooms": 10},
+    ]
+    assert admits(right)
+    swapped = [{**night, "single_rooms": night["double_rooms"]} for night in right]
+    assert not admits(swapped)  # a row's doubles are no singles
+
+
+def test_a_heading_two_fields_share_decides_neither() -> None:
+    from openai_structured.local._bounds import _under_headings
+
+    headings = ["Leg", "Sched arr", "Actual arr", "Qty", "Unit £", "Line £"]
+    under = _under_headings(
+        ["scheduled_arrival", "actual_arrival", "quantity", "unit_price", "line_total"],
+        headings,
+    )
+    # "arr" heads two columns; "Actual arr" holds both words of actual_arrival.
+    assert under == {"actual_arrival": 2, "quantity": 3, "unit_price": 4, "line_total": 5}
+
+
+def test_a_rows_text_stops_at_a_leader() -> None:
+    source = CopySource("Item 3: Ridge re-pointing, 9 m ....... £495.00\nItem 4: Gutter, 2 m\n")
+    words = [word for word, _ in source.words]
+    assert source._column_break(words.index("m"))  # "9 m ......." : its cell ends
+    assert not source._column_break(words.index("Ridge"))

@@ -47,9 +47,10 @@ from ._copying import (
     is_sentinel,
     sentinel,
     sentinel_kind,
+    stem_match,
 )
-from ._naming import ORDINALS, distinct_labels, name_words
-from ._rows import COLUMN_SEPARATORS, MIN_ROWS, Row, marker_number
+from ._naming import ABBREVIATIONS, ORDINALS, distinct_labels, name_words
+from ._rows import COLUMN_SEPARATORS, MIN_ROWS, Row, marker_number, table_columns
 
 __all__ = [
     "ANY_TYPE",
@@ -351,6 +352,8 @@ class _Sanitizer:
         #: one and the row is in columns: its copy is its row's cell (:data:`~._copying.CELL`;
         #: a row that is a sentence, "Luis Ferreira to get a quote by ...", is not).
         self.cell_field = ""
+        #: Of a table's row being read: the cell under each field's heading, by field name.
+        self.cells: dict[str, Row] = {}
         #: Where each block lists take starts and ends in the text.
         self.blocks_taken: list[Row] = []
 
@@ -419,16 +422,19 @@ class _Sanitizer:
                 kept["enum"] = self.copy_from.narrowed(kept["enum"])
             return kept
         if self.copy_from is not None:
+            source = self.copy_from
+            if self.name in self.cells:  # a table's row: the cell under the field's heading
+                source = source.within(*self.cells[self.name])
             # The bounds and the description too.
             kind = copy_kind({**schema, **node}, self.name, self.labels, self.others)
             if kind is not None and self.name == self.cell_field and _plain(kind):
                 kind = cell_kind(kind)
-            usable = self.copy_from.kind_for(kind) if kind is not None else None
+            usable = source.kind_for(kind) if kind is not None else None
             absent = kind is not None and usable != kind and self.nullable
-            if absent and self.copy_from.null_when_absent(str(kind)):
+            if absent and source.null_when_absent(str(kind)):
                 return {"type": "null"}  # a phone field, and no phone number in the text
             typed = kind is not None and not kind.startswith(("integer", "number", "unsigned"))
-            if typed and self.nullable and self.copy_from.says_nothing(self.labels):
+            if typed and self.nullable and source.says_nothing(self.labels):
                 return {"type": "null"}  # "Frame no.: not recorded" (a number: 0, or null?)
             if usable is not None:
                 return {"const": sentinel(usable)}
@@ -733,14 +739,18 @@ class _Sanitizer:
         written = []
         self.required = False  # not the items' lists
         outer = self.cell_field
-        for start, end in rows:
+        table = table_columns(source.text, rows)
+        names = [str(name) for name in item["properties"]]
+        under = _under_headings(names, table[0]) if table else {}
+        for k, (start, end) in enumerate(rows):
             self.copy_from = source.within(start, end)
             columns = any(sep in source.text[start:end] for sep in COLUMN_SEPARATORS)
             self.cell_field = texts[0] if len(texts) == 1 and columns else ""
+            self.cells = {name: table[1][k][j] for name, j in under.items()} if table else {}
             try:
                 row = self.node(item)
             finally:
-                self.copy_from, self.cell_field = source, outer
+                self.copy_from, self.cell_field, self.cells = source, outer, {}
             number = marker_number(source.text, (start, end))
             if number is not None and isinstance(row.get("properties"), dict):
                 for name in ordinals & row["properties"].keys():
@@ -780,6 +790,29 @@ class _Sanitizer:
 _BOUNDS = frozenset(
     {"enum", "const", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"}
 )
+
+
+def _under_headings(names: list[str], headings: list[str]) -> dict[str, int]:
+    """The column of a table each field's values are under: the heading that holds the most
+    words of the field's name ("Singles" for ``single_rooms``, "Qty" for ``quantity``),
+    where one heading holds more than any other and is no other field's."""
+    best: dict[str, tuple[int, int]] = {}
+    words = [re.findall(r"[^\W\d_]+", heading.lower()) for heading in headings]
+    for name in names:
+        parts = {w for w in name_words(name) if len(w) > 1}
+        parts |= {a for w in parts for a in ABBREVIATIONS.get(w, ())}
+        scores = [
+            sum(any(stem_match(part, word) for word in cell) for part in parts) for cell in words
+        ]
+        top = max(scores, default=0)
+        if top and scores.count(top) == 1:
+            best[name] = (scores.index(top), top)
+    under: dict[str, int] = {}
+    for name, (column, score) in best.items():
+        rivals = [s for n, (c, s) in best.items() if c == column and n != name]
+        if all(score > s for s in rivals):
+            under[name] = column
+    return under
 
 
 def _heading_start(text: str, start: int) -> int:

@@ -55,6 +55,8 @@ __all__ = [
     "CELL",
     "KINDS",
     "MAX_WORDS",
+    "PROPER",
+    "SPANNED",
     "CopySource",
     "base_kind",
     "cell_kind",
@@ -63,6 +65,7 @@ __all__ = [
     "rule_name",
     "sentinel",
     "sentinel_kind",
+    "stem_match",
 ]
 
 #: A line at least this long ends where a paragraph was wrapped: a copy may go on into the
@@ -550,7 +553,7 @@ class CopySource:
             words += [
                 ((i + 3 if i or not counted else 0) + 4 * commas, w) for i, (w, commas) in after
             ]
-            near = [d for d, word in words if any(_stem_match(label, word) for label in labels)]
+            near = [d for d, word in words if any(stem_match(label, word) for label in labels)]
             if near:
                 distances[(start, end, value)] = min(near)
         if not distances:
@@ -624,7 +627,7 @@ class CopySource:
             if gap == "\n" or not before.isalpha():
                 break
             phrase.append(before.lower())
-        return any(_stem_match(label, w) for label in labels for w in phrase)
+        return any(stem_match(label, w) for label in labels for w in phrase)
 
     def enumerated(self, labels: tuple[str, ...]) -> list[str]:
         """The items a ``Label:`` of the field lists, as written: after it in its line or
@@ -668,7 +671,7 @@ class CopySource:
         starts = []
         words = self.words
         for j, (word, _) in enumerate(words):
-            if not word[0].isalpha() or not any(_stem_match(lb, word.lower()) for lb in labels):
+            if not word[0].isalpha() or not any(stem_match(lb, word.lower()) for lb in labels):
                 continue
             k = j
             while (
@@ -713,7 +716,7 @@ class CopySource:
                     phrase.append(before.lower())
                 elif before not in ".()":
                     break
-            if any(_stem_match(label, w) for label in labels for w in phrase):
+            if any(stem_match(label, w) for label in labels for w in phrase):
                 return True
         return False
 
@@ -826,7 +829,7 @@ class CopySource:
         else:
             return False
         return any(
-            any(_stem_match(label, word) for label in labels)
+            any(stem_match(label, word) for label in labels)
             for start, _, _ in self._inside(found)
             for word, commas in self._before(start)[:2]
             if not commas
@@ -870,7 +873,7 @@ class CopySource:
             return True
         # A number: only if the text does not name it either ("Mileage: 86,500" is one).
         words = set(_WORD_OR_COMMA.findall(self._text.lower())) - {","}
-        return not any(_stem_match(label, word) for label in labels for word in words)
+        return not any(stem_match(label, word) for label in labels for word in words)
 
     def rules(self, kinds: Iterable[str]) -> dict[str, str]:
         """GBNF rules for ``kinds`` (:func:`rule_name`, and what they use), by rule name."""
@@ -925,7 +928,7 @@ class CopySource:
         found = []
         for value in values:
             parts = [p for p in _name_parts(value) if p not in _VAGUE]
-            if parts and all(any(_stem_match(part, word) for word in words) for part in parts):
+            if parts and all(any(stem_match(part, word) for word in words) for part in parts):
                 found.append(value)
         return found
 
@@ -1101,6 +1104,8 @@ class CopySource:
         following = self.words[i + 1][0]
         if following == "|":
             return True
+        if following == "." and gap and self.words[i + 1 : i + 3] == ((".", ""), (".", "")):
+            return True  # a leader: "Ridge re-pointing, 9 m ........ £495.00"
         if following in ("-", "\u2013", "\u2014") and gap and i + 2 < len(self.words):
             after = self.offsets[i + 1] + len(following)
             return after < self.offsets[i + 2]
@@ -1535,7 +1540,7 @@ def _same_word(part: str, word: str) -> bool:
     return word.startswith(part) or (part.endswith("s") and word == part[:-1])
 
 
-def _stem_match(part: str, word: str) -> bool:
+def stem_match(part: str, word: str) -> bool:
     """Whether a text ``word`` is a form of an enum value's ``part`` (bill: billed, billing)."""
     if len(part) <= 4:
         return word == part or (word.startswith(part) and len(word) <= len(part) + 3)

@@ -383,6 +383,9 @@ ABBREVIATIONS: dict[str, tuple[str, ...]] = {
     "description": ("desc",),
     "department": ("dept",),
     "account": ("acct",),
+    # (how a text says where something starts or ends: "First lessons in the week of ...")
+    "start": ("first", "starts", "starting", "begins", "commences"),
+    "end": ("last", "ends", "ending", "until"),
 }
 
 #: The last word of an integer field's name that makes it an item's place in a numbered

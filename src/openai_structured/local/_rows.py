@@ -20,7 +20,15 @@ from __future__ import annotations
 import itertools
 import re
 
-__all__ = ["COLUMN_SEPARATORS", "MIN_ROWS", "Row", "marker_number", "row_blocks", "runs_on"]
+__all__ = [
+    "COLUMN_SEPARATORS",
+    "MIN_ROWS",
+    "Row",
+    "marker_number",
+    "row_blocks",
+    "runs_on",
+    "table_columns",
+]
 
 #: Fewer rows than this are not a list written one per line.
 MIN_ROWS = 2
@@ -227,3 +235,47 @@ def marker_number(text: str, row: Row) -> int | None:
     line_start = text.rfind("\n", 0, row[0]) + 1
     match = _MARKER_NUMBER.search(text, line_start, row[0])
     return int(match.group(1)) if match is not None else None
+
+
+# Where a table's columns part: a tab, a "|" (spaced or not), or two spaces or more.
+_COLUMN_GAP = re.compile(r"\s*\|\s*|\t+\s*| {2,}")
+
+
+def table_columns(text: str, rows: list[Row]) -> tuple[list[str], list[list[Row]]] | None:
+    """The cells of a table's heading line ("Night | Singles | Doubles") and, for each of its
+    ``rows``, where each cell of the row's first line is ("Sun 14 Sep 2025 | 20 | 6"): a
+    column's values are under its heading. None unless the line right above the first row
+    is such a heading and every row has as many cells as it."""
+    if not rows:
+        return None
+    line = text.rfind("\n", 0, rows[0][0]) + 1
+    if not line:
+        return None
+    above = text.rfind("\n", 0, line - 1) + 1
+    heading = _cells(text, above, line - 1)
+    if len(heading) < 2:
+        return None
+    cells = []
+    for start, end in rows:
+        stop = text.find("\n", start, end)
+        found = _cells(text, text.rfind("\n", 0, start) + 1, end if stop < 0 else stop)
+        if len(found) != len(heading):
+            return None
+        # (a marker is not the row's: the first cell starts where the row does)
+        cells.append([(max(a, start), b) for a, b in found])
+    return [text[a:b] for a, b in heading], cells
+
+
+def _cells(text: str, start: int, end: int) -> list[Row]:
+    """Where the cells of the line between ``start`` and ``end`` are, if it is in columns."""
+    line = text[start:end]
+    if not any(gap in line.strip() for gap in ("\t", "|", "  ")):
+        return []
+    found, at = [], 0
+    for gap in [*_COLUMN_GAP.finditer(line), None]:
+        stop = gap.start() if gap is not None else len(line)
+        if line[at:stop].strip():
+            lead = len(line[at:stop]) - len(line[at:stop].lstrip())
+            found.append((start + at + lead, start + len(line[:stop].rstrip())))
+        at = gap.end() if gap is not None else at
+    return found
