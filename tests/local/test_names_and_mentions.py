@@ -284,3 +284,53 @@ def test_a_rows_text_stops_at_a_leader() -> None:
     words = [word for word, _ in source.words]
     assert source._column_break(words.index("m"))  # "9 m ......." : its cell ends
     assert not source._column_break(words.index("Ridge"))
+
+
+def test_someones_name_does_not_stop_inside_the_name(vocab_model: Any) -> None:
+    text = "Team:\n1. Tomasz Wielgosz (captain), backend\n2. Aoife Brennan, UX design\n"
+    schema = {
+        "type": "object",
+        "properties": {"captain_name": {"type": "string"}, "note": {"type": "string"}},
+        "required": ["captain_name", "note"],
+    }
+
+    def admits(captain: str, note: str = "backend") -> bool:
+        return _admits(vocab_model, schema, text, {"captain_name": captain, "note": note})
+
+    assert admits("Tomasz Wielgosz")
+    assert admits("Aoife Brennan")
+    assert not admits("Tomasz")  # the name goes on
+    assert not admits("Wielgosz")  # nor starts inside it
+    assert admits("Tomasz Wielgosz", note="Aoife")  # a plain string may stop anywhere
+
+
+def test_a_name_is_someones_where_what_holds_it_is_someone() -> None:
+    from openai_structured.local._naming import string_qualifier
+
+    assert string_qualifier("name", {}, "members") == "proper"
+    assert string_qualifier("name", {"title": "Name"}, "EmergencyContact") == "proper"
+    assert string_qualifier("name", {}, "Dog") == "proper"
+    assert string_qualifier("name", {}, "medications") is None  # "salbutamol"
+    assert string_qualifier("name", {}) is None
+
+
+def test_a_definitions_name_is_what_holds_its_fields() -> None:
+    schema = {
+        "$defs": {
+            "Dog": {"type": "object", "properties": {"name": {"type": "string"}}},
+            "Item": {"type": "object", "properties": {"name": {"type": "string"}}},
+        },
+        "type": "object",
+        "properties": {
+            "dogs": {"type": "array", "items": {"$ref": "#/$defs/Dog"}},
+            "items": {"type": "array", "items": {"$ref": "#/$defs/Item"}},
+        },
+    }
+    text = "Bramble and Pip stay for 7 nights; bring dry food."
+    out = grammar_schema(schema, caps_for(text), copy_from=CopySource(text))
+    assert out["$defs"]["Dog"]["properties"]["name"] == {
+        "const": "@@openai-structured:copy-string/proper@@"
+    }
+    assert out["$defs"]["Item"]["properties"]["name"] == {
+        "const": "@@openai-structured:copy-string@@"
+    }

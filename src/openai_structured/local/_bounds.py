@@ -214,7 +214,7 @@ def _sanitized(
     listed = _item_refs(doc) | {ref for table in defs.values() for ref in _item_refs(table)}
     tables = {
         key: {
-            name: sanitizer.definition(sub, f"#/{key}/{name}" in listed)
+            name: sanitizer.definition(sub, f"#/{key}/{name}" in listed, str(name))
             for name, sub in table.items()
         }
         for key, table in defs.items()
@@ -335,6 +335,8 @@ class _Sanitizer:
         self.depth = 0
         #: The name of the property being read ("" at the root and in definitions).
         self.name = ""
+        #: The field whose value holds the one being read ("members" of a member's "name").
+        self.owner = ""
         #: Whether the place being read also admits null (a branch of a union with null).
         self.nullable = False
         #: The label words of the property's name, and of its siblings'.
@@ -357,14 +359,15 @@ class _Sanitizer:
         #: Where each block lists take starts and ends in the text.
         self.blocks_taken: list[Row] = []
 
-    def definition(self, schema: Any, listed: bool) -> dict[str, Any]:
+    def definition(self, schema: Any, listed: bool, name: str = "") -> dict[str, Any]:
         """A definition's schema; ``listed`` when a list's items refer to it (its fields
-        then have no labels: each item has its own values)."""
-        outer, self.in_list = self.in_list, listed
+        then have no labels: each item has its own values). Its ``name`` (``Dog``) is what
+        its fields are in (a ``Dog``'s ``name``)."""
+        outer, self.in_list, self.owner = self.in_list, listed, name
         try:
             return self.node(schema)
         finally:
-            self.in_list = outer
+            self.in_list, self.owner = outer, ""
 
     def node(self, schema: Any) -> dict[str, Any]:
         self.depth += 1
@@ -426,7 +429,7 @@ class _Sanitizer:
             if self.name in self.cells:  # a table's row: the cell under the field's heading
                 source = source.within(*self.cells[self.name])
             # The bounds and the description too.
-            kind = copy_kind({**schema, **node}, self.name, self.labels, self.others)
+            kind = copy_kind({**schema, **node}, self.name, self.labels, self.others, self.owner)
             if kind is not None and self.name == self.cell_field and _plain(kind):
                 kind = cell_kind(kind)
             usable = source.kind_for(kind) if kind is not None else None
@@ -534,6 +537,7 @@ class _Sanitizer:
         same family (a name's label does not claim a number). A field the text gives is
         added to ``given``."""
         outer = self.name, self.nullable, self.labels, self.others, self.required, self.given
+        owner = self.owner
         family = families[name]
         others = tuple(
             dict.fromkeys(
@@ -543,7 +547,7 @@ class _Sanitizer:
         if self.in_list:  # each item has its own values: a label finds one for all of them
             labels, others = {name: ()}, ()
         self.name, self.nullable, self.labels, self.others = name, False, labels[name], others
-        self.required, self.given = required, False
+        self.required, self.given, self.owner = required, False, outer[0] or owner
         try:
             node = self.node(schema)
             if self.given and given is not None:
@@ -551,6 +555,7 @@ class _Sanitizer:
             return node
         finally:
             self.name, self.nullable, self.labels, self.others, self.required, self.given = outer
+            self.owner = owner
 
     def _family(self, schema: Any) -> str:
         """``number`` for a number or integer (nullable too), ``date``, ``time`` or

@@ -252,11 +252,13 @@ def copy_kind(
     name: str = "",
     labels: tuple[str, ...] | None = None,
     others: tuple[str, ...] = (),
+    owner: str = "",
 ) -> str | None:
     """The kind of copied value a typed schema node takes (:data:`KINDS`), or None. With the
     field's ``name``, the kind may be narrowed by what the name says (:mod:`._naming`):
     ``string/phone``, ``integer/year``, ``number/km``; :meth:`CopySource.kind_for` falls back
-    to the base kind where the text holds no value of the narrow one."""
+    to the base kind where the text holds no value of the narrow one. ``owner`` is the field
+    the value is in (the list of ``members`` whose ``name`` it is)."""
     bounds = {"enum", "const", "pattern", "minLength", "maxLength", "multipleOf", "maximum"}
     if (bounds | {"exclusiveMaximum"}) & node.keys() or _positive_minimum(node):
         return None  # a copied value would not keep to these: the ordinary grammar
@@ -287,7 +289,7 @@ def copy_kind(
             # nothing said; not "finish_time", often a duration).
             words = label_words(name) if labels is None else labels
             return _kind("time", range_qualifier(name) or "", words)
-        what = string_qualifier(name, node)
+        what = string_qualifier(name, node, owner)
         if what in (None, PROPER):  # a plain string: copied after its label, if it has one
             return _kind("string", what or "", label_words(name) if labels is None else labels)
         return _kind("string", what, label_words(name) if labels is None else labels, others)
@@ -882,18 +884,11 @@ class CopySource:
             source, kind = self._scope(scoped)
             base, narrow, labels, _ = _parts(kind)
             if base == "string" and narrow in SPANNED:
-                rules.update(source.span_rules(cells=narrow == CELL))
+                rules.update(source.span_rules(cells=narrow == CELL, proper=narrow == PROPER))
                 root = source._rule(f"{narrow}string")
-                if narrow == PROPER:
-                    firsts = [
-                        source._start(i, rules)
-                        for i in source._word_range()
-                        if source._starts_copy(i) and source._capitalised(i)
-                    ]
-                    rules[root] = '"\\"" (' + " | ".join(filter(None, firsts)) + ') "\\""'
                 if labels:
                     named = source._label_starts(labels, narrow)
-                    step = "c" if narrow == CELL else "w"
+                    step = {CELL: "c", PROPER: "p"}.get(narrow, "w")
                     firsts = [source._start(i, rules, step) for i in named]
                     starts = " | ".join(filter(None, firsts))
                     rules[rule_name(scoped)] = f'"\\"" ({starts}) "\\""' if starts else root
@@ -1038,16 +1033,17 @@ class CopySource:
                     found.append((match.start(), match.end(), value))
         return sorted(found)
 
-    def span_rules(self, *, cells: bool = False) -> dict[str, str]:
+    def span_rules(self, *, cells: bool = False, proper: bool = False) -> dict[str, str]:
         """``copy-string``: a JSON string holding a run of the text's words (not a number
         alone: ``10`` of "10am" is no support act, ``10 Downing Street`` is an address).
         With ``cells`` (``copy-cellstring``, a row's one text field): a run that ends where
         its cell does, not at a comma inside it ("A4 copier paper, box", "Full cream milk
-        2L")."""
+        2L"). With ``proper`` (``copy-properstring``, someone's name): a run from a capitalised
+        word that does not stop inside a name ("Aoife Brennan", not "Aoife")."""
         rules: dict[str, str] = {}
         starts = []
         inside = self._word_range()
-        step = "c" if cells else "w"
+        step = "c" if cells else "p" if proper else "w"
         for i in inside:
             word, gap = self.words[i]
             text = _literal(json.dumps(word, ensure_ascii=False)[1:-1])
@@ -1062,13 +1058,15 @@ class CopySource:
                 space = '(" " | "\\\\n")' if gap == "\n" else _literal(gap)
                 following = self._rule(f"{step}{i + 1}")
                 link = f"{space} {following}" if gap else following
-                ends = not cells or self._cell_ends(i)
+                ends = (not cells or self._cell_ends(i)) and not (
+                    proper and self._inside_name(i + 1)
+                )
                 rules[self._rule(f"{step}{i}")] = f"{text} ({link})" + ("?" if ends else "")
             else:
                 rules[self._rule(f"{step}{i}")] = text
-            if self._starts_copy(i):
+            if self._starts_copy(i) and (not proper or self._capitalised(i)):
                 starts.append(self._start(i, rules, step))
-        rules[self._rule("cellstring" if cells else "string")] = (
+        rules[self._rule("cellstring" if cells else "properstring" if proper else "string")] = (
             '"\\"" (' + " | ".join(filter(None, starts)) + ') "\\""'
         )
         return rules

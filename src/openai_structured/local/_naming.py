@@ -250,10 +250,11 @@ def _words(name: str, node: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(_singular(word) for word in name_words(text))
 
 
-def string_qualifier(name: str, node: Mapping[str, Any]) -> str | None:
+def string_qualifier(name: str, node: Mapping[str, Any], owner: str = "") -> str | None:
     """The kind of string a field named ``name`` holds: ``email``, ``phone``, ``url``,
     ``currency``, ``origin`` or ``destination`` (of a journey: ``A -> B``), ``identifier``
-    or ``proper`` (someone's name); None when its name does not say."""
+    or ``proper`` (someone's name: also a ``name`` of an ``owner`` that is someone, a list
+    of ``members`` or a ``dog``); None when its name does not say."""
     words = _words(name, node)
     if not words:
         return None
@@ -280,7 +281,9 @@ def string_qualifier(name: str, node: Mapping[str, Any]) -> str | None:
     )
     if words[-1] in _IDENTIFIER_LAST or found & _IDENTIFIER_ANY or last_digits:
         return "identifier"
-    if _names_someone(tuple(map(_singular, name_words(name))) or words):  # (not its title)
+    own = tuple(map(_singular, name_words(name))) or words  # (not its title)
+    whose = _words(owner, {})
+    if _names_someone(own) or (own == ("name",) and whose and whose[-1] in _WHO | _WHOSE):
         return "proper"
     return None
 
@@ -348,6 +351,8 @@ _WHO = frozenset(
     | {"broker", "builder", "installer", "caterer", "florist", "chef", "examiner"}
     | {"claimant", "policyholder", "beneficiary", "landlady", "groomer", "chair"}
 )
+#: What else has a ``name`` that begins with a capital: a ``Dog``'s, an ``emergency_contact``'s.
+_WHOSE = frozenset({"dog", "cat", "pet", "horse", "animal", "contact"})
 #: What a ``<word>_name`` field may name that is no one: often written in lower case.
 _THINGS = frozenset(
     {"product", "item", "medication", "medicine", "drug", "dish", "food", "ingredient"}
