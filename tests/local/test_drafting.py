@@ -463,8 +463,8 @@ ANSWERS = [
         Order.model_json_schema(),
         ORDER_TEXT,
         True,
-        '{"customer": "Ana", "total": 4.50, "items": [{"name": "pears", "qty": 3, "note": "Paid"}]'
-        ', "paid": true, "tags": ["apples", "pears"]}',
+        '{"customer": "Ana Lima", "total": 4.50, "items": [{"name": "pears", "qty": 3, '
+        '"note": "Paid"}], "paid": true, "tags": ["apples", "pears"]}',
     ),
     (ISSUE, ISSUE_TEXT, True, ISSUE_SPACED),
     (ISSUE, ISSUE_TEXT, True, ISSUE_COMPACT),
