@@ -334,3 +334,12 @@ def test_a_definitions_name_is_what_holds_its_fields() -> None:
     assert out["$defs"]["Item"]["properties"]["name"] == {
         "const": "@@openai-structured:copy-string@@"
     }
+
+
+def test_a_range_of_weekdays_mentions_each_day_in_it() -> None:
+    days = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+    text = "Open Tuesday to Sunday, 10:00-17:30, with late opening on Thursdays."
+    assert CopySource(text).mentioned(days) == days[1:]
+    assert CopySource("Off-Peak (Mon-Fri 10:00-16:00)").mentioned(days) == days[:5]
+    assert CopySource("Fri-Mon only").mentioned(days) == ["monday", *days[4:]]  # round the week
+    assert CopySource("On Tuesdays and Fridays.").mentioned(days) == ["tuesday", "friday"]

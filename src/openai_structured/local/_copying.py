@@ -187,6 +187,13 @@ _WEEKDAYS = frozenset(
     {"mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun"}
     | {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
 )
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_DAYS_FULL = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_DAY = r"(mon|tue|wed|thu|fri|sat|sun)(?:day|s|sday|nesday|rsday|urday)?\.?"
+# "Tuesday to Sunday", "Mon-Fri", "Monday through Thursday".
+_WEEKDAY_RANGE = re.compile(
+    rf"\b{_DAY}\s*(?:-|\u2013|to|until|till|through|thru)\s*{_DAY}\b", re.IGNORECASE
+)
 _MONTHS = {
     name: number
     for number, names in enumerate(
@@ -918,8 +925,12 @@ class CopySource:
 
     def mentioned(self, values: Iterable[str]) -> list[str]:
         """Which of an enum's ``values`` the text mentions: every word of the value (``water``
-        and ``damage`` of ``water_damage``) begins a word of the text (``damaged``)."""
+        and ``damage`` of ``water_damage``) begins a word of the text (``damaged``). A range
+        of weekdays mentions each day in it ("Open Tuesday to Sunday", "Mon-Fri")."""
         words = {word.lower() for word in re.findall(r"[^\W_]+", self._text)}
+        for match in _WEEKDAY_RANGE.finditer(self._text):
+            first, last = (_DAYS.index(match[k].lower()[:3]) for k in (1, 2))
+            words |= {_DAYS_FULL[(first + n) % 7] for n in range((last - first) % 7 + 1)}
         found = []
         for value in values:
             parts = [p for p in _name_parts(value) if p not in _VAGUE]
