@@ -343,3 +343,14 @@ def test_a_range_of_weekdays_mentions_each_day_in_it() -> None:
     assert CopySource("Off-Peak (Mon-Fri 10:00-16:00)").mentioned(days) == days[:5]
     assert CopySource("Fri-Mon only").mentioned(days) == ["monday", *days[4:]]  # round the week
     assert CopySource("On Tuesdays and Fridays.").mentioned(days) == ["tuesday", "friday"]
+
+
+def test_the_time_something_happens_at_is_a_clock_time() -> None:
+    from openai_structured.local._copying import copy_kind
+
+    assert copy_kind({"type": "string"}, "departure_time") == "time//departure-dep"
+    assert copy_kind({"type": "string"}, "appointment_time") == "time//appointment"
+    assert copy_kind({"type": "string"}, "finish_time") == "string//finish"  # a duration?
+    assert copy_kind({"type": "string"}, "elapsed_time") == "string//elapsed"
+    text = "Flight AU 2318 departs 6.55am, 21NOV24. Boarding closes 6.15am."
+    assert CopySource(text).values("time//departure-dep") == ['"06:55"']  # its label's

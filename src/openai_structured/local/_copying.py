@@ -187,6 +187,13 @@ _WEEKDAYS = frozenset(
     {"mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun"}
     | {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
 )
+#: Words of a ``*_time`` field's name that make it the clock time something happens at
+#: ("departure_time", "appointment_time"; a "finish_time" is often a duration).
+_EVENTS = frozenset(
+    {"departure", "arrival", "boarding", "pickup", "collection", "delivery", "appointment"}
+    | {"checkin", "check", "doors", "opening", "closing", "serving", "offence", "kickoff"}
+    | {"meeting", "booking", "reservation", "pick", "drop", "departs", "arrives", "gate"}
+)
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _DAYS_FULL = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _DAY = r"(mon|tue|wed|thu|fri|sat|sun)(?:day|s|sday|nesday|rsday|urday)?\.?"
@@ -288,7 +295,7 @@ def copy_kind(
         clock = (
             bool(named)
             and named[-1] == "time"
-            and range_qualifier(name) is not None
+            and (range_qualifier(name) is not None or bool(_EVENTS & set(named)))
             and not isinstance(description, str)
         )
         if clock or (isinstance(description, str) and _HH_MM.search(description)):
