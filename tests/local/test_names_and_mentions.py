@@ -354,3 +354,35 @@ def test_the_time_something_happens_at_is_a_clock_time() -> None:
     assert copy_kind({"type": "string"}, "elapsed_time") == "string//elapsed"
     text = "Flight AU 2318 departs 6.55am, 21NOV24. Boarding closes 6.15am."
     assert CopySource(text).values("time//departure-dep") == ['"06:55"']  # its label's
+
+
+def test_a_cell_without_such_a_value_leaves_the_field_its_row() -> None:
+    text = "Order\nItem      Qty    Price\nWidget 3  n/a    4.50\nGadget    2      7.25\n"
+    schema = {
+        "type": "object",
+        "properties": {
+            "lines": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "item": {"type": "string"},
+                        "qty": {"type": "integer"},
+                        "price": {"type": "number"},
+                    },
+                    "required": ["item", "qty", "price"],
+                },
+            }
+        },
+    }
+    out = grammar_schema(schema, caps_for(text), copy_from=CopySource(text))
+    first, second = out["properties"]["lines"]["prefixItems"]
+    widget, gadget = text.index("Widget"), text.index("Gadget")
+    # "n/a" is no integer: the first row's qty copies from its row, as without the heading;
+    # the second's from the cell under "Qty".
+    assert sentinel_kind(first["properties"]["qty"]["const"]).endswith(
+        f"at{widget}-{widget + len('Widget 3  n/a    4.50')}"
+    )
+    qty = text.index("2      7.25")
+    assert sentinel_kind(second["properties"]["qty"]["const"]).endswith(f"at{qty}-{qty + 1}")
+    assert gadget < qty

@@ -426,12 +426,15 @@ class _Sanitizer:
             return kept
         if self.copy_from is not None:
             source = self.copy_from
-            if self.name in self.cells:  # a table's row: the cell under the field's heading
-                source = source.within(*self.cells[self.name])
             # The bounds and the description too.
             kind = copy_kind({**schema, **node}, self.name, self.labels, self.others, self.owner)
             if kind is not None and self.name == self.cell_field and _plain(kind):
                 kind = cell_kind(kind)
+            cell = self.cells.get(self.name)
+            if kind is not None and cell is not None and cell[0] < cell[1]:
+                # A table's row: the cell under the field's heading, if it holds such a value.
+                under = source.within(*cell)
+                source = under if under.kind_for(kind) is not None else source
             usable = source.kind_for(kind) if kind is not None else None
             absent = kind is not None and usable != kind and self.nullable
             if absent and source.null_when_absent(str(kind)):
