@@ -10,7 +10,8 @@ phrase in a string, until the token limit. Three bounds, all derived from the re
   the text has places to separate them; a looping list is closed there, as valid JSON.
 * **Strings** hold at most :attr:`Caps.chars` characters: the input's length, at least
   :data:`MIN_CHARS`, at most :data:`MAX_CHARS` (llama.cpp's grammar expands ``{0,n}`` into n
-  rules, and refuses a rule whose repetitions multiply to 2,000 or more).
+  rules, refuses a rule whose repetitions multiply to 2,000 or more, and one repeated more
+  than 1,000 times before it is defined).
 * **Output tokens** (:func:`output_limit`): the tokens of the answer's skeleton (every key, one
   item per list), plus twice the input's tokens (several fields of a row may copy from the
   same words), plus a margin. Extracted values are copied from the input, so an answer longer
@@ -73,7 +74,9 @@ __all__ = [
 MIN_ITEMS = 8
 MAX_ITEMS = 100
 MIN_CHARS = 256
-MAX_CHARS = 1500
+#: (llama.cpp 0.3.36 refuses a repetition of more than 1,000 of a rule it reads later in the
+#: grammar, as ``(char){0,1500}`` in a field's rule that sorts before ``char``.)
+MAX_CHARS = 1000
 #: Output tokens allowed per input token, on top of the skeleton (see :func:`output_limit`).
 INPUT_FACTOR = 2.0
 #: Output tokens allowed on top of the skeleton and the input's share.

@@ -937,7 +937,8 @@ class CopySource:
         words = {word.lower() for word in re.findall(r"[^\W_]+", self._text)}
         for match in _WEEKDAY_RANGE.finditer(self._text):
             first, last = (_DAYS.index(match[k].lower()[:3]) for k in (1, 2))
-            words |= {_DAYS_FULL[(first + n) % 7] for n in range((last - first) % 7 + 1)}
+            days = [(first + n) % 7 for n in range((last - first) % 7 + 1)]
+            words |= {name[day] for day in days for name in (_DAYS, _DAYS_FULL)}  # Tue, tuesday
         found = []
         for value in values:
             parts = [p for p in _name_parts(value) if p not in _VAGUE]
