@@ -433,12 +433,15 @@ class _Sanitizer:
             kind = copy_kind({**schema, **node}, self.name, self.labels, self.others, self.owner)
             if kind is not None and self.name == self.cell_field and _plain(kind):
                 kind = cell_kind(kind)
+            usable = None
             cell = self.cells.get(self.name)
             if kind is not None and cell is not None and cell[0] < cell[1]:
                 # A table's row: the cell under the field's heading, if it holds such a value.
                 under = source.within(*cell)
-                source = under if under.kind_for(kind) is not None else source
-            usable = source.kind_for(kind) if kind is not None else None
+                usable = under.kind_for(kind)
+                source = under if usable is not None else source
+            if usable is None and kind is not None:
+                usable = source.kind_for(kind)
             absent = kind is not None and usable != kind and self.nullable
             if absent and source.null_when_absent(str(kind)):
                 return {"type": "null"}  # a phone field, and no phone number in the text

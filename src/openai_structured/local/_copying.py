@@ -95,6 +95,8 @@ CELL = "cell"
 PROPER = "proper"
 #: The narrow kinds of plain strings: runs of the text's words (:meth:`CopySource.span_rules`).
 SPANNED = frozenset({"", CELL, PROPER})
+#: The step of each one's word rules (``copy-w12``, ``copy-c12``, ``copy-p12``).
+_STEPS = {"": "w", CELL: "c", PROPER: "p"}
 _SENTINEL_TEXT = re.compile(r"@@openai-structured:copy-([a-z0-9/-]+)@@")
 _WORD = re.compile(r"\w+|[^\w\s]")
 # A span may start at a word or at one of these signs (not at a comma or a full stop).
@@ -603,9 +605,7 @@ class CopySource:
             return (
                 self.usable
                 and any(
-                    self._starts_copy(i)
-                    and self._start(i, {}) is not None
-                    and (narrow != PROPER or self._capitalised(i))
+                    self._may_start(i, narrow) and self._start(i, {}) is not None
                     for i in self._word_range()
                 )  # (a row of a lone number has no copy)
                 and (not labels or bool(self._label_starts(labels, narrow)))
@@ -749,6 +749,10 @@ class CopySource:
             and not (self.window is not None and i in self._dates)
             and not self._inside_name(i)
         )
+
+    def _may_start(self, i: int, narrow: str) -> bool:
+        """Whether a plain string of ``narrow`` kind may start at word ``i``."""
+        return self._starts_copy(i) and (narrow != PROPER or self._capitalised(i))
 
     def _capitalised(self, i: int) -> bool:
         """Whether a copy starting at word ``i`` starts with a capital letter (past a quote:
@@ -898,11 +902,11 @@ class CopySource:
             source, kind = self._scope(scoped)
             base, narrow, labels, _ = _parts(kind)
             if base == "string" and narrow in SPANNED:
-                rules.update(source.span_rules(cells=narrow == CELL, proper=narrow == PROPER))
+                rules.update(source.span_rules(narrow))
                 root = source._rule(f"{narrow}string")
                 if labels:
                     named = source._label_starts(labels, narrow)
-                    step = {CELL: "c", PROPER: "p"}.get(narrow, "w")
+                    step = _STEPS[narrow]
                     firsts = [source._start(i, rules, step) for i in named]
                     starts = " | ".join(filter(None, firsts))
                     rules[rule_name(scoped)] = f'"\\"" ({starts}) "\\""' if starts else root
@@ -990,7 +994,7 @@ class CopySource:
             ]
             groups = [g for g in _spans(_GROUPS.finditer(text)) if not _is_date(g[2])]
             # Not a phone number's parts ("Call 07700 900412": no booking reference).
-            phones = [m.span() for m in _PHONES.finditer(text) if _PHONE_LIKE.fullmatch(m[0])]
+            phones = [f[:2] for f in self._strings("phone") if _PHONE_LIKE.fullmatch(f[2])]
             return _longest(
                 [
                     f
@@ -1052,17 +1056,18 @@ class CopySource:
                     found.append((match.start(), match.end(), value))
         return sorted(found)
 
-    def span_rules(self, *, cells: bool = False, proper: bool = False) -> dict[str, str]:
+    def span_rules(self, narrow: str = "") -> dict[str, str]:
         """``copy-string``: a JSON string holding a run of the text's words (not a number
         alone: ``10`` of "10am" is no support act, ``10 Downing Street`` is an address).
         With ``cells`` (``copy-cellstring``, a row's one text field): a run that ends where
         its cell does, not at a comma inside it ("A4 copier paper, box", "Full cream milk
-        2L"). With ``proper`` (``copy-properstring``, someone's name): a run from a capitalised
-        word that does not stop inside a name ("Aoife Brennan", not "Aoife")."""
+        2L"). Of someone's name (:data:`PROPER`, ``copy-properstring``): a run from a
+        capitalised word that does not stop inside a name ("Aoife Brennan", not "Aoife")."""
+        cells, proper = narrow == CELL, narrow == PROPER
         rules: dict[str, str] = {}
         starts = []
         inside = self._word_range()
-        step = "c" if cells else "p" if proper else "w"
+        step = _STEPS[narrow]
         for i in inside:
             word, gap = self.words[i]
             text = _literal(json.dumps(word, ensure_ascii=False)[1:-1])
@@ -1083,9 +1088,9 @@ class CopySource:
                 rules[self._rule(f"{step}{i}")] = f"{text} ({link})" + ("?" if ends else "")
             else:
                 rules[self._rule(f"{step}{i}")] = text
-            if self._starts_copy(i) and (not proper or self._capitalised(i)):
+            if self._may_start(i, narrow):
                 starts.append(self._start(i, rules, step))
-        rules[self._rule("cellstring" if cells else "properstring" if proper else "string")] = (
+        rules[self._rule(f"{narrow}string")] = (
             '"\\"" (' + " | ".join(filter(None, starts)) + ') "\\""'
         )
         return rules

@@ -281,9 +281,9 @@ def string_qualifier(name: str, node: Mapping[str, Any], owner: str = "") -> str
     )
     if words[-1] in _IDENTIFIER_LAST or found & _IDENTIFIER_ANY or last_digits:
         return "identifier"
-    own = tuple(map(_singular, name_words(name))) or words  # (not its title)
+    own = _words(name, {}) or words  # (not its title)
     whose = _words(owner, {})
-    if _names_someone(own) or (own == ("name",) and whose and whose[-1] in _WHO | _WHOSE):
+    if _names_someone(own) or (own == ("name",) and whose and whose[-1] in _WHOSE):
         return "proper"
     return None
 
@@ -351,8 +351,8 @@ _WHO = frozenset(
     | {"broker", "builder", "installer", "caterer", "florist", "chef", "examiner"}
     | {"claimant", "policyholder", "beneficiary", "landlady", "groomer", "chair"}
 )
-#: What else has a ``name`` that begins with a capital: a ``Dog``'s, an ``emergency_contact``'s.
-_WHOSE = frozenset({"dog", "cat", "pet", "horse", "animal", "contact"})
+#: Whose ``name`` begins with a capital: someone's, a ``Dog``'s, an ``emergency_contact``'s.
+_WHOSE = _WHO | {"dog", "cat", "pet", "horse", "animal", "contact"}
 #: What a ``<word>_name`` field may name that is no one: often written in lower case.
 _THINGS = frozenset(
     {"product", "item", "medication", "medicine", "drug", "dish", "food", "ingredient"}
