@@ -113,10 +113,17 @@ def test_distinct_labels_drop_the_words_siblings_share() -> None:
         "amount": ("amount", "amt"),
         "balance_after": ("balance", "after"),
     }
+    # A shared word stays the label of the one field it names: a "Seller:" line is the
+    # seller's name (the phone is found as a phone number).
     assert distinct_labels(["seller_phone", "seller_name"]) == {
         "seller_phone": ("phone",),
-        "seller_name": (),
+        "seller_name": ("seller",),
     }
+    assert distinct_labels(["hotel_name", "hotel_contact"]) == {
+        "hotel_name": ("hotel",),
+        "hotel_contact": ("contact",),
+    }
+    assert distinct_labels(["hotel_name", "hotel_name_local"])["hotel_name"] == ()
 
 
 # --- what kind of value a name says ----------------------------------------------------------
@@ -213,7 +220,7 @@ def test_number_qualifier_reads_a_year_a_unit_or_money(
             "office_phone",
             ("office",),
             ("mobile",),
-            "string/phone/office/mobile",
+            "string/phone/office-phone/mobile",  # whose it is, shared or not
         ),
         ({"type": "string"}, "policy_number", None, (), "string/identifier/policy"),
         (
@@ -229,8 +236,14 @@ def test_number_qualifier_reads_a_year_a_unit_or_money(
         ({"type": "integer", "minimum": 0}, "mileage_km", None, (), "unsigned-integer/km/mileage"),
         ({"type": "integer"}, "year", None, (), "integer/year/year"),
         ({"type": "number"}, "amount", ("amount",), ("balance",), "number/money/amount/balance"),
-        # The format wins over the name, and a date is found by its own labels only.
-        ({"type": "string", "format": "date"}, "year_built", None, ("sold",), "date//year-built"),
+        # The format wins over the name; a sibling's labels claim their own dates.
+        (
+            {"type": "string", "format": "date"},
+            "year_built",
+            None,
+            ("sold",),
+            "date//year-built/sold",
+        ),
         ({"type": "string", "maxLength": 20}, "seller_phone", None, (), None),  # bounded
     ],
 )
@@ -486,7 +499,7 @@ def test_nullable_fields_of_narrow_kinds_are_null_only_where_the_kind_is_absent(
     # An identifier may be all letters: it keeps its copy and null.
     order = out["order_number"]["anyOf"]
     assert [sentinel_kind(order[0]["const"]), order[1]] == [
-        "string/identifier/order/phone",
+        "string/identifier/order/phone-seller",
         {"type": "null"},
     ]
     assert out["seller_name"] == {"const": "@@openai-structured:copy-string/proper@@"}

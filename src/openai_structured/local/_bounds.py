@@ -588,7 +588,9 @@ class _Sanitizer:
         if kinds != {"string"}:
             return "other"
         formats = {
-            b.get("format") for b in [node, *self._branches(node)] if b.get("type") == "string"
+            b.get("format")
+            for b in [node, *self._branches(node)]
+            if b.get("type") in ("string", ["string", "null"], ["null", "string"])
         }
         dated = formats & {"date", "time", "date-time"}
         return str(dated.pop()) if len(dated) == 1 and None not in formats - dated else "string"

@@ -287,9 +287,9 @@ def copy_kind(
     if kind == "string":
         if fmt == "date-time":
             return str(fmt)
-        if fmt in ("date", "time"):  # by its own labels only: a text has few dates
+        if fmt in ("date", "time"):
             words = label_words(name) if labels is None else labels
-            return _kind(str(fmt), range_qualifier(name) or "", words)
+            return _kind(str(fmt), range_qualifier(name) or "", words, others)
         if fmt is not None:
             return None
         description = node.get("description")
@@ -308,7 +308,9 @@ def copy_kind(
         what = string_qualifier(name, node, owner)
         if what in (None, PROPER):  # a plain string: copied after its label, if it has one
             return _kind("string", what or "", label_words(name) if labels is None else labels)
-        return _kind("string", what, label_words(name) if labels is None else labels, others)
+        if what in ("phone", "email") or labels is None:
+            labels = label_words(name)  # whose it is, shared or not (customer_phone, _email)
+        return _kind("string", what, labels, others)
     return None
 
 
@@ -484,6 +486,9 @@ class CopySource:
             return _unique(value for _, _, value in found)
         if base == "string":
             found = [f for f in self._inside(self._strings(narrow)) if not self._is_taken(f[0])]
+            party = tuple(label for label in labels if label not in _CONTACT_WORDS)
+            if narrow in ("phone", "email") and party:  # a customer_phone, not a phone
+                found = [f for f in found if not self._someone_elses(f[0], party)]
             found = self._labelled(found, labels, others)
             return [json.dumps(v, ensure_ascii=False) for v in _unique(v for _, _, v in found)]
         if base in ("date", "time"):
@@ -503,6 +508,30 @@ class CopySource:
             dates = _unique(d for _, _, d in self._inside(self._dated()))
             return [json.dumps(f"{d}T{t}:00") for d in dates for t in times]
         return []
+
+    def _someone_elses(self, start: int, labels: tuple[str, ...]) -> bool:
+        """Whether the phone number or email address at ``start`` is not that of whom the
+        field's ``labels`` name (a customer's, a patient's): the heading line of a text of
+        several ("FENWICK HEARING CENTRE · Tel 01632 960255"), or its line labels it for someone else
+        ("Store contact: harwood@safekeep.example", "Technician: ..., mob. 07700 900312")."""
+        text = self.text
+        line = text.rfind("\n", 0, start) + 1
+        before = text[line:start]
+        owned = any(stem_match(label, w) for label in labels for w in _words_of(before))
+        letterhead = line == 0 and "\n" in text and not _SENTENCE_END.search(text, 0, start)
+        if letterhead or _SIGN_OFF.search(text, 0, line):
+            return not owned  # the letterhead, or the writer's lines after "Kind regards,"
+        heading = set(_words_of(text[: text.find("\n")])) if "\n" in text else set()
+        domain = _EMAIL_DOMAIN.match(text, start)
+        named = {w for w in _words_of(domain[1]) if len(w) > 3} - _WEBMAIL if domain else set()
+        if heading & named:
+            return True  # jobs@fixpoint-repairs.example of "FIXPOINT COMPUTER REPAIRS"
+        colon = before.rfind(": ")
+        if colon < 0 or owned:
+            return False
+        label = _LABEL_APART.split(before[:colon])[-1]
+        words = _words_of(label)
+        return bool(words) and not all(w in _CONTACT_WORDS for w in words)
 
     def _numbers_of(self, narrow: str, *, integers: bool) -> list[_Found]:
         if narrow == "year":  # four digits as written: not 1,950
@@ -547,7 +576,7 @@ class CopySource:
         numbers: "Qty 4 ... @ 189.00" labels the 4, not the price)."""
         if not self.labelled:
             return sorted(found)
-        mine = self._nearest(found, labels, counted)
+        mine = self._nearest(found, labels, counted, others)
         if mine:
             return mine
         theirs = {f[0] for f in self._nearest(sorted({*found, *(pool or [])}), others, counted)}
@@ -555,19 +584,31 @@ class CopySource:
         return sorted(rest or found)
 
     def _nearest(
-        self, found: list[_Found], labels: tuple[str, ...], counted: bool = False
+        self,
+        found: list[_Found],
+        labels: tuple[str, ...],
+        counted: bool = False,
+        others: tuple[str, ...] = (),
     ) -> list[_Found]:
         """The values of ``found`` nearest a label word: one of the six words before a value
         or the three after in the same line (counted three further, but for a number
         ``counted`` the word right after: "2 checked bags"), in the same sentence; each comma
-        between counts four more ("GBP 12 in advance, GBP 15 on the door")."""
+        between counts four more ("GBP 12 in advance, GBP 15 on the door"). A label word
+        right after a sibling's (``others``) labels the sibling's value: "Follow-up visit:"
+        is a follow-up's date, not the visit's."""
         if not labels:
             return []
         distances = {}
         for start, end, value in found:
-            before = enumerate(self._before(start)[:6])
+            before = self._before(start)[:6]
             after = enumerate(self._after(end)[:3])  # right after ("2 checked bags") as close
-            words = [(i + 4 * commas, w) for i, (w, commas) in before]
+            words = [
+                (i + 4 * commas, w)
+                for i, (w, commas) in enumerate(before)
+                if not any(
+                    word in others for word, between in before[i + 1 : i + 3] if between == commas
+                )  # (the very word: a "Rental agreement" is no renter's)
+            ]
             words += [
                 ((i + 3 if i or not counted else 0) + 4 * commas, w) for i, (w, commas) in after
             ]
@@ -583,6 +624,9 @@ class CopySource:
         """The words of the sentence before ``start``, nearest first, each with the number of
         commas between it and ``start``."""
         low = max(self._span[0], start - 80)
+        line = self.text.rfind("\n", 0, start) + 1
+        if ":" in self.text[line:start]:  # a form's "Sent: 4 November 2024": its own label
+            low = max(low, line)
         ends = [m.end() for m in _SENTENCE_END.finditer(self.text, low, start)]
         tokens = _WORD_OR_COMMA.findall(self.text[ends[-1] if ends else low : start].lower())
         return _with_commas(tokens[::-1])
@@ -869,15 +913,33 @@ class CopySource:
             if self.window is not None and dataclasses.replace(self, window=None).truth(name):
                 return False  # another row is "SOLD OUT", this one is not
             return None  # "course_record_broken" and no "broken": the model's to say
+        clause = _clause_numbers(self._text)
+        named = [w for w in name_words(name) if len(w) > 2]
+
+        def fit(i: int) -> tuple[bool, int]:
+            """A mention's clause holds the whole subject ("cannot be renewed online" for
+            can_renew_online, over "renewed twice"), and the most of the name ("Serving staff
+            not required" for staff_required, over "staff lunch")."""
+            near = words[max(0, i - 3) : i + 4]
+            same = [w for k, w in enumerate(words) if clause[k] == clause[i]]
+            return (
+                all(any(_same_word(p, w) for w in near) for p in subject),
+                sum(any(_same_word(p, w) for w in same) for p in named),
+            )
+
         mentions = [i for i, word in enumerate(words) if _same_word(subject[0], word)]
-        together = [  # "cannot be renewed online" for can_renew_online, over "renewed twice"
-            i
-            for i in mentions
-            if all(any(_same_word(p, w) for w in words[max(0, i - 3) : i + 4]) for p in subject)
-        ]
-        i = (together or mentions)[0]
-        before, after = words[max(0, i - 3) : i], words[i + 1 : i + 3]
-        return not (_NEGATIONS & set(before) or _NEGATED_AFTER & set(after))
+        i = max(mentions, key=fit)  # (the first of the best)
+        if not fit(i)[0]:
+            return None  # its words apart ("own padlock" and "Store:"): the model's to say
+        mine = [k for k, c in enumerate(clause) if c == clause[i]]  # its clause's words
+        last = max(
+            k for k in mine if i <= k < i + 4 and any(_same_word(p, words[k]) for p in subject)
+        )
+        # Negated before it in its clause ("does not cover netting or night fishing"), or
+        # right after its subject ("Priority boarding is not included", "Password given: no").
+        before = {words[k] for k in mine if i - 6 <= k < i}
+        after = {words[k] for k in mine if last < k <= last + 3}
+        return not (_NEGATIONS & before or _NEGATED_AFTER & after)
 
     def null_when_absent(self, kind: str) -> bool:
         """Whether a nullable field of narrowed ``kind`` is null when the text holds no value
@@ -1433,10 +1495,18 @@ _YES_NO_WORDS = frozenset(
         "was",
         "were",
         "any",
+        "provided",
+        "given",
+        "permitted",
+        "needed",
+        "offered",
+        "supplied",
     ]
 )
 _NEGATIONS = frozenset({"no", "not", "non", "without", "never", "nor", "cannot", "isn't", "don't"})
 _NEGATED_AFTER = frozenset({"not", "excluded", "unavailable", "extra", "no"})
+# Where a yes/no mention's clause ends: a sentence's or line's end, a comma, a "but".
+_CLAUSE_END = re.compile(r"[.!?;,](?=\s|$)|\n|\b(?:but|however|whereas|although)\b", re.IGNORECASE)
 # What a text writes after a label for "not given": "Contractor: none".
 _NOTHING = frozenset({"none", "n", "na", "nil", "tbc", "tba", "tbd", "unknown", "not", "no", "-"})
 _LINE_OR_SENTENCE_END = re.compile(r"\n|" + _SENTENCE_END.pattern)
@@ -1555,6 +1625,42 @@ def _is_date(text: str) -> bool:
 def _name_parts(value: str) -> list[str]:
     spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", value)
     return [part.lower() for part in re.findall(r"[^\W_]+", spaced)]
+
+
+def _words_of(text: str) -> list[str]:
+    return [w.lower() for w in _TEXT_WORD.findall(text)]
+
+
+# Where a line's earlier parts end: "Store: Harwood Road   Tel: ..." ("·", "|", a wide gap).
+_LABEL_APART = re.compile(r"[·|;]|\s{3,}|\t")
+# A letter's closing line: what follows is its writer's.
+_SIGN_OFF = re.compile(
+    r"^[ \t]*(?:(?:(?:kind|warm|best|many)\s+)?(?:regards|wishes|thanks)|thank you|cheers"
+    r"|yours\s+(?:sincerely|faithfully|truly)|sincerely)[ \t]*[,!.]?[ \t]*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+_EMAIL_DOMAIN = re.compile(r"[^@\s]+@([\w.-]+)")
+# Domains anyone may have an address at (they name no one's business).
+_WEBMAIL = frozenset(
+    {"example", "mail", "mailbox", "gmail", "googlemail", "outlook", "hotmail", "yahoo", "com"}
+    | {"proton", "protonmail", "fastmail", "icloud", "live", "aol", "gmx", "web", "org", "net"}
+)
+#: The words of a label that says how to reach someone, not whom: "Tel:", "Mobile:".
+_CONTACT_WORDS = frozenset(
+    {"tel", "telephone", "phone", "mob", "mobile", "cell", "email", "e", "mail", "contact"}
+    | {"call", "text", "ring", "fax", "number", "no", "sms", "whatsapp", "direct", "main"}
+    | {"home", "work", "personal", "private", "daytime", "evening", "day", "or", "and"}
+)
+
+
+def _clause_numbers(text: str) -> list[int]:
+    """For each of the text's words (:data:`_TEXT_WORD`), the number of its clause."""
+    numbers, clause, at = [], 0, 0
+    for match in _TEXT_WORD.finditer(text):
+        clause += len(_CLAUSE_END.findall(text, at, match.start()))
+        numbers.append(clause)
+        at = match.end()
+    return numbers
 
 
 def _same_word(part: str, word: str) -> bool:

@@ -13,6 +13,7 @@ The words are read from ``snake_case``, ``camelCase``, ``kebab-case`` and titles
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -161,13 +162,37 @@ CURRENCY_CODES = frozenset(
 def distinct_labels(names: list[str]) -> dict[str, tuple[str, ...]]:
     """Each field's :func:`label_words` without those a sibling's name has too, in the
     singular or the plural (``ticket`` of ``advance_ticket_price`` and ``door_ticket_price``
-    tells them apart from nothing)."""
+    tells them apart from nothing). A shared word stays the label of the one field it names
+    (``hotel`` of ``hotel_name``, not of ``hotel_contact``: "Marlowe Quay Hotel" is a hotel's
+    name, its contact someone at it)."""
     words = {name: label_words(name) for name in names}
     counts: dict[str, int] = {}
     for ws in words.values():
         for w in set(map(_singular, ws)):
             counts[w] = counts.get(w, 0) + 1
-    return {name: tuple(w for w in ws if counts[_singular(w)] == 1) for name, ws in words.items()}
+    # What each name names ("hotel" of hotel_name and of hotel_name_local): a word two
+    # fields name is neither's label.
+    heads = [
+        _singular(w)
+        for name in names
+        for w, nxt in itertools.pairwise(name_words(name))
+        if nxt == "name"
+    ]
+    named = {head for head in heads if heads.count(head) == 1}
+    return {
+        name: tuple(
+            w for w in ws if counts[_singular(w)] == 1 or _head(name) == _singular(w) in named
+        )
+        for name, ws in words.items()
+    }
+
+
+def _head(name: str) -> str | None:
+    """What a field's name names, when it is a name: ``hotel`` of ``hotel_name``."""
+    words = name_words(name) if name else ()
+    if len(words) == 2 and words[-1] == "name" and words[0] not in _THINGS:
+        return _singular(words[0])
+    return None
 
 
 #: Words of a number field's name that make it an amount of money.
