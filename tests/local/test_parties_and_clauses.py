@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from openai_structured.local._bounds import caps_for, grammar_schema
-from openai_structured.local._copying import CopySource, copy_kind, sentinel_kind
+from openai_structured.local._copying import PROPER, CopySource, copy_kind, sentinel_kind
 from openai_structured.local._naming import distinct_labels
 
 
@@ -168,3 +168,25 @@ def test_a_text_of_one_line_has_no_letterhead() -> None:
     # Nor is a first line of sentences one: "We called you" is a letter's, not its heading's.
     text = "Dear Jo, your unit is ready. Call 07700 900111 to collect.\nThanks, Amy"
     assert CopySource(text).values(_contact("customer_phone")) == ['"07700 900111"']
+
+
+# --- someone's name after a label: the label's first words ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "starts"),
+    [
+        # A label whose first words are a number and an address labels no name.
+        ("Salon: 01632 960913 - 22 Mill Lane, Carrowby", []),
+        # A title or an opening quote comes before the name; the copy may start there or at it.
+        ("Groomer: Ms Ada Finch, 2 Elm Row", ["Ms", "Ada"]),
+        ('Vessel: "Sea Lavender" (berth 14)', ['"', "Sea"]),
+    ],
+)
+def test_a_labelled_name_starts_at_the_label_s_first_words(text: str, starts: list[str]) -> None:
+    source = CopySource(text)
+    label = text.split(":")[0].lower()
+    found = source._label_starts((label,), PROPER)
+    assert [source.words[i][0] for i in found] == starts
+    # A plain string may start anywhere on the labelled line.
+    assert len(source.labelled_starts((label,))) > len(starts)

@@ -184,6 +184,7 @@ _NUMBER_WORD = re.compile(
     re.IGNORECASE,
 )
 # Titles before a name, which a copied name may leave out ("Mr Felix Haverkamp").
+_OPENERS = frozenset({".", '"', "'", "\u201c", "\u2018"})  # what may come before a name
 _TITLES = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame", "rev"})
 _WEEKDAYS = frozenset(
     {"mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun"}
@@ -512,8 +513,9 @@ class CopySource:
     def _someone_elses(self, start: int, labels: tuple[str, ...]) -> bool:
         """Whether the phone number or email address at ``start`` is not that of whom the
         field's ``labels`` name (a customer's, a patient's): the heading line of a text of
-        several ("FENWICK HEARING CENTRE · Tel 01632 960255"), or its line labels it for someone else
-        ("Store contact: harwood@safekeep.example", "Technician: ..., mob. 07700 900312")."""
+        several ("FENWICK HEARING CENTRE · Tel 01632 960255"), or its line labels it for
+        someone else ("Store contact: harwood@safekeep.example", "Technician: ..., mob.
+        07700 900312")."""
         text = self.text
         line = text.rfind("\n", 0, start) + 1
         before = text[line:start]
@@ -656,11 +658,12 @@ class CopySource:
             )
         return bool(self.values(kind))
 
-    def labelled_starts(self, labels: tuple[str, ...]) -> list[int]:
+    def labelled_starts(self, labels: tuple[str, ...], narrow: str = "") -> list[int]:
         """The words after a ``Label:`` whose words hold one of ``labels``, to the end of
         its line or sentence (``Passenger: Elena Varga`` for ``passenger_name``, ``4.12.1``
         of ``Version: Quillbase Desktop 4.12.1``): where a plain string is copied from when
-        the text labels it."""
+        the text labels it. Someone's name (``narrow`` proper) is the label's first words,
+        past a title: "Salon: 01632 960913 - 22 Mill Lane, Carrowby" labels no name."""
         if not self.labelled:
             return []
         starts = []
@@ -675,6 +678,8 @@ class CopySource:
                 word, gap = self.words[i]
                 if "\n" in gap or (word in ".;!?" and gap):
                     break
+                if narrow == PROPER and word.lower() not in _TITLES and word not in _OPENERS:
+                    break  # (the name, or "Mr" and the name, or the name in quotes)
         inside = self._word_range()
         return [i for i in dict.fromkeys(starts) if i in inside and self._starts_copy(i)]
 
@@ -810,7 +815,7 @@ class CopySource:
         """Where a plain string of ``narrow`` kind starts when the text writes its label
         words: after its ``Label:``, else at the name a label word ends, begins or comes
         before (of someone's name, the capitalised ones only)."""
-        starts = self.labelled_starts(labels) or self.named_starts(labels)
+        starts = self.labelled_starts(labels, narrow) or self.named_starts(labels)
         return [i for i in starts if narrow != PROPER or self._capitalised(i)]
 
     def _inside_name(self, i: int) -> bool:
@@ -883,7 +888,7 @@ class CopySource:
         if not self.by_name or not labels or not self.labelled:
             return False
         if base == "string" and narrow in ("", PROPER):
-            return bool(self.labelled_starts(labels))
+            return bool(self.labelled_starts(labels, narrow))
         if base in ("date", "time"):
             found = self._dated() if base == "date" else self._timed()
         elif base.endswith(("integer", "number")):
