@@ -279,6 +279,18 @@ def test_a_heading_two_fields_share_decides_neither() -> None:
     assert under == {"actual_arrival": 2, "quantity": 3, "unit_price": 4, "line_total": 5}
 
 
+def test_of_two_headings_holding_a_name_word_the_field_s_last_word_wins() -> None:
+    from openai_structured.local._bounds import _under_headings
+
+    headings = ["Place", "No.", "Couple", "Club", "North"]
+    under = _under_headings(["place", "couple_number", "club"], headings)
+    # "Couple" and "No." each hold one word of couple_number: it is a number, under "No.".
+    assert under == {"place": 0, "couple_number": 1, "club": 3}
+    # An abbreviation is matched whole: "North" is no "No.".
+    assert _under_headings(["seat_number"], ["Seat", "North"]) == {"seat_number": 0}
+    assert _under_headings(["seat_number"], ["Row", "North"]) == {}
+
+
 def test_a_rows_text_stops_at_a_leader() -> None:
     source = CopySource("Item 3: Ridge re-pointing, 9 m ....... £495.00\nItem 4: Gutter, 2 m\n")
     words = [word for word, _ in source.words]

@@ -810,18 +810,20 @@ _BOUNDS = frozenset(
 
 def _under_headings(names: list[str], headings: list[str]) -> dict[str, int]:
     """The column of a table each field's values are under: the heading that holds the most
-    words of the field's name ("Singles" for ``single_rooms``, "Qty" for ``quantity``),
-    where one heading holds more than any other and is no other field's."""
-    best: dict[str, tuple[int, int]] = {}
+    words of the field's name ("Singles" for ``single_rooms``, "Qty" for ``quantity``), and
+    of two that hold as many, the one holding its last word, what the field is ("No." for
+    ``couple_number`` beside "Couple"), where one heading wins and is no other field's."""
+    best: dict[str, tuple[int, tuple[int, bool]]] = {}
     words = [re.findall(r"[^\W\d_]+", heading.lower()) for heading in headings]
     for name in names:
-        parts = {w for w in name_words(name) if len(w) > 1}
-        parts |= {a for w in parts for a in ABBREVIATIONS.get(w, ())}
-        scores = [
-            sum(any(stem_match(part, word) for word in cell) for part in parts) for cell in words
-        ]
-        top = max(scores, default=0)
-        if top and scores.count(top) == 1:
+        named = [w for w in name_words(name) if len(w) > 1]
+        if not named:
+            continue
+        parts = [(w, *ABBREVIATIONS.get(w, ())) for w in named]
+        holds = [[any(_heads(forms, word) for word in cell) for forms in parts] for cell in words]
+        scores = [(sum(held), held[-1]) for held in holds]
+        top = max(scores)
+        if top[0] and scores.count(top) == 1:
             best[name] = (scores.index(top), top)
     under: dict[str, int] = {}
     for name, (column, score) in best.items():
@@ -829,6 +831,12 @@ def _under_headings(names: list[str], headings: list[str]) -> dict[str, int]:
         if all(score > s for s in rivals):
             under[name] = column
     return under
+
+
+def _heads(forms: tuple[str, ...], word: str) -> bool:
+    """Whether a heading's ``word`` is a name word's (``forms[0]``, stemmed) or one of its
+    abbreviations (exactly: "no" is no "north")."""
+    return stem_match(forms[0], word) or word in forms[1:]
 
 
 def _heading_start(text: str, start: int) -> int:

@@ -402,6 +402,7 @@ def label_words(name: str) -> tuple[str, ...]:
 #: "dep 06:12").
 ABBREVIATIONS: dict[str, tuple[str, ...]] = {
     "quantity": ("qty",),
+    "number": ("no", "nr"),
     "reference": ("ref",),
     "departs": ("dep",),
     "departure": ("dep",),
