@@ -198,6 +198,12 @@ def test_string_qualifier_reads_what_the_name_says(
         ("estimate", {"description": "Estimated cost of the damage"}, "money"),
         ("m", {}, None),  # one letter alone is no unit
         ("height_m", {}, "m"),
+        # A rate is counted in what comes before "per": hours, not weeks; a fee, not minutes.
+        ("funded_hours_per_week", {}, "hours"),
+        ("fee_per_30_minutes", {}, "money"),
+        ("rate_per_dog_per_night", {}, "money"),  # what is charged per something
+        ("rate_per_word", {}, "money"),
+        ("heart_rate", {}, None),
         ("owners", {}, None),
         ("count", {}, None),
         ("", {}, None),

@@ -324,9 +324,9 @@ def _names_someone(words: tuple[str, ...]) -> bool:
 
 def number_qualifier(name: str, node: Mapping[str, Any]) -> str | None:
     """``year`` for a field that holds a year, ``count`` for an integer quantity, a unit of
-    :data:`UNITS` for one whose name ends with it (``mileage_km``, ``duration_minutes``),
-    ``money`` for an amount (``price``, ``amount_due``, or "cost" in its description), else
-    None."""
+    :data:`UNITS` for one whose name ends with it (``mileage_km``, ``duration_minutes``, or
+    a rate's ``hours_per_week``), ``money`` for an amount (``price``, ``amount_due``,
+    ``rate_per_day``, or "cost" in its description), else None."""
     words = name_words(name) if name else ()
     if not words:
         return None
@@ -334,13 +334,17 @@ def number_qualifier(name: str, node: Mapping[str, Any]) -> str | None:
         return "year"
     if words[-1] in _COUNTS and node.get("type") == "integer":
         return "count"
-    unit = _UNIT_NAMES.get(words[-1])
-    if unit is not None and (len(words[-1]) > 1 or len(words) > 1):
+    # What a rate is counted in: hours of ``funded_hours_per_week``, not its week.
+    last = words[words.index("per") - 1] if "per" in words[1:] else words[-1]
+    unit = _UNIT_NAMES.get(last)
+    if unit is not None and (len(last) > 1 or len(words) > 1):
         return unit  # "m" alone is no unit; "height_m" is
     description = node.get("description")
     described = set(name_words(description)) if isinstance(description, str) else set()
     if {_singular(word) for word in words} & _MONEY or described & _MONEY_DESCRIBED:
         return "money"
+    if last == "rate" and "per" in words:
+        return "money"  # what is charged per something: ``rate_per_word``, ``rate_per_day``
     return None
 
 
