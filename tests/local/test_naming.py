@@ -124,6 +124,20 @@ def test_distinct_labels_drop_the_words_siblings_share() -> None:
         "hotel_contact": ("contact",),
     }
     assert distinct_labels(["hotel_name", "hotel_name_local"])["hotel_name"] == ()
+    # What a number_of_ field counts is its label, not the label of an amount of it.
+    assert distinct_labels(["number_of_instalments", "instalment_amount"]) == {
+        "number_of_instalments": ("instalments",),
+        "instalment_amount": ("amount", "amt"),
+    }
+
+
+def test_how_many_of_something_is_no_amount_of_money() -> None:
+    assert number_qualifier("number_of_payments", {"type": "integer"}) == "count"
+    assert number_qualifier("number_of_payments", {"type": "number"}) is None  # not money
+    kind = copy_kind({"type": "integer"}, "number_of_instalments")
+    assert kind is not None
+    source = CopySource("The fee is £3,450: a deposit, then twelve monthly instalments of £250.")
+    assert source.values(kind) == ["12"]  # the nearest number to "instalments" but £250
 
 
 # --- what kind of value a name says ----------------------------------------------------------
@@ -1092,12 +1106,16 @@ def test_a_count_may_be_written_with_x_or_as_a_dozen() -> None:
     text = "Scarf x2 - 0.30 kg. 3 x yoghurt 500g. 4x batteries. Apples - a dozen"
     row = CopySource(text).within(0, len(text))  # counts by "x" in a row only
     assert row.values(row.scoped("integer/count")) == ["2", "3", "4"]
-    assert CopySource(text).values("integer/count") == []  # prose: "2x milk, 3 eggs"
+    # In prose ("2x milk, 3 eggs") a count is any of its numbers but an amount of money.
+    assert CopySource(text).values("integer/count") == ["2", "3", "500", "4", "12"]
+    assert CopySource("2 lamps at £40 each").values("integer/count") == ["2"]
     assert "12" in CopySource(text).values("integer")
-    # A count the text does not write with "x": the field's label, or any of the text's.
+    # A count the text does not write with "x": the field's label, or any of the text's
+    # numbers but its amounts.
     qty = CopySource("Qty 4  Desk chair @ 189.00")
-    assert qty.kind_for("integer/count/quantity-qty") == "integer//quantity-qty"
-    assert qty.values("integer//quantity-qty") == ["4"]
+    assert qty.kind_for("integer/count/quantity-qty") == "integer/count/quantity-qty"
+    assert qty.values("integer/count/quantity-qty") == ["4"]
+    assert CopySource("Desk chair x 4 @ 189.00").values("integer/count/quantity-qty") == ["4"]
     assert not qty.null_when_absent("integer/count/quantity-qty")
 
 

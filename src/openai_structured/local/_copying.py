@@ -541,8 +541,9 @@ class CopySource:
         if narrow == "money":
             return self._amounts(integers=integers)
         if narrow == "count":  # a row's "2 x milk", "x6", "3x" (in prose: "2x milk, 3 eggs")
-            if self.window is None:
-                return []
+            if self.window is None:  # how many of something: no amount of money
+                money = {f[:2] for f in self._amounts(integers=False)}
+                return [f for f in self._undated(integers=integers) if f[:2] not in money]
             return [
                 (m.start(n), m.end(n), str(int(m.group(n))))
                 for m in _COUNTED.finditer(self.text)

@@ -178,6 +178,7 @@ def distinct_labels(names: list[str]) -> dict[str, tuple[str, ...]]:
         for w, nxt in itertools.pairwise(name_words(name))
         if nxt == "name"
     ]
+    heads += [_singular(w) for w in map(_counted, map(name_words, names)) if w]
     named = {head for head in heads if heads.count(head) == 1}
     return {
         name: tuple(
@@ -188,10 +189,19 @@ def distinct_labels(names: list[str]) -> dict[str, tuple[str, ...]]:
 
 
 def _head(name: str) -> str | None:
-    """What a field's name names, when it is a name: ``hotel`` of ``hotel_name``."""
+    """What a field's name names, when it is a name: ``hotel`` of ``hotel_name``; or what
+    it counts: ``instalment`` of ``number_of_instalments`` (not of ``instalment_amount``)."""
     words = name_words(name) if name else ()
     if len(words) == 2 and words[-1] == "name" and words[0] not in _THINGS:
         return _singular(words[0])
+    counted = _counted(words)
+    return _singular(counted) if counted else None
+
+
+def _counted(words: tuple[str, ...]) -> str | None:
+    """What a ``number_of_...`` field counts: ``payments`` of ``number_of_payments``."""
+    if len(words) == 3 and words[0] in ("number", "num") and words[1] == "of":
+        return words[2]
     return None
 
 
@@ -334,6 +344,8 @@ def number_qualifier(name: str, node: Mapping[str, Any]) -> str | None:
         return "year"
     if words[-1] in _COUNTS and node.get("type") == "integer":
         return "count"
+    if _counted(words):  # how many: ``number_of_payments`` is no amount of money
+        return "count" if node.get("type") == "integer" else None
     # What a rate is counted in: hours of ``funded_hours_per_week``, not its week.
     last = words[words.index("per") - 1] if "per" in words[1:] else words[-1]
     unit = _UNIT_NAMES.get(last)
