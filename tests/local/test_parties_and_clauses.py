@@ -190,3 +190,34 @@ def test_a_labelled_name_starts_at_the_label_s_first_words(text: str, starts: li
     assert [source.words[i][0] for i in found] == starts
     # A plain string may start anywhere on the labelled line.
     assert len(source.labelled_starts((label,))) > len(starts)
+
+
+# --- someone the text speaks of but does not name -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "null"),
+    [
+        # The landlord is spoken of and no name is labelled or follows the word: null.
+        ("Home: rented flat (landlord's written permission seen), no garden", True),
+        # Named after its label, or after the word: a name to copy.
+        ("Home: rented flat\nLandlord: Mr Ali Khan", False),
+        ("Home: rented flat, landlord Ali Khan, no garden", False),
+        # A name in the sentence that speaks of the landlord may be the landlord's.
+        ("The flat is let by Ali Khan, the landlord.", False),
+        # Not spoken of at all: the model's to answer (the name may be unlabelled).
+        ("Home: rented flat, no garden\nSigned: Ali Khan", False),
+    ],
+)
+def test_a_nullable_name_the_text_speaks_of_but_never_gives_is_null(text: str, null: bool) -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "applicant": {"type": "string"},
+            "landlord_name": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+        },
+        "required": ["applicant", "landlord_name"],
+    }
+    node = grammar_schema(schema, caps_for(text), copy_from=CopySource(text))["properties"]
+    branches = node["landlord_name"].get("anyOf", [node["landlord_name"]])
+    assert all(branch == {"type": "null"} for branch in branches) is null

@@ -819,6 +819,27 @@ class CopySource:
         starts = self.labelled_starts(labels, narrow) or self.named_starts(labels)
         return [i for i in starts if narrow != PROPER or self._capitalised(i)]
 
+    def _named_near(self, labels: tuple[str, ...]) -> bool:
+        """Whether a sentence holding one of ``labels`` holds a name past its first word
+        ("The work was done by Olsson Ror AB, our contractor"): it may be the one."""
+        words, inside = self.words, self._word_range()
+        for j in inside:
+            if not any(stem_match(label, words[j][0].lower()) for label in labels):
+                continue
+            low = j
+            while low > inside.start and not self._ends_sentence(low - 1):
+                low -= 1
+            high = j
+            while high + 1 < inside.stop and not self._ends_sentence(high):
+                high += 1
+            if any(self._may_start(i, PROPER) for i in range(low + 1, high + 1) if i != j):
+                return True
+        return False
+
+    def _ends_sentence(self, i: int) -> bool:
+        word, gap = self.words[i]
+        return "\n" in gap or (word in ".!?" and bool(gap))
+
     def _inside_name(self, i: int) -> bool:
         """Whether word ``i`` goes on a capitalised name begun before it in its sentence
         ("Whitfield" of "Oliver Whitfield", "B" of "Auditorium B"): no copy starts there.
@@ -955,13 +976,16 @@ class CopySource:
         if source is not self:
             return source.null_when_absent(kind)
         base, narrow, labels, _ = _parts(kind)
+        words = set(_WORD_OR_COMMA.findall(self._text.lower())) - {","}
+        named = any(stem_match(label, word) for label in labels for word in words)
+        if narrow == PROPER and labels and self.by_name and not self.has(kind):
+            return named and not self._named_near(labels)  # "landlord's permission seen"
         if not self.by_name or narrow in _NOT_NULL_WHEN_ABSENT or self.has(kind):
             return False
         if base == "string":
             return True
         # A number: only if the text does not name it either ("Mileage: 86,500" is one).
-        words = set(_WORD_OR_COMMA.findall(self._text.lower())) - {","}
-        return not any(stem_match(label, word) for label in labels for word in words)
+        return not named
 
     def rules(self, kinds: Iterable[str]) -> dict[str, str]:
         """GBNF rules for ``kinds`` (:func:`rule_name`, and what they use), by rule name."""
