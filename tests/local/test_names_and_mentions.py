@@ -316,6 +316,22 @@ def test_someones_name_does_not_stop_inside_the_name(vocab_model: Any) -> None:
     assert admits("Tomasz Wielgosz", note="Aoife")  # a plain string may stop anywhere
 
 
+def test_someones_name_stops_at_a_comma(vocab_model: Any) -> None:
+    text = "Received with thanks.\nSigned: Gordon Ashdown, Treasurer, 15 January 2025\n"
+    schema = {
+        "type": "object",
+        "properties": {"signed_by": {"type": "string"}, "note": {"type": "string"}},
+        "required": ["signed_by", "note"],
+    }
+
+    def admits(signed_by: str, note: str = "Received with thanks.") -> bool:
+        return _admits(vocab_model, schema, text, {"signed_by": signed_by, "note": note})
+
+    assert admits("Gordon Ashdown")
+    assert not admits("Gordon Ashdown, Treasurer")  # a role after a comma is no name
+    assert admits("Gordon Ashdown", note="Gordon Ashdown, Treasurer")  # a plain string runs on
+
+
 def test_a_name_is_someones_where_what_holds_it_is_someone() -> None:
     from openai_structured.local._naming import string_qualifier
 

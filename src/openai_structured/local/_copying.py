@@ -1168,6 +1168,7 @@ class CopySource:
                 and not (gap and self.words[i + 1][0] == "(")
                 and not (self.window is not None and self._column_break(i))
                 and (gap != "\n" or self._wraps(i))
+                and not (proper and self.words[i + 1][0] == ",")  # "Gordon Ashdown, Treasurer"
             ):
                 # A line break between the words may be written as a space or as one; a
                 # copy does not run on into brackets ("Elena Marsh (book)", "Frankfurt (FRA)").
