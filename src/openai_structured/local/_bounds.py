@@ -822,7 +822,7 @@ def _under_headings(names: list[str], headings: list[str]) -> dict[str, int]:
         parts = [(w, *ABBREVIATIONS.get(w, ())) for w in named]
         holds = [[any(_heads(forms, word) for word in cell) for forms in parts] for cell in words]
         scores = [(sum(held), held[-1]) for held in holds]
-        top = max(scores)
+        top = max(scores, default=(0, False))
         if top[0] and scores.count(top) == 1:
             best[name] = (scores.index(top), top)
     under: dict[str, int] = {}

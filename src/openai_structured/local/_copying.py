@@ -976,16 +976,21 @@ class CopySource:
         if source is not self:
             return source.null_when_absent(kind)
         base, narrow, labels, _ = _parts(kind)
-        words = set(_WORD_OR_COMMA.findall(self._text.lower())) - {","}
-        named = any(stem_match(label, word) for label in labels for word in words)
-        if narrow == PROPER and labels and self.by_name and not self.has(kind):
-            return named and not self._named_near(labels)  # "landlord's permission seen"
-        if not self.by_name or narrow in _NOT_NULL_WHEN_ABSENT or self.has(kind):
+        if not self.by_name or self.has(kind):
+            return False
+        if narrow == PROPER and labels:  # "landlord's written permission seen"
+            return self._speaks_of(labels) and not self._named_near(labels)
+        if narrow in _NOT_NULL_WHEN_ABSENT:
             return False
         if base == "string":
             return True
         # A number: only if the text does not name it either ("Mileage: 86,500" is one).
-        return not named
+        return not self._speaks_of(labels)
+
+    def _speaks_of(self, labels: tuple[str, ...]) -> bool:
+        """Whether the text writes one of ``labels`` (in any form: "landlord's")."""
+        words = set(_WORD_OR_COMMA.findall(self._text.lower())) - {","}
+        return any(stem_match(label, word) for label in labels for word in words)
 
     def rules(self, kinds: Iterable[str]) -> dict[str, str]:
         """GBNF rules for ``kinds`` (:func:`rule_name`, and what they use), by rule name."""
