@@ -31,6 +31,14 @@ def test_example_on_the_embedded_model_gives_schema_valid_json(ostruct_process):
     )  # fmt: skip
     assert out.code == 0, out.stderr
     jsonschema.validate(out.json(), json.loads((EXAMPLE / "schema.json").read_text()))
+    # The answer docs/cli.md shows: the README's main job prints the right person, not only a
+    # valid one (occupation and city were null while the drafts left a lone space before them).
+    assert out.json() == {
+        "name": "Ada Lovelace",
+        "birth_year": 1815,
+        "occupation": "mathematician",
+        "city": "London",
+    }
     # In a pipe stderr stays silent on success: the "using the embedded local model" notice
     # is for a terminal (once per session) or --verbose (tests/cli/test_embedded_model_cli.py).
     assert out.stderr == ""

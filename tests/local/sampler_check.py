@@ -11,8 +11,10 @@ chain (the grammar applied to every candidate first) and once with ours.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
+import os
 import sys
 import time
 
@@ -69,8 +71,13 @@ def main(model_path: str) -> None:
 
     from openai_structured.local import _decoding
     from openai_structured.local._bounds import caps_for, grammar_schema, input_text
-    from openai_structured.local._child import format_gemma3
+    from openai_structured.local._child import _avoid_amx_crash, format_gemma3
 
+    with contextlib.redirect_stdout(sys.stderr):  # stdout is the report
+        _avoid_amx_crash()  # as the server does: an AMX build crashes loading the model without
+    from openai_structured.local._prompting import STYLE_ENV
+
+    os.environ[STYLE_ENV] = "null_bias=0"  # the stock sampler's choices, to compare
     _decoding.install()
     # What the server's routes parse a request without temperature / repeat_penalty into.
     app = importlib.import_module("llama_cpp.server.app")
@@ -108,7 +115,27 @@ def main(model_path: str) -> None:
                     counts[key] = counts.get(key, 0) + value
         llama_cpp.Llama._init_sampler = ours
         results.append({"text": text, **outputs, "seconds": seconds})
-    print(json.dumps({"results": results, "counts": counts, "defaults": defaults}))
+    # The one deliberate difference from the stock sampler: null made likelier where a value
+    # begins (Style.null_bias; 0 above). A bias no logit gap outweighs gives every nullable
+    # value null and changes nothing else.
+    os.environ[STYLE_ENV] = "null_bias=1000"
+    system, text, schema = CASES[1]
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": text}]
+    caps = caps_for(input_text(messages))
+    gbnf = _decoding.to_gbnf(grammar_schema(schema, caps), caps)
+    prompt, stop = format_gemma3(messages)
+    llm.reset()
+    out = llm.create_completion(
+        prompt,
+        max_tokens=MAX_TOKENS,
+        temperature=0.0,
+        repeat_penalty=1.0,
+        stop=stop,
+        grammar=llama_cpp.LlamaGrammar.from_string(gbnf, verbose=False),
+    )
+    biased = {"text": text, "stock": results[1]["stock"], "ours": out["choices"][0]["text"]}
+    report = {"results": results, "counts": counts, "defaults": defaults, "biased": biased}
+    print(json.dumps(report))
 
 
 if __name__ == "__main__":

@@ -302,10 +302,18 @@ def test_an_optional_key_is_not_drafted() -> None:
         ({"type": "boolean"}, 'b": '),
         ({"const": True}, 'b": true'),
         ({"enum": ["x"]}, 'b": "x"'),
-        ({"enum": ["x", None]}, 'b": '),  # null may come
+        # A string or null: the colon only, for the model to write ' "' or ' null' itself.
+        ({"enum": ["x", None]}, 'b":'),
+        ({"enum": [None]}, 'b": null'),
         ({"enum": ["x", 1]}, 'b": '),
-        ({"anyOf": [{"type": "string"}, {"type": "null"}]}, 'b": '),
-        ({"anyOf": [{"const": sentinel("string")}, {"type": "null"}]}, 'b": '),
+        ({"anyOf": [{"type": "string"}, {"type": "null"}]}, 'b":'),
+        ({"type": ["string", "null"]}, 'b":'),
+        ({"type": ["integer", "null"]}, 'b": '),  # digits follow a space token
+        ({"anyOf": [{"const": sentinel("string")}, {"type": "null"}]}, 'b":'),
+        ({"anyOf": [{"const": sentinel("date")}, {"type": "null"}]}, 'b":'),
+        ({"anyOf": [{"$ref": "#/$defs/Word"}, {"type": "null"}]}, 'b":'),
+        ({"anyOf": [{"const": sentinel("integer")}, {"type": "null"}]}, 'b": '),
+        ({"anyOf": [{"type": "string"}, {"type": "integer"}]}, 'b": '),
         ({"type": "object", "properties": {"c": {"type": "string"}}}, 'b": '),
         ({"type": "array", "items": {"type": "string"}}, 'b": '),
     ],

@@ -313,6 +313,10 @@ def test_grammar_sampler_gives_the_stock_greedy_output() -> None:
     counts = report["counts"]
     assert counts["first"] > 0 and counts["top"] > 0, counts
     assert counts["wide"] + counts["all"] > 0, counts
+    # With a null bias no logit outweighs, the nullable city is null and the rest the same.
+    biased = report["biased"]
+    assert json.loads(biased["stock"])["city"] == "Valencia", biased
+    assert json.loads(biased["ours"]) == {**json.loads(biased["stock"]), "city": None}, biased
 
 
 # --- the real server -------------------------------------------------------------------------

@@ -278,6 +278,8 @@ def test_style_parse_reads_settings_over_the_defaults() -> None:
     assert Style.parse("fields=after, example=true,copy_values=false") == Style(
         fields="after", example=True, copy_values=False
     )
+    assert Style.parse("null_bias=1.5").null_bias == 1.5
+    assert Style.parse("null_bias=0").null_bias == 0.0
 
 
 @pytest.mark.parametrize(
@@ -288,6 +290,7 @@ def test_style_parse_reads_settings_over_the_defaults() -> None:
         ("fields=", "unknown or empty style setting 'fields='"),
         ("example=yes", "example takes true or false, not 'yes'"),
         ("document=True", "document takes true or false, not 'True'"),
+        ("null_bias=high", "null_bias takes a number, not 'high'"),
     ],
 )
 def test_style_parse_names_a_bad_setting(text: str, message: str) -> None:

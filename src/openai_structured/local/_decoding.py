@@ -739,6 +739,7 @@ def _wrap_sampler(llama_class: Any) -> None:
                 piece=functools.partial(_piece, self._model),
                 plan=_plan_for(self, kwargs),
                 drafted=functools.partial(_drafted_token, self),
+                null_bias=style_from_environment().null_bias,
             )
             self._openai_structured_sampler = sampler  # what checks and takes the drafts
             return sampler
@@ -804,11 +805,13 @@ class FirstChoiceGrammarSampler:
         piece: Callable[[int], str],
         plan: ChoicePlan | None = None,
         drafted: Callable[[int], int | None] = lambda idx: None,
+        null_bias: float = 0.0,
     ) -> None:
         import numpy as np
 
         #: The token drafted (:class:`KeyTokens`) right after the logits at ``idx``, if any.
         self._drafted = drafted
+        self._null_bias = null_bias
         self._np = np
         self._b = _module("llama_cpp.llama_cpp")
         b = self._b
@@ -886,6 +889,8 @@ class FirstChoiceGrammarSampler:
             self._buf["logit"][self._looping] -= LOOP_PENALTY
         if self._repeats.repeated:
             self._buf["logit"][self._tokens_starting(",")] -= LOOP_PENALTY
+        if self._null_bias and self._path.at_value() is not None:
+            self._buf["logit"][self._tokens_starting("n")] += self._null_bias
         arr = self._arr
         arr.size, arr.selected, arr.sorted = self._n, -1, False
         return arr

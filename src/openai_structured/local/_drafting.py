@@ -17,7 +17,7 @@ leaves free (a colon's and a comma's follow the answer's first ones; none after 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ._bounds import definitions
@@ -88,7 +88,11 @@ class KeyDraft:
         forced = _forced(value)
         if forced is not None:  # the one value the grammar admits: "sold_out": false
             return text + space + forced
-        return text + space + ('"' if _string_valued(value) else "")
+        if _string_valued(value):
+            return text + space + '"'
+        # A string or null: up to the colon, so the model writes ' "' or ' null' as it would
+        # (after a lone space token it all but never begins a string: the README's main job).
+        return text if _string_or_null(value, self._resolved) else text + space
 
     def _next_key(self, node: Mapping[str, Any], last: str) -> str | None:
         properties = node.get("properties")
@@ -156,6 +160,25 @@ def _string_valued(node: Any) -> bool:
     if isinstance(enum, list) and enum:
         return all(isinstance(value, str) for value in enum)
     return node.get("type") == "string"
+
+
+def _string_or_null(node: Any, resolved: Callable[[Any], Any]) -> bool:
+    """Whether ``node`` admits null and strings, nothing else (``Optional[str]``, a nullable
+    date, an enum of strings and None)."""
+    if not isinstance(node, Mapping):
+        return False
+    enum = node.get("enum")
+    if isinstance(enum, list) and None in enum:
+        return len(enum) > 1 and all(v is None or isinstance(v, str) for v in enum)
+    kinds = node.get("type")
+    if isinstance(kinds, list):
+        return sorted(kinds) == ["null", "string"]
+    branches = node.get("anyOf")
+    if not isinstance(branches, list):
+        return False
+    nulls = [b for b in branches if isinstance(b, Mapping) and b.get("type") == "null"]
+    others = [b for b in branches if b not in nulls]
+    return bool(nulls) and bool(others) and all(_string_valued(resolved(b)) for b in others)
 
 
 def _forced(node: Any) -> str | None:
