@@ -216,6 +216,7 @@ def run_task(
         options["max_output_tokens"] = max_output_tokens
     started = time.perf_counter()
     got: dict[str, Any] | None
+    tokens: dict[str, int] | None = None  # what the server counted (of a valid answer)
     try:
         result = openai_structured_call_result(
             client=client,
@@ -226,6 +227,10 @@ def run_task(
             **options,
         )
         got, error, attempts = result.value, None, result.attempts
+        tokens = {
+            "prompt_tokens": result.usage.prompt_tokens,
+            "completion_tokens": result.usage.completion_tokens,
+        }
     except Exception as exc:  # a failed call scores zero, and is shown
         got, error = None, f"{type(exc).__name__}: {str(exc)[:300]}"
         attempts = _attempts_of(exc)
@@ -244,6 +249,7 @@ def run_task(
         "fields_total": len(fields),
         "seconds": round(seconds, 2),
         "attempts": attempts,
+        "tokens": tokens,
         "wrong": [f for f in fields if not f["right"]],
         "answer": got,
         # What a cut-off or unparsable answer said (its start and end), to see what failed.
