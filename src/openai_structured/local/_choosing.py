@@ -15,14 +15,15 @@ values are (:func:`closed_choices`), and where the answer being written is (:cla
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._bounds import definitions
-from ._copying import KINDS, CopySource, base_kind, is_sentinel, sentinel_kind
+from ._copying import KINDS, CopySource, base_kind, is_sentinel, is_spanned, sentinel_kind
 
-__all__ = ["ITEM", "MAX_CHOICES", "ValuePath", "closed_choices"]
+__all__ = ["ITEM", "MAX_CHOICES", "ValuePath", "closed_choices", "closed_places", "spanned_places"]
 
 #: The path step of a list's items.
 ITEM = "[]"
@@ -42,70 +43,110 @@ def closed_choices(
     """The JSON texts each closed place of a grammar schema (:func:`~._bounds.grammar_schema`'s
     output) may hold, by key path (``ITEM`` for a list's items); places with one value or more
     than :data:`MAX_CHOICES` are left out."""
-    defs = definitions(schema)
-    found: dict[Path, list[str]] = {}
-    _walk(schema, (), defs, copy_from, found, 0)
+    found = _Places(definitions(schema), copy_from, _CLOSED_KINDS, enums=False).walk(schema)
     return {path: values for path, values in found.items() if 1 < len(values) <= MAX_CHOICES}
 
 
-def _walk(
-    node: Any,
-    path: Path,
-    defs: Mapping[str, Any],
-    copy_from: CopySource | None,
-    found: dict[Path, list[str]],
-    depth: int,
-) -> None:
-    if not isinstance(node, Mapping) or depth > _MAX_DEPTH:
-        return
-    ref = node.get("$ref")
-    if isinstance(ref, str):
-        _walk(defs.get(ref), path, defs, copy_from, found, depth + 1)
-        return
-    values = _values(node, defs, copy_from, depth)
-    if values is not None:
-        found[path] = values
-        return
-    properties = node.get("properties")
-    if isinstance(properties, Mapping):
-        for name, sub in properties.items():
-            _walk(sub, (*path, str(name)), defs, copy_from, found, depth + 1)
-    if isinstance(node.get("items"), Mapping):
-        _walk(node["items"], (*path, ITEM), defs, copy_from, found, depth + 1)
+def closed_places(schema: Mapping[str, Any], copy_from: CopySource | None) -> dict[Path, list[str]]:
+    """Every place of a grammar schema that the grammar closes to a list of JSON texts (the
+    text's dates, phone numbers, codes and numbers; an enum's values; null), however many:
+    where what is written of a value begins one of them only, the rest is known
+    (:class:`~._drafting.KeyDraft`)."""
+    return _Places(definitions(schema), copy_from, None, enums=True).walk(schema)
 
 
-def _values(
-    node: Mapping[str, Any], defs: Mapping[str, Any], copy_from: CopySource | None, depth: int
-) -> list[str] | None:
-    """The JSON texts of a closed place, or None when the place is open (or not a value)."""
-    if depth > _MAX_DEPTH:
-        return None
-    ref = node.get("$ref")
-    if isinstance(ref, str):
-        target = defs.get(ref)
-        return _values(target, defs, copy_from, depth + 1) if isinstance(target, Mapping) else None
-    if "const" in node:
-        const = node["const"]
-        if is_sentinel(const):
+def spanned_places(schema: Mapping[str, Any]) -> frozenset[Path]:
+    """The places of a grammar schema whose strings are runs of the text's words (a list
+    written one item per row included): inside a word, the rest of it is the grammar's."""
+    defs = definitions(schema)
+    found: set[Path] = set()
+
+    def walk(node: Any, path: Path, depth: int) -> None:
+        if not isinstance(node, Mapping) or depth > _MAX_DEPTH:
+            return
+        if isinstance(node.get("$ref"), str):
+            walk(defs.get(node["$ref"]), path, depth + 1)
+        const = node.get("const")
+        if isinstance(const, str) and is_sentinel(const) and is_spanned(sentinel_kind(const)):
+            found.add(path)
+        for branch in node.get("anyOf") or []:
+            walk(branch, path, depth + 1)
+        properties = node.get("properties")
+        if isinstance(properties, Mapping):
+            for name, sub in properties.items():
+                walk(sub, (*path, str(name)), depth + 1)
+        for item in [node.get("items"), *(node.get("prefixItems") or [])]:
+            walk(item, (*path, ITEM), depth + 1)
+
+    walk(schema, (), 0)
+    return frozenset(found)
+
+
+@dataclass
+class _Places:
+    defs: Mapping[str, Any]
+    copy_from: CopySource | None
+    #: The copied kinds that count as closed (None: every one whose values are listed).
+    kinds: frozenset[str] | None
+    enums: bool
+
+    def walk(self, schema: Any) -> dict[Path, list[str]]:
+        found: dict[Path, list[str]] = {}
+        self._walk(schema, (), found, 0)
+        return found
+
+    def _walk(self, node: Any, path: Path, found: dict[Path, list[str]], depth: int) -> None:
+        if not isinstance(node, Mapping) or depth > _MAX_DEPTH:
+            return
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            self._walk(self.defs.get(ref), path, found, depth + 1)
+            return
+        values = self._values(node, depth)
+        if values is not None:
+            found[path] = values
+            return
+        properties = node.get("properties")
+        if isinstance(properties, Mapping):
+            for name, sub in properties.items():
+                self._walk(sub, (*path, str(name)), found, depth + 1)
+        if isinstance(node.get("items"), Mapping):
+            self._walk(node["items"], (*path, ITEM), found, depth + 1)
+
+    def _values(self, node: Mapping[str, Any], depth: int) -> list[str] | None:
+        """The JSON texts of a closed place, or None when the place is open (or no value)."""
+        if depth > _MAX_DEPTH:
+            return None
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            target = self.defs.get(ref)
+            return self._values(target, depth + 1) if isinstance(target, Mapping) else None
+        if "const" in node:
+            const = node["const"]
+            if not is_sentinel(const) or self.copy_from is None:
+                return None
             kind = sentinel_kind(const)
-            if base_kind(kind) not in _CLOSED_KINDS or copy_from is None:
+            if self.kinds is not None and base_kind(kind) not in self.kinds:
                 return None
-            return copy_from.values(kind)
+            return self.copy_from.values(kind) or None  # none listed: spans of the text
+        if node.get("type") == "null":
+            return ["null"]
+        enum = node.get("enum")
+        if self.enums and isinstance(enum, list) and enum:
+            return [json.dumps(value) for value in enum]  # as the converter writes them
+        branches = node.get("anyOf")
+        if isinstance(branches, list) and branches:
+            union: list[str] = []
+            for branch in branches:
+                values = self._values(branch, depth + 1) if isinstance(branch, Mapping) else None
+                if values is None:
+                    return None
+                union.extend(value for value in values if value not in union)
+            return union
         return None
-    if node.get("type") == "null":
-        return ["null"]
-    branches = node.get("anyOf")
-    if isinstance(branches, list) and branches:
-        union: list[str] = []
-        for branch in branches:
-            values = (
-                _values(branch, defs, copy_from, depth + 1) if isinstance(branch, Mapping) else None
-            )
-            if values is None:
-                return None
-            union.extend(value for value in values if value not in union)
-        return union
-    return None
+
+
+_NUMBER_CHARS = frozenset("-+.0123456789eE")
 
 
 @dataclass
@@ -131,6 +172,15 @@ class ValuePath:
     last: str = ""
     #: Whether the last character written was whitespace.
     spaced: bool = False
+    #: The value being written (a string from its quote on, a number's characters so far)
+    #: and its path; None between values.
+    _value: list[str] | None = None
+    _value_path: Path = ()
+
+    def writing(self) -> tuple[Path, str] | None:
+        """The path of the value being written and its text so far, or None (between
+        values, in a key, or once a string's closing quote is written)."""
+        return None if self._value is None else (self._value_path, "".join(self._value))
 
     def at_value(self) -> Path | None:
         """The path of the value about to begin, or None (not at the start of a value)."""
@@ -163,6 +213,15 @@ class ValuePath:
 
     def _char(self, char: str) -> None:
         top = self._stack[-1] if self._stack else None
+        if self._value is not None:
+            goes_on = self._escape or char != '"' if self._in_string else char in _NUMBER_CHARS
+            if goes_on:
+                self._value.append(char)
+            else:
+                self._value = None  # the string's quote closes it; a number ends at its end
+        elif top is not None and top.state == "value" and (char == '"' or char in _NUMBER_CHARS):
+            self._value_path = tuple(ITEM if c.is_list else c.key for c in self._stack)
+            self._value = [char]
         if self._in_string:
             if self._escape:
                 self._escape = False

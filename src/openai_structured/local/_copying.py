@@ -337,6 +337,12 @@ def cell_kind(kind: str) -> str:
     return _kind(base, CELL, labels, others)
 
 
+def is_spanned(kind: str) -> bool:
+    """Whether a copied ``kind`` (maybe scoped to a row) is a run of the text's words."""
+    base, narrow, *_ = _parts(kind)
+    return base == "string" and narrow in SPANNED
+
+
 def base_kind(kind: str) -> str:
     """``kind`` without what a field's name narrowed it to: ``string/phone`` -> ``string``."""
     return kind.split("/", 1)[0]

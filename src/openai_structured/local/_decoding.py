@@ -59,7 +59,7 @@ from ._bounds import (
     safe_pattern,
 )
 from ._bounds import skeleton as schema_skeleton
-from ._choosing import MAX_CHOICES, ValuePath, closed_choices
+from ._choosing import MAX_CHOICES, ValuePath, closed_choices, closed_places, spanned_places
 from ._copying import CopySource, rule_name
 from ._drafting import KeyDraft
 from ._prompting import completion_prompt, schema_of, style_from_environment
@@ -438,6 +438,8 @@ def shape_chat_request(
     prompt: str | None = None,
     choices: dict[tuple[str, ...], list[str]] | None = None,
     bounded_out: dict[str, Any] | None = None,
+    places_out: dict[tuple[str, ...], list[str]] | None = None,
+    spans_out: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The keyword arguments of ``Llama.create_chat_completion`` for a request, bounded.
 
@@ -449,7 +451,10 @@ def shape_chat_request(
     types are only copied from the user's text (:mod:`._copying`). ``prompt`` is the document
     the model is shown, when it is one (its tokens are counted for the limit). ``choices``,
     when given, is filled with the answer's closed choices (:func:`~._choosing.closed_choices`);
-    ``bounded_out`` with the grammar's schema (for :class:`~._drafting.KeyDraft`).
+    ``bounded_out`` with the grammar's schema, ``places_out`` with its closed places
+    (:func:`~._choosing.closed_places`) and ``spans_out`` with the places copied as runs of
+    the text's words (``"paths"``) and those words (``"words"``), for
+    :class:`~._drafting.KeyDraft`.
     Anything else passes unchanged.
     """
     out = dict(kwargs)
@@ -497,6 +502,10 @@ def shape_chat_request(
         choices.update(closed_choices(bounded, copy_from))
     if bounded_out is not None:
         bounded_out.update(bounded)
+    if places_out is not None:
+        places_out.update(closed_places(bounded, copy_from))
+    if spans_out is not None and copy_from is not None:
+        spans_out.update(paths=spanned_places(bounded), words=copy_from.words)
     out["grammar"] = grammar
     out["response_format"] = None
     if out.get("max_tokens") is None:
@@ -571,6 +580,8 @@ def _wrap_chat(llama_class: Any) -> None:
                 document = completion_prompt(messages, schema, style)
             choices: dict[tuple[str, ...], list[str]] = {}
             bounded: dict[str, Any] = {}
+            places: dict[tuple[str, ...], list[str]] = {}
+            spans: dict[str, Any] = {}
             kwargs = shape_chat_request(
                 kwargs,
                 count_tokens=count,
@@ -584,14 +595,20 @@ def _wrap_chat(llama_class: Any) -> None:
                 prompt=document[0] if document else None,
                 choices=choices if style.choose_whole else None,
                 bounded_out=bounded,
+                places_out=places,
+                spans_out=spans,
             )
             request = _Request(document, choices)
         else:
             request = _Request(None, {})
-            bounded = {}
+            bounded, places, spans = {}, {}, {}
         draft = self.draft_model
         if isinstance(draft, KeyTokens):  # a new request: its own keys, or none
-            draft.begin(bounded if bounded and style.draft_keys else None)
+            draft.begin(
+                bounded if bounded and style.draft_keys else None,
+                places if style.draft_values else None,
+                spans if style.draft_words else None,
+            )
         # Evaluate the whole prompt, as for the first request: reusing the previous request's
         # prefix changes the logits a little (llama.cpp's sums depend on the batch), and with
         # them a small model's greedy answer. The same request gets the same answer.
@@ -634,8 +651,18 @@ class KeyTokens:
         self._seen: int | None = None
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
-    def begin(self, schema: Mapping[str, Any] | None) -> None:
-        self._draft = KeyDraft(schema) if schema else None
+    def begin(
+        self,
+        schema: Mapping[str, Any] | None,
+        places: Mapping[tuple[str, ...], list[str]] | None = None,
+        spans: Mapping[str, Any] | None = None,
+    ) -> None:
+        spans = spans or {}
+        self._draft = (
+            KeyDraft(schema, places, spans.get("paths", ()), spans.get("words", ()))
+            if schema
+            else None
+        )
         self._seen = None
         self._decoder.reset()
         self._llama._openai_structured_sampler = None  # the request's own, once it has one

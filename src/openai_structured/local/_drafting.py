@@ -17,14 +17,14 @@ leaves free (a colon's and a comma's follow the answer's first ones; none after 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from ._bounds import definitions
-from ._choosing import ITEM, ValuePath
+from ._choosing import ITEM, Path, ValuePath
 from ._copying import is_sentinel, sentinel_kind
 
-__all__ = ["KeyDraft"]
+__all__ = ["KeyDraft", "rest_of_word"]
 
 _MAX_DEPTH = 32
 
@@ -32,8 +32,20 @@ _MAX_DEPTH = 32
 class KeyDraft:
     """Fed the answer's text as it is written; :meth:`next_text` is the text to draft."""
 
-    def __init__(self, schema: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        schema: Mapping[str, Any],
+        places: Mapping[Path, list[str]] | None = None,
+        spans: Collection[Path] = (),
+        words: Sequence[tuple[str, str]] = (),
+    ) -> None:
         self._schema = schema
+        #: The places the grammar closes to a list of values (:func:`~._choosing.closed_places`).
+        self._places = places or {}
+        #: The places copied as runs of ``words`` (:func:`~._choosing.spanned_places`), and
+        #: the text's words with the gap after each (:attr:`~._copying.CopySource.words`).
+        self._spans = frozenset(spans)
+        self._words = words
         self._defs = definitions(schema)
         self._path = ValuePath()
         #: How the answer spaces a key's colon and an object's comma (``": "``, ``", "``),
@@ -55,7 +67,7 @@ class KeyDraft:
         """The text the answer very likely writes next, or ``""``."""
         state = self._path.position()
         if state is None:
-            return ""
+            return self._rest_of_value()
         steps, top_is_list, last_key, last_char = state
         node = self._node_at(steps)
         if node is None:
@@ -78,6 +90,21 @@ class KeyDraft:
             return "" if key is None else lead + "{" + self._key_text(item, key)
         key = self._next_key(node, last_key)
         return "" if key is None else lead + self._key_text(node, key)
+
+    def _rest_of_value(self) -> str:
+        """Where what is written of a value begins one of its place's values only, the rest
+        of it (a string's without its closing quote: the model writes '",' or '"}' itself)."""
+        writing = self._path.writing()
+        if writing is None:
+            return ""
+        path, written = writing
+        if path in self._spans and written.startswith('"'):
+            return rest_of_word(written[1:], self._words)
+        values = [v for v in self._places.get(path, ()) if v.startswith(written)]
+        if len(values) != 1:
+            return ""
+        rest = values[0][len(written) :]
+        return rest[:-1] if values[0].startswith('"') else rest
 
     def _key_text(self, node: Mapping[str, Any], key: str) -> str:
         value = self._resolved(node["properties"][key])
@@ -144,6 +171,36 @@ class KeyDraft:
                 return node
             node = self._defs.get(node["$ref"])
         return None
+
+
+def rest_of_word(written: str, words: Sequence[tuple[str, str]]) -> str:
+    """Of a run of ``words`` being copied (``written``: the JSON string's text so far), the
+    rest of the word it ends inside, where every run of the words it may be goes on the
+    same way; else ``""`` (at a word's end what follows is the model's to choose). A run's
+    words are whole in its grammar (:meth:`~._copying.CopySource.span_rules`), so the rest
+    of a begun word is no choice."""
+    if not written or "\\" in written or '"' in written:
+        return ""  # an escape: not compared (a line break written "\\n", a quote)
+    rests: set[str] = set()
+    for start, (first, _) in enumerate(words):
+        if first[:1] != written[:1]:
+            continue
+        at = 0
+        for word, gap in words[start:]:
+            end = at + len(word)
+            if end < len(written) and written[at:end] == word:
+                at = end + (1 if gap else 0)  # a gap is written as one space
+                if written[end:at] != (" " if gap else ""):
+                    break
+                continue
+            if end == len(written) and written[at:] == word:
+                return ""  # a whole word here: the model chooses what comes next
+            if end > len(written) and word.startswith(written[at:]):
+                rests.add(word[len(written) - at :])
+            break
+        if len(rests) > 1:
+            return ""
+    return rests.pop() if len(rests) == 1 else ""
 
 
 def _string_valued(node: Any) -> bool:

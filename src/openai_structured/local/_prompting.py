@@ -138,6 +138,11 @@ class Style:
     #: The answer's keys drafted, and evaluated in one batch with the token before them
     #: (:mod:`._drafting`).
     draft_keys: bool = True
+    #: Where what is written of a value begins only one of the values its place admits (a
+    #: date, a phone number, an enum's value), the rest drafted too (:mod:`._drafting`).
+    draft_values: bool = True
+    #: Inside a word of a copy, the rest of the word drafted (the grammar writes it).
+    draft_words: bool = True
     #: The prompt as a document to continue; False: Gemma's chat turns (``format_gemma3``).
     document: bool = True
     #: The text's numbers chosen whole by their likelihood, not digit by digit
