@@ -461,3 +461,23 @@ def test_numbers_written_in_words_up_to_ninety_nine() -> None:
 )
 def test_a_numeric_date_is_read_in_the_order_the_text_uses(text: str, dates: list[str]) -> None:
     assert CopySource(text).dates() == dates
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "values"),
+    [
+        # "no" right before what the field counts, "waived"/"none" right after its label: 0
+        ("1 cabin bag up to 8 kg, no checked bags included. Seat 23C.", "integer//checked-bags",
+         ["0"]),
+        ("Monthly fee 24.99\nJoining fee: waived\n", "number//joining-fee", ["24.99", "0"]),
+        ("09:00-13:00, no break - leaf clearing", "integer/minutes/break", ["0"]),
+        ("Delivery: free of charge. Items 3.", "number//delivery", ["0"]),
+        # not a number's abbreviation, not another label's "none", not with no label word near
+        ("Frame no.: 12. Room no 5.", "integer//frame", ["12"]),
+        ("Other pets: none      Children at home: one, aged 9", "integer//children-household",
+         ["1"]),
+        ("No refunds. Adults 12.", "integer//adults", ["12"]),
+    ],
+)  # fmt: skip
+def test_a_zero_where_the_text_says_there_is_none(text: str, kind: str, values: list[str]) -> None:
+    assert CopySource(text).values(kind) == values

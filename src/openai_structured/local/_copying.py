@@ -489,7 +489,9 @@ class CopySource:
         if base.endswith(("integer", "number")):
             found = self._inside(self._numbers_of(narrow, integers=base.endswith("integer")))
             pool = self._inside(self._numbers(integers=False))
-            found = self._labelled(found, labels, others, counted=not narrow, pool=pool)
+            # "no checked bags", "Joining fee: waived": a zero, where a label word is that near
+            zeros = self._inside(self._zeros(labels))
+            found = self._labelled(found + zeros, labels, others, counted=not narrow, pool=pool)
             return _unique(value for _, _, value in found)
         if base == "string":
             found = [f for f in self._inside(self._strings(narrow)) if not self._is_taken(f[0])]
@@ -1272,6 +1274,21 @@ class CopySource:
             return None
         return _add(rules, name, f"{text} {more}")
 
+    def _zeros(self, labels: tuple[str, ...]) -> list[_Found]:
+        """Where the text says there is none of what a label word names: "no" right before
+        it ("no checked bags"; not "no." or "no 12", a number's abbreviation), "none",
+        "nil", "waived" or "free of charge" right after it ("Joining fee: waived"; not
+        "Other pets: none  Children at home: one")."""
+        found: list[_Found] = []
+        for match in _ZERO.finditer(self.text):
+            if match.group(0).lower() == "no":
+                near = self._after(match.end())[:3]
+            else:
+                near = self._before(match.start())[:4]
+            if any(stem_match(label, word) for label in labels for word, _ in near):
+                found.append((match.start(), match.end(), "0"))
+        return found
+
     @_read_once
     def _numbers(self, *, integers: bool) -> list[_Found]:
         """The numbers the text writes, but not the parts of a clock time, a numeric date or
@@ -1550,6 +1567,9 @@ _NEGATED_AFTER = frozenset({"not", "excluded", "unavailable", "extra", "no"})
 # Where a yes/no mention's clause ends: a sentence's or line's end, a comma, a "but".
 _CLAUSE_END = re.compile(r"[.!?;,](?=\s|$)|\n|\b(?:but|however|whereas|although)\b", re.IGNORECASE)
 # What a text writes after a label for "not given": "Contractor: none".
+_ZERO = re.compile(
+    r"(?i)\b(?:no\b(?!\s*[.:#\d])|none\b|nil\b|waived\b|free of charge\b|at no charge\b)"
+)
 _NOTHING = frozenset({"none", "n", "na", "nil", "tbc", "tba", "tbd", "unknown", "not", "no", "-"})
 _LINE_OR_SENTENCE_END = re.compile(r"\n|" + _SENTENCE_END.pattern)
 _BARE_YEAR = re.compile(r"(?<![\d,.$€£¥])(?:19|20)\d\d(?!\d|[.,]\d)")
