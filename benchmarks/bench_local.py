@@ -24,6 +24,7 @@ Needs the ``[local]`` extra. Prints a table and the ratios (``--json``: the figu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -136,10 +137,12 @@ class InProcess:
 
         from openai_structured.local import _decoding
         from openai_structured.local._bounds import caps_for, grammar_schema, input_text
-        from openai_structured.local._child import format_gemma3
+        from openai_structured.local._child import _avoid_amx_crash, format_gemma3
 
         self._llama_cpp = llama_cpp
         self._format = format_gemma3
+        with contextlib.redirect_stdout(sys.stderr):  # stdout is the report
+            _avoid_amx_crash()  # as the server does: an AMX build crashes loading the model
         # Our sampler becomes Llama._init_sampler; llama-cpp-python's own stays reachable.
         _decoding.install()
         self.ours = llama_cpp.Llama._init_sampler
