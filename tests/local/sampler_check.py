@@ -17,6 +17,7 @@ import json
 import os
 import sys
 import time
+from typing import Any
 
 CASES = [
     (
@@ -88,28 +89,32 @@ def main(model_path: str) -> None:
     llm = llama_cpp.Llama(model_path, n_ctx=1024, n_threads=2, logits_all=False, verbose=False)
     results = []
     counts = {"first": 0, "top": 0, "wide": 0, "all": 0, "loop": 0}
-    for system, text, schema in CASES:
+
+    def answer(system: str, text: str, schema: dict[str, Any]) -> str:
+        """The greedy answer from a freshly evaluated prompt (the same logits every time)."""
         messages = [{"role": "system", "content": system}, {"role": "user", "content": text}]
         caps = caps_for(input_text(messages))
         gbnf = _decoding.to_gbnf(grammar_schema(schema, caps), caps)
         prompt, stop = format_gemma3(messages)
+        llm.reset()
+        out = llm.create_completion(
+            prompt,
+            max_tokens=MAX_TOKENS,
+            temperature=0.0,
+            repeat_penalty=1.0,
+            stop=stop,
+            grammar=llama_cpp.LlamaGrammar.from_string(gbnf, verbose=False),
+        )
+        return str(out["choices"][0]["text"])
+
+    for system, text, schema in CASES:
         outputs = {}
         seconds = {}
         for name, init in (("stock", stock), ("ours", ours)):
             llama_cpp.Llama._init_sampler = init
-            llm.reset()  # evaluate the whole prompt again: the same logits for both
-            grammar = llama_cpp.LlamaGrammar.from_string(gbnf, verbose=False)
             start = time.perf_counter()
-            out = llm.create_completion(
-                prompt,
-                max_tokens=MAX_TOKENS,
-                temperature=0.0,
-                repeat_penalty=1.0,
-                stop=stop,
-                grammar=grammar,
-            )
+            outputs[name] = answer(system, text, schema)
             seconds[name] = time.perf_counter() - start
-            outputs[name] = out["choices"][0]["text"]
             if name == "ours":
                 for key, value in getattr(llm._sampler, "counts", {}).items():
                     counts[key] = counts.get(key, 0) + value
@@ -120,20 +125,7 @@ def main(model_path: str) -> None:
     # value null and changes nothing else.
     os.environ[STYLE_ENV] = "null_bias=1000"
     system, text, schema = CASES[1]
-    messages = [{"role": "system", "content": system}, {"role": "user", "content": text}]
-    caps = caps_for(input_text(messages))
-    gbnf = _decoding.to_gbnf(grammar_schema(schema, caps), caps)
-    prompt, stop = format_gemma3(messages)
-    llm.reset()
-    out = llm.create_completion(
-        prompt,
-        max_tokens=MAX_TOKENS,
-        temperature=0.0,
-        repeat_penalty=1.0,
-        stop=stop,
-        grammar=llama_cpp.LlamaGrammar.from_string(gbnf, verbose=False),
-    )
-    biased = {"text": text, "stock": results[1]["stock"], "ours": out["choices"][0]["text"]}
+    biased = {"text": text, "stock": results[1]["stock"], "ours": answer(system, text, schema)}
     report = {"results": results, "counts": counts, "defaults": defaults, "biased": biased}
     print(json.dumps(report))
 
