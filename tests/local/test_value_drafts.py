@@ -13,7 +13,7 @@ from local_support import grammar_admits
 from openai_structured.local._bounds import caps_for, grammar_schema
 from openai_structured.local._choosing import ITEM, ValuePath, closed_places, spanned_places
 from openai_structured.local._copying import CopySource
-from openai_structured.local._drafting import KeyDraft, rest_of_word
+from openai_structured.local._drafting import CopiedWords, KeyDraft, rest_of_word
 
 pytestmark = pytest.mark.local
 
@@ -69,7 +69,8 @@ def _bounded() -> dict[str, Any]:
 def _draft() -> KeyDraft:
     bounded = _bounded()
     source = _source()
-    return KeyDraft(bounded, closed_places(bounded, source), spanned_places(bounded), source.words)
+    copied = CopiedWords(spanned_places(bounded), source.words)
+    return KeyDraft(bounded, closed_places(bounded, source), copied)
 
 
 # --- where a value is being written ---------------------------------------------------------

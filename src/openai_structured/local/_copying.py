@@ -1566,10 +1566,11 @@ _NEGATIONS = frozenset({"no", "not", "non", "without", "never", "nor", "cannot",
 _NEGATED_AFTER = frozenset({"not", "excluded", "unavailable", "extra", "no"})
 # Where a yes/no mention's clause ends: a sentence's or line's end, a comma, a "but".
 _CLAUSE_END = re.compile(r"[.!?;,](?=\s|$)|\n|\b(?:but|however|whereas|although)\b", re.IGNORECASE)
-# What a text writes after a label for "not given": "Contractor: none".
+# Where a text says there is none of something (CopySource._zeros).
 _ZERO = re.compile(
     r"(?i)\b(?:no\b(?!\s*[.:#\d])|none\b|nil\b|waived\b|free of charge\b|at no charge\b)"
 )
+# What a text writes after a label for "not given": "Contractor: none".
 _NOTHING = frozenset({"none", "n", "na", "nil", "tbc", "tba", "tbd", "unknown", "not", "no", "-"})
 _LINE_OR_SENTENCE_END = re.compile(r"\n|" + _SENTENCE_END.pattern)
 _BARE_YEAR = re.compile(r"(?<![\d,.$€£¥])(?:19|20)\d\d(?!\d|[.,]\d)")

@@ -61,7 +61,7 @@ from ._bounds import (
 from ._bounds import skeleton as schema_skeleton
 from ._choosing import MAX_CHOICES, ValuePath, closed_choices, closed_places, spanned_places
 from ._copying import CopySource, rule_name
-from ._drafting import KeyDraft
+from ._drafting import CopiedWords, KeyDraft
 from ._prompting import completion_prompt, schema_of, style_from_environment
 from ._repeats import HISTORY, ListRepeats, loop_continuation
 
@@ -439,7 +439,7 @@ def shape_chat_request(
     choices: dict[tuple[str, ...], list[str]] | None = None,
     bounded_out: dict[str, Any] | None = None,
     places_out: dict[tuple[str, ...], list[str]] | None = None,
-    spans_out: dict[str, Any] | None = None,
+    copied_out: list[CopiedWords] | None = None,
 ) -> dict[str, Any]:
     """The keyword arguments of ``Llama.create_chat_completion`` for a request, bounded.
 
@@ -452,9 +452,8 @@ def shape_chat_request(
     the model is shown, when it is one (its tokens are counted for the limit). ``choices``,
     when given, is filled with the answer's closed choices (:func:`~._choosing.closed_choices`);
     ``bounded_out`` with the grammar's schema, ``places_out`` with its closed places
-    (:func:`~._choosing.closed_places`) and ``spans_out`` with the places copied as runs of
-    the text's words (``"paths"``) and those words (``"words"``), for
-    :class:`~._drafting.KeyDraft`.
+    (:func:`~._choosing.closed_places`) and ``copied_out`` with where the answer copies runs
+    of the text's words, for :class:`~._drafting.KeyDraft`.
     Anything else passes unchanged.
     """
     out = dict(kwargs)
@@ -504,8 +503,8 @@ def shape_chat_request(
         bounded_out.update(bounded)
     if places_out is not None:
         places_out.update(closed_places(bounded, copy_from))
-    if spans_out is not None and copy_from is not None:
-        spans_out.update(paths=spanned_places(bounded), words=copy_from.words)
+    if copied_out is not None and copy_from is not None:
+        copied_out.append(CopiedWords(spanned_places(bounded), copy_from.words))
     out["grammar"] = grammar
     out["response_format"] = None
     if out.get("max_tokens") is None:
@@ -581,7 +580,7 @@ def _wrap_chat(llama_class: Any) -> None:
             choices: dict[tuple[str, ...], list[str]] = {}
             bounded: dict[str, Any] = {}
             places: dict[tuple[str, ...], list[str]] = {}
-            spans: dict[str, Any] = {}
+            copied: list[CopiedWords] = []
             kwargs = shape_chat_request(
                 kwargs,
                 count_tokens=count,
@@ -596,18 +595,18 @@ def _wrap_chat(llama_class: Any) -> None:
                 choices=choices if style.choose_whole else None,
                 bounded_out=bounded,
                 places_out=places,
-                spans_out=spans,
+                copied_out=copied,
             )
             request = _Request(document, choices)
         else:
             request = _Request(None, {})
-            bounded, places, spans = {}, {}, {}
+            bounded, places, copied = {}, {}, []
         draft = self.draft_model
         if isinstance(draft, KeyTokens):  # a new request: its own keys, or none
             draft.begin(
                 bounded if bounded and style.draft_keys else None,
                 places if style.draft_values else None,
-                spans if style.draft_words else None,
+                copied[0] if copied and style.draft_words else None,
             )
         # Evaluate the whole prompt, as for the first request: reusing the previous request's
         # prefix changes the logits a little (llama.cpp's sums depend on the batch), and with
@@ -655,14 +654,9 @@ class KeyTokens:
         self,
         schema: Mapping[str, Any] | None,
         places: Mapping[tuple[str, ...], list[str]] | None = None,
-        spans: Mapping[str, Any] | None = None,
+        copied: CopiedWords | None = None,
     ) -> None:
-        spans = spans or {}
-        self._draft = (
-            KeyDraft(schema, places, spans.get("paths", ()), spans.get("words", ()))
-            if schema
-            else None
-        )
+        self._draft = KeyDraft(schema, places, copied) if schema else None
         self._seen = None
         self._decoder.reset()
         self._llama._openai_structured_sampler = None  # the request's own, once it has one

@@ -17,16 +17,26 @@ leaves free (a colon's and a comma's follow the answer's first ones; none after 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ._bounds import definitions
 from ._choosing import ITEM, Path, ValuePath
 from ._copying import is_sentinel, sentinel_kind
 
-__all__ = ["KeyDraft", "rest_of_word"]
+__all__ = ["CopiedWords", "KeyDraft", "rest_of_word"]
 
 _MAX_DEPTH = 32
+
+
+@dataclass(frozen=True)
+class CopiedWords:
+    """Where an answer copies runs of the text's words (:func:`~._choosing.spanned_places`)
+    and those words, each with the gap after it (:attr:`~._copying.CopySource.words`)."""
+
+    paths: frozenset[Path] = frozenset()
+    words: Sequence[tuple[str, str]] = ()
 
 
 class KeyDraft:
@@ -36,16 +46,12 @@ class KeyDraft:
         self,
         schema: Mapping[str, Any],
         places: Mapping[Path, list[str]] | None = None,
-        spans: Collection[Path] = (),
-        words: Sequence[tuple[str, str]] = (),
+        copied: CopiedWords | None = None,
     ) -> None:
         self._schema = schema
         #: The places the grammar closes to a list of values (:func:`~._choosing.closed_places`).
         self._places = places or {}
-        #: The places copied as runs of ``words`` (:func:`~._choosing.spanned_places`), and
-        #: the text's words with the gap after each (:attr:`~._copying.CopySource.words`).
-        self._spans = frozenset(spans)
-        self._words = words
+        self._copied = copied or CopiedWords()
         self._defs = definitions(schema)
         self._path = ValuePath()
         #: How the answer spaces a key's colon and an object's comma (``": "``, ``", "``),
@@ -98,8 +104,8 @@ class KeyDraft:
         if writing is None:
             return ""
         path, written = writing
-        if path in self._spans and written.startswith('"'):
-            return rest_of_word(written[1:], self._words)
+        if path in self._copied.paths and written.startswith('"'):
+            return rest_of_word(written[1:], self._copied.words)
         values = [v for v in self._places.get(path, ()) if v.startswith(written)]
         if len(values) != 1:
             return ""
