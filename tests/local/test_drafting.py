@@ -759,22 +759,22 @@ def test_key_tokens_drafts_nothing_without_a_request() -> None:
     assert vocab.tokenized == []
     assert not hasattr(vocab, "_openai_structured_batch")
     # A request (its grammar's schema), then one without a schema (drafting off).
-    hook.begin(ORDER)
+    hook.begin(KeyDraft(ORDER))
     prompt = [ord(c) for c in "PROMPT"]
     # No sampler of ours for the request yet (llama-cpp-python's would need every row's
     # logits, which a draft's batch does not compute): nothing drafted.
     assert hook(np.array([*prompt, ord("{")], dtype=np.intc)).tolist() == []
-    hook.begin(ORDER)
+    hook.begin(KeyDraft(ORDER))
     vocab._openai_structured_sampler = _Admitting(99)  # type: ignore[attr-defined]
     drafted = hook(np.array([*prompt, ord("{")], dtype=np.intc))
     assert "".join(map(chr, drafted.tolist())) == '"customer":'
     assert vocab._openai_structured_batch == len('"customer":')  # type: ignore[attr-defined]
     # Only the tokens the grammar admits are drafted.
-    hook.begin(ORDER)
+    hook.begin(KeyDraft(ORDER))
     vocab._openai_structured_sampler = _Admitting(4)  # type: ignore[attr-defined]
     drafted = hook(np.array([*prompt, ord("{")], dtype=np.intc))
     assert "".join(map(chr, drafted.tolist())) == '"cus'
-    hook.begin(ORDER)
+    hook.begin(KeyDraft(ORDER))
     vocab._openai_structured_sampler = _Admitting(0)  # type: ignore[attr-defined]
     assert hook(np.array([*prompt, ord("{")], dtype=np.intc)).tolist() == []
     hook.begin(None)

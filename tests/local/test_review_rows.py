@@ -788,7 +788,7 @@ def test_key_tokens_draft_nothing_without_the_request_s_sampler() -> None:
 
     llama = FakeLlama()
     keys = KeyTokens(llama)
-    keys.begin(_object(name={"type": "string"}))
+    keys.begin(KeyDraft(_object(name={"type": "string"})))
     assert llama._openai_structured_sampler is None  # type: ignore[attr-defined]
     out = keys(list(b'{"'))
     assert len(out) == 0  # no sampler yet: nothing drafted (llama.cpp's would need logits)

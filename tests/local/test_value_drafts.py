@@ -13,7 +13,7 @@ from local_support import grammar_admits
 from openai_structured.local._bounds import caps_for, grammar_schema
 from openai_structured.local._choosing import ITEM, ValuePath, closed_places, spanned_places
 from openai_structured.local._copying import CopySource
-from openai_structured.local._drafting import CopiedWords, KeyDraft, rest_of_word
+from openai_structured.local._drafting import CopiedWords, KeyDraft
 
 pytestmark = pytest.mark.local
 
@@ -122,7 +122,7 @@ def test_the_value_path_tells_the_value_being_written(
     ],
 )
 def test_the_rest_of_a_begun_word_only_where_every_copy_goes_on_so(written: str, rest: str) -> None:
-    assert rest_of_word(written, _source().words) == rest
+    assert CopiedWords(words=_source().words).rest_of_word(written) == rest
 
 
 # --- the places ---------------------------------------------------------------------------

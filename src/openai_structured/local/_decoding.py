@@ -437,9 +437,9 @@ def shape_chat_request(
     rows: bool = True,
     prompt: str | None = None,
     choices: dict[tuple[str, ...], list[str]] | None = None,
-    bounded_out: dict[str, Any] | None = None,
-    places_out: dict[tuple[str, ...], list[str]] | None = None,
-    copied_out: list[CopiedWords] | None = None,
+    draft_values: bool = True,
+    draft_words: bool = True,
+    draft_out: list[KeyDraft] | None = None,
 ) -> dict[str, Any]:
     """The keyword arguments of ``Llama.create_chat_completion`` for a request, bounded.
 
@@ -451,9 +451,9 @@ def shape_chat_request(
     types are only copied from the user's text (:mod:`._copying`). ``prompt`` is the document
     the model is shown, when it is one (its tokens are counted for the limit). ``choices``,
     when given, is filled with the answer's closed choices (:func:`~._choosing.closed_choices`);
-    ``bounded_out`` with the grammar's schema, ``places_out`` with its closed places
-    (:func:`~._choosing.closed_places`) and ``copied_out`` with where the answer copies runs
-    of the text's words, for :class:`~._drafting.KeyDraft`.
+    ``draft_out`` with the :class:`~._drafting.KeyDraft` of the grammar's schema (with its
+    closed places, :func:`~._choosing.closed_places`, if ``draft_values``; with the runs of
+    the text's words it copies, if ``draft_words``).
     Anything else passes unchanged.
     """
     out = dict(kwargs)
@@ -499,12 +499,12 @@ def shape_chat_request(
     grammar = _module("llama_cpp.llama_grammar").LlamaGrammar.from_string(gbnf, verbose=False)
     if choices is not None:
         choices.update(closed_choices(bounded, copy_from))
-    if bounded_out is not None:
-        bounded_out.update(bounded)
-    if places_out is not None:
-        places_out.update(closed_places(bounded, copy_from))
-    if copied_out is not None and copy_from is not None:
-        copied_out.append(CopiedWords(spanned_places(bounded), copy_from.words))
+    if draft_out is not None and bounded:
+        places = closed_places(bounded, copy_from) if draft_values else None
+        copied = None
+        if draft_words and copy_from is not None:
+            copied = CopiedWords(spanned_places(bounded), copy_from.words)
+        draft_out.append(KeyDraft(bounded, places, copied))
     out["grammar"] = grammar
     out["response_format"] = None
     if out.get("max_tokens") is None:
@@ -578,9 +578,7 @@ def _wrap_chat(llama_class: Any) -> None:
                 messages = list(kwargs.get("messages") or [])
                 document = completion_prompt(messages, schema, style)
             choices: dict[tuple[str, ...], list[str]] = {}
-            bounded: dict[str, Any] = {}
-            places: dict[tuple[str, ...], list[str]] = {}
-            copied: list[CopiedWords] = []
+            drafts: list[KeyDraft] = []
             kwargs = shape_chat_request(
                 kwargs,
                 count_tokens=count,
@@ -593,21 +591,17 @@ def _wrap_chat(llama_class: Any) -> None:
                 rows=style.rows,
                 prompt=document[0] if document else None,
                 choices=choices if style.choose_whole else None,
-                bounded_out=bounded,
-                places_out=places,
-                copied_out=copied,
+                draft_values=style.draft_values,
+                draft_words=style.draft_words,
+                draft_out=drafts,
             )
             request = _Request(document, choices)
         else:
             request = _Request(None, {})
-            bounded, places, copied = {}, {}, []
+            drafts = []
         draft = self.draft_model
         if isinstance(draft, KeyTokens):  # a new request: its own keys, or none
-            draft.begin(
-                bounded if bounded and style.draft_keys else None,
-                places if style.draft_values else None,
-                copied[0] if copied and style.draft_words else None,
-            )
+            draft.begin(drafts[0] if drafts and style.draft_keys else None)
         # Evaluate the whole prompt, as for the first request: reusing the previous request's
         # prefix changes the logits a little (llama.cpp's sums depend on the batch), and with
         # them a small model's greedy answer. The same request gets the same answer.
@@ -650,13 +644,9 @@ class KeyTokens:
         self._seen: int | None = None
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
-    def begin(
-        self,
-        schema: Mapping[str, Any] | None,
-        places: Mapping[tuple[str, ...], list[str]] | None = None,
-        copied: CopiedWords | None = None,
-    ) -> None:
-        self._draft = KeyDraft(schema, places, copied) if schema else None
+    def begin(self, draft: KeyDraft | None) -> None:
+        """A new request: its draft, or None (nothing drafted)."""
+        self._draft = draft
         self._seen = None
         self._decoder.reset()
         self._llama._openai_structured_sampler = None  # the request's own, once it has one

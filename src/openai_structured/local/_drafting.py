@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ._bounds import definitions
 from ._choosing import ITEM, Path, ValuePath
 from ._copying import is_sentinel, sentinel_kind
 
-__all__ = ["CopiedWords", "KeyDraft", "rest_of_word"]
+__all__ = ["CopiedWords", "KeyDraft"]
 
 _MAX_DEPTH = 32
 
@@ -37,6 +37,44 @@ class CopiedWords:
 
     paths: frozenset[Path] = frozenset()
     words: Sequence[tuple[str, str]] = ()
+    #: Where a word begins with each character: a copy's possible starts, looked up once
+    #: per token rather than found by reading every word.
+    _starts: Mapping[str, tuple[int, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        starts: dict[str, list[int]] = {}
+        for index, (word, _) in enumerate(self.words):
+            starts.setdefault(word[:1], []).append(index)
+        object.__setattr__(self, "_starts", {c: tuple(i) for c, i in starts.items()})
+
+    def rest_of_word(self, written: str) -> str:
+        """Of a run of the words being copied (``written``: the JSON string's text so far),
+        the rest of the word it ends inside, where every run of the words it may be goes on
+        the same way; else ``""`` (at a word's end what follows is the model's to choose). A
+        run's words are whole in its grammar (:meth:`~._copying.CopySource.span_rules`), so
+        the rest of a begun word is no choice."""
+        if not written or "\\" in written or '"' in written:
+            return ""  # an escape: not compared (a line break written "\\n", a quote)
+        words = self.words
+        rests: set[str] = set()
+        for start in self._starts.get(written[0], ()):
+            at = 0
+            for index in range(start, len(words)):
+                word, gap = words[index]
+                end = at + len(word)
+                if end < len(written) and written[at:end] == word:
+                    at = end + (1 if gap else 0)  # a gap is written as one space
+                    if written[end:at] != (" " if gap else ""):
+                        break
+                    continue
+                if end == len(written) and written[at:] == word:
+                    return ""  # a whole word here: the model chooses what comes next
+                if end > len(written) and word.startswith(written[at:]):
+                    rests.add(word[len(written) - at :])
+                break
+            if len(rests) > 1:
+                return ""
+        return rests.pop() if len(rests) == 1 else ""
 
 
 class KeyDraft:
@@ -105,7 +143,7 @@ class KeyDraft:
             return ""
         path, written = writing
         if path in self._copied.paths and written.startswith('"'):
-            return rest_of_word(written[1:], self._copied.words)
+            return self._copied.rest_of_word(written[1:])
         values = [v for v in self._places.get(path, ()) if v.startswith(written)]
         if len(values) != 1:
             return ""
@@ -177,36 +215,6 @@ class KeyDraft:
                 return node
             node = self._defs.get(node["$ref"])
         return None
-
-
-def rest_of_word(written: str, words: Sequence[tuple[str, str]]) -> str:
-    """Of a run of ``words`` being copied (``written``: the JSON string's text so far), the
-    rest of the word it ends inside, where every run of the words it may be goes on the
-    same way; else ``""`` (at a word's end what follows is the model's to choose). A run's
-    words are whole in its grammar (:meth:`~._copying.CopySource.span_rules`), so the rest
-    of a begun word is no choice."""
-    if not written or "\\" in written or '"' in written:
-        return ""  # an escape: not compared (a line break written "\\n", a quote)
-    rests: set[str] = set()
-    for start, (first, _) in enumerate(words):
-        if first[:1] != written[:1]:
-            continue
-        at = 0
-        for word, gap in words[start:]:
-            end = at + len(word)
-            if end < len(written) and written[at:end] == word:
-                at = end + (1 if gap else 0)  # a gap is written as one space
-                if written[end:at] != (" " if gap else ""):
-                    break
-                continue
-            if end == len(written) and written[at:] == word:
-                return ""  # a whole word here: the model chooses what comes next
-            if end > len(written) and word.startswith(written[at:]):
-                rests.add(word[len(written) - at :])
-            break
-        if len(rests) > 1:
-            return ""
-    return rests.pop() if len(rests) == 1 else ""
 
 
 def _string_valued(node: Any) -> bool:
