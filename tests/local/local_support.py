@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import json
 import math
 import os
 import subprocess
@@ -113,3 +114,19 @@ def grammar_admits(
         return allowed(model.token_eos()) if ends else True
     finally:
         llama_cpp.llama_sampler_free(sampler)
+
+
+def run_check(script: str, *, timeout: float) -> Any:
+    """The JSON report of one of this folder's check scripts, run on the bundled model in a
+    fresh interpreter (they install the server's decoding, which patches llama-cpp-python
+    for the whole process)."""
+    from openai_structured.local import ensure_model
+
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve().parent / script), str(ensure_model())],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout)

@@ -10,14 +10,12 @@ against llama-cpp-python's runs in a subprocess (``sampler_check.py``): installi
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from local_support import grammar_admits, require_local_extra
+from local_support import grammar_admits, require_local_extra, run_check
 from pydantic import BaseModel, Field
 
 from openai_structured import (
@@ -25,7 +23,7 @@ from openai_structured import (
     openai_structured_call,
     openai_structured_call_result,
 )
-from openai_structured.local import LocalModelServer, ensure_model
+from openai_structured.local import LocalModelServer
 from openai_structured.local._bounds import (
     MAX_CHARS,
     MAX_ITEMS,
@@ -42,7 +40,6 @@ from openai_structured.local._bounds import (
 )
 from openai_structured.local._server import server_command
 
-HERE = Path(__file__).parent
 SYSTEM = "Extract the requested information from the text."
 
 # --- the bounds (pure) -----------------------------------------------------------------------
@@ -298,14 +295,7 @@ def test_grammar_sampler_gives_the_stock_greedy_output() -> None:
     every path (first choice, top candidates, wider candidates, whole vocabulary). Also: the
     server's request defaults are greedy."""
     require_local_extra()
-    done = subprocess.run(
-        [sys.executable, str(HERE / "sampler_check.py"), str(ensure_model())],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    report = json.loads(done.stdout)
+    report = run_check("sampler_check.py", timeout=600)
     for case in report["results"]:
         assert case["ours"] == case["stock"], case
     # A request without temperature / repeat_penalty is decoded greedily, without penalty.

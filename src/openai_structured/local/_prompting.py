@@ -153,6 +153,9 @@ class Style:
     #: value is there before it writes one (measured: 0 and 2 copy the text's words where
     #: the answer is null; 3 kept as many fields right as the lone-space drafts did).
     null_bias: float = 3.0
+    #: Where the grammar admits only pieces of the prompt, the schema and the grammar's
+    #: literals, the logits of those tokens only (:mod:`._head`): the same answers, faster.
+    partial_head: bool = True
 
     @classmethod
     def parse(cls, text: str) -> Style:
