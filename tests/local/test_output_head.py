@@ -4,7 +4,6 @@ Q8_0 arithmetic, which tokens are candidates, and, on the bundled model in a sub
 
 from __future__ import annotations
 
-import io
 import struct
 from pathlib import Path
 from typing import Any
@@ -62,7 +61,7 @@ def test_the_header_gives_each_tensor_s_type_shape_and_place_in_the_file() -> No
         ],
         [("token_embd.weight", (64, 3), Q8_0, 0), ("output_norm.weight", (64,), F32, 256)],
     )
-    metadata, tensors = gguf_tensors(io.BytesIO(header))
+    metadata, tensors = gguf_tensors(header)
     assert metadata == {
         "general.architecture": "gemma3",
         "general.alignment": 64,
@@ -81,7 +80,7 @@ def test_the_header_gives_each_tensor_s_type_shape_and_place_in_the_file() -> No
 )
 def test_a_file_that_is_no_gguf_is_a_clear_error(data: bytes, message: str) -> None:
     with pytest.raises(GGUFError, match=message):
-        gguf_tensors(io.BytesIO(data))
+        gguf_tensors(data)
 
 
 def test_q8_0_rows_and_the_hidden_state_are_quantized_as_llama_cpp_does(tmp_path: Path) -> None:
@@ -132,7 +131,11 @@ def test_a_model_with_a_final_soft_cap_keeps_llama_cpp_s_output_layer(tmp_path: 
 # --- which tokens are candidates -------------------------------------------------------------
 
 PIECES = ["", " Ada", "Ada", " Lovelace", "Love", "lace", "{", '",', "12", " the", "的", "Q"]
-PIECES.append("\ufffd")
+PIECES += ["\ufffd", ""]  # a byte; a control token that ends a generation (the first: not)
+
+
+def _vocab() -> VocabPieces:
+    return VocabPieces(PIECES, lambda token: token == len(PIECES) - 1)
 
 
 def _ids(vocab: VocabPieces, found: Any) -> set[str]:
@@ -140,8 +143,9 @@ def _ids(vocab: VocabPieces, found: Any) -> set[str]:
 
 
 def test_candidates_are_the_pieces_of_the_texts_and_the_structure() -> None:
-    vocab = VocabPieces(PIECES)
-    # Control tokens (empty), partial characters and JSON's punctuation and digits, always.
+    vocab = _vocab()
+    # The end of a generation, partial characters and JSON's punctuation and digits, always.
+    assert vocab.always.tolist() == [6, 7, 8, 12, 13]
     assert _ids(vocab, vocab.always) == {"", "{", '",', "12", "\ufffd"}
     found = candidate_ids(vocab, ["Ada\n   Lovelace wrote"])
     # " Lovelace" is only in the text with its whitespace as one space, as a copy writes it.

@@ -126,6 +126,7 @@ _BINDINGS = (
     "ggml_backend_sched_eval_callback",
     "llama_get_logits_ith",
     "llama_model_n_embd",
+    "llama_vocab_is_eog",
     "llama_sampler_accept",
     "llama_sampler_apply",
     "llama_sampler_chain_get",
@@ -797,7 +798,13 @@ def _vocab_pieces(llama: Any) -> Any:
     n = int(llama._n_vocab)
     vocab = _VOCABS.get(n)
     if vocab is None:
-        vocab = _VOCABS[n] = VocabPieces(_pieces(n, functools.partial(_piece, llama._model)))
+        bindings = _module("llama_cpp.llama_cpp")
+
+        def ends(token: int) -> bool:
+            return bool(bindings.llama_vocab_is_eog(llama._model.vocab, token))
+
+        pieces = _pieces(n, functools.partial(_piece, llama._model))
+        vocab = _VOCABS[n] = VocabPieces(pieces, ends)
     return vocab
 
 
