@@ -117,7 +117,7 @@ def main(model_path: str) -> None:
     tap = llm._ctx._openai_structured_tap
     n_vocab = int(llm.n_vocab())
     n_embd = int(llama_cpp.llama_model_n_embd(llm._model.model))
-    head = _head.OutputHead.load(model_path, n_vocab, n_embd)
+    head = _head.OutputHead.load(_head.read_gguf(model_path), n_vocab, n_embd)
     assert head is not None
     report: dict[str, Any] = {}
 

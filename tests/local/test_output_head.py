@@ -24,7 +24,9 @@ from openai_structured.local._head import (  # noqa: E402
     gguf_tensors,
     grammar_literals,
     probe_ids,
+    read_gguf,
     request_texts,
+    token_pieces,
 )
 
 # --- the GGUF header -------------------------------------------------------------------------
@@ -99,7 +101,7 @@ def test_q8_0_rows_and_the_hidden_state_are_quantized_as_llama_cpp_does(tmp_path
     pad = -(-len(header) // 32) * 32 - len(header)
     path = tmp_path / "tiny.gguf"
     path.write_bytes(header + bytes(pad) + blocks)
-    head = OutputHead.load(path, n_vocab, n_embd)
+    head = OutputHead.load(read_gguf(path), n_vocab, n_embd)
     assert head is not None
     rows = head.rows(np.array([2, 0]))
     expected = values.astype(np.float32) * scales.astype(np.float32)[:, :, None]
@@ -112,7 +114,7 @@ def test_q8_0_rows_and_the_hidden_state_are_quantized_as_llama_cpp_does(tmp_path
     assert quantized[:3].tolist() == [127.0, 1.0, -1.0]
     scale = np.float32(np.float16(2.0 / 127.0))
     assert np.allclose(quantized[32:], np.round(hidden[32:] * 127.0 / 2.0) * scale)
-    assert OutputHead.load(path, n_vocab + 1, n_embd) is None  # not this model's shape
+    assert OutputHead.load(read_gguf(path), n_vocab + 1, n_embd) is None  # not this model's shape
 
 
 def test_a_model_with_a_final_soft_cap_keeps_llama_cpp_s_output_layer(tmp_path: Path) -> None:
@@ -125,7 +127,37 @@ def test_a_model_with_a_final_soft_cap_keeps_llama_cpp_s_output_layer(tmp_path: 
     )
     path = tmp_path / "capped.gguf"
     path.write_bytes(header + bytes(512))
-    assert OutputHead.load(path, 2, 32) is None
+    assert OutputHead.load(read_gguf(path), 2, 32) is None
+
+
+def test_a_sentencepiece_vocabulary_s_pieces_are_read_from_the_file() -> None:
+    metadata = {
+        "tokenizer.ggml.model": "llama",
+        "tokenizer.ggml.tokens": ["<eos>", "\u2581Ada", "lace", "<0x0A>", "<0xE2>", "</s>"],
+        "tokenizer.ggml.token_type": [3, 1, 1, 6, 6, 4],
+    }
+    # A user-defined token may be written or not: llama.cpp is asked (None).
+    assert token_pieces(metadata) == ["", " Ada", "lace", "\n", "\ufffd", None]
+    assert token_pieces({**metadata, "tokenizer.ggml.model": "gpt2"}) is None  # not written so
+
+
+@pytest.mark.local
+def test_the_bundled_model_s_pieces_are_what_llama_cpp_writes(vocab_model: Any) -> None:
+    """Read from the GGUF, the same text llama.cpp gives each token (llama-cpp-python's
+    32-byte buffer gives nothing for a longer token; the file has its text)."""
+    from openai_structured.local import ensure_model
+
+    pieces = token_pieces(read_gguf(ensure_model())[1])
+    assert pieces is not None and len(pieces) == vocab_model.n_vocab()
+    differ = []
+    for token, piece in enumerate(pieces):
+        if piece is None:
+            continue
+        written = vocab_model.detokenize([token]).decode("utf-8", errors="replace")
+        if written != piece and not (written == "" and len(piece.encode()) > 32):
+            differ.append((token, piece, written))
+    assert differ == []
+    assert pieces.count(None) < 200  # the user-defined tokens only
 
 
 # --- which tokens are candidates -------------------------------------------------------------

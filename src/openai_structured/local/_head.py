@@ -90,8 +90,9 @@ class _Reader:
     def string(self) -> str:
         return bytes(self.take(self.unpack("Q"))).decode("utf-8", errors="replace")
 
-    def value(self, kind: int) -> Any:
-        """A metadata value; an array is skipped (None): the tokenizer's are 262k long."""
+    def value(self, kind: int, *, keep: bool = True) -> Any:
+        """A metadata value; an array is skipped (None) unless ``keep``: the tokenizer's are
+        262k long."""
         if kind in _SCALARS:
             return self.unpack(_SCALARS[kind])
         if kind == _STRING:
@@ -100,19 +101,23 @@ class _Reader:
             raise GGUFError(f"unknown metadata type {kind}")
         item, count = self.unpack("I"), self.unpack("Q")
         if item in _SCALARS:
-            self.take(struct.calcsize("<" + _SCALARS[item]) * count)
-        elif item == _STRING:
+            fmt = _SCALARS[item]
+            data = self.take(struct.calcsize("<" + fmt) * count)
+            return list(struct.unpack(f"<{count}{fmt}", data)) if keep else None
+        if item == _STRING and not keep:
             for _ in range(count):
                 self.take(self.unpack("Q"))
-        else:
-            for _ in range(count):
-                self.value(item)
-        return None
+            return None
+        values = [self.value(item, keep=keep) for _ in range(count)]
+        return values if keep else None
 
 
-def gguf_tensors(data: Any) -> tuple[dict[str, Any], dict[str, TensorInfo]]:
-    """The scalar metadata and the tensors (type, shape, offset in the file) of a GGUF file's
-    bytes (``bytes`` or a memory map)."""
+def gguf_tensors(
+    data: Any, *, arrays: Iterable[str] = ()
+) -> tuple[dict[str, Any], dict[str, TensorInfo]]:
+    """The scalar metadata (and the ``arrays`` named) and the tensors (type, shape, offset in
+    the file) of a GGUF file's bytes (``bytes`` or a memory map)."""
+    wanted = set(arrays)
     reader = _Reader(data)
     if bytes(reader.take(4)) != b"GGUF":
         raise GGUFError("not a GGUF file")
@@ -123,7 +128,7 @@ def gguf_tensors(data: Any) -> tuple[dict[str, Any], dict[str, TensorInfo]]:
     metadata: dict[str, Any] = {}
     for _ in range(n_kv):
         key = reader.string()
-        value = reader.value(reader.unpack("I"))
+        value = reader.value(reader.unpack("I"), keep=key in wanted)
         if value is not None:
             metadata[key] = value
     infos: list[tuple[str, int, tuple[int, ...], int]] = []
@@ -135,6 +140,51 @@ def gguf_tensors(data: Any) -> tuple[dict[str, Any], dict[str, TensorInfo]]:
     start = -(-reader.at // alignment) * alignment
     tensors = {name: TensorInfo(kind, dims, start + offset) for name, kind, dims, offset in infos}
     return metadata, tensors
+
+
+#: llama.cpp's token types (``llama_token_type``) :func:`token_pieces` reads.
+_NORMAL, _CONTROL, _BYTE = 1, 3, 6
+_TOKENS, _TOKEN_TYPES = "tokenizer.ggml.tokens", "tokenizer.ggml.token_type"
+
+
+def token_pieces(metadata: Mapping[str, Any]) -> list[str | None] | None:
+    """Each token's text as llama.cpp writes it (without special tokens), from the metadata
+    of a SentencePiece vocabulary (read with ``arrays`` :data:`_TOKENS` and
+    :data:`_TOKEN_TYPES`): ``▁`` is a space, a byte token its byte (``\ufffd`` past ASCII),
+    a control token nothing; None for a token of another type (llama.cpp decides: ask it).
+    None for another kind of vocabulary. Reading them costs ~0.2 s for 262,144 tokens; asking
+    llama.cpp for each one, 0.9 s (and llama-cpp-python's buffer gives nothing for a token
+    longer than 32 bytes)."""
+    texts, types = metadata.get(_TOKENS), metadata.get(_TOKEN_TYPES)
+    if metadata.get("tokenizer.ggml.model") != "llama" or not texts or not types:
+        return None
+    if len(texts) != len(types):
+        return None
+    pieces: list[str | None] = []
+    for text, kind in zip(texts, types, strict=True):
+        if kind == _NORMAL:
+            pieces.append(text.replace("\u2581", " "))
+        elif kind == _CONTROL:
+            pieces.append("")
+        elif kind == _BYTE and re.fullmatch(r"<0x[0-9A-Fa-f]{2}>", text):
+            byte = int(text[3:5], 16)
+            pieces.append(chr(byte) if byte < 0x80 else "\ufffd")
+        else:
+            pieces.append(None)
+    return pieces
+
+
+#: A GGUF file mapped read-only, its metadata and its tensors (:func:`read_gguf`).
+GGUF = tuple[Any, Mapping[str, Any], Mapping[str, TensorInfo]]
+
+
+def read_gguf(path: str | Path) -> GGUF:
+    """A GGUF file mapped read-only, its metadata (with the tokenizer's tokens and types) and
+    its tensors."""
+    with open(path, "rb") as stream:
+        mapped = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
+    metadata, tensors = gguf_tensors(mapped, arrays=(_TOKENS, _TOKEN_TYPES))
+    return mapped, metadata, tensors
 
 
 # --- the output layer ------------------------------------------------------------------------
@@ -150,12 +200,10 @@ class OutputHead:
         self.n_vocab, self.n_embd = n_vocab, n_embd
 
     @classmethod
-    def load(cls, path: str | Path, n_vocab: int, n_embd: int) -> OutputHead | None:
-        """The output matrix of the GGUF at ``path``, mapped read-only; None when this module
-        cannot compute its logits as llama.cpp does (another type, a final soft-cap)."""
-        with open(path, "rb") as stream:
-            mapped = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
-        metadata, tensors = gguf_tensors(mapped)
+    def load(cls, gguf: GGUF, n_vocab: int, n_embd: int) -> OutputHead | None:
+        """The output matrix of a GGUF (:func:`read_gguf`); None when this module cannot
+        compute its logits as llama.cpp does (another type, a final soft-cap)."""
+        mapped, metadata, tensors = gguf
         arch = metadata.get("general.architecture", "")
         if metadata.get(f"{arch}.final_logit_softcapping"):
             return None
