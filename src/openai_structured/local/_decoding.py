@@ -1028,6 +1028,8 @@ class FirstChoiceGrammarSampler:
         self._one_arr = self._array(self._one)
         probes = 0 if self._head is None else len(self._head.probes)
         self._probes = np.zeros(probes, dtype=dtype)
+        if self._head is not None:
+            self._probes["id"] = self._head.probes
         self._probes_arr = self._array(self._probes)
         #: How each token was chosen: the first choice, among the top candidates, or all; and
         #: how often a loop was broken.
@@ -1133,13 +1135,17 @@ class FirstChoiceGrammarSampler:
         if not grammar:
             return 0
         try:
-            for count, token in enumerate(tokens):
-                if not self._admitted_by(grammar, token):
-                    return count
-                b.llama_sampler_accept(grammar, token)
-            return len(tokens)
+            return self._advance(grammar, tokens)
         finally:
             b.llama_sampler_free(grammar)
+
+    def _advance(self, grammar: Any, tokens: Sequence[int]) -> int:
+        """Accept ``tokens`` in turn into ``grammar`` (a copy) while it admits them; how many."""
+        for count, token in enumerate(tokens):
+            if not self._admitted_by(grammar, int(token)):
+                return count
+            self._b.llama_sampler_accept(grammar, int(token))
+        return len(tokens)
 
     def _admits(self, token: int) -> bool:
         return self._admitted_by(self._grammar, token)
@@ -1160,14 +1166,11 @@ class FirstChoiceGrammarSampler:
             if not grammar:
                 return False
         try:
-            for token in tokens[1:]:
-                if not self._admitted_by(grammar, int(token)):
-                    return False
-                b.llama_sampler_accept(grammar, int(token))
+            if self._advance(grammar, tokens[1:]) < len(tokens) - 1:
+                return False
             if not len(self._probes):
                 return True
-            self._probes["id"] = head.probes
-            self._probes["logit"] = 0.0
+            self._probes["logit"] = 0.0  # the grammar sets those it rejects to -inf
             arr = self._probes_arr
             arr.size, arr.selected, arr.sorted = len(self._probes), -1, False
             b.llama_sampler_apply(grammar, ctypes.byref(arr))

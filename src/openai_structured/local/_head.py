@@ -85,11 +85,7 @@ class _Reader:
         return self.data[self.at - size : self.at]
 
     def unpack(self, fmt: str) -> Any:
-        size = struct.calcsize("<" + fmt)
-        if self.at + size > len(self.data):
-            raise GGUFError("the file ends inside its header")
-        (value,) = struct.unpack_from("<" + fmt, self.data, self.at)
-        self.at += size
+        (value,) = struct.unpack("<" + fmt, self.take(struct.calcsize("<" + fmt)))
         return value
 
     def string(self) -> str:
