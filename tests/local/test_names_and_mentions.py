@@ -1,5 +1,7 @@
-"""Someone's name starts with a capital; codes are no phone numbers, prices nor clock times; a
-top-level date is none of the rows'; a list of an enum's values holds those the text mentions.
+"""Someone's name starts with a capital (a person's is no company's, a company's no titled
+person's); codes are no phone numbers, prices, clock times nor a heading's words in capitals;
+a top-level date is none of the rows'; a list of an enum's values holds those the text
+mentions.
 
 The pure parts (``CopySource``, ``grammar_schema``), then the grammar in llama.cpp (a
 vocabulary-only model).
@@ -15,6 +17,7 @@ from local_support import grammar_admits, grammar_parses
 from openai_structured.local._bounds import caps_for, grammar_schema, outside_lists
 from openai_structured.local._copying import CopySource, sentinel_kind
 from openai_structured.local._decoding import to_gbnf
+from openai_structured.local._naming import string_qualifier
 
 REPAIR = (
     "Repair ticket LT-20931\n"
@@ -56,7 +59,7 @@ def _kind(schema: dict[str, Any], text: str, name: str) -> str:
 
 
 def test_a_field_that_names_someone_copies_from_a_capitalised_word(vocab_model: Any) -> None:
-    assert _kind(REPAIR_SCHEMA, REPAIR, "received_by").startswith("string/proper")
+    assert _kind(REPAIR_SCHEMA, REPAIR, "received_by").startswith("string/person")
 
     def admits(received_by: str, company: str | None = "Whitlock & Rowe Architects") -> bool:
         answer = {
@@ -333,11 +336,10 @@ def test_someones_name_stops_at_a_comma(vocab_model: Any) -> None:
 
 
 def test_a_name_is_someones_where_what_holds_it_is_someone() -> None:
-    from openai_structured.local._naming import string_qualifier
-
-    assert string_qualifier("name", {}, "members") == "proper"
-    assert string_qualifier("name", {"title": "Name"}, "EmergencyContact") == "proper"
+    assert string_qualifier("name", {}, "members") == "person"
+    assert string_qualifier("name", {"title": "Name"}, "EmergencyContact") == "person"
     assert string_qualifier("name", {}, "Dog") == "proper"
+    assert string_qualifier("name", {}, "hotels") == "organisation"
     assert string_qualifier("name", {}, "medications") is None  # "salbutamol"
     assert string_qualifier("name", {}) is None
 
@@ -414,3 +416,108 @@ def test_a_cell_without_such_a_value_leaves_the_field_its_row() -> None:
     qty = text.index("2      7.25")
     assert sentinel_kind(second["properties"]["qty"]["const"]).endswith(f"at{qty}-{qty + 1}")
     assert gadget < qty
+
+
+# --- a person's name, a company's, a code ----------------------------------------------------
+
+GROOMING = (
+    "Hi Lorna, thanks for booking in both of the boys!\n"
+    "Pawfect Finish Grooming - booking confirmed\n"
+    "Your groomer is Jade Marsh; Harbourside Dental Care is next door.\n"
+    "Salon: 01632 960913 - 22 Mill Lane, Carrowby\n"
+)
+
+
+def _object(**properties: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": list(properties)}
+
+
+def test_a_fields_name_says_whether_a_person_or_a_company_has_the_name() -> None:
+    assert string_qualifier("groomer", {}) == "person"
+    assert string_qualifier("tutor_name", {}) == "person"
+    assert string_qualifier("kennel_business", {}) == "organisation"
+    assert string_qualifier("practice_name", {}) == "organisation"
+    assert string_qualifier("customer", {}) == "proper"  # either
+    assert string_qualifier("landlord", {}) == "proper"
+
+
+def test_a_companys_name_is_a_company_s_where_the_text_names_one(vocab_model: Any) -> None:
+    schema = _object(salon_name={"type": "string"})
+
+    def admits(name: str) -> bool:
+        return _admits(vocab_model, schema, GROOMING, {"salon_name": name})
+
+    assert admits("Pawfect Finish Grooming")
+    assert admits("Harbourside Dental Care")
+    assert not admits("Carrowby")  # a place, no company's name
+    assert not admits("Lorna")
+    # A text that names no company: any capitalised name, as before.
+    text = "Booked with Tillpoint for Lorna."
+    assert _admits(vocab_model, schema, text, {"salon_name": "Tillpoint"})
+
+
+def test_a_companys_name_is_no_titled_persons(vocab_model: Any) -> None:
+    text = "Booked by Dr Femke Jansen for the Society for Coastal Ecology, with Callum Reid."
+    schema = _object(client_organisation={"type": "string"})
+
+    def admits(name: str) -> bool:
+        return _admits(vocab_model, schema, text, {"client_organisation": name})
+
+    assert admits("Society for Coastal Ecology")
+    assert not admits("Dr Femke Jansen")
+    assert not admits("Callum Reid")  # the text names a company
+
+
+def test_a_persons_name_is_no_companys(vocab_model: Any) -> None:
+    schema = _object(groomer={"type": "string"})
+
+    def admits(name: str) -> bool:
+        return _admits(vocab_model, schema, GROOMING, {"groomer": name})
+
+    assert admits("Jade Marsh")
+    assert admits("Lorna")
+    assert not admits("Pawfect Finish Grooming")
+    assert not admits("Harbourside Dental Care")
+    # Two people joined by "&" are no company.
+    text = "1. Lucy Brandt & Mateo Ferreira, Starlight DC\n"
+    assert _admits(vocab_model, schema, text, {"groomer": "Lucy Brandt"})
+
+
+def test_a_company_word_alone_or_with_accents() -> None:
+    text = "Care is taken. The Copper Kettle Café, 3 Mill St. As Tom Ng said: Olsson Ror AB."
+    source = CopySource(text)
+    capitalised = [i for i, (word, _) in enumerate(source.words) if word[0].isupper()]
+    starts = {source.words[i][0] for i in capitalised if source._name_at(i)[1]}
+    assert starts == {"The", "Copper", "Kettle", "Olsson", "Ror"}  # not "Care" nor "As"
+
+
+def test_a_code_is_no_word_of_a_heading_in_capitals() -> None:
+    text = (
+        "OFFICIAL DONATION RECEIPT FOR INCOME TAX PURPOSES\n"
+        "Receipt no.: 2024-00718\n"
+        "Charitable registration no.: 84213 5567 RR0001\n"
+        "Please pay by bank transfer, reference ADEYEMI MAR. From: MANCHESTER MAN\n"
+    )
+    source = CopySource(text)
+    codes = {json.loads(v) for v in source.values("string/identifier")}
+    assert not codes & {"OFFICIAL", "RECEIPT", "FOR", "INCOME", "TAX", "PURPOSES"}
+    assert {"2024-00718", "84213 5567 RR0001", "ADEYEMI MAR", "MAN"} <= codes
+    assert "MANCHESTER MAN" in codes  # (two words in capitals may be one code)
+    assert source.values("string/identifier/receipt") == ['"2024-00718"']
+
+
+def test_a_code_keeps_a_label_a_date_field_shares() -> None:
+    text = "KITTIWAKE HARBOUR MARINA      Invoice MR-2025-0418\nDate: 2 April 2025\nLOA 9.4 m"
+    schema = _object(
+        invoice_number={"type": "string"},
+        invoice_date={"type": "string", "format": "date"},
+        berth_number={"type": "integer"},
+    )
+    kind = _kind(schema, text, "invoice_number")
+    assert kind == "string/identifier/invoice"
+    assert CopySource(text).values(kind) == ['"MR-2025-0418"']
+    # The registration's label as a text shortens it.
+    text = "From: Bethany Clarke, registered childminder (reg. no. EY553810), sort code 00-99-41"
+    schema = _object(registration_number={"type": "string"}, sort_code={"type": "string"})
+    kind = _kind(schema, text, "registration_number")
+    assert CopySource(text).values(kind) == ['"EY553810"']

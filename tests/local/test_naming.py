@@ -174,11 +174,13 @@ def test_how_many_of_something_is_no_amount_of_money() -> None:
         ("name", {}, None),  # a medicine's name is "salbutamol"
         ("name", {"title": "Name"}, None),  # (not "name name")
         ("product_name", {}, None),
-        ("seller_name", {}, "proper"),  # someone's name
-        ("dentist", {}, "proper"),
-        ("received_by", {}, "proper"),
-        ("hire_company", {}, "proper"),
-        ("Hotel Name", {}, "proper"),
+        ("seller_name", {}, "proper"),  # someone's name: a person's or a company's
+        ("dentist", {}, "person"),
+        ("received_by", {}, "person"),
+        ("first_name", {}, "person"),
+        ("hire_company", {}, "organisation"),
+        ("Hotel Name", {}, "organisation"),
+        ("salon_name", {}, "organisation"),
         ("customers", {}, "proper"),  # plural
         ("hotel_contact", {}, None),  # maybe a phone number
         ("", {}, None),
@@ -252,7 +254,7 @@ def test_number_qualifier_reads_a_year_a_unit_or_money(
         ),
         ({"type": "string"}, "name", None, (), "string"),
         # A plain string carries its labels (copied after "Passenger:"), but no siblings'.
-        ({"type": "string"}, "passenger_name", None, ("seat",), "string/proper/passenger"),
+        ({"type": "string"}, "passenger_name", None, ("seat",), "string/person/passenger"),
         ({"type": "integer", "minimum": 0}, "mileage_km", None, (), "unsigned-integer/km/mileage"),
         ({"type": "integer"}, "year", None, (), "integer/year/year"),
         ({"type": "number"}, "amount", ("amount",), ("balance",), "number/money/amount/balance"),
@@ -519,7 +521,7 @@ def test_nullable_fields_of_narrow_kinds_are_null_only_where_the_kind_is_absent(
     # An identifier may be all letters: it keeps its copy and null.
     order = out["order_number"]["anyOf"]
     assert [sentinel_kind(order[0]["const"]), order[1]] == [
-        "string/identifier/order/phone-seller",
+        "string/identifier/order",  # (its siblings of its kind only: codes)
         {"type": "null"},
     ]
     assert out["seller_name"] == {"const": "@@openai-structured:copy-string/proper@@"}

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._copying import (
-    PROPER,
+    PROPERS,
     CopySource,
     cell_kind,
     copy_kind,
@@ -50,7 +50,7 @@ from ._copying import (
     sentinel_kind,
     stem_match,
 )
-from ._naming import ABBREVIATIONS, ORDINALS, distinct_labels, name_words
+from ._naming import ABBREVIATIONS, ORDINALS, distinct_labels, name_words, string_qualifier
 from ._rows import COLUMN_SEPARATORS, MIN_ROWS, Row, marker_number, table_columns
 
 __all__ = [
@@ -503,7 +503,7 @@ class _Sanitizer:
         out: dict[str, Any] = {"type": "object"}
         properties = node.get("properties")
         if isinstance(properties, Mapping):
-            families = {str(name): self._family(sub) for name, sub in properties.items()}
+            families = {str(name): self._family(sub, str(name)) for name, sub in properties.items()}
             # A typed value (a number, a date, a time) is told apart from the siblings that
             # take the same kind only: "due" is the due date's label though the total due has
             # it too. A string, which may copy anything, from all of them ("meeting" of
@@ -566,10 +566,12 @@ class _Sanitizer:
             self.name, self.nullable, self.labels, self.others, self.required, self.given = outer
             self.owner = owner
 
-    def _family(self, schema: Any) -> str:
+    def _family(self, schema: Any, name: str = "") -> str:
         """``number`` for a number or integer (nullable too), ``date``, ``time`` or
-        ``date-time`` for a string of that format, ``string`` for another string, else
-        ``other``: whose labels may claim a field's values."""
+        ``date-time`` for a string of that format, ``identifier`` for a string its ``name``
+        says is a code (``invoice_number``: told apart from the ``invoice_date`` by its kind,
+        like a number), ``string`` for another string, else ``other``: whose labels may
+        claim a field's values."""
         node = self._resolved(schema)
         if not isinstance(node, Mapping):
             return "other"
@@ -593,7 +595,10 @@ class _Sanitizer:
             if b.get("type") in ("string", ["string", "null"], ["null", "string"])
         }
         dated = formats & {"date", "time", "date-time"}
-        return str(dated.pop()) if len(dated) == 1 and None not in formats - dated else "string"
+        if len(dated) == 1 and None not in formats - dated:
+            return str(dated.pop())
+        coded = formats == {None} and string_qualifier(name, node) == "identifier"
+        return "identifier" if coded else "string"
 
     def _family_object(self, schema: Any) -> bool:
         node = self._resolved(schema)
@@ -853,7 +858,7 @@ def _plain(kind: str) -> bool:
     """Whether a copied ``kind`` is a plain string: a run of the text's words (someone's name
     is one too), not a narrower kind of string."""
     base, narrow, *_ = [*kind.split("/"), ""]
-    return base == "string" and narrow in ("", PROPER)
+    return base == "string" and (narrow == "" or narrow in PROPERS)
 
 
 def _same_value(value: str) -> str:

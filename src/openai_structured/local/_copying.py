@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 from ._naming import (
+    COMPANY_WORDS,
     CURRENCY_CODES,
     CURRENCY_UNITS,
     UNITS,
@@ -55,7 +56,10 @@ __all__ = [
     "CELL",
     "KINDS",
     "MAX_WORDS",
+    "ORGANISATION",
+    "PERSON",
     "PROPER",
+    "PROPERS",
     "SPANNED",
     "CopySource",
     "base_kind",
@@ -93,10 +97,18 @@ CELL = "cell"
 #: :mod:`._naming`): its copy starts at a capitalised word ("Dr. Fenella Marsh", not
 #: "11 yrs" nor "asked"). Every such value of the tuning half's answers starts with one.
 PROPER = "proper"
+#: Someone's name where the field's name says a person has it (``dentist``): not a name
+#: the text gives a company ("Harbourside Dental Care", :data:`~._naming.COMPANY_WORDS`).
+PERSON = "person"
+#: Someone's name where the field's name says a company has it (``shop``, ``salon_name``):
+#: not a titled person's ("Dr Femke Jansen"), and a company's where the text names one.
+ORGANISATION = "organisation"
+#: The kinds of someone's name.
+PROPERS = frozenset({PROPER, PERSON, ORGANISATION})
 #: The narrow kinds of plain strings: runs of the text's words (:meth:`CopySource.span_rules`).
-SPANNED = frozenset({"", CELL, PROPER})
-#: The step of each one's word rules (``copy-w12``, ``copy-c12``, ``copy-p12``).
-_STEPS = {"": "w", CELL: "c", PROPER: "p"}
+SPANNED = frozenset({"", CELL, *PROPERS})
+#: The step of each one's word rules (``copy-w12``, ``copy-c12``, ``copy-p12``...).
+_STEPS = {"": "w", CELL: "c", PROPER: "p", PERSON: "h", ORGANISATION: "o"}
 _SENTINEL_TEXT = re.compile(r"@@openai-structured:copy-([a-z0-9/-]+)@@")
 _WORD = re.compile(r"\w+|[^\w\s]")
 # A span may start at a word or at one of these signs (not at a comma or a full stop).
@@ -186,6 +198,10 @@ _NUMBER_WORD = re.compile(
 # Titles before a name, which a copied name may leave out ("Mr Felix Haverkamp").
 _OPENERS = frozenset({".", '"', "'", "\u201c", "\u2018"})  # what may come before a name
 _TITLES = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame", "rev"})
+# The words of a name read at most (:meth:`CopySource._name_at`), and those it may hold in
+# lower case ("Bank of England", "Fernhill Kennels & Cattery").
+_NAME_WORDS = 8
+_NAME_GLUE = frozenset({"&", "and", "of", "the", "de", "la", "du", "van", "von", "der", "for"})
 _WEEKDAYS = frozenset(
     {"mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun"}
     | {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
@@ -307,7 +323,7 @@ def copy_kind(
             words = label_words(name) if labels is None else labels
             return _kind("time", range_qualifier(name) or "", words)
         what = string_qualifier(name, node, owner)
-        if what in (None, PROPER):  # a plain string: copied after its label, if it has one
+        if what is None or what in PROPERS:  # a plain string: copied after its label, if any
             return _kind("string", what or "", label_words(name) if labels is None else labels)
         if what in ("phone", "email") or labels is None:
             labels = label_words(name)  # whose it is, shared or not (customer_phone, _email)
@@ -687,7 +703,7 @@ class CopySource:
                 word, gap = self.words[i]
                 if "\n" in gap or (word in ".;!?" and gap):
                     break
-                if narrow == PROPER and word.lower() not in _TITLES and word not in _OPENERS:
+                if narrow in PROPERS and word.lower() not in _TITLES and word not in _OPENERS:
                     break  # (the name, or "Mr" and the name, or the name in quotes)
         inside = self._word_range()
         return [i for i in dict.fromkeys(starts) if i in inside and self._starts_copy(i)]
@@ -810,7 +826,51 @@ class CopySource:
 
     def _may_start(self, i: int, narrow: str) -> bool:
         """Whether a plain string of ``narrow`` kind may start at word ``i``."""
-        return self._starts_copy(i) and (narrow != PROPER or self._capitalised(i))
+        if not self._starts_copy(i) or narrow not in PROPERS:
+            return self._starts_copy(i)
+        return self._capitalised(i) and self._whose(i, narrow)
+
+    def _whose(self, i: int, narrow: str, *, labelled: bool = False) -> bool:
+        """Whether the name at word ``i`` may be of whom ``narrow`` says: a person's name is
+        no company's, a company's no titled person's, and where the text names a company
+        (unless a label says which name it is), a company's."""
+        if narrow == PROPER:
+            return True
+        titled, company = self._name_at(i)
+        if narrow == PERSON:
+            return not company
+        return not titled and (company or labelled or not self._names_companies())
+
+    def _name_at(self, i: int) -> tuple[bool, bool]:
+        """Whether the run of capitalised words at word ``i`` begins with a title ("Dr",
+        "Mrs") and whether it names a company: it holds a word of
+        :data:`~._naming.COMPANY_WORDS` ("Cycles", "Ltd"; an ``&`` may join two people)."""
+        words, end = self.words, min(len(self.words), i + _NAME_WORDS)
+        run = [words[i][0]]
+        for j in range(i + 1, end):
+            word = words[j][0]
+            if words[j - 1][1] != " " or not (word[0].isupper() or word in _NAME_GLUE):
+                break
+            run.append(word)
+        while run and run[-1] in _NAME_GLUE:
+            run.pop()
+        titled = run[0].lower() in _TITLES
+        # "Café"; a legal form of two letters in capitals ("Olsson Ror AB", not "As").
+        company = [
+            _unaccented(w.lower()) in COMPANY_WORDS and (len(w) > 2 or w.isupper()) for w in run
+        ]
+        # (a word alone is no name: "Care is taken", "Hotel" of "Hotel Alpenblick" is)
+        return titled, any(company[1:]) or (company[0] and len(run) > 1 and len(run[0]) > 3)
+
+    def _names_companies(self) -> bool:
+        """Whether the text (the row, in a row) names a company where a name may start."""
+        key = ("companies", self.window, self.taken)
+        if key not in self.memo:
+            self.memo[key] = any(
+                self._starts_copy(i) and self._capitalised(i) and self._name_at(i)[1]
+                for i in self._word_range()
+            )
+        return bool(self.memo[key])
 
     def _capitalised(self, i: int) -> bool:
         """Whether a copy starting at word ``i`` starts with a capital letter (past a quote:
@@ -825,7 +885,12 @@ class CopySource:
         words: after its ``Label:``, else at the name a label word ends, begins or comes
         before (of someone's name, the capitalised ones only)."""
         starts = self.labelled_starts(labels, narrow) or self.named_starts(labels)
-        return [i for i in starts if narrow != PROPER or self._capitalised(i)]
+        return [
+            i
+            for i in starts
+            if narrow not in PROPERS
+            or (self._capitalised(i) and self._whose(i, narrow, labelled=True))
+        ]
 
     def _named_near(self, labels: tuple[str, ...]) -> bool:
         """Whether a sentence holding one of ``labels`` holds a name past its first word
@@ -898,8 +963,10 @@ class CopySource:
         of that (a field named ``phone`` in a text with no phone number), else None."""
         base, narrow, labels, others = _parts(kind)
         wanted = [kind, _kind(base, "", labels, others), _kind(base, narrow, ()), base]
-        if narrow == PROPER:  # someone's name, where no label word is before one
+        if narrow in PROPERS:  # someone's name, where no label word is before one
             wanted[1:3] = wanted[2:0:-1]
+        if narrow in (PERSON, ORGANISATION):  # then anyone's
+            wanted[2:2] = [_kind(base, PROPER, labels, others), _kind(base, PROPER, ())]
         for candidate in dict.fromkeys(wanted if self.by_name else [base]):
             if self.has(candidate):
                 return self.scoped(candidate)
@@ -917,7 +984,7 @@ class CopySource:
             return self.has(kind)  # the text has a phone number: it is the field's
         if not self.by_name or not labels or not self.labelled:
             return False
-        if base == "string" and narrow in ("", PROPER):
+        if base == "string" and (narrow == "" or narrow in PROPERS):
             return bool(self.labelled_starts(labels, narrow))
         if base in ("date", "time"):
             found = self._dated() if base == "date" else self._timed()
@@ -986,7 +1053,7 @@ class CopySource:
         base, narrow, labels, _ = _parts(kind)
         if not self.by_name or self.has(kind):
             return False
-        if narrow == PROPER and labels:  # "landlord's written permission seen"
+        if narrow in PROPERS and labels:  # "landlord's written permission seen"
             return self._speaks_of(labels) and not self._named_near(labels)
         if narrow in _NOT_NULL_WHEN_ABSENT:
             return False
@@ -1086,7 +1153,7 @@ class CopySource:
             return [(m.start(group), m.end(group), m.group(group)) for m in _JOURNEY.finditer(text)]
         if narrow == "identifier":
             # Words with a digit (A-55812, 5521), upper-case codes (LHR, QX7T2M), two-part
-            # codes (LH 1234, SW1A 1AA) and digit groups (3004 7712 9).
+            # codes (LH 1234, SW1A 1AA) and digit groups (3004 7712 9, 84213 5567 RR0001).
             text = self._without_dates()
             atoms = [_atom(m) for m in re.finditer(r"\S+", text)]
             found = [
@@ -1098,15 +1165,19 @@ class CopySource:
                 (m.start(), m.end(), f"{m.group(1)} {m.group(2)}") for m in _PAIRED.finditer(text)
             ]
             groups = [g for g in _spans(_GROUPS.finditer(text)) if not _is_date(g[2])]
+            # Words in capitals: three or more are a heading ("RECEIPT FOR INCOME TAX
+            # PURPOSES", "KITTIWAKE HARBOUR MARINA"); two a code ("reference ADEYEMI MAR"),
+            # or a name and its code ("MANCHESTER MAN"): both kept.
+            runs = [(m.start(), m.end(), m.group(0)) for m in _CAPITALS.finditer(text)]
+            headings = [r for r in runs if r[2].count(" ") > 1]
+            found = [f for f in found if not any(r[0] <= f[0] and f[1] <= r[1] for r in headings)]
             # Not a phone number's parts ("Call 07700 900412": no booking reference).
             phones = [f[:2] for f in self._strings("phone") if _PHONE_LIKE.fullmatch(f[2])]
-            return _longest(
-                [
-                    f
-                    for f in found + pairs + groups
-                    if not any(low <= f[0] and f[1] <= high for low, high in phones)
-                ]
-            )
+            return [
+                f
+                for f in _longest(found + pairs + groups) + [r for r in runs if r not in headings]
+                if not any(low <= f[0] and f[1] <= high for low, high in phones)
+            ]
         return []
 
     def _without_dates(self) -> str:
@@ -1168,7 +1239,7 @@ class CopySource:
         its cell does, not at a comma inside it ("A4 copier paper, box", "Full cream milk
         2L"). Of someone's name (:data:`PROPER`, ``copy-properstring``): a run from a
         capitalised word that does not stop inside a name ("Aoife Brennan", not "Aoife")."""
-        cells, proper = narrow == CELL, narrow == PROPER
+        cells, proper = narrow == CELL, narrow in PROPERS
         rules: dict[str, str] = {}
         starts = []
         inside = self._word_range()
@@ -1471,7 +1542,7 @@ def _literal(text: str) -> str:
 _FOUND_BY_KIND = frozenset({"email", "phone", "url", "currency", "origin", "destination"})
 #: Narrowed kinds a text may not write as such though it gives the value (an identifier of
 #: letters, a count without "x", a journey without an arrow).
-_NOT_NULL_WHEN_ABSENT = frozenset({"", PROPER, "identifier", "count", "origin", "destination"})
+_NOT_NULL_WHEN_ABSENT = frozenset({"", *PROPERS, "identifier", "count", "origin", "destination"})
 # Dollars of the United States ("$40", "USD", "US$"), and money of day-first countries (pounds,
 # euros, Australian and New Zealand dollars...).
 _US_DOLLARS = re.compile(r"(?<![A-Z])\$|\bUSD\b|\bUS\$")
@@ -1518,7 +1589,9 @@ _COUNT_WORD = re.compile(r"[x\u00d7]\d{1,4}")
 _COUNTED = re.compile(
     r"(?<![\w.,])(?P<n>\d{1,4})\s?[x\u00d7](?![^\W\d_])|\b[x\u00d7]\s?(?P<n2>\d{1,4})\b"
 )
-_GROUPS = re.compile(r"(?<![\w.,+-])\d{2,}(?:[ -]\d+)+(?![\w.,-]?\d)")
+# Two or more words in capitals, one space apart.
+_CAPITALS = re.compile(r"(?<![\w-])[A-Z]{2,}(?: [A-Z]{2,})+(?![\w-])")
+_GROUPS = re.compile(r"(?<![\w.,+-])\d{2,}(?:[ -]\d+)+(?: [A-Z]{1,3}\d+)?(?![\w.,-]?\d)")
 _CLOCK_12 = re.compile(r"\d{1,2}(?:[.:]\d{2})?(?:am|pm|a\.m\.|p\.m\.)", re.IGNORECASE)
 _CLOCK_OR_DATE = re.compile(r"^(?:\d{1,2}:\d{2}(?::\d{2})?|\d{4}-\d{1,2}-\d{1,2})$")
 _VAGUE = frozenset({"and", "or", "the", "of", "for", "with", "non", "not", "no", "other", "none"})
@@ -1729,6 +1802,12 @@ def _clause_numbers(text: str) -> list[int]:
 def _same_word(part: str, word: str) -> bool:
     """``word`` is ``part`` or begins with it (renew: renewed), or ``part`` is its plural."""
     return word.startswith(part) or (part.endswith("s") and word == part[:-1])
+
+
+def _unaccented(word: str) -> str:
+    """``word`` without its accents: "cafe" of "café"."""
+    decomposed = unicodedata.normalize("NFKD", word)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def stem_match(part: str, word: str) -> bool:

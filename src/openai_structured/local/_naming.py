@@ -20,6 +20,7 @@ from typing import Any
 
 __all__ = [
     "ABBREVIATIONS",
+    "COMPANY_WORDS",
     "CURRENCY_CODES",
     "CURRENCY_UNITS",
     "ORDINALS",
@@ -318,9 +319,20 @@ def string_qualifier(name: str, node: Mapping[str, Any], owner: str = "") -> str
         return "identifier"
     own = _words(name, {}) or words  # (not its title)
     whose = _words(owner, {})
-    if _names_someone(own) or (own == ("name",) and whose and whose[-1] in _WHOSE):
-        return "proper"
+    if _names_someone(own):
+        return _whose_name(own[-2] if own[-1] == "name" else own[-1])
+    if own == ("name",) and whose and whose[-1] in _WHOSE:
+        return _whose_name(whose[-1])
     return None
+
+
+def _whose_name(word: str) -> str:
+    """``person`` for a name a person has (a ``dentist``'s, a ``first_name``),
+    ``organisation`` for one a company has (a ``shop``'s, a ``salon_name``), ``proper`` for
+    either (a ``customer``, a ``landlord``)."""
+    if word in _PEOPLE:
+        return "person"
+    return "organisation" if word in _ORGANISATIONS else "proper"
 
 
 def _names_someone(words: tuple[str, ...]) -> bool:
@@ -391,6 +403,57 @@ _WHO = frozenset(
     | {"photographer", "designer", "architect", "solicitor", "lawyer", "accountant"}
     | {"broker", "builder", "installer", "caterer", "florist", "chef", "examiner"}
     | {"claimant", "policyholder", "beneficiary", "landlady", "groomer", "chair"}
+    | {"orthodontist", "childminder", "audiologist", "optician", "midwife", "therapist"}
+)
+#: Of the words of :data:`_WHO` and those before ``name``, the ones that name a person ("Dr
+#: Fenella Marsh", not "Harbourside Dental Care"), and below those that name an organisation
+#: ("Spokesmith Cycles", not "Lena Vogt"); the others may name either (a ``customer``).
+_PEOPLE = frozenset(
+    {"by", "teacher", "tutor", "instructor", "trainer", "coach", "dentist", "doctor"}
+    | {"physician", "surgeon", "nurse", "pharmacist", "author", "presenter", "manager"}
+    | {"officer", "mentor", "captain", "producer", "engineer", "technician", "mechanic"}
+    | {"person", "patient", "member", "guest", "renter", "driver", "witness", "speaker"}
+    | {"curator", "surveyor", "inspector", "employee", "applicant", "pupil", "student"}
+    | {"parent", "traveller", "traveler", "passenger", "donor", "backer", "signatory"}
+    | {"representative", "director", "secretary", "treasurer", "referee", "leader"}
+    | {"editor", "photographer", "solicitor", "lawyer", "accountant", "chef", "examiner"}
+    | {"claimant", "policyholder", "beneficiary", "landlady", "groomer", "chair"}
+    | {"orthodontist", "childminder", "audiologist", "optician", "midwife", "therapist"}
+    | {"first", "last", "full", "given", "family", "middle", "contact", "child", "baby"}
+)
+_ORGANISATIONS = frozenset(
+    {"company", "business", "firm", "organisation", "organization", "employer", "supplier"}
+    | {"vendor", "agency", "hotel", "shop", "store", "practice", "clinic", "hospital"}
+    | {"charity", "operator", "airline", "carrier", "club", "school", "bank", "studio"}
+    | {"restaurant", "garage", "insurer", "lender", "publisher", "salon", "kennel", "marina"}
+    | {"venue", "gym", "surgery", "pharmacy", "university", "college", "merchant", "brand"}
+    | {"manufacturer", "retailer", "institution", "society", "trust"}
+)
+#: Words that make a name a company's, not a person's ("Spokesmith Cycles", "Olsson Ror AB",
+#: "Harbourside Dental Care"; lower case): legal forms and what businesses call themselves.
+COMPANY_WORDS = frozenset(
+    {"ltd", "limited", "inc", "llc", "llp", "plc", "gmbh", "ag", "ab", "as", "asa", "sa"}
+    | {"sarl", "srl", "bv", "nv", "oy", "pty", "co", "corp", "corporation", "company", "group"}
+    | {"holdings", "partners", "associates", "society", "trust", "foundation", "association"}
+    | {"club", "council", "authority", "institute", "university", "college", "school"}
+    | {"academy", "centre", "center", "clinic", "hospital", "surgery", "practice", "pharmacy"}
+    | {"dental", "medical", "health", "healthcare", "care", "vets", "veterinary", "hotel"}
+    | {"inn", "hostel", "resort", "restaurant", "cafe", "bakery", "brewery", "kitchen", "bar"}
+    | {"shop", "store", "stores", "market", "supplies", "services", "solutions", "systems"}
+    | {"technologies", "labs", "studio", "studios", "media", "design", "agency", "travel"}
+    | {"tours", "airways", "airlines", "rail", "railway", "ferries", "transport", "logistics"}
+    | {"freight", "couriers", "removals", "motors", "garage", "cycles", "repairs", "roofing"}
+    | {"plumbing", "heating", "electrical", "builders", "construction", "landscaping"}
+    | {"gardens", "cleaning", "hire", "rentals", "insurance", "bank", "finance", "estates"}
+    | {"lettings", "properties", "homes", "housing", "kennels", "cattery", "grooming", "salon"}
+    | {"spa", "fitness", "gym", "marina", "orthodontics", "opticians", "optometrists"}
+    | {"translations", "tutoring", "theatre", "cinema", "museum", "gallery", "library"}
+    | {"orchestra", "choir", "press", "publishing", "records", "farm", "farms", "nursery"}
+    | {"florist", "florists", "catering", "events", "productions", "consulting"}
+    | {"consultants", "accountants", "solicitors", "architects", "engineering", "printing"}
+    | {"storage", "parking", "energy", "solar", "utilities", "networks", "broadband", "works"}
+    | {"workshop", "industries", "international", "trading", "wholesale", "foods", "wines"}
+    | {"winery", "vineyard", "distillery", "taxis", "coaches", "childcare", "charity"}
 )
 #: Whose ``name`` begins with a capital: someone's, a ``Dog``'s, an ``emergency_contact``'s.
 _WHOSE = _WHO | {"dog", "cat", "pet", "horse", "animal", "contact"}
@@ -430,6 +493,7 @@ ABBREVIATIONS: dict[str, tuple[str, ...]] = {
     "description": ("desc",),
     "department": ("dept",),
     "account": ("acct",),
+    "registration": ("reg",),
     # (how a text says where something starts or ends: "First lessons in the week of ...")
     "start": ("first", "starts", "starting", "begins", "commences"),
     "end": ("last", "ends", "ending", "until"),
