@@ -521,3 +521,34 @@ def test_a_code_keeps_a_label_a_date_field_shares() -> None:
     schema = _object(registration_number={"type": "string"}, sort_code={"type": "string"})
     kind = _kind(schema, text, "registration_number")
     assert CopySource(text).values(kind) == ['"EY553810"']
+
+
+# --- a birth date -------------------------------------------------------------------------------
+
+
+def test_a_birth_date_is_a_date_the_text_says_is_one() -> None:
+    schema = _object(
+        patient_date_of_birth={"type": ["string", "null"], "format": "date"},
+        appointment_date={"type": "string", "format": "date"},
+    )
+    text = "Dear Ms Okafor, your appointment is on 14 November 2024 at 10:30."
+    out = grammar_schema(schema, caps_for(text), copy_from=CopySource(text))["properties"]
+    assert all(b == {"type": "null"} for b in out["patient_date_of_birth"]["anyOf"])
+    assert sentinel_kind(out["appointment_date"]["const"]).startswith("date/")
+    text = "Patient: Ada Okafor (DOB 12 March 1985). Appointment: 14 November 2024."
+    kind = _kind(schema, text, "patient_date_of_birth")
+    assert kind.startswith("date/birth/")
+    assert CopySource(text).values(kind) == ['"1985-03-12"']
+    # Required: any date, if none is said to be a birth date (the schema wants one).
+    schema["properties"]["patient_date_of_birth"] = {"type": "string", "format": "date"}
+    text = "Your appointment is on 14 November 2024."
+    assert _kind(schema, text, "patient_date_of_birth").startswith("date//")
+
+
+def test_a_type_lists_null_is_null_whatever_the_field_says() -> None:
+    # {"type": ["string", "null"], "format": "date"}: its null branch is null, not a "date"
+    # null, so the field is read as nullable (and null where the text holds no such value).
+    schema = _object(seller_phone={"type": ["string", "null"], "description": "Mobile"})
+    text = "Golf 1.5 TSI, 2018, 86,500 km."
+    out = grammar_schema(schema, caps_for(text), copy_from=CopySource(text))["properties"]
+    assert all(b == {"type": "null"} for b in out["seller_phone"]["anyOf"])

@@ -403,8 +403,9 @@ class _Sanitizer:
             rest = {k: v for k, v in node.items() if k != "type"}
             if not kinds:
                 return dict(_ANY)
-            if len(kinds) > 1:
-                return self.node({"anyOf": [{**rest, "type": kind} for kind in kinds]})
+            if len(kinds) > 1:  # (null is null: not a "date" null, nor a described one)
+                branches = [{**rest, "type": k} if k != "null" else {"type": k} for k in kinds]
+                return self.node({"anyOf": branches})
             node = {**rest, "type": kinds[0]}
         elif types is not None and types not in _TYPES:
             node.pop("type")

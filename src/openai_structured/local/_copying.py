@@ -53,6 +53,7 @@ from ._naming import (
 from ._rows import Row, row_blocks, runs_on
 
 __all__ = [
+    "BIRTH",
     "CELL",
     "KINDS",
     "MAX_WORDS",
@@ -103,6 +104,10 @@ PERSON = "person"
 #: Someone's name where the field's name says a company has it (``shop``, ``salon_name``):
 #: not a titled person's ("Dr Femke Jansen"), and a company's where the text names one.
 ORGANISATION = "organisation"
+#: What a date field whose name says it is a birth date (``patient_date_of_birth``, ``dob``)
+#: is narrowed to: a date the text says is one ("DOB 12/03/1985", "born 4 May 2019"), else
+#: null (an appointment's date is no one's birthday).
+BIRTH = "birth"
 #: The kinds of someone's name.
 PROPERS = frozenset({PROPER, PERSON, ORGANISATION})
 #: The narrow kinds of plain strings: runs of the text's words (:meth:`CopySource.span_rules`).
@@ -197,6 +202,7 @@ _NUMBER_WORD = re.compile(
 )
 # Titles before a name, which a copied name may leave out ("Mr Felix Haverkamp").
 _OPENERS = frozenset({".", '"', "'", "\u201c", "\u2018"})  # what may come before a name
+_BIRTH = frozenset({"birth", "born", "dob", "birthday", "birthdate"})
 _TITLES = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame", "rev"})
 # The words of a name read at most (:meth:`CopySource._name_at`), and those it may hold in
 # lower case ("Bank of England", "Fernhill Kennels & Cattery").
@@ -306,7 +312,8 @@ def copy_kind(
             return str(fmt)
         if fmt in ("date", "time"):
             words = label_words(name) if labels is None else labels
-            return _kind(str(fmt), range_qualifier(name) or "", words, others)
+            born = fmt == "date" and bool(_BIRTH & set(name_words(name)))
+            return _kind(str(fmt), BIRTH if born else range_qualifier(name) or "", words, others)
         if fmt is not None:
             return None
         description = node.get("description")
@@ -524,6 +531,8 @@ class CopySource:
             # Not a date of the rows a list takes (an invoice's date is none of its lessons'),
             # unless the text has no other.
             dated = [d for d in dated if not self._is_taken(d[0])] or dated
+            if narrow == BIRTH:
+                dated = [d for d in dated if self._born(d[0], d[1])]
             return [
                 json.dumps(v)
                 for v in _unique(v for _, _, v in self._labelled(dated, labels, others))
@@ -533,6 +542,12 @@ class CopySource:
             dates = _unique(d for _, _, d in self._inside(self._dated()))
             return [json.dumps(f"{d}T{t}:00") for d in dates for t in times]
         return []
+
+    def _born(self, start: int, end: int) -> bool:
+        """Whether the date at ``start`` is said to be a birth date: "born", "DOB" or
+        "birth" among the few words before it or right after it."""
+        near = [w for w, _ in self._before(start)[:4]] + [w for w, _ in self._after(end)[:1]]
+        return bool(_BIRTH & set(near))
 
     def _someone_elses(self, start: int, labels: tuple[str, ...]) -> bool:
         """Whether the phone number or email address at ``start`` is not that of whom the
@@ -1053,6 +1068,8 @@ class CopySource:
         base, narrow, labels, _ = _parts(kind)
         if not self.by_name or self.has(kind):
             return False
+        if narrow == BIRTH:
+            return True  # (no date the text says is a birth date)
         if narrow in PROPERS and labels:  # "landlord's written permission seen"
             return self._speaks_of(labels) and not self._named_near(labels)
         if narrow in _NOT_NULL_WHEN_ABSENT:
