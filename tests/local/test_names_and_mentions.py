@@ -478,6 +478,10 @@ def test_a_persons_name_is_no_companys(vocab_model: Any) -> None:
     assert admits("Lorna")
     assert not admits("Pawfect Finish Grooming")
     assert not admits("Harbourside Dental Care")
+    # Nor a role: "Dr Samir Qadri, Specialist Orthodontist".
+    text = "Yours sincerely,\nDr Samir Qadri\nSpecialist Orthodontist\n"
+    assert _admits(vocab_model, schema, text, {"groomer": "Dr Samir Qadri"})
+    assert not _admits(vocab_model, schema, text, {"groomer": "Specialist Orthodontist"})
     # Two people joined by "&" are no company.
     text = "1. Lucy Brandt & Mateo Ferreira, Starlight DC\n"
     assert _admits(vocab_model, schema, text, {"groomer": "Lucy Brandt"})

@@ -43,6 +43,7 @@ from ._naming import (
     COMPANY_WORDS,
     CURRENCY_CODES,
     CURRENCY_UNITS,
+    ROLE_WORDS,
     UNITS,
     label_words,
     name_words,
@@ -851,15 +852,17 @@ class CopySource:
         (unless a label says which name it is), a company's."""
         if narrow == PROPER:
             return True
-        titled, company = self._name_at(i)
+        titled, company, role = self._name_at(i)
         if narrow == PERSON:
-            return not company
+            return not company and not role
         return not titled and (company or labelled or not self._names_companies())
 
-    def _name_at(self, i: int) -> tuple[bool, bool]:
+    def _name_at(self, i: int) -> tuple[bool, bool, bool]:
         """Whether the run of capitalised words at word ``i`` begins with a title ("Dr",
-        "Mrs") and whether it names a company: it holds a word of
-        :data:`~._naming.COMPANY_WORDS` ("Cycles", "Ltd"; an ``&`` may join two people)."""
+        "Mrs"), whether it names a company (it holds a word of
+        :data:`~._naming.COMPANY_WORDS`: "Cycles", "Ltd"; an ``&`` may join two people),
+        and whether it names a role (a word of :data:`~._naming.ROLE_WORDS`: "Specialist
+        Orthodontist"; "Customer:" labels a name, but "Ruth:" may be one)."""
         words, end = self.words, min(len(self.words), i + _NAME_WORDS)
         run = [words[i][0]]
         for j in range(i + 1, end):
@@ -874,8 +877,11 @@ class CopySource:
         company = [
             _unaccented(w.lower()) in COMPANY_WORDS and (len(w) > 2 or w.isupper()) for w in run
         ]
+        lower = [w.lower() for w in run]
+        role = any(w in ROLE_WORDS or w[:-1] in ROLE_WORDS for w in lower)  # (plurals)
         # (a word alone is no name: "Care is taken", "Hotel" of "Hotel Alpenblick" is)
-        return titled, any(company[1:]) or (company[0] and len(run) > 1 and len(run[0]) > 3)
+        named = any(company[1:]) or (company[0] and len(run) > 1 and len(run[0]) > 3)
+        return titled, named, role
 
     def _names_companies(self) -> bool:
         """Whether the text (the row, in a row) names a company where a name may start."""

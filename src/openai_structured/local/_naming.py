@@ -24,6 +24,7 @@ __all__ = [
     "CURRENCY_CODES",
     "CURRENCY_UNITS",
     "ORDINALS",
+    "ROLE_WORDS",
     "UNITS",
     "name_words",
     "number_qualifier",
@@ -429,6 +430,19 @@ _ORGANISATIONS = frozenset(
     | {"venue", "gym", "surgery", "pharmacy", "university", "college", "merchant", "brand"}
     | {"manufacturer", "retailer", "institution", "society", "trust"}
 )
+#: Words that make a run of capitalised words a role, not a person's name ("Specialist
+#: Orthodontist", "Site Contact"): what a field's name says someone is, and a few more.
+ROLE_WORDS = (_WHO | _PEOPLE | {"specialist", "consultant", "assistant", "receptionist"}) - {
+    "by",
+    "first",
+    "last",
+    "full",
+    "given",
+    "family",
+    "middle",
+    "child",
+    "baby",
+}
 #: Words that make a name a company's, not a person's ("Spokesmith Cycles", "Olsson Ror AB",
 #: "Harbourside Dental Care"; lower case): legal forms and what businesses call themselves.
 COMPANY_WORDS = frozenset(
