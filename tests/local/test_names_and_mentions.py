@@ -556,3 +556,20 @@ def test_a_type_lists_null_is_null_whatever_the_field_says() -> None:
     text = "Golf 1.5 TSI, 2018, 86,500 km."
     out = grammar_schema(schema, caps_for(text), copy_from=CopySource(text))["properties"]
     assert all(b == {"type": "null"} for b in out["seller_phone"]["anyOf"])
+
+
+def test_a_number_the_text_asks_its_reader_to_call_is_no_readers() -> None:
+    text = "Your appointment is on 14 November 2024. To change it, call 01632 960552."
+    schema = _object(
+        applicant_phone={"type": ["string", "null"]},
+        helpline_phone={"type": ["string", "null"]},
+    )
+    out = grammar_schema(schema, caps_for(text), copy_from=CopySource(text))["properties"]
+    assert all(b == {"type": "null"} for b in out["applicant_phone"]["anyOf"])
+    helpline = [sentinel_kind(b["const"]) for b in out["helpline_phone"]["anyOf"] if "const" in b]
+    assert helpline and CopySource(text).values(helpline[0]) == ['"01632 960552"']
+    # A label is no request to call: "Phone: ..." of a form's applicant is the applicant's.
+    text = "Applicant: Ada Okafor\nPhone: 01632 960552\n"
+    out = grammar_schema(schema, caps_for(text), copy_from=CopySource(text))["properties"]
+    kinds = [sentinel_kind(b["const"]) for b in out["applicant_phone"]["anyOf"] if "const" in b]
+    assert kinds and CopySource(text).values(kinds[0]) == ['"01632 960552"']

@@ -43,6 +43,7 @@ from ._naming import (
     COMPANY_WORDS,
     CURRENCY_CODES,
     CURRENCY_UNITS,
+    PEOPLE,
     ROLE_WORDS,
     UNITS,
     label_words,
@@ -568,6 +569,10 @@ class CopySource:
         named = {w for w in _words_of(domain[1]) if len(w) > 3} - _WEBMAIL if domain else set()
         if heading & named:
             return True  # jobs@fixpoint-repairs.example of "FIXPOINT COMPUTER REPAIRS"
+        if not owned and _CALL_US.search(text[max(0, start - 40) : start]):
+            # "To change it, call 01632 960552", "text me on ...": the writer's, not the
+            # reader's (an applicant_phone, a parent_phone; a helpline's may be it).
+            return any(label in PEOPLE for label in labels)
         colon = before.rfind(": ")
         if colon < 0 or owned:
             return False
@@ -1792,6 +1797,12 @@ def _words_of(text: str) -> list[str]:
 
 # Where a line's earlier parts end: "Store: Harwood Road   Tel: ..." ("·", "|", a wide gap).
 _LABEL_APART = re.compile(r"[·|;]|\s{3,}|\t")
+# How a text asks its reader to call its writer: "call", "ring us on", "text me on".
+_CALL_US = re.compile(
+    r"\b(?:call|ring|phone|text|contact|reach|email|e-mail|message|whatsapp)(?:\s+(?:us|me))?"
+    r"(?:\s+(?:on|at))?\s*$|\b(?:us|me)\s+(?:on|at)\s*$",
+    re.IGNORECASE,
+)
 # A letter's closing line: what follows is its writer's.
 _SIGN_OFF = re.compile(
     r"^[ \t]*(?:(?:(?:kind|warm|best|many)\s+)?(?:regards|wishes|thanks)|thank you|cheers"

@@ -24,6 +24,7 @@ __all__ = [
     "CURRENCY_CODES",
     "CURRENCY_UNITS",
     "ORDINALS",
+    "PEOPLE",
     "ROLE_WORDS",
     "UNITS",
     "name_words",
@@ -331,7 +332,7 @@ def _whose_name(word: str) -> str:
     """``person`` for a name a person has (a ``dentist``'s, a ``first_name``),
     ``organisation`` for one a company has (a ``shop``'s, a ``salon_name``), ``proper`` for
     either (a ``customer``, a ``landlord``)."""
-    if word in _PEOPLE:
+    if word in PEOPLE:
         return "person"
     return "organisation" if word in _ORGANISATIONS else "proper"
 
@@ -409,7 +410,7 @@ _WHO = frozenset(
 #: Of the words of :data:`_WHO` and those before ``name``, the ones that name a person ("Dr
 #: Fenella Marsh", not "Harbourside Dental Care"), and below those that name an organisation
 #: ("Spokesmith Cycles", not "Lena Vogt"); the others may name either (a ``customer``).
-_PEOPLE = frozenset(
+PEOPLE = frozenset(
     {"by", "teacher", "tutor", "instructor", "trainer", "coach", "dentist", "doctor"}
     | {"physician", "surgeon", "nurse", "pharmacist", "author", "presenter", "manager"}
     | {"officer", "mentor", "captain", "producer", "engineer", "technician", "mechanic"}
@@ -432,7 +433,7 @@ _ORGANISATIONS = frozenset(
 )
 #: Words that make a run of capitalised words a role, not a person's name ("Specialist
 #: Orthodontist", "Site Contact"): what a field's name says someone is, and a few more.
-ROLE_WORDS = (_WHO | _PEOPLE | {"specialist", "consultant", "assistant", "receptionist"}) - {
+ROLE_WORDS = (_WHO | PEOPLE | {"specialist", "consultant", "assistant", "receptionist"}) - {
     "by",
     "first",
     "last",
