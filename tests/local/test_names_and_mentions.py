@@ -573,3 +573,8 @@ def test_a_number_the_text_asks_its_reader_to_call_is_no_readers() -> None:
     out = grammar_schema(schema, caps_for(text), copy_from=CopySource(text))["properties"]
     kinds = [sentinel_kind(b["const"]) for b in out["applicant_phone"]["anyOf"] if "const" in b]
     assert kinds and CopySource(text).values(kinds[0]) == ['"01632 960552"']
+
+
+def test_an_amount_after_a_currency_code_is_no_code() -> None:
+    source = CopySource("Deposit EUR 900 held on card. Agreement RA-558210, voucher GBP 12.")
+    assert [json.loads(v) for v in source.values("string/identifier")] == ["RA-558210"]

@@ -1187,10 +1187,15 @@ class CopySource:
             found = [
                 atom
                 for atom in atoms
-                if _identifier_like(atom[2]) and not text.startswith(":", atom[1])
-            ]  # not a label: "Member ID: PBX-553091"
+                if _identifier_like(atom[2])
+                and not text.startswith(":", atom[1])  # not a label: "Member ID: PBX-553091"
+                and atom[2] not in CURRENCY_CODES  # "EUR 900" is an amount
+                and text[max(0, atom[0] - 4) : atom[0] - 1] not in CURRENCY_CODES
+            ]
             pairs = [
-                (m.start(), m.end(), f"{m.group(1)} {m.group(2)}") for m in _PAIRED.finditer(text)
+                (m.start(), m.end(), f"{m.group(1)} {m.group(2)}")
+                for m in _PAIRED.finditer(text)
+                if m.group(1) not in CURRENCY_CODES  # "EUR 900" is an amount
             ]
             groups = [g for g in _spans(_GROUPS.finditer(text)) if not _is_date(g[2])]
             # Words in capitals: three or more are a heading ("RECEIPT FOR INCOME TAX

@@ -290,9 +290,10 @@ def _words(name: str, node: Mapping[str, Any]) -> tuple[str, ...]:
 
 def string_qualifier(name: str, node: Mapping[str, Any], owner: str = "") -> str | None:
     """The kind of string a field named ``name`` holds: ``email``, ``phone``, ``url``,
-    ``currency``, ``origin`` or ``destination`` (of a journey: ``A -> B``), ``identifier``
-    or ``proper`` (someone's name: also a ``name`` of an ``owner`` that is someone, a list
-    of ``members`` or a ``dog``); None when its name does not say."""
+    ``currency``, ``origin`` or ``destination`` (of a journey: ``A -> B``), ``identifier``,
+    or someone's name (``person``, ``organisation`` or ``proper`` for either: also a
+    ``name`` of an ``owner`` that is someone, a list of ``members`` or a ``dog``); None when
+    its name does not say."""
     words = _words(name, node)
     if not words:
         return None
