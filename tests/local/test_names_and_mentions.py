@@ -59,7 +59,7 @@ def _kind(schema: dict[str, Any], text: str, name: str) -> str:
 
 
 def test_a_field_that_names_someone_copies_from_a_capitalised_word(vocab_model: Any) -> None:
-    assert _kind(REPAIR_SCHEMA, REPAIR, "received_by").startswith("string/person")
+    assert _kind(REPAIR_SCHEMA, REPAIR, "received_by").startswith("string/proper")
 
     def admits(received_by: str, company: str | None = "Whitlock & Rowe Architects") -> bool:
         answer = {
@@ -578,3 +578,36 @@ def test_a_number_the_text_asks_its_reader_to_call_is_no_readers() -> None:
 def test_an_amount_after_a_currency_code_is_no_code() -> None:
     source = CopySource("Deposit EUR 900 held on card. Agreement RA-558210, voucher GBP 12.")
     assert [json.loads(v) for v in source.values("string/identifier")] == ["RA-558210"]
+
+
+def test_what_a_review_found_of_names_codes_and_numbers(vocab_model: Any) -> None:
+    # A label is no request to call: the applicant's own phone stays theirs.
+    text = "Applicant: Jane Doe\nPhone 07700 900412\n"
+    schema = _object(applicant_phone={"type": ["string", "null"]})
+    out = grammar_schema(schema, caps_for(text), copy_from=CopySource(text))["properties"]
+    kinds = [sentinel_kind(b["const"]) for b in out["applicant_phone"]["anyOf"] if "const" in b]
+    assert kinds and CopySource(text).values(kinds[0]) == ['"07700 900412"']
+    # A surname that is a role word is still a name; a company may sign as "issued_by".
+    text = "Your dentist: Dr Paul Guest, Harbourside Dental Care"
+    assert _admits(
+        vocab_model, _object(dentist={"type": "string"}), text, {"dentist": "Dr Paul Guest"}
+    )
+    assert string_qualifier("issued_by", {}) == "proper"
+    assert CopySource("Smith & Co. Ltd")._name_at(0)[1]
+    # Codes: a heading joined by "&", a label in capitals, an airport that is a currency's
+    # code, an amount's digit groups.
+    codes = [
+        json.loads(v) for v in CopySource("SMITH & SONS LTD AB-12").values("string/identifier")
+    ]
+    assert codes == ["AB-12"]
+    assert [
+        json.loads(v) for v in CopySource("BOOKING REF: QX7T2M").values("string/identifier")
+    ] == ["QX7T2M"]
+    assert [json.loads(v) for v in CopySource("LHR to MAD").values("string/identifier")] == [
+        "LHR",
+        "MAD",
+    ]
+    assert CopySource("Paid SEK 68 000 today").values("string/identifier") == []
+    # A birth date said after the date.
+    text = "Patient: Anna Reyes, 12 March 1985 (date of birth). Seen 4 May 2025."
+    assert CopySource(text).values("date/birth") == ['"1985-03-12"']

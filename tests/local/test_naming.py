@@ -176,7 +176,7 @@ def test_how_many_of_something_is_no_amount_of_money() -> None:
         ("product_name", {}, None),
         ("seller_name", {}, "proper"),  # someone's name: a person's or a company's
         ("dentist", {}, "person"),
-        ("received_by", {}, "person"),
+        ("received_by", {}, "proper"),  # (issued_by may be a company)
         ("first_name", {}, "person"),
         ("hire_company", {}, "organisation"),
         ("Hotel Name", {}, "organisation"),

@@ -547,8 +547,12 @@ class CopySource:
 
     def _born(self, start: int, end: int) -> bool:
         """Whether the date at ``start`` is said to be a birth date: "born", "DOB" or
-        "birth" among the few words before it or right after it."""
-        near = [w for w, _ in self._before(start)[:4]] + [w for w, _ in self._after(end)[:1]]
+        "birth" among the four words before it or the three after, in its sentence."""
+        before = re.split(r"[.;!?\n]", self.text[max(0, start - 30) : start])[-1]
+        after = re.split(r"[.;!?\n]", self.text[end : end + 30])[0]
+        near = (
+            _WORD_OR_COMMA.findall(before.lower())[-4:] + _WORD_OR_COMMA.findall(after.lower())[:3]
+        )
         return bool(_BIRTH & set(near))
 
     def _someone_elses(self, start: int, labels: tuple[str, ...]) -> bool:
@@ -880,10 +884,12 @@ class CopySource:
         titled = run[0].lower() in _TITLES
         # "Café"; a legal form of two letters in capitals ("Olsson Ror AB", not "As").
         company = [
-            _unaccented(w.lower()) in COMPANY_WORDS and (len(w) > 2 or w.isupper()) for w in run
+            _unaccented(w.lower()) in COMPANY_WORDS and (len(w) > 2 or w.isupper() or w == "Co")
+            for w in run
         ]
-        lower = [w.lower() for w in run]
-        role = any(w in ROLE_WORDS or w[:-1] in ROLE_WORDS for w in lower)  # (plurals)
+        # A role's every word is one ("Specialist Orthodontist", "Customer"; not "Paul Guest").
+        lower = [w.lower() for w in run if w not in _NAME_GLUE]
+        role = all(w in ROLE_WORDS or w[:-1] in ROLE_WORDS for w in lower)  # (plurals)
         # (a word alone is no name: "Care is taken", "Hotel" of "Hotel Alpenblick" is)
         named = any(company[1:]) or (company[0] and len(run) > 1 and len(run[0]) > 3)
         return titled, named, role
@@ -991,7 +997,8 @@ class CopySource:
         wanted = [kind, _kind(base, "", labels, others), _kind(base, narrow, ()), base]
         if narrow in PROPERS:  # someone's name, where no label word is before one
             wanted[1:3] = wanted[2:0:-1]
-        if narrow in (PERSON, ORGANISATION):  # then anyone's
+        if narrow in (PERSON, ORGANISATION):  # then anyone's (a label word may be in a
+            # name of the other kind: "groomer" in "Pawfect Finish Grooming")
             wanted[2:2] = [_kind(base, PROPER, labels, others), _kind(base, PROPER, ())]
         for candidate in dict.fromkeys(wanted if self.by_name else [base]):
             if self.has(candidate):
@@ -1189,8 +1196,7 @@ class CopySource:
                 for atom in atoms
                 if _identifier_like(atom[2])
                 and not text.startswith(":", atom[1])  # not a label: "Member ID: PBX-553091"
-                and atom[2] not in CURRENCY_CODES  # "EUR 900" is an amount
-                and text[max(0, atom[0] - 4) : atom[0] - 1] not in CURRENCY_CODES
+                and not _money_code(text, *atom)
             ]
             pairs = [
                 (m.start(), m.end(), f"{m.group(1)} {m.group(2)}")
@@ -1198,17 +1204,22 @@ class CopySource:
                 if m.group(1) not in CURRENCY_CODES  # "EUR 900" is an amount
             ]
             groups = [g for g in _spans(_GROUPS.finditer(text)) if not _is_date(g[2])]
+            money = [g for g in groups if _money_code(text, *g)]  # "SEK 68 000"
+            groups = [g for g in groups if g not in money]
+            found = [f for f in found if not any(m[0] <= f[0] and f[1] <= m[1] for m in money)]
             # Words in capitals: three or more are a heading ("RECEIPT FOR INCOME TAX
-            # PURPOSES", "KITTIWAKE HARBOUR MARINA"); two a code ("reference ADEYEMI MAR"),
-            # or a name and its code ("MANCHESTER MAN"): both kept.
-            runs = [(m.start(), m.end(), m.group(0)) for m in _CAPITALS.finditer(text)]
-            headings = [r for r in runs if r[2].count(" ") > 1]
+            # PURPOSES", "KITTIWAKE HARBOUR MARINA", "SMITH & SONS LTD"); two a code
+            # ("reference ADEYEMI MAR"), or a name and its code ("MANCHESTER MAN"): both kept,
+            # but not a label ("BOOKING REF: QX7T2M").
+            runs = _capital_runs(atoms, text)
+            headings = [r for r in runs if r[3] > 2]
             found = [f for f in found if not any(r[0] <= f[0] and f[1] <= r[1] for r in headings)]
             # Not a phone number's parts ("Call 07700 900412": no booking reference).
             phones = [f[:2] for f in self._strings("phone") if _PHONE_LIKE.fullmatch(f[2])]
             return [
                 f
-                for f in _longest(found + pairs + groups) + [r for r in runs if r not in headings]
+                for f in _longest(found + pairs + groups)
+                + [r[:3] for r in runs if r[3] == 2 and not text.startswith(":", r[1])]
                 if not any(low <= f[0] and f[1] <= high for low, high in phones)
             ]
         return []
@@ -1622,8 +1633,8 @@ _COUNT_WORD = re.compile(r"[x\u00d7]\d{1,4}")
 _COUNTED = re.compile(
     r"(?<![\w.,])(?P<n>\d{1,4})\s?[x\u00d7](?![^\W\d_])|\b[x\u00d7]\s?(?P<n2>\d{1,4})\b"
 )
-# Two or more words in capitals, one space apart.
-_CAPITALS = re.compile(r"(?<![\w-])[A-Z]{2,}(?: [A-Z]{2,})+(?![\w-])")
+# A currency code right before a value, a space between ("EUR 900").
+_CODE_BEFORE = re.compile(r"(?<![^\W\d_])([A-Z]{3}) ?$")
 _GROUPS = re.compile(r"(?<![\w.,+-])\d{2,}(?:[ -]\d+)+(?: [A-Z]{1,3}\d+)?(?![\w.,-]?\d)")
 _CLOCK_12 = re.compile(r"\d{1,2}(?:[.:]\d{2})?(?:am|pm|a\.m\.|p\.m\.)", re.IGNORECASE)
 _CLOCK_OR_DATE = re.compile(r"^(?:\d{1,2}:\d{2}(?::\d{2})?|\d{4}-\d{1,2}-\d{1,2})$")
@@ -1738,6 +1749,37 @@ def _plain(whole: str, fraction: str | None, *, integers: bool) -> str | None:
     return whole if integers or not fraction else whole + fraction
 
 
+def _money_code(text: str, start: int, end: int, value: str) -> bool:
+    """Whether ``value`` (at ``start``-``end`` of ``text``) is a currency code next to an
+    amount ("EUR 900", "68,000 SEK") or the amount after a code: not a code (an airport's
+    "MAD" alone is one)."""
+    if value in CURRENCY_CODES:
+        return text[end : end + 2].strip()[:1].isdigit() or text[:start].rstrip()[-1:].isdigit()
+    found = _CODE_BEFORE.search(text, max(0, start - 4), start)
+    return found is not None and found.group(1) in CURRENCY_CODES
+
+
+def _capital_runs(atoms: list[_Found], text: str) -> list[tuple[int, int, str, int]]:
+    """The runs of two or more words in capitals one space apart (an ``&`` may join them):
+    where each starts and ends, its text and its number of words."""
+    runs: list[tuple[int, int, str, int]] = []
+    run: list[_Found] = []
+    for atom in [*atoms, (len(text) + 2, len(text) + 2, "")]:
+        word = atom[2]
+        capital = len(word) > 1 and word.isalpha() and word.isupper()
+        joined = bool(run) and text[run[-1][1] : atom[0]] == " " and text[atom[0] - 1] == " "
+        if joined and (capital or word == "&") and not text.startswith(":", run[-1][1]):
+            run.append(atom)
+            continue
+        while run and run[-1][2] == "&":
+            run.pop()
+        words = [a for a in run if a[2] != "&"]
+        if len(words) > 1:
+            runs.append((run[0][0], run[-1][1], text[run[0][0] : run[-1][1]], len(words)))
+        run = [atom] if capital else []
+    return runs
+
+
 def _identifier_like(atom: str) -> bool:
     """A word that may be a code: ``A-55812``, ``5521``, ``LHR``, ``QX7T2M`` (not ``3`` nor
     ``14``, a count or a house number; not an amount, a time or a date)."""
@@ -1804,8 +1846,9 @@ def _words_of(text: str) -> list[str]:
 _LABEL_APART = re.compile(r"[·|;]|\s{3,}|\t")
 # How a text asks its reader to call its writer: "call", "ring us on", "text me on".
 _CALL_US = re.compile(
-    r"\b(?:call|ring|phone|text|contact|reach|email|e-mail|message|whatsapp)(?:\s+(?:us|me))?"
-    r"(?:\s+(?:on|at))?\s*$|\b(?:us|me)\s+(?:on|at)\s*$",
+    r"\b(?:(?:call|ring)(?:\s+(?:us|me))?(?:\s+(?:on|at))?"
+    r"|(?:phone|text|contact|reach|email|e-mail|message|whatsapp)\s+(?:us|me)(?:\s+(?:on|at))?"
+    r"|(?:us|me)\s+(?:on|at))\s*$",
     re.IGNORECASE,
 )
 # A letter's closing line: what follows is its writer's.

@@ -412,7 +412,7 @@ _WHO = frozenset(
 #: Fenella Marsh", not "Harbourside Dental Care"), and below those that name an organisation
 #: ("Spokesmith Cycles", not "Lena Vogt"); the others may name either (a ``customer``).
 PEOPLE = frozenset(
-    {"by", "teacher", "tutor", "instructor", "trainer", "coach", "dentist", "doctor"}
+    {"teacher", "tutor", "instructor", "trainer", "coach", "dentist", "doctor"}
     | {"physician", "surgeon", "nurse", "pharmacist", "author", "presenter", "manager"}
     | {"officer", "mentor", "captain", "producer", "engineer", "technician", "mechanic"}
     | {"person", "patient", "member", "guest", "renter", "driver", "witness", "speaker"}
@@ -432,9 +432,14 @@ _ORGANISATIONS = frozenset(
     | {"venue", "gym", "surgery", "pharmacy", "university", "college", "merchant", "brand"}
     | {"manufacturer", "retailer", "institution", "society", "trust"}
 )
-#: Words that make a run of capitalised words a role, not a person's name ("Specialist
-#: Orthodontist", "Site Contact"): what a field's name says someone is, and a few more.
-ROLE_WORDS = (_WHO | PEOPLE | {"specialist", "consultant", "assistant", "receptionist"}) - {
+#: Words that make a run of capitalised words a role, not a person's name, when each of its
+#: words is one ("Specialist Orthodontist", "Customer"; not "Paul Guest"): what a field's
+#: name says someone is, and the words that qualify a role.
+_QUALIFIED_ROLES = frozenset(
+    {"specialist", "consultant", "assistant", "receptionist", "senior", "head", "chief"}
+    | {"lead", "deputy", "duty", "staff"}
+)
+ROLE_WORDS = (_WHO | PEOPLE | _QUALIFIED_ROLES) - {
     "by",
     "first",
     "last",
