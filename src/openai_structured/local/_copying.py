@@ -607,12 +607,7 @@ class CopySource:
     def _undated(self, *, integers: bool) -> list[_Found]:
         """The text's numbers but the parts of its dates: a capacity or a floor is no day
         ("Tue 14 Jan 2025, Level 2") nor a year (a year field is narrowed to years)."""
-        dates = self._dated()
-        return [
-            f
-            for f in self._numbers(integers=integers)
-            if not any(start <= f[0] and f[1] <= end for start, end, _ in dates)
-        ]
+        return _outside(self._numbers(integers=integers), [d[:2] for d in self._dated()])
 
     def _labelled(
         self,
@@ -851,9 +846,9 @@ class CopySource:
 
     def _may_start(self, i: int, narrow: str) -> bool:
         """Whether a plain string of ``narrow`` kind may start at word ``i``."""
-        if not self._starts_copy(i) or narrow not in PROPERS:
-            return self._starts_copy(i)
-        return self._capitalised(i) and self._whose(i, narrow)
+        if not self._starts_copy(i):
+            return False
+        return narrow not in PROPERS or (self._capitalised(i) and self._whose(i, narrow))
 
     def _whose(self, i: int, narrow: str, *, labelled: bool = False) -> bool:
         """Whether the name at word ``i`` may be of whom ``narrow`` says: a person's name is
@@ -1206,22 +1201,17 @@ class CopySource:
             groups = [g for g in _spans(_GROUPS.finditer(text)) if not _is_date(g[2])]
             money = [g for g in groups if _money_code(text, *g)]  # "SEK 68 000"
             groups = [g for g in groups if g not in money]
-            found = [f for f in found if not any(m[0] <= f[0] and f[1] <= m[1] for m in money)]
             # Words in capitals: three or more are a heading ("RECEIPT FOR INCOME TAX
             # PURPOSES", "KITTIWAKE HARBOUR MARINA", "SMITH & SONS LTD"); two a code
             # ("reference ADEYEMI MAR"), or a name and its code ("MANCHESTER MAN"): both kept,
             # but not a label ("BOOKING REF: QX7T2M").
             runs = _capital_runs(atoms, text)
-            headings = [r for r in runs if r[3] > 2]
-            found = [f for f in found if not any(r[0] <= f[0] and f[1] <= r[1] for r in headings)]
+            headings = [r[:2] for r in runs if r[3] > 2]
+            found = _outside(found, [m[:2] for m in money] + headings)
             # Not a phone number's parts ("Call 07700 900412": no booking reference).
             phones = [f[:2] for f in self._strings("phone") if _PHONE_LIKE.fullmatch(f[2])]
-            return [
-                f
-                for f in _longest(found + pairs + groups)
-                + [r[:3] for r in runs if r[3] == 2 and not text.startswith(":", r[1])]
-                if not any(low <= f[0] and f[1] <= high for low, high in phones)
-            ]
+            codes = [r[:3] for r in runs if r[3] == 2 and not text.startswith(":", r[1])]
+            return _outside(_longest(found + pairs + groups) + codes, phones)
         return []
 
     def _without_dates(self) -> str:
@@ -1759,6 +1749,11 @@ def _money_code(text: str, start: int, end: int, value: str) -> bool:
     return found is not None and found.group(1) in CURRENCY_CODES
 
 
+def _outside(found: list[_Found], spans: list[tuple[int, int]]) -> list[_Found]:
+    """``found`` without the values inside one of ``spans``."""
+    return [f for f in found if not any(low <= f[0] and f[1] <= high for low, high in spans)]
+
+
 def _capital_runs(atoms: list[_Found], text: str) -> list[tuple[int, int, str, int]]:
     """The runs of two or more words in capitals one space apart (an ``&`` may join them):
     where each starts and ends, its text and its number of words."""
@@ -1767,8 +1762,8 @@ def _capital_runs(atoms: list[_Found], text: str) -> list[tuple[int, int, str, i
     for atom in [*atoms, (len(text) + 2, len(text) + 2, "")]:
         word = atom[2]
         capital = len(word) > 1 and word.isalpha() and word.isupper()
-        joined = bool(run) and text[run[-1][1] : atom[0]] == " " and text[atom[0] - 1] == " "
-        if joined and (capital or word == "&") and not text.startswith(":", run[-1][1]):
+        joined = bool(run) and text[run[-1][1] : atom[0]] == " "  # (not "REF: QX7T2M")
+        if joined and (capital or word == "&"):
             run.append(atom)
             continue
         while run and run[-1][2] == "&":
